@@ -1,0 +1,89 @@
+"""Bearer tokens and role-based permissions for commands."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+
+from domain.ids import tenant_id_for
+
+ALGORITHM = "HS256"
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "platform": frozenset({"tenants:create"}),
+    "admin": frozenset({"tenant:manage", "schema:write", "data:write"}),
+    "editor": frozenset({"data:write"}),
+    "viewer": frozenset(),
+}
+
+
+class Unauthenticated(Exception):
+    """No usable credentials: 401."""
+
+
+class Forbidden(Exception):
+    """Authenticated, but the roles do not allow this: 403."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    tenant_slug: str
+    roles: frozenset[str]
+
+    @property
+    def tenant_id(self) -> UUID:
+        return tenant_id_for(self.tenant_slug)
+
+    def require(self, permission: str) -> None:
+        if not any(permission in ROLE_PERMISSIONS.get(role, ()) for role in self.roles):
+            raise Forbidden(f"roles {sorted(self.roles)} do not grant {permission!r}")
+
+
+@dataclass(frozen=True)
+class TokenCodec:
+    secret: str
+    audience: str = "bsdflow"
+    issuer: str = "bsdflow"
+
+    def mint(
+        self, tenant: str, roles: list[str], actor: str = "dev", ttl_seconds: int = 86_400
+    ) -> str:
+        unknown = set(roles) - set(ROLE_PERMISSIONS)
+        if unknown:
+            raise ValueError(f"unknown roles: {sorted(unknown)}")
+        now = int(time.time())
+        claims = {
+            "sub": actor,
+            "tenant": tenant,
+            "roles": roles,
+            "aud": self.audience,
+            "iss": self.issuer,
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def principal(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthenticated("send 'Authorization: Bearer <token>'")
+        token = authorization[7:].strip()
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "aud", "sub", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token has expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        tenant, roles = claims.get("tenant"), claims.get("roles")
+        if not isinstance(tenant, str) or not isinstance(roles, list):
+            raise Unauthenticated("token lacks 'tenant' or 'roles'")
+        return Principal(actor=str(claims["sub"]), tenant_slug=tenant, roles=frozenset(roles))

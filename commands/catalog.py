@@ -1,0 +1,26 @@
+"""Every command the platform accepts, in one registry."""
+
+from __future__ import annotations
+
+from commands import (
+    documents,
+    entities,
+    entity_types,
+    groups,
+    occurrences,
+    participants,
+    processes,
+    tenants,
+)
+from commands.registry import collect
+
+COMMANDS = collect(
+    tenants.SPECS,
+    entity_types.SPECS,
+    entities.SPECS,
+    groups.SPECS,
+    participants.SPECS,
+    processes.SPECS,
+    occurrences.SPECS,
+    documents.SPECS,
+)

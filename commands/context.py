@@ -1,0 +1,147 @@
+"""CommandContext: what a handler may do — load within its tenant, reserve unique values, save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from commands.application import Bsdflow
+from commands.auth import Principal
+from commands.ports import BlobStore, Locks, StagedBlob
+from commands.receipts import CommandReceipt
+from commands.transcoding import event_metadata
+from domain.errors import Conflict, NotFound
+from domain.tenant import Tenant
+from domain.unique import UniqueClaim
+
+A = TypeVar("A", bound=Aggregate)
+LOCK_TTL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The answer to an accepted command: which aggregate, at which version, at which position."""
+
+    id: UUID
+    version: int
+    position: int
+
+
+@dataclass(frozen=True)
+class ReceiptRequest:
+    key: str
+    command: str
+    request_hash: str
+
+
+@dataclass
+class CommandContext:
+    app: Bsdflow
+    principal: Principal
+    locks: Locks
+    blobs: BlobStore
+    metadata: dict[str, str]
+    receipt: ReceiptRequest | None = None
+    upload: StagedBlob | None = None
+    _held: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def tenant_id(self) -> UUID:
+        return self.principal.tenant_id
+
+    def load(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        expected_version: int | None = None,
+        path: tuple[str | int, ...] = ("id",),
+    ) -> A:
+        """Load an aggregate of this tenant; another tenant's id is indistinguishable from none."""
+        try:
+            aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {cls.__name__.lower()} with this id", path) from None
+        if not isinstance(aggregate, cls) or getattr(aggregate, "tenant_id", None) != self.tenant_id:
+            raise NotFound(f"no {cls.__name__.lower()} with this id", path)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise Conflict(
+                f"expected version {expected_version}, but it is at {aggregate.version}",
+                ("expected_version",),
+            )
+        return aggregate
+
+    def tenant(self) -> Tenant:
+        return self.load(Tenant, self.tenant_id, path=())
+
+    def reserve(self, aggregate_id: UUID, what: str, path: tuple[str | int, ...]) -> None:
+        """Fast refusal of a deterministic id that is taken or being taken right now.
+
+        The Redis lock only spares the event store a doomed write; the store's own
+        (id, version) key is what makes the rule hold.
+        """
+        key = f"reserve:{aggregate_id}"
+        token = self.locks.acquire(key, LOCK_TTL_SECONDS)
+        if token is None:
+            raise Conflict(f"{what} is already taken", path)
+        self._held.append((key, token))
+        if self.app.exists(aggregate_id):
+            raise Conflict(f"{what} is already taken", path)
+
+    def claim(self, scope: str, value: str, owner_id: UUID, path: tuple[str | int, ...]) -> UniqueClaim:
+        """Reserve `value` within `scope` for `owner_id`; save the returned claim with the owner."""
+        claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
+        key = f"reserve:{claim_id}"
+        token = self.locks.acquire(key, LOCK_TTL_SECONDS)
+        if token is None:
+            raise Conflict(f"{value!r} is already taken", path)
+        self._held.append((key, token))
+        try:
+            claim: UniqueClaim = self.app.repository.get(claim_id)
+        except AggregateNotFoundError:
+            return UniqueClaim(tenant_id=self.tenant_id, scope=scope, value=value, owner_id=owner_id)
+        try:
+            claim.reclaim(owner_id)
+        except Conflict as exc:
+            raise Conflict(exc.message, path) from None
+        return claim
+
+    def release(self, scope: str, value: str) -> UniqueClaim | None:
+        claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
+        try:
+            claim: UniqueClaim = self.app.repository.get(claim_id)
+        except AggregateNotFoundError:
+            return None
+        claim.release()
+        return claim
+
+    def save(self, primary: Aggregate, *others: Aggregate | None) -> Recorded:
+        """Store all pending events (and the idempotency receipt) in one transaction."""
+        pending: list[Aggregate] = [primary, *(a for a in others if a is not None)]
+        if self.receipt is not None:
+            pending.append(
+                CommandReceipt(
+                    tenant_id=self.tenant_id,
+                    key=self.receipt.key,
+                    command=self.receipt.command,
+                    request_hash=self.receipt.request_hash,
+                    result_id=primary.id,
+                    result_version=primary.version,
+                )
+            )
+        with event_metadata(self.metadata):
+            recordings = self.app.save(*pending)
+        position = (
+            max(r.notification.id for r in recordings)
+            if recordings
+            else self.app.recorder.max_notification_id() or 0
+        )
+        return Recorded(id=primary.id, version=primary.version, position=position)
+
+    def release_locks(self) -> None:
+        while self._held:
+            key, token = self._held.pop()
+            self.locks.release(key, token)

@@ -1,0 +1,90 @@
+"""Document commands: file bytes go to the content-addressed store, metadata to events."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from commands.context import CommandContext, Recorded
+from commands.registry import Command, CommandSpec
+from domain.document import Document
+from domain.entity import Entity
+from domain.errors import InvalidInput
+from domain.occurrence import Occurrence
+from domain.process import Process
+
+TARGETS: dict[str, type[Aggregate]] = {
+    "process": Process,
+    "entity": Entity,
+    "occurrence": Occurrence,
+}
+
+
+class AttachDocument(Command):
+    """Attach a file (multipart field `file`) to a process, entity or occurrence."""
+
+    target_kind: str
+    target_id: UUID
+    title: str | None = None
+
+
+def attach_document(cmd: AttachDocument, ctx: CommandContext) -> Recorded:
+    upload = ctx.upload
+    if upload is None:
+        raise InvalidInput("send the file as multipart field 'file'", ("file",))
+    target = TARGETS.get(cmd.target_kind)
+    if target is None:
+        raise InvalidInput(f"must be one of {', '.join(TARGETS)}", ("target_kind",))
+    ctx.load(target, cmd.target_id, path=("target_id",))
+    document = Document.attach(
+        ctx.tenant_id,
+        cmd.target_kind,
+        cmd.target_id,
+        upload.filename,
+        upload.content_type,
+        upload.size,
+        upload.sha256,
+        cmd.title,
+    )
+    created = ctx.blobs.promote(upload)
+    try:
+        return ctx.save(document)
+    except BaseException:
+        if created:
+            ctx.blobs.remove(upload.sha256)
+        raise
+
+
+class RenameDocument(Command):
+    """Change a document's title."""
+
+    document_id: UUID
+    title: str
+    expected_version: int | None = None
+
+
+def rename_document(cmd: RenameDocument, ctx: CommandContext) -> Recorded:
+    document = ctx.load(Document, cmd.document_id, cmd.expected_version, ("document_id",))
+    document.rename(cmd.title)
+    return ctx.save(document)
+
+
+class RemoveDocument(Command):
+    """Detach a document (its metadata history is kept)."""
+
+    document_id: UUID
+    expected_version: int | None = None
+
+
+def remove_document(cmd: RemoveDocument, ctx: CommandContext) -> Recorded:
+    document = ctx.load(Document, cmd.document_id, cmd.expected_version, ("document_id",))
+    document.remove()
+    return ctx.save(document)
+
+
+SPECS = [
+    CommandSpec("attach-document", AttachDocument, attach_document, "data:write", upload=True),
+    CommandSpec("rename-document", RenameDocument, rename_document, "data:write"),
+    CommandSpec("remove-document", RemoveDocument, remove_document, "data:write"),
+]

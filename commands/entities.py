@@ -1,0 +1,104 @@
+"""Entity commands: records of tenant-defined types."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from commands.context import CommandContext, Recorded
+from commands.registry import Command, CommandSpec
+from domain.entity import Entity
+from domain.entity_type import EntityType
+from domain.errors import InvalidInput
+from domain.unique import UniqueClaim
+
+
+class CreateEntity(Command):
+    """Record an entity; `data` is validated against its type's fields."""
+
+    entity_type_id: UUID
+    data: dict[str, Any]
+    location: dict[str, Any] | None = None
+
+
+def create_entity(cmd: CreateEntity, ctx: CommandContext) -> Recorded:
+    entity_type = ctx.load(EntityType, cmd.entity_type_id, path=("entity_type_id",))
+    entity = Entity.create(entity_type, cmd.data, cmd.location)
+    _check_references(ctx, entity_type, entity.data)
+    claims = [
+        ctx.claim(_scope(entity_type, name), value, entity.id, ("data", name))
+        for name, value in entity.unique_values(entity_type.fields).items()
+    ]
+    return ctx.save(entity, *claims)
+
+
+class UpdateEntity(Command):
+    """Change some fields (a null clears an optional field) and/or the location."""
+
+    entity_id: UUID
+    data: dict[str, Any] = {}
+    location: dict[str, Any] | None = None
+    clear_location: bool = False
+    expected_version: int | None = None
+
+
+def update_entity(cmd: UpdateEntity, ctx: CommandContext) -> Recorded:
+    entity = ctx.load(Entity, cmd.entity_id, cmd.expected_version, ("entity_id",))
+    entity_type = ctx.load(EntityType, entity.entity_type_id, path=("entity_id",))
+    before = entity.unique_values(entity_type.fields)
+    entity.update(entity_type, cmd.data, cmd.location, clear_location=cmd.clear_location)
+    _check_references(ctx, entity_type, {k: entity.data.get(k) for k in cmd.data})
+    return ctx.save(entity, *_swap_claims(ctx, entity_type, entity, before))
+
+
+class ArchiveEntity(Command):
+    """Archive an entity; its unique values become free again."""
+
+    entity_id: UUID
+    expected_version: int | None = None
+
+
+def archive_entity(cmd: ArchiveEntity, ctx: CommandContext) -> Recorded:
+    entity = ctx.load(Entity, cmd.entity_id, cmd.expected_version, ("entity_id",))
+    entity_type = ctx.load(EntityType, entity.entity_type_id, path=("entity_id",))
+    before = entity.unique_values(entity_type.fields)
+    entity.archive()
+    return ctx.save(entity, *_swap_claims(ctx, entity_type, entity, before))
+
+
+def _scope(entity_type: EntityType, field: str) -> str:
+    return f"{entity_type.id}:{field}"
+
+
+def _swap_claims(
+    ctx: CommandContext, entity_type: EntityType, entity: Entity, before: dict[str, str]
+) -> list[UniqueClaim]:
+    after = entity.unique_values(entity_type.fields)
+    changed: list[UniqueClaim] = []
+    for name, value in before.items():
+        if after.get(name) != value:
+            released = ctx.release(_scope(entity_type, name), value)
+            changed += [released] if released else []
+    for name, value in after.items():
+        if before.get(name) != value:
+            changed.append(ctx.claim(_scope(entity_type, name), value, entity.id, ("data", name)))
+    return changed
+
+
+def _check_references(ctx: CommandContext, entity_type: EntityType, data: dict[str, Any]) -> None:
+    """A reference must name an existing entity of this tenant, of the required type if set."""
+    for spec in entity_type.fields:
+        value = data.get(spec.name)
+        if spec.type != "reference" or value is None:
+            continue
+        target = ctx.load(Entity, UUID(str(value)), path=("data", spec.name))
+        required_type = spec.constraints.get("entity_type_id")
+        if required_type and str(target.entity_type_id) != str(required_type):
+            raise InvalidInput("refers to an entity of another type", ("data", spec.name))
+
+
+SPECS = [
+    CommandSpec("create-entity", CreateEntity, create_entity, "data:write"),
+    CommandSpec("update-entity", UpdateEntity, update_entity, "data:write"),
+    CommandSpec("archive-entity", ArchiveEntity, archive_entity, "data:write"),
+]

@@ -1,0 +1,217 @@
+"""The command API over HTTP, generated from the registry: one POST route per command."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commands.auth import Principal, TokenCodec
+from commands.problems import PayloadTooLarge, problem
+from commands.registry import Command, CommandSpec
+from commands.service import CommandService
+from domain.errors import InvalidInput
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+COMMANDS_PREFIX = "/v1/commands"
+
+
+class CommandAccepted(BaseModel):
+    id: uuid.UUID
+    version: int
+    position: int
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    codec: TokenCodec = request.app.state.tokens
+    return codec.principal(authorization)
+
+
+def _metadata(request: Request, command: str) -> dict[str, str]:
+    request_id: str = request.state.request_id
+    return {
+        "command": command,
+        "command_id": str(uuid.uuid4()),
+        "correlation_id": request.headers.get("x-correlation-id") or request_id,
+        "causation_id": request_id,
+        "request_id": request_id,
+        "issued_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _key(value: str | None) -> str | None:
+    if value is not None and not IDEMPOTENCY_KEY.match(value):
+        raise InvalidInput("1-255 printable ASCII characters", ("Idempotency-Key",))
+    return value
+
+
+def _accepted(result: Any) -> Response:
+    body = {"id": str(result.id), "version": result.version, "position": result.position}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _json_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
+    def endpoint(
+        request: Request, body: Command, who: Principal, idempotency_key: str | None
+    ) -> Response:
+        service: CommandService = request.app.state.commands
+        result = service.execute(
+            spec, body, who, _metadata(request, spec.name), _key(idempotency_key)
+        )
+        return _accepted(result)
+
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+            inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=spec.model),
+            _principal_param(),
+            _idempotency_param(),
+        ]
+    )
+    return endpoint
+
+
+def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
+    form_fields = list(spec.model.model_fields)
+
+    def endpoint(
+        request: Request, file: UploadFile, who: Principal, idempotency_key: str | None, **form: Any
+    ) -> Response:
+        service: CommandService = request.app.state.commands
+        body = spec.model.model_validate({k: v for k, v in form.items() if v is not None})
+        staged = request.app.state.stage_upload(
+            file.file, file.filename or "upload", file.content_type or ""
+        )
+        try:
+            result = service.execute(
+                spec, body, who, _metadata(request, spec.name), _key(idempotency_key), staged
+            )
+        finally:
+            request.app.state.blobs.discard(staged)
+        return _accepted(result)
+
+    params = [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter(
+            "file", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[UploadFile, File()]
+        ),
+        _principal_param(),
+        _idempotency_param(),
+    ]
+    for name in form_fields:
+        info = spec.model.model_fields[name]
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[str | None, Form(description=info.description)],
+                default=None,
+            )
+        )
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _principal_param() -> inspect.Parameter:
+    return inspect.Parameter(
+        "who", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Principal, Depends(principal)]
+    )
+
+
+def _idempotency_param() -> inspect.Parameter:
+    return inspect.Parameter(
+        "idempotency_key",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[str | None, Header(alias="Idempotency-Key")],
+        default=None,
+    )
+
+
+def command_router(commands: Mapping[str, CommandSpec[Any]]) -> APIRouter:
+    router = APIRouter(prefix=COMMANDS_PREFIX, tags=["commands"])
+    for spec in commands.values():
+        make = _upload_endpoint if spec.upload else _json_endpoint
+        router.add_api_route(
+            f"/{spec.name}",
+            make(spec),
+            methods=["POST"],
+            name=spec.name,
+            summary=spec.summary,
+            description=f"Requires permission `{spec.permission}`.",
+            response_model=CommandAccepted,
+            responses={
+                401: {"description": "Missing or invalid bearer token"},
+                403: {"description": "Roles do not grant this command"},
+                404: {"description": "Addressed object not found in your tenant"},
+                409: {"description": "Expected-version conflict or value already taken"},
+                413: {"description": "Body too large"},
+                422: {"description": "Invalid input (problem+json with field paths)"},
+            },
+        )
+    return router
+
+
+class RequestContextMiddleware:
+    """Gives every request an `X-Request-ID` (kept if sent) and binds it into the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        sent = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if 0 < len(sent) <= 128 and sent.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit (413) before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_upload = dict(scope["headers"]).get(b"content-type", b"").startswith(b"multipart/")
+        limit = self.upload_limit if is_upload else self.limit
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            refusal = problem(Request(scope), 413, "Payload too large", str(PayloadTooLarge(limit)))
+            await refusal(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)

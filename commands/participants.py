@@ -1,0 +1,47 @@
+"""Participant commands."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from commands.context import CommandContext, Recorded
+from commands.registry import Command, CommandSpec
+from domain.participant import Participant
+
+
+class RegisterParticipant(Command):
+    """Register a person or system that takes part in processes."""
+
+    name: str
+    kind: str = "person"
+    email: str | None = None
+    phone: str | None = None
+    external_ref: str | None = None
+
+
+def register_participant(cmd: RegisterParticipant, ctx: CommandContext) -> Recorded:
+    participant = Participant.register(
+        ctx.tenant_id, cmd.name, cmd.kind, cmd.email, cmd.phone, cmd.external_ref
+    )
+    return ctx.save(participant)
+
+
+class UpdateParticipant(Command):
+    """Change name or contact details; a null clears a contact detail."""
+
+    participant_id: UUID
+    changes: dict[str, Any]
+    expected_version: int | None = None
+
+
+def update_participant(cmd: UpdateParticipant, ctx: CommandContext) -> Recorded:
+    participant = ctx.load(Participant, cmd.participant_id, cmd.expected_version, ("participant_id",))
+    participant.update(cmd.changes)
+    return ctx.save(participant)
+
+
+SPECS = [
+    CommandSpec("register-participant", RegisterParticipant, register_participant, "data:write"),
+    CommandSpec("update-participant", UpdateParticipant, update_participant, "data:write"),
+]

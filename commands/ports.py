@@ -1,0 +1,41 @@
+"""What the command side needs from the outside world, implemented in infra/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class Locks(Protocol):
+    """Short-lived exclusive locks (Redis `SET NX PX` in production)."""
+
+    def acquire(self, key: str, ttl_seconds: float) -> str | None:
+        """Return a token if the lock was taken, None if someone else holds it."""
+
+    def release(self, key: str, token: str) -> None:
+        """Release the lock only if `token` still owns it."""
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """Uploaded bytes, hashed and written aside, not yet part of the store."""
+
+    sha256: str
+    size: int
+    path: Path
+    filename: str
+    content_type: str
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage for document bytes."""
+
+    def promote(self, staged: StagedBlob) -> bool:
+        """Move staged bytes to their content address; True if they were not stored before."""
+
+    def remove(self, sha256: str) -> None:
+        """Forget content that no committed event refers to."""
+
+    def discard(self, staged: StagedBlob) -> None:
+        """Drop a staged upload that will not be kept."""

@@ -1,0 +1,47 @@
+"""The command registry: one list from which the HTTP routes, OpenAPI and permissions derive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from commands.context import CommandContext, Recorded
+
+
+class Command(BaseModel):
+    """A command body: immutable, and unknown fields are an error rather than ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=100_000)
+
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[C, CommandContext], Recorded]
+
+
+@dataclass(frozen=True)
+class CommandSpec(Generic[C]):
+    name: str
+    model: type[C]
+    handler: Handler[C]
+    permission: str
+    upload: bool = False
+    """The body is multipart: the model's fields as form fields plus one `file`."""
+
+    @property
+    def summary(self) -> str:
+        return (self.model.__doc__ or self.name).strip().splitlines()[0]
+
+
+def registry(*specs: CommandSpec[Any]) -> dict[str, CommandSpec[Any]]:
+    names = [spec.name for spec in specs]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"commands registered twice: {sorted(duplicates)}")
+    return {spec.name: spec for spec in specs}
+
+
+def collect(*groups: Sequence[CommandSpec[Any]]) -> dict[str, CommandSpec[Any]]:
+    return registry(*(spec for group in groups for spec in group))

@@ -1,0 +1,99 @@
+"""Running a command: authorise, replay idempotent requests, handle, store — or store nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from commands.application import Bsdflow
+from commands.auth import Principal
+from commands.context import CommandContext, ReceiptRequest, Recorded
+from commands.ports import BlobStore, Locks, StagedBlob
+from commands.receipts import CommandReceipt
+from commands.registry import Command, CommandSpec
+from domain.errors import Conflict, DomainError, NotFound
+from domain.ids import receipt_id_for
+from domain.tenant import Tenant
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key was sent with a different request."""
+
+
+def request_hash(command: str, body: Command, upload: StagedBlob | None) -> str:
+    canonical = orjson.dumps(
+        {"command": command, "body": body.model_dump(mode="json"), "file": upload and upload.sha256},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass
+class CommandService:
+    app: Bsdflow
+    locks: Locks
+    blobs: BlobStore
+    _known_tenants: set[UUID] = field(default_factory=set)
+
+    def execute(
+        self,
+        spec: CommandSpec[Any],
+        body: Command,
+        principal: Principal,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
+        upload: StagedBlob | None = None,
+    ) -> Recorded:
+        principal.require(spec.permission)
+        if spec.permission != "tenants:create":
+            self._require_tenant(principal.tenant_id)
+        receipt = None
+        if idempotency_key is not None:
+            receipt = ReceiptRequest(idempotency_key, spec.name, request_hash(spec.name, body, upload))
+            replay = self._replay(principal.tenant_id, receipt)
+            if replay is not None:
+                return replay
+        meta = {**metadata, "tenant_id": str(principal.tenant_id), "actor": principal.actor}
+        ctx = CommandContext(self.app, principal, self.locks, self.blobs, meta, receipt, upload)
+        try:
+            return spec.handler(body, ctx)
+        except IntegrityError:
+            # Someone else stored an event at the same (id, version) first.
+            if receipt is not None:
+                replay = self._replay(principal.tenant_id, receipt)
+                if replay is not None:
+                    return replay
+            raise Conflict("a concurrent command changed this first; reload and retry") from None
+        finally:
+            ctx.release_locks()
+
+    def _require_tenant(self, tenant_id: UUID) -> None:
+        """Commands for a tenant that was never created are refused; positive answers are cached."""
+        if tenant_id in self._known_tenants:
+            return
+        try:
+            tenant = self.app.repository.get(tenant_id)
+        except AggregateNotFoundError:
+            raise NotFound("the token's tenant does not exist") from None
+        if isinstance(tenant, Tenant):
+            self._known_tenants.add(tenant_id)
+
+    def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
+        receipt_id = receipt_id_for(tenant_id, receipt.key)
+        try:
+            stored: CommandReceipt = self.app.repository.get(receipt_id)
+        except AggregateNotFoundError:
+            return None
+        if stored.request_hash != receipt.request_hash:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request",
+                ("Idempotency-Key",),
+            )
+        position = self.app.position_of(receipt_id, 1)
+        return Recorded(stored.result_id, stored.result_version, position)

@@ -1,0 +1,94 @@
+"""Entity: one record of a tenant-defined EntityType."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.entity_type import EntityType
+from domain.errors import Conflict, InvalidInput
+from domain.fields import DataInvalid, FieldError, FieldSpec, unique_values, validate_data
+from domain.geo import clean_location
+
+
+class Entity(Aggregate):
+    @event("Created")
+    def __init__(
+        self,
+        tenant_id: UUID,
+        entity_type_id: UUID,
+        schema_version: int,
+        data: dict[str, Any],
+        location: dict[str, float] | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.entity_type_id = entity_type_id
+        self.schema_version = schema_version
+        self.data = data
+        self.location = location
+        self.archived = False
+
+    @classmethod
+    def create(
+        cls, entity_type: EntityType, data: dict[str, Any], location: dict[str, Any] | None
+    ) -> Entity:
+        if entity_type.retired:
+            raise Conflict(f"entity type {entity_type.name!r} is retired", ("entity_type_id",))
+        return cls(
+            tenant_id=entity_type.tenant_id,
+            entity_type_id=entity_type.id,
+            schema_version=entity_type.schema_version,
+            data=_validated(entity_type.fields, data, partial=False),
+            location=clean_location(location),
+        )
+
+    def update(
+        self,
+        entity_type: EntityType,
+        changes: dict[str, Any],
+        location: dict[str, Any] | None = None,
+        *,
+        clear_location: bool = False,
+    ) -> None:
+        """Apply a partial change, validated against the type's *current* schema."""
+        if self.archived:
+            raise Conflict("entity is archived")
+        cleaned = _validated(entity_type.fields, changes, partial=True)
+        merged = {**self.data, **cleaned}
+        missing = [f.name for f in entity_type.fields if f.required and merged.get(f.name) is None]
+        if missing:
+            raise InvalidInput("is required", ("data", missing[0]))
+        new_location = None if clear_location else clean_location(location) or self.location
+        if cleaned == {k: self.data.get(k) for k in cleaned} and new_location == self.location:
+            return
+        self._updated(cleaned, entity_type.schema_version, new_location)
+
+    @event("Updated")
+    def _updated(
+        self, changes: dict[str, Any], schema_version: int, location: dict[str, float] | None
+    ) -> None:
+        self.data = {**self.data, **changes}
+        self.schema_version = schema_version
+        self.location = location
+
+    def archive(self) -> None:
+        if self.archived:
+            raise Conflict("entity is already archived")
+        self._archived()
+
+    @event("Archived")
+    def _archived(self) -> None:
+        self.archived = True
+
+    def unique_values(self, fields: list[FieldSpec]) -> dict[str, str]:
+        return {} if self.archived else unique_values(fields, self.data)
+
+
+def _validated(fields: list[FieldSpec], data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Validate entity data, reporting faults under the `data` key the client sent."""
+    try:
+        return validate_data(fields, data, partial=partial)
+    except DataInvalid as exc:
+        raise DataInvalid([FieldError(("data", *e.path), e.message) for e in exc.errors]) from None

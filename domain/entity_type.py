@@ -1,0 +1,103 @@
+"""EntityType: a tenant-defined kind of record with a versioned list of typed fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, InvalidInput
+from domain.fields import DataInvalid, FieldSpec, check_schema
+from domain.ids import entity_type_id_for
+from domain.names import clean_name
+
+TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]{0,62}$")
+
+
+def parse_fields(raw: list[dict[str, Any]], importance: str | None) -> list[FieldSpec]:
+    """Turn raw field dicts into checked specs; every fault is reported with its path."""
+    try:
+        fields = [FieldSpec.from_dict(item) for item in raw]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"malformed field definition: {exc}", ("fields",)) from exc
+    check_schema(fields, importance)
+    return fields
+
+
+class EntityType(Aggregate):
+    @staticmethod
+    def create_id(tenant_id: UUID, name: str) -> UUID:
+        return entity_type_id_for(tenant_id, name)
+
+    @event("Defined")
+    def __init__(
+        self,
+        tenant_id: UUID,
+        name: str,
+        description: str,
+        fields: list[dict[str, Any]],
+        search_importance: str | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.name = name
+        self.description = description
+        self.field_dicts = fields
+        self.search_importance = search_importance
+        self.schema_version = 1
+        self.retired = False
+
+    @classmethod
+    def define(
+        cls,
+        tenant_id: UUID,
+        name: str,
+        fields: list[dict[str, Any]],
+        description: str = "",
+        search_importance: str | None = None,
+    ) -> EntityType:
+        name = clean_name(name, max_length=63)
+        if not TYPE_NAME.match(name):
+            raise InvalidInput("letters, digits, space, '_' or '-', starting with a letter", ("name",))
+        specs = parse_fields(fields, search_importance)
+        return cls(
+            tenant_id=tenant_id,
+            name=name,
+            description=description.strip(),
+            fields=[spec.to_dict() for spec in specs],
+            search_importance=search_importance,
+        )
+
+    @property
+    def fields(self) -> list[FieldSpec]:
+        return [FieldSpec.from_dict(item) for item in self.field_dicts]
+
+    def revise(self, fields: list[dict[str, Any]], search_importance: str | None) -> None:
+        """A schema change is a new schema version; entities keep the version they were saved with."""
+        self._require_active()
+        specs = parse_fields(fields, search_importance)
+        self._revised([spec.to_dict() for spec in specs], search_importance, self.schema_version + 1)
+
+    @event("SchemaRevised")
+    def _revised(
+        self, fields: list[dict[str, Any]], search_importance: str | None, schema_version: int
+    ) -> None:
+        self.field_dicts = fields
+        self.search_importance = search_importance
+        self.schema_version = schema_version
+
+    def retire(self) -> None:
+        self._require_active()
+        self._retired()
+
+    @event("Retired")
+    def _retired(self) -> None:
+        self.retired = True
+
+    def _require_active(self) -> None:
+        if self.retired:
+            raise Conflict(f"entity type {self.name!r} is retired")
+
+
+__all__ = ["DataInvalid", "EntityType", "parse_fields"]

