@@ -62,10 +62,13 @@ class CommandContext:
     ) -> A:
         """Load an aggregate of this tenant; another tenant's id is indistinguishable from none."""
         try:
-            aggregate = self.app.repository.get(aggregate_id)
+            aggregate: Aggregate = self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no {cls.__name__.lower()} with this id", path) from None
-        if not isinstance(aggregate, cls) or getattr(aggregate, "tenant_id", None) != self.tenant_id:
+        if (
+            not isinstance(aggregate, cls)
+            or getattr(aggregate, "tenant_id", None) != self.tenant_id
+        ):
             raise NotFound(f"no {cls.__name__.lower()} with this id", path)
         if expected_version is not None and aggregate.version != expected_version:
             raise Conflict(
@@ -91,7 +94,9 @@ class CommandContext:
         if self.app.exists(aggregate_id):
             raise Conflict(f"{what} is already taken", path)
 
-    def claim(self, scope: str, value: str, owner_id: UUID, path: tuple[str | int, ...]) -> UniqueClaim:
+    def claim(
+        self, scope: str, value: str, owner_id: UUID, path: tuple[str | int, ...]
+    ) -> UniqueClaim:
         """Reserve `value` within `scope` for `owner_id`; save the returned claim with the owner."""
         claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
         key = f"reserve:{claim_id}"
@@ -102,7 +107,9 @@ class CommandContext:
         try:
             claim: UniqueClaim = self.app.repository.get(claim_id)
         except AggregateNotFoundError:
-            return UniqueClaim(tenant_id=self.tenant_id, scope=scope, value=value, owner_id=owner_id)
+            return UniqueClaim(
+                tenant_id=self.tenant_id, scope=scope, value=value, owner_id=owner_id
+            )
         try:
             claim.reclaim(owner_id)
         except Conflict as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -83,7 +84,7 @@ def remove_document(cmd: RemoveDocument, ctx: CommandContext) -> Recorded:
     return ctx.save(document)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("attach-document", AttachDocument, attach_document, "data:write", upload=True),
     CommandSpec("rename-document", RenameDocument, rename_document, "data:write"),
     CommandSpec("remove-document", RemoveDocument, remove_document, "data:write"),

@@ -97,7 +97,7 @@ def _check_references(ctx: CommandContext, entity_type: EntityType, data: dict[s
             raise InvalidInput("refers to an entity of another type", ("data", spec.name))
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("create-entity", CreateEntity, create_entity, "data:write"),
     CommandSpec("update-entity", UpdateEntity, update_entity, "data:write"),
     CommandSpec("archive-entity", ArchiveEntity, archive_entity, "data:write"),

@@ -39,7 +39,9 @@ class ReviseEntityType(Command):
 
 
 def revise_entity_type(cmd: ReviseEntityType, ctx: CommandContext) -> Recorded:
-    entity_type = ctx.load(EntityType, cmd.entity_type_id, cmd.expected_version, ("entity_type_id",))
+    entity_type = ctx.load(
+        EntityType, cmd.entity_type_id, cmd.expected_version, ("entity_type_id",)
+    )
     entity_type.revise(cmd.fields, cmd.search_importance)
     return ctx.save(entity_type)
 
@@ -52,12 +54,14 @@ class RetireEntityType(Command):
 
 
 def retire_entity_type(cmd: RetireEntityType, ctx: CommandContext) -> Recorded:
-    entity_type = ctx.load(EntityType, cmd.entity_type_id, cmd.expected_version, ("entity_type_id",))
+    entity_type = ctx.load(
+        EntityType, cmd.entity_type_id, cmd.expected_version, ("entity_type_id",)
+    )
     entity_type.retire()
     return ctx.save(entity_type)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("define-entity-type", DefineEntityType, define_entity_type, "schema:write"),
     CommandSpec("revise-entity-type", ReviseEntityType, revise_entity_type, "schema:write"),
     CommandSpec("retire-entity-type", RetireEntityType, retire_entity_type, "schema:write"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from commands.context import CommandContext, Recorded
@@ -61,7 +62,7 @@ def remove_group_members(cmd: ChangeGroupMembers, ctx: CommandContext) -> Record
     return ctx.save(group)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("create-group", CreateGroup, create_group, "data:write"),
     CommandSpec("rename-group", RenameGroup, rename_group, "data:write"),
     CommandSpec("add-group-members", ChangeGroupMembers, add_group_members, "data:write"),

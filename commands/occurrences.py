@@ -60,7 +60,7 @@ def retract_occurrence(cmd: RetractOccurrence, ctx: CommandContext) -> Recorded:
     return ctx.save(occurrence)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("record-occurrence", RecordOccurrence, record_occurrence, "data:write"),
     CommandSpec("retract-occurrence", RetractOccurrence, retract_occurrence, "data:write"),
 ]

@@ -36,12 +36,14 @@ class UpdateParticipant(Command):
 
 
 def update_participant(cmd: UpdateParticipant, ctx: CommandContext) -> Recorded:
-    participant = ctx.load(Participant, cmd.participant_id, cmd.expected_version, ("participant_id",))
+    participant = ctx.load(
+        Participant, cmd.participant_id, cmd.expected_version, ("participant_id",)
+    )
     participant.update(cmd.changes)
     return ctx.save(participant)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("register-participant", RegisterParticipant, register_participant, "data:write"),
     CommandSpec("update-participant", UpdateParticipant, update_participant, "data:write"),
 ]

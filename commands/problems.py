@@ -67,7 +67,9 @@ def _validation_errors(raw: Sequence[Any]) -> list[tuple[Path, str]]:
         if loc and loc[0] in ("body", "form"):
             loc = loc[1:]
         if error.get("type") == "json_invalid":
-            found.append(([], f"malformed JSON: {error.get('ctx', {}).get('error', 'cannot parse')}"))
+            found.append(
+                ([], f"malformed JSON: {error.get('ctx', {}).get('error', 'cannot parse')}")
+            )
         elif error.get("type") == "extra_forbidden":
             found.append((loc, "unknown field"))
         else:
@@ -105,7 +107,7 @@ def install(app: FastAPI) -> None:
             InvalidInput: (422, "Invalid request"),
             IdempotencyKeyReused: (422, "Idempotency key reused"),
         }.get(type(exc), (422, "Invalid request"))
-        errors = [(exc.path, exc.message)] if exc.path else None
+        errors: list[tuple[Path, str]] | None = [(exc.path, exc.message)] if exc.path else None
         return problem(request, status, title, exc.message, errors)
 
     @app.exception_handler(Unauthenticated)
@@ -124,7 +126,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
-        return problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+        return problem(
+            request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:

@@ -115,7 +115,7 @@ def close_process(cmd: CloseProcess, ctx: CommandContext) -> Recorded:
     return ctx.save(process)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("open-process", OpenProcess, open_process, "data:write"),
     CommandSpec("enter-stage", EnterStage, enter_stage, "data:write"),
     CommandSpec("assign-participant", AssignParticipant, assign_participant, "data:write"),

@@ -28,7 +28,11 @@ class IdempotencyKeyReused(DomainError):
 
 def request_hash(command: str, body: Command, upload: StagedBlob | None) -> str:
     canonical = orjson.dumps(
-        {"command": command, "body": body.model_dump(mode="json"), "file": upload and upload.sha256},
+        {
+            "command": command,
+            "body": body.model_dump(mode="json"),
+            "file": upload and upload.sha256,
+        },
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(canonical).hexdigest()
@@ -55,7 +59,9 @@ class CommandService:
             self._require_tenant(principal.tenant_id)
         receipt = None
         if idempotency_key is not None:
-            receipt = ReceiptRequest(idempotency_key, spec.name, request_hash(spec.name, body, upload))
+            receipt = ReceiptRequest(
+                idempotency_key, spec.name, request_hash(spec.name, body, upload)
+            )
             replay = self._replay(principal.tenant_id, receipt)
             if replay is not None:
                 return replay
@@ -78,7 +84,7 @@ class CommandService:
         if tenant_id in self._known_tenants:
             return
         try:
-            tenant = self.app.repository.get(tenant_id)
+            tenant: object = self.app.repository.get(tenant_id)
         except AggregateNotFoundError:
             raise NotFound("the token's tenant does not exist") from None
         if isinstance(tenant, Tenant):

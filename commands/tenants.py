@@ -49,7 +49,7 @@ def change_tenant_settings(cmd: ChangeTenantSettings, ctx: CommandContext) -> Re
     return ctx.save(tenant)
 
 
-SPECS = [
+SPECS: list[CommandSpec[Any]] = [
     CommandSpec("create-tenant", CreateTenant, create_tenant, permission="tenants:create"),
     CommandSpec("rename-tenant", RenameTenant, rename_tenant, permission="tenant:manage"),
     CommandSpec(

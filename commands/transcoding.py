@@ -52,7 +52,6 @@ class OrjsonTranscoder(Transcoder):
 Convert = Callable[[Any], Any]
 
 
-
 def _converter(hint: Any) -> Convert | None:
     """A function restoring a value of type `hint` from its JSON form, or None if JSON is enough."""
     if hint is UUID:
@@ -109,7 +108,7 @@ _UNTAG: dict[str, Convert] = {
 def _untag(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1:
-            (key, inner), = value.items()
+            ((key, inner),) = value.items()
             if key in _UNTAG:
                 return _UNTAG[key](inner)
         return {k: _untag(v) for k, v in value.items()}

@@ -59,7 +59,9 @@ class EntityType(Aggregate):
     ) -> EntityType:
         name = clean_name(name, max_length=63)
         if not TYPE_NAME.match(name):
-            raise InvalidInput("letters, digits, space, '_' or '-', starting with a letter", ("name",))
+            raise InvalidInput(
+                "letters, digits, space, '_' or '-', starting with a letter", ("name",)
+            )
         specs = parse_fields(fields, search_importance)
         return cls(
             tenant_id=tenant_id,
@@ -74,10 +76,12 @@ class EntityType(Aggregate):
         return [FieldSpec.from_dict(item) for item in self.field_dicts]
 
     def revise(self, fields: list[dict[str, Any]], search_importance: str | None) -> None:
-        """A schema change is a new schema version; entities keep the version they were saved with."""
+        """A schema change is a new schema version; entities keep the one they were saved with."""
         self._require_active()
         specs = parse_fields(fields, search_importance)
-        self._revised([spec.to_dict() for spec in specs], search_importance, self.schema_version + 1)
+        self._revised(
+            [spec.to_dict() for spec in specs], search_importance, self.schema_version + 1
+        )
 
     @event("SchemaRevised")
     def _revised(

@@ -7,7 +7,9 @@ from typing import Any
 from domain.errors import InvalidInput
 
 
-def clean_location(raw: dict[str, Any] | None, path: tuple[str | int, ...] = ("location",)) -> dict[str, float] | None:
+def clean_location(
+    raw: dict[str, Any] | None, path: tuple[str | int, ...] = ("location",)
+) -> dict[str, float] | None:
     if raw is None:
         return None
     if set(raw) != {"lat", "lon"}:

@@ -9,7 +9,6 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput
 from domain.fields import FieldSpec, validate_data
-from domain.fields import DataInvalid as DataInvalid
 from domain.names import clean_name
 
 KINDS = ("person", "system")

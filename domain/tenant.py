@@ -35,7 +35,9 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("not a locale like 'en' or 'en-GB'", ("settings", "locale"))
     rate = settings["commands_per_second"]
     if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
-        raise InvalidInput("must be an integer from 1 to 100000", ("settings", "commands_per_second"))
+        raise InvalidInput(
+            "must be an integer from 1 to 100000", ("settings", "commands_per_second")
+        )
     return settings
 
 

@@ -66,7 +66,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 def _check_postgres(runtime: Runtime) -> str:
     try:
         runtime.application.recorder.max_notification_id()
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:
         return f"error: {exc}"
     return "ok"
 
@@ -76,7 +76,7 @@ def _check_kafka(runtime: Runtime) -> str:
         AdminClient({"bootstrap.servers": runtime.urls.kafka_bootstrap_servers}).list_topics(
             timeout=2
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"error: {exc}"
     return "ok"
 
@@ -84,6 +84,6 @@ def _check_kafka(runtime: Runtime) -> str:
 def _check_redis(runtime: Runtime) -> str:
     try:
         runtime.redis.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"error: {exc}"
     return "ok"

@@ -38,9 +38,10 @@ def up(
         runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
         admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
         base = f"http://{settings.host}:{settings.port}"
+        where = f"embedded stack in {settings.data_dir}" if stack else "external servers"
         console.print(
             Panel.fit(
-                f"[bold]bsdflow is up[/bold]  ({'embedded stack in ' + str(settings.data_dir) if stack else 'external servers'})\n\n"
+                f"[bold]bsdflow is up[/bold]  ({where})\n\n"
                 f"  API        {base}\n"
                 f"  OpenAPI    {base}/docs\n"
                 f"  Ready      {base}/ready\n"
@@ -79,7 +80,9 @@ def migrate() -> None:
 @app.command()
 def token(
     tenant: Annotated[str, typer.Option(help="Tenant slug")] = DEMO_TENANT,
-    role: Annotated[list[str] | None, typer.Option(help="Role(s): admin, editor, viewer, platform")] = None,
+    role: Annotated[
+        list[str] | None, typer.Option(help="Role(s): admin, editor, viewer, platform")
+    ] = None,
     actor: Annotated[str, typer.Option(help="Who acts (the token subject)")] = "dev",
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
 ) -> None:

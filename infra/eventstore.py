@@ -8,7 +8,7 @@ from commands.application import Bsdflow
 
 
 def eventstore_env(database_url: str, pool_size: int = 8, overflow: int = 8) -> dict[str, str]:
-    """Translate a `postgresql://` URL (TCP or `?host=/socket/dir`) into eventsourcing's settings."""
+    """Translate a `postgresql://` URL (TCP or `?host=/socket/dir`) to eventsourcing's env."""
     url = urlparse(database_url)
     if url.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"DATABASE_URL must be postgresql://..., got {url.scheme!r}")

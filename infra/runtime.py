@@ -9,8 +9,8 @@ import redis
 from commands.application import Bsdflow
 from commands.auth import TokenCodec
 from commands.service import CommandService
-from domain.tenant import Tenant
 from commands.transcoding import event_metadata
+from domain.tenant import Tenant
 from infra.blobs import DiskBlobStore
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.eventstore import open_application
@@ -48,7 +48,9 @@ class Runtime:
 def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
     """Configured servers are used as they are; the embedded stack supplies only what is unset."""
     if not settings.embedded:
-        assert settings.database_url and settings.kafka_bootstrap_servers and settings.redis_url
+        assert settings.database_url
+        assert settings.kafka_bootstrap_servers
+        assert settings.redis_url
         return (
             ServerUrls(settings.database_url, settings.kafka_bootstrap_servers, settings.redis_url),
             None,
@@ -65,7 +67,9 @@ def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
     )
 
 
-def build_runtime(settings: Settings, urls: ServerUrls, stack: EmbeddedStack | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, urls: ServerUrls, stack: EmbeddedStack | None = None
+) -> Runtime:
     application = open_application(
         urls.database_url, settings.db_pool_size, settings.db_pool_overflow
     )

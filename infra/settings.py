@@ -20,7 +20,9 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "BSDFLOW_KAFKA_BOOTSTRAP_SERVERS"),
     )
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "BSDFLOW_REDIS_URL"))
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "BSDFLOW_REDIS_URL")
+    )
 
     env: Literal["dev", "prod"] = "dev"
     data_dir: Path = Path(".bsdflow")

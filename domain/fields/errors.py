@@ -18,7 +18,7 @@ class FieldError(Exception):
         self.message = message
 
 
-class DataInvalid(Exception):  # noqa: N818 - public name fixed by callers
+class DataInvalid(Exception):
     """Several problems at once, so a form can show every mistake in one round trip."""
 
     def __init__(self, errors: list[FieldError]) -> None:

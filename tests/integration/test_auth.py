@@ -51,7 +51,9 @@ async def test_wrong_audience_is_401(api):
 
 
 async def test_wrong_secret_is_401(api):
-    await refused(api, jwt.encode(claims(), "another-secret-of-enough-length!!", algorithm="HS256"), 401)
+    await refused(
+        api, jwt.encode(claims(), "another-secret-of-enough-length!!", algorithm="HS256"), 401
+    )
 
 
 async def test_alg_none_is_401(api):
@@ -81,7 +83,9 @@ async def test_other_tenants_ids_are_not_found(api):
 
 
 async def test_token_for_a_tenant_that_does_not_exist_is_refused(api):
-    reply = await api.post("register-participant", {"name": "Ghost"}, token=api.mint("nowhere", "admin"))
+    reply = await api.post(
+        "register-participant", {"name": "Ghost"}, token=api.mint("nowhere", "admin")
+    )
     assert reply.status == 404
 
 

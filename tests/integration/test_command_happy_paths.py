@@ -34,14 +34,16 @@ def load(api: Any, aggregate_id: str) -> Any:
 
 async def test_tenant_commands(api):
     renamed = await run(api, "rename-tenant", name="Acme Holdings")
-    await run(api, "change-tenant-settings", settings={"timezone": "Europe/Paris", "locale": "fr-FR"})
+    await run(
+        api, "change-tenant-settings", settings={"timezone": "Europe/Paris", "locale": "fr-FR"}
+    )
     tenant: Tenant = load(api, renamed.id)
     assert (tenant.name, tenant.settings["timezone"], tenant.settings["locale"]) == (
         "Acme Holdings",
         "Europe/Paris",
         "fr-FR",
     )
-    assert "create-tenant" in {spec for spec in COMMANDS}  # exercised by the api fixture
+    assert "create-tenant" in set(COMMANDS)  # exercised by the api fixture
     exercised.add("create-tenant")
 
 
@@ -83,7 +85,11 @@ async def test_groups_and_participants(api):
     site = await api.command("define-entity-type", name="Site", fields=SITE_FIELDS)
     entity = await api.command("create-entity", entity_type_id=site.id, data={"title": "A"})
     person = await run(
-        api, "register-participant", name="Dana Levi", email="Dana@Example.ORG", phone="+972 50-123-4567"
+        api,
+        "register-participant",
+        name="Dana Levi",
+        email="Dana@Example.ORG",
+        phone="+972 50-123-4567",
     )
     await run(api, "update-participant", participant_id=person.id, changes={"external_ref": "HR-7"})
     participant: Participant = load(api, person.id)
@@ -96,7 +102,11 @@ async def test_groups_and_participants(api):
     group = await run(api, "create-group", name="North region")
     await run(api, "rename-group", group_id=group.id, name="North")
     await run(
-        api, "add-group-members", group_id=group.id, entity_ids=[entity.id], participant_ids=[person.id]
+        api,
+        "add-group-members",
+        group_id=group.id,
+        entity_ids=[entity.id],
+        participant_ids=[person.id],
     )
     await run(api, "remove-group-members", group_id=group.id, participant_ids=[person.id])
     loaded: Group = load(api, group.id)
@@ -120,7 +130,13 @@ async def test_process_lifecycle(api):
         due_at="2026-12-01T09:00:00+02:00",
     )
     await run(api, "enter-stage", process_id=opened.id, stage="visiting", expected_version=1)
-    await run(api, "assign-participant", process_id=opened.id, participant_id=inspector.id, role="inspector")
+    await run(
+        api,
+        "assign-participant",
+        process_id=opened.id,
+        participant_id=inspector.id,
+        role="inspector",
+    )
     await run(api, "link-process-entity", process_id=opened.id, entity_id=entity.id)
     await run(api, "set-process-due", process_id=opened.id, due_at="2026-12-15T09:00:00Z")
     await run(api, "unassign-participant", process_id=opened.id, participant_id=inspector.id)
@@ -128,7 +144,8 @@ async def test_process_lifecycle(api):
     process: Process = load(api, opened.id)
     assert (process.stage, process.status, process.outcome) == ("visiting", "closed", "passed")
     assert process.entity_ids == [UUID(entity.id)]
-    assert process.due_at is not None and process.due_at.isoformat() == "2026-12-15T09:00:00+00:00"
+    assert process.due_at is not None
+    assert process.due_at.isoformat() == "2026-12-15T09:00:00+00:00"
     assert closed.body["version"] == 7
 
 

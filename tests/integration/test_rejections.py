@@ -25,7 +25,9 @@ async def rejected(api, command, body, status, headers=None):
     reply = await api.post(command, body, headers=headers)
     assert reply.status == status, reply.body
     assert reply.headers["content-type"] == PROBLEM
-    assert reply.body["status"] == status and reply.body["title"] and reply.body["detail"]
+    assert reply.body["status"] == status
+    assert reply.body["title"]
+    assert reply.body["detail"]
     assert api.event_count() == before, "a rejected command stored events"
     return reply.body
 
@@ -46,7 +48,9 @@ async def test_unknown_top_level_field(api, site):
     problem = await rejected(
         api, "create-entity", {"entity_type_id": site.id, "data": {"title": "x"}, "colour": 1}, 422
     )
-    assert problem["errors"] == [{"path": ["colour"], "pointer": "/colour", "message": "unknown field"}]
+    assert problem["errors"] == [
+        {"path": ["colour"], "pointer": "/colour", "message": "unknown field"}
+    ]
 
 
 async def test_every_bad_field_of_the_data_is_reported(api, site):
@@ -69,7 +73,9 @@ async def test_domain_rule_violation(api):
 
 async def test_oversized_body_is_413(api, site):
     padding = "x" * (api.runtime.settings.max_body_bytes + 10)
-    await rejected(api, "create-entity", {"entity_type_id": site.id, "data": {"title": padding}}, 413)
+    await rejected(
+        api, "create-entity", {"entity_type_id": site.id, "data": {"title": padding}}, 413
+    )
 
 
 async def test_unknown_command_is_a_problem(api):
@@ -90,7 +96,10 @@ async def test_invalid_schema_is_refused_with_paths(api):
     problem = await rejected(
         api,
         "define-entity-type",
-        {"name": "Broken", "fields": [{"name": "n", "type": "integer", "constraints": {"min": 5, "max": 1}}]},
+        {
+            "name": "Broken",
+            "fields": [{"name": "n", "type": "integer", "constraints": {"min": 5, "max": 1}}],
+        },
         422,
     )
     assert problem["errors"][0]["path"][:2] == ["fields", 0]
