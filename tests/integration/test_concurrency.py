@@ -14,7 +14,9 @@ async def test_stale_expected_version_is_409(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a", "b", "c"])
     await api.command("enter-stage", process_id=opened.id, stage="b", expected_version=1)
     before = api.event_count()
-    stale = await api.post("enter-stage", {"process_id": opened.id, "stage": "c", "expected_version": 1})
+    stale = await api.post(
+        "enter-stage", {"process_id": opened.id, "stage": "c", "expected_version": 1}
+    )
     assert stale.status == 409
     assert stale.body["errors"][0]["path"] == ["expected_version"]
     assert api.event_count() == before
@@ -24,7 +26,9 @@ async def test_concurrent_writers_to_one_aggregate_never_both_win(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a", "b"])
     replies = await asyncio.gather(
         *(
-            api.post("assign-participant", {"process_id": opened.id, "participant_id": p.id, "role": "r"})
+            api.post(
+                "assign-participant", {"process_id": opened.id, "participant_id": p.id, "role": "r"}
+            )
             for p in [await api.command("register-participant", name=f"P{i}") for i in range(8)]
         )
     )
@@ -42,7 +46,9 @@ async def test_twenty_clients_same_tenant_slug_exactly_one_wins(api):
     platform = api.mint("platform", "platform")
     replies = await asyncio.gather(
         *(
-            api.post("create-tenant", {"slug": "contested", "name": f"Claimant {i}"}, token=platform)
+            api.post(
+                "create-tenant", {"slug": "contested", "name": f"Claimant {i}"}, token=platform
+            )
             for i in range(RACERS)
         )
     )
@@ -50,7 +56,9 @@ async def test_twenty_clients_same_tenant_slug_exactly_one_wins(api):
 
 
 async def test_twenty_clients_same_entity_type_name_exactly_one_wins(api):
-    bodies = [{"name": "Vehicle", "fields": [{"name": f"f{i}", "type": "text"}]} for i in range(RACERS)]
+    bodies = [
+        {"name": "Vehicle", "fields": [{"name": f"f{i}", "type": "text"}]} for i in range(RACERS)
+    ]
     assert await race(api, "define-entity-type", bodies) == {200: 1, 409: RACERS - 1}
 
 
@@ -59,12 +67,20 @@ async def test_twenty_clients_same_unique_field_value_exactly_one_wins(api, spel
     car = await api.command(
         "define-entity-type",
         name="Car",
-        fields=[{"name": "plate", "type": "text", "unique": True}, {"name": "n", "type": "integer"}],
+        fields=[
+            {"name": "plate", "type": "text", "unique": True},
+            {"name": "n", "type": "integer"},
+        ],
     )
-    bodies = [{"entity_type_id": car.id, "data": {"plate": spelling.strip(), "n": i}} for i in range(RACERS)]
+    bodies = [
+        {"entity_type_id": car.id, "data": {"plate": spelling.strip(), "n": i}}
+        for i in range(RACERS)
+    ]
     assert await race(api, "create-entity", bodies) == {200: 1, 409: RACERS - 1}
     # Case and spacing do not make a value unique: the canonical form is claimed.
-    again = await api.post("create-entity", {"entity_type_id": car.id, "data": {"plate": "Plate-001"}})
+    again = await api.post(
+        "create-entity", {"entity_type_id": car.id, "data": {"plate": "Plate-001"}}
+    )
     assert again.status == 409
 
 
@@ -117,5 +133,7 @@ async def test_a_rejected_command_does_not_burn_its_key(api):
     headers = {"Idempotency-Key": "fix-and-retry"}
     bad = await api.post("register-participant", {"name": "Z", "email": "nope"}, headers=headers)
     assert bad.status == 422
-    good = await api.post("register-participant", {"name": "Z", "email": "z@example.com"}, headers=headers)
+    good = await api.post(
+        "register-participant", {"name": "Z", "email": "z@example.com"}, headers=headers
+    )
     assert good.status == 200
