@@ -58,6 +58,7 @@ def test_settings(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Setting
         data_dir=data_dir,
         db_pool_size=4,
         db_pool_overflow=30,
+        max_document_bytes=1_048_576,
         **overrides,
     )
 
