@@ -39,7 +39,9 @@ async def test_the_same_content_twice_is_stored_once(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
     for _ in range(2):
         assert (await attach(api, opened.id, b"same bytes")).status_code == 200
-    stored = [p for p in api.runtime.blobs.root.rglob("*") if p.is_file() and ".staging" not in p.parts]
+    stored = [
+        p for p in api.runtime.blobs.root.rglob("*") if p.is_file() and ".staging" not in p.parts
+    ]
     assert len(stored) == 1
 
 

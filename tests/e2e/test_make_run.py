@@ -1,0 +1,117 @@
+"""`bsdflow up` as a new user runs it: the README tour works as written; Ctrl-C stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def tour_script() -> str:
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("<!-- tour:start -->")[1].split("<!-- tour:end -->")[0]
+    return "\n".join(re.findall(r"```bash\n(.*?)```", tour, flags=re.DOTALL))
+
+
+class Up:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.port = port
+        self.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+            },
+            "BSDFLOW_DATA_DIR": str(data_dir),
+            "BSDFLOW_PORT": str(port),
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+        self.process = subprocess.Popen(
+            [str(BIN / "bsdflow"), "up"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("bsdflow up did not become ready in 60 s")
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, output
+        return output
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "bsdflow-data"
+
+
+def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> None:
+    port = free_port()
+    up = Up(data_dir, port)
+    try:
+        script = tour_script().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+        result = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=ROOT,
+            env=up.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        out = result.stdout
+        assert '"status":"ready"' in out
+        assert '"title":"Invalid data"' in out and '"pointer":"/data/colour"' in out
+        assert '"status":409' in out
+        replays = [line for line in lines if '"version":2' in line]
+        assert len(replays) == 2 and replays[0] == replays[1], "the idempotent retry differs"
+        assert '"status":403' in out
+        assert (data_dir / "documents").exists()
+    finally:
+        banner = up.stop()
+    assert "bsdflow is up" in banner and "Dev token" in banner
+    assert "stopped." in banner
+    assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
+
+    again = Up(data_dir, port)
+    try:
+        token = subprocess.run(
+            [str(BIN / "bsdflow"), "token", "--tenant", "demo"],
+            env=again.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/commands/define-entity-type",
+            json={"name": "Site", "fields": []},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert reply.status_code == 409, "the second run did not reuse the first run's data"
+    finally:
+        again.stop()
