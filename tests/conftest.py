@@ -49,7 +49,7 @@ def database_url(stack: ServerUrls) -> str:
     return with_database(stack.database_url, name)
 
 
-def test_settings(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings:
+def settings_for(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings:
     return Settings(
         database_url=urls.database_url,
         kafka_bootstrap_servers=urls.kafka_bootstrap_servers,
@@ -67,7 +67,7 @@ def test_settings(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Setting
 def runtime(stack: ServerUrls, database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     redis.Redis.from_url(stack.redis_url).flushdb()
     urls = ServerUrls(database_url, stack.kafka_bootstrap_servers, stack.redis_url)
-    built = build_runtime(test_settings(urls, tmp_path), urls)
+    built = build_runtime(settings_for(urls, tmp_path), urls)
     yield built
     built.close()
 

@@ -1,0 +1,42 @@
+"""The OpenAPI document is generated from the registry: one route and schema per command."""
+
+from __future__ import annotations
+
+from commands.catalog import COMMANDS
+
+
+async def test_every_command_has_a_route_with_its_own_body_schema(api):
+    spec = (await api.http.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for name, command in COMMANDS.items():
+        operation = spec["paths"][f"/v1/commands/{name}"]["post"]
+        content = operation["requestBody"]["content"]
+        media = "multipart/form-data" if command.upload else "application/json"
+        assert media in content, name
+        ref = content[media]["schema"]["$ref"].rsplit("/", 1)[-1]
+        properties = schemas[ref]["properties"]
+        assert set(command.model.model_fields) <= set(properties), name
+        assert operation["summary"] == command.summary
+        assert {"401", "403", "409", "422"} <= set(operation["responses"])
+        header_names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in header_names
+
+
+async def test_unknown_fields_are_forbidden_in_the_schema(api):
+    spec = (await api.http.get("/openapi.json")).json()
+    assert spec["components"]["schemas"]["CreateEntity"]["additionalProperties"] is False
+
+
+async def test_health_and_readiness(api):
+    assert (await api.http.get("/health")).json() == {"status": "ok"}
+    ready = (await api.http.get("/ready")).json()
+    assert ready == {"status": "ready", "checks": {"postgres": "ok", "kafka": "ok", "redis": "ok"}}
+
+
+async def test_readiness_reports_an_unreachable_server(api):
+    api.runtime.urls = api.runtime.urls.__class__(
+        api.runtime.urls.database_url, "127.0.0.1:1", api.runtime.urls.redis_url
+    )
+    reply = await api.http.get("/ready")
+    assert reply.status_code == 503
+    assert reply.json()["checks"]["kafka"].startswith("error")
