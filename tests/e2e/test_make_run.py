@@ -76,6 +76,7 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         script = tour_script().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
         result = subprocess.run(
             ["bash", "-e", "-c", script],
+            check=False,
             cwd=ROOT,
             env=up.env,
             capture_output=True,
@@ -86,15 +87,18 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         lines = [line for line in result.stdout.splitlines() if line.strip()]
         out = result.stdout
         assert '"status":"ready"' in out
-        assert '"title":"Invalid data"' in out and '"pointer":"/data/colour"' in out
+        assert '"title":"Invalid data"' in out
+        assert '"pointer":"/data/colour"' in out
         assert '"status":409' in out
         replays = [line for line in lines if '"version":2' in line]
-        assert len(replays) == 2 and replays[0] == replays[1], "the idempotent retry differs"
+        assert len(replays) == 2
+        assert replays[0] == replays[1], "the idempotent retry differs"
         assert '"status":403' in out
         assert (data_dir / "documents").exists()
     finally:
         banner = up.stop()
-    assert "bsdflow is up" in banner and "Dev token" in banner
+    assert "bsdflow is up" in banner
+    assert "Dev token" in banner
     assert "stopped." in banner
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
 

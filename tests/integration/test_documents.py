@@ -19,7 +19,7 @@ async def attach(api, target_id, content, name="notes.txt", kind="process", **fo
 
 async def test_content_is_stored_under_its_sha256(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
-    content = "Inspection notes: the valve on floor 2 is corroded.\n".encode()
+    content = b"Inspection notes: the valve on floor 2 is corroded.\n"
     reply = await attach(api, opened.id, content, title="Valve notes")
     assert reply.status_code == 200, reply.text
     digest = hashlib.sha256(content).hexdigest()

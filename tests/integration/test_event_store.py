@@ -28,7 +28,7 @@ async def test_every_event_carries_tenant_actor_correlation_and_causation(api, d
         {"name": "Meta Data"},
         headers={"X-Request-ID": "req-77", "X-Correlation-ID": "journey-9"},
     )
-    [(version, topic, state, position)] = stored_rows(database_url, UUID(reply.id))
+    [(_version, topic, state, position)] = stored_rows(database_url, UUID(reply.id))
     meta = read_metadata(state)
     assert meta["tenant_id"] == str(Tenant.create_id("acme"))
     assert meta["actor"] == "tester"

@@ -51,7 +51,7 @@ def test_unknown_stage_and_naive_due_date_are_refused():
         process.enter_stage("flying")
     assert unknown.value.path == ("stage",)
     with pytest.raises(InvalidInput):
-        process.set_due(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+        process.set_due(datetime(2026, 1, 1))
     process.set_due(datetime(2026, 1, 1, tzinfo=UTC))
 
 
