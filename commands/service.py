@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -20,6 +21,9 @@ from commands.registry import Command, CommandSpec
 from domain.errors import Conflict, DomainError, NotFound
 from domain.ids import receipt_id_for
 from domain.tenant import Tenant
+
+
+log = structlog.get_logger("bsdflow.commands")
 
 
 class IdempotencyKeyReused(DomainError):
@@ -68,7 +72,15 @@ class CommandService:
         meta = {**metadata, "tenant_id": str(principal.tenant_id), "actor": principal.actor}
         ctx = CommandContext(self.app, principal, self.locks, self.blobs, meta, receipt, upload)
         try:
-            return spec.handler(body, ctx)
+            result = spec.handler(body, ctx)
+        except DomainError as refused:
+            log.info(
+                "command refused",
+                command=spec.name,
+                tenant=principal.tenant_slug,
+                reason=refused.message,
+            )
+            raise
         except IntegrityError:
             # Someone else stored an event at the same (id, version) first.
             if receipt is not None:
@@ -78,6 +90,17 @@ class CommandService:
             raise Conflict("a concurrent command changed this first; reload and retry") from None
         finally:
             ctx.release_locks()
+        log.info(
+            "command accepted",
+            command=spec.name,
+            tenant=principal.tenant_slug,
+            actor=principal.actor,
+            correlation_id=meta.get("correlation_id"),
+            id=str(result.id),
+            version=result.version,
+            position=result.position,
+        )
+        return result
 
     def _require_tenant(self, tenant_id: UUID) -> None:
         """Commands for a tenant that was never created are refused; positive answers are cached."""
