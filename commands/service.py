@@ -22,7 +22,6 @@ from domain.errors import Conflict, DomainError, NotFound
 from domain.ids import receipt_id_for
 from domain.tenant import Tenant
 
-
 log = structlog.get_logger("bsdflow.commands")
 
 
