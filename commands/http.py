@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.auth import Principal, TokenCodec
+from commands.context import Recorded
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
@@ -55,7 +56,7 @@ def _key(value: str | None) -> str | None:
     return value
 
 
-def _accepted(result: Any) -> Response:
+def _accepted(result: Recorded) -> Response:
     body = {"id": str(result.id), "version": result.version, "position": result.position}
     return Response(orjson.dumps(body), media_type="application/json")
 

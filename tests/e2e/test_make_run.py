@@ -7,11 +7,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from tenacity import Retrying, stop_after_delay, wait_fixed
 
 from infra.embedded import free_port
 
@@ -46,16 +46,10 @@ class Up:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("bsdflow up did not become ready in 60 s")
+        for attempt in Retrying(stop=stop_after_delay(60), wait=wait_fixed(0.2), reraise=True):
+            with attempt:
+                assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
+                assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
 
     def stop(self) -> str:
         self.process.send_signal(signal.SIGINT)
