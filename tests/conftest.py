@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import redis
 from infra.api import create_app
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.eventstore import open_application
+from infra.readdb import migrate_read_side
+from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
 from infra.settings import Settings
 
@@ -37,6 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
         conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     open_application(with_database(urls.database_url, TEMPLATE_DB), 1, 0).close()
+    migrate_read_side(with_database(urls.database_url, TEMPLATE_DB))
     yield urls
     embedded.stop()
 
@@ -130,3 +134,40 @@ async def api(runtime: Runtime) -> AsyncIterator[Api]:
         await client.command("create-tenant", token=platform, slug="acme", name="Acme Ltd")
         client.token = client.mint("acme", "admin")
         yield client
+
+
+def database_name(url: str) -> str:
+    return urlparse(url).path.lstrip("/")
+
+
+class Settled:
+    """Waits until every running projection has applied the event store up to a position."""
+
+    def __init__(self, side: ReadSide) -> None:
+        self.side = side
+
+    async def __call__(self, position: int, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while min(w.position for w in self.side.workers) < position:
+            if asyncio.get_running_loop().time() > deadline:
+                behind = {w.projection.name: w.position for w in self.side.workers}
+                raise AssertionError(f"projections did not reach {position}: {behind}")
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def read_side(stack: ServerUrls, database_url: str) -> Iterator[ReadSide]:
+    """Relay and every projection worker for this test's database, on a topic of its own."""
+    side = ReadSide(
+        database_url,
+        stack.kafka_bootstrap_servers,
+        stack.redis_url,
+        topic=f"bsdflow.events.{database_name(database_url)}",
+    ).start()
+    yield side
+    side.stop()
+
+
+@pytest.fixture
+def settled(read_side: ReadSide) -> Settled:
+    return Settled(read_side)

@@ -1,0 +1,77 @@
+"""Kafka settings in one place: topics, tuned client configs, message headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+EVENTS_TOPIC = "bsdflow.events"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlt"
+
+
+# One partition: the event store's order is kept end to end, and each projection's checkpoint
+# is a single position. Projections scale out by running in separate workers.
+PARTITIONS = 1
+
+
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 1,
+        "compression.type": "none",
+        "message.timeout.ms": 30_000,
+    }
+
+
+def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+    # Short session/heartbeat so a group join takes ~3 s instead of ~23 s (measured on Tansu);
+    # a small fetch wait keeps commit→read-model latency low.
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6_000,
+        "heartbeat.interval.ms": 300,
+        "fetch.wait.max.ms": 10,
+        "fetch.min.bytes": 1,
+        "allow.auto.create.topics": False,
+    }
+
+
+def topic_exists(admin: AdminClient, topic: str, timeout: float = 5.0) -> bool:
+    metadata = admin.list_topics(topic=topic, timeout=timeout)
+    found = metadata.topics.get(topic)
+    return found is not None and found.error is None and bool(found.partitions)
+
+
+def ensure_topics(bootstrap: str, *topics: str, timeout: float = 10.0) -> bool:
+    """Create missing topics; True if any had to be created (the broker had lost them)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    missing = [t for t in topics if not topic_exists(admin, t, timeout)]
+    if not missing:
+        return False
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in missing]
+    )
+    for future in futures.values():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return True
+
+
+def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode()
+    return None

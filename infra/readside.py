@@ -1,0 +1,66 @@
+"""Running the read side's background services (relay and projection workers) as threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import redis
+import structlog
+
+from infra.kafka import EVENTS_TOPIC
+from infra.readdb import migrate_read_side
+from infra.relay import Relay
+from infra.worker import ProjectionWorker
+from projections.registry import PROJECTIONS
+
+log = structlog.get_logger("bsdflow.readside")
+
+
+@dataclass
+class ReadSide:
+    database_url: str
+    bootstrap: str
+    redis_url: str
+    topic: str = EVENTS_TOPIC
+    projections: Iterable[str] | None = None
+    relay: Relay | None = None
+    workers: list[ProjectionWorker] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, *, with_relay: bool = True) -> ReadSide:
+        migrate_read_side(self.database_url)
+        client = redis.Redis.from_url(self.redis_url)
+        if with_relay:
+            self.relay = Relay(self.database_url, self.bootstrap, topic=self.topic)
+            self._spawn("relay", self.relay.run)
+        for name in self.projections or PROJECTIONS:
+            worker = ProjectionWorker(
+                PROJECTIONS[name], self.database_url, self.bootstrap, client, topic=self.topic
+            )
+            self.workers.append(worker)
+            self._spawn(f"projection-{name}", worker.run)
+        return self
+
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        def guarded() -> None:
+            while not self._stop.is_set():
+                try:
+                    target(self._stop)
+                except Exception:
+                    log.exception("service crashed; restarting", service=name)
+                    self._stop.wait(1.0)
+                else:
+                    return
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()

@@ -1,0 +1,61 @@
+"""What a committed batch tells the rest of the system: which objects changed, at which position.
+
+The worker publishes these on Redis after each commit; the read API fans them out to
+subscriptions and to read-your-writes waiters, and the same keys name the cache entries to drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+POSITIONS_CHANNEL = "bsdflow:positions"
+CACHE_PREFIX = "bsdflow:cache:"
+
+
+def changes_channel(tenant_id: UUID | str) -> str:
+    return f"bsdflow:changes:{tenant_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    tenant_id: UUID
+    id: UUID
+    type: str
+    position: int
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "kind": self.kind,
+                "tenant_id": str(self.tenant_id),
+                "id": str(self.id),
+                "type": self.type,
+                "position": self.position,
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Change:
+        d: dict[str, Any] = orjson.loads(raw)
+        return cls(d["kind"], UUID(d["tenant_id"]), UUID(d["id"]), d["type"], int(d["position"]))
+
+    @property
+    def cache_keys(self) -> list[str]:
+        """Cache entries that this change makes stale."""
+        keys = [cache_key(self.kind, self.tenant_id, self.id)]
+        if self.kind == "entity_type":
+            keys.append(cache_key("entity_types", self.tenant_id, "all"))
+        return keys
+
+
+def cache_key(kind: str, tenant_id: UUID | str, key: UUID | str) -> str:
+    return f"{CACHE_PREFIX}{kind}:{tenant_id}:{key}"
+
+
+def position_message(projection: str, position: int) -> bytes:
+    return orjson.dumps({"projection": projection, "position": position})

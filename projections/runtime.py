@@ -1,0 +1,222 @@
+"""Applying events to a projection: one transaction per batch, checkpoint inside it.
+
+The checkpoint is the last applied event-store position per partition, kept in the
+projection's own schema: a redelivered or replayed event at or below it is skipped, so applying
+a batch twice, or after a crash, never changes the read model. A batch that fails is retried
+event by event; an event that still fails after bounded retries is parked in dead letters and
+the checkpoint moves past it, so later events keep flowing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import orjson
+import psycopg
+
+from projections.base import Projection, RecordedEvent, Statement
+
+META_SCHEMA = "bsdflow_ops"
+META_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {META_SCHEMA};
+CREATE TABLE IF NOT EXISTS {META_SCHEMA}.dead_letters (
+    id bigserial PRIMARY KEY,
+    projection text NOT NULL,
+    topic text NOT NULL,
+    partition int NOT NULL,
+    kafka_offset bigint NOT NULL,
+    position bigint NOT NULL,
+    event_type text NOT NULL,
+    originator_id uuid NOT NULL,
+    event jsonb NOT NULL,
+    error text NOT NULL,
+    attempts int NOT NULL,
+    parked_at timestamptz NOT NULL DEFAULT now(),
+    retried_at timestamptz,
+    UNIQUE (projection, position)
+);
+"""
+CHECKPOINT_DDL = """
+CREATE TABLE IF NOT EXISTS {schema}._checkpoint (
+    partition int PRIMARY KEY,
+    position bigint NOT NULL,
+    kafka_offset bigint NOT NULL DEFAULT -1,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An event as it came off a Kafka partition."""
+
+    event: RecordedEvent
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Parked:
+    delivered: Delivered
+    error: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    applied: int
+    skipped: int
+    position: int
+    parked: list[Parked]
+
+
+def create_schema(conn: psycopg.Connection[Any], projection: Projection, schema: str) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(projection.create_sql(schema))
+    conn.execute(CHECKPOINT_DDL.replace("{schema}", schema))
+
+
+def checkpoint(conn: psycopg.Connection[Any], schema: str, partition: int = 0) -> tuple[int, int]:
+    """(position, kafka offset) last applied on this partition; (0, -1) before the first."""
+    row = conn.execute(
+        f"SELECT position, kafka_offset FROM {schema}._checkpoint WHERE partition = %s",  # noqa: S608
+        (partition,),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, -1)
+
+
+def write_statements(
+    cur: psycopg.Cursor[Any], schema: str, statements: Iterable[Statement]
+) -> None:
+    """Consecutive statements with the same SQL go to the server as one pipelined executemany."""
+    for sql, run in groupby(statements, key=lambda s: s.sql):
+        cur.executemany(sql.replace("{schema}", schema), [s.params for s in run])
+
+
+def _advance(
+    cur: psycopg.Cursor[Any], schema: str, partition: int, position: int, offset: int
+) -> None:
+    cur.execute(
+        f"INSERT INTO {schema}._checkpoint (partition, position, kafka_offset) "  # noqa: S608
+        "VALUES (%s, %s, %s) ON CONFLICT (partition) DO UPDATE "
+        "SET position = EXCLUDED.position, kafka_offset = EXCLUDED.kafka_offset, updated_at = now()",
+        (partition, position, offset),
+    )
+
+
+def apply_batch(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    batch: Sequence[Delivered],
+    *,
+    schema: str | None = None,
+    attempts: int = 3,
+    backoff: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchResult:
+    """Apply one partition's batch; returns what was applied, skipped and parked."""
+    schema = schema or projection.schema
+    if not batch:
+        return BatchResult(0, 0, checkpoint(conn, schema)[0], [])
+    partition = batch[0].partition
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            last, _ = _locked_checkpoint(cur, schema, partition)
+            fresh = [d for d in batch if d.event.position > last]
+            write_statements(cur, schema, projection.statements(d.event for d in fresh))
+            end = batch[-1]
+            _advance(cur, schema, partition, max(last, end.event.position), end.offset)
+        return BatchResult(len(fresh), len(batch) - len(fresh), max(last, end.event.position), [])
+    except psycopg.OperationalError:
+        raise  # the database is unreachable: not the events' fault, let the worker reconnect
+    except Exception:  # noqa: S110 - isolated below, event by event
+        pass
+    return _apply_one_by_one(conn, projection, batch, schema, attempts, backoff, sleep)
+
+
+def _locked_checkpoint(cur: psycopg.Cursor[Any], schema: str, partition: int) -> tuple[int, int]:
+    row = cur.execute(
+        f"SELECT position, kafka_offset FROM {schema}._checkpoint "  # noqa: S608
+        "WHERE partition = %s FOR UPDATE",
+        (partition,),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, -1)
+
+
+def _apply_one_by_one(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    batch: Sequence[Delivered],
+    schema: str,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], None],
+) -> BatchResult:
+    applied = skipped = 0
+    parked: list[Parked] = []
+    position = 0
+    for delivered in batch:
+        error = ""
+        for attempt in range(attempts):
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    last, _ = _locked_checkpoint(cur, schema, delivered.partition)
+                    position = max(last, delivered.event.position)
+                    if delivered.event.position <= last:
+                        skipped += 1
+                    else:
+                        write_statements(cur, schema, projection.statements([delivered.event]))
+                        applied += 1
+                    _advance(cur, schema, delivered.partition, position, delivered.offset)
+                error = ""
+                break
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".strip()
+                sleep(backoff * (2**attempt))
+        if error:
+            parked.append(Parked(delivered, error))
+            position = _park(conn, projection, delivered, schema, error, attempts)
+    return BatchResult(applied, skipped, position, parked)
+
+
+def _park(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    delivered: Delivered,
+    schema: str,
+    error: str,
+    attempts: int,
+) -> int:
+    """Record the poison event and move the checkpoint past it, atomically."""
+    event = delivered.event
+    with conn.transaction(), conn.cursor() as cur:
+        last, _ = _locked_checkpoint(cur, schema, delivered.partition)
+        cur.execute(
+            f"INSERT INTO {META_SCHEMA}.dead_letters (projection, topic, partition, kafka_offset, "  # noqa: S608
+            "position, event_type, originator_id, event, error, attempts) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) "
+            "DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts",
+            (
+                projection.name,
+                delivered.topic,
+                delivered.partition,
+                delivered.offset,
+                event.position,
+                event.type,
+                event.originator_id,
+                orjson.dumps(
+                    {"data": event.data, "meta": dict(event.meta), "version": event.version}
+                ).decode(),
+                error,
+                attempts,
+            ),
+        )
+        position = max(last, event.position)
+        _advance(cur, schema, delivered.partition, position, delivered.offset)
+    return position
