@@ -19,7 +19,7 @@ READER_ROLE = "bsdflow_reader"
 TENANT_SETTING = "bsdflow.tenant_id"
 _LOCK = 727_001  # advisory lock serialising concurrent migrations
 
-SETUP = f"""  # noqa: S608 - constant role name
+SETUP = f"""
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
 CREATE EXTENSION IF NOT EXISTS cube;
@@ -32,7 +32,7 @@ DO $$ BEGIN
         CREATE ROLE {READER_ROLE} NOLOGIN;
     END IF;
 END $$;
-"""
+"""  # noqa: S608 - a constant role name
 
 
 def secure_tables(conn: psycopg.Connection[Any], projection: Projection, schema: str) -> None:
