@@ -87,7 +87,8 @@ class EntityReads:
     ) -> Page[EntityRow]:
         """Newest first; the cursor is (created_at, id)."""
         first = clamp(first)
-        clauses, params = ["true"], []
+        clauses: list[str] = ["true"]
+        params: list[Any] = []
         if not where.include_archived:
             clauses.append("NOT archived")
         if where.entity_type_id:
