@@ -10,6 +10,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from projections.paging import Page, clamp, decode_cursor, page_of
 
@@ -96,7 +97,7 @@ class EntityReads:
             params.append(where.entity_type_id)
         if where.data_equals:
             clauses.append("data @> %s::jsonb")
-            params.append(psycopg.types.json.Jsonb(where.data_equals))
+            params.append(Jsonb(where.data_equals))
         if where.created_after:
             clauses.append("created_at >= %s")
             params.append(where.created_after)
