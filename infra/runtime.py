@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import orjson
+import psycopg
 import redis
 
 from commands.application import Bsdflow
@@ -65,6 +71,37 @@ def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
         ),
         stack,
     )
+
+
+def urls_file(settings: Settings) -> Path:
+    return settings.data_dir / "servers.json"
+
+
+def remember_urls(settings: Settings, urls: ServerUrls) -> None:
+    """Let later CLI calls (status, rebuild…) reach the servers `bsdflow up` is running."""
+    urls_file(settings).write_bytes(orjson.dumps(dataclasses.asdict(urls)))
+
+
+@contextmanager
+def running_servers(settings: Settings) -> Iterator[ServerUrls]:
+    """Configured servers, else those of a running `bsdflow up`, else a stack started for the
+    duration of the block (CLI commands like `projections status` work either way)."""
+    path = urls_file(settings)
+    if settings.embedded and path.exists():
+        urls = ServerUrls(**orjson.loads(path.read_bytes()))
+        try:
+            psycopg.connect(urls.database_url, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            path.unlink(missing_ok=True)
+        else:
+            yield urls
+            return
+    urls, stack = resolve_urls(settings)
+    try:
+        yield urls
+    finally:
+        if stack is not None:
+            stack.stop()
 
 
 def build_runtime(

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_document_bytes: int = 25 * 1_048_576
     db_pool_size: int = 8
     db_pool_overflow: int = 8
+    events_topic: str = "bsdflow.events"
     log_level: str = "INFO"
     log_json: bool = True
 

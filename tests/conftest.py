@@ -33,16 +33,22 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     embedded = EmbeddedStack(tmp_path_factory.mktemp("stack"))
-    urls = embedded.start()
+    embedded.start()
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(embedded_stack: EmbeddedStack) -> ServerUrls:
+    urls = embedded_stack.urls
     with psycopg.connect(urls.database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
         conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     open_application(with_database(urls.database_url, TEMPLATE_DB), 1, 0).close()
     migrate_read_side(with_database(urls.database_url, TEMPLATE_DB))
-    yield urls
-    embedded.stop()
+    return urls
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""Reading groups. The connection's transaction already carries the tenant (row-level
+security), so no query here filters by tenant itself."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from projections.paging import Page, clamp, decode_cursor, page_of
+
+SCHEMA = "rm_groups"
+COLUMNS = (
+    "id, name, description, entity_ids, participant_ids, version, created_at, updated_at, position"
+)
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    id: UUID
+    name: str
+    description: str
+    entity_ids: list[UUID]
+    participant_ids: list[UUID]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    position: int
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching values that start with `prefix` taken literally."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped.lower()}%"
+
+
+class GroupReads:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def by_ids(self, ids: list[UUID]) -> dict[UUID, GroupRow]:
+        async with self.conn.cursor(row_factory=class_row(GroupRow)) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM {SCHEMA}.groups WHERE id = ANY(%s)",  # noqa: S608
+                (ids,),
+            )
+            return {row.id: row for row in await cur.fetchall()}
+
+    async def page(
+        self, first: int = 50, after: str | None = None, name_prefix: str | None = None
+    ) -> Page[GroupRow]:
+        """Newest first; the cursor is (created_at, id). The prefix ignores case."""
+        first = clamp(first)
+        clauses: list[str] = ["true"]
+        params: list[Any] = []
+        if name_prefix:
+            clauses.append("lower(name) LIKE %s")
+            params.append(like_prefix(name_prefix))
+        if after:
+            created, last_id = decode_cursor(after)
+            clauses.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
+            params += [created, last_id]
+        sql = (
+            f"SELECT {COLUMNS} FROM {SCHEMA}.groups "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT %s"
+        )
+        async with self.conn.cursor(row_factory=class_row(GroupRow)) as cur:
+            await cur.execute(sql, [*params, first + 1])
+            rows = await cur.fetchall()
+        return page_of(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))
+
+    async def groups_of(self, member_ids: list[UUID]) -> dict[UUID, list[UUID]]:
+        """Member id → the ids of the groups it belongs to (members in no group are absent)."""
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                f"SELECT member_id, group_id FROM {SCHEMA}.members "  # noqa: S608
+                "WHERE member_id = ANY(%s) ORDER BY member_id, group_id",
+                (member_ids,),
+            )
+            found: dict[UUID, list[UUID]] = defaultdict(list)
+            for member_id, group_id in await cur.fetchall():
+                found[member_id].append(group_id)
+        return dict(found)

@@ -1,0 +1,86 @@
+"""Processes: one row per case with its current stage, staff and links, plus the stage history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from domain.process import Process
+from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from projections.entities import jsonb
+
+HISTORY = (
+    "INSERT INTO {schema}.stage_history (tenant_id, process_id, position, stage, previous, "
+    "entered_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+def when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class ProcessesProjection(Projection):
+    name = "processes"
+    ddl = Path(__file__).with_name("schema.sql")
+    tables = ("processes", "stage_history")
+    change_kinds = {"Process": "process"}
+
+    @handles(event_class(Process, "Opened"))
+    def opened(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        first = d["stages"][0]
+        yield q(
+            "INSERT INTO {schema}.processes (tenant_id, id, kind, title, stages, stage, due_at, "
+            "data, version, opened_at, updated_at, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id, e.originator_id, d["kind"], d["title"], d["stages"], first,
+            when(d["due_at"]), jsonb(d["data"]), e.version, e.timestamp, e.timestamp, e.position,
+        )  # fmt: skip
+        yield q(HISTORY, e.tenant_id, e.originator_id, e.position, first, None, e.timestamp)
+
+    @handles(event_class(Process, "StageEntered"))
+    def stage_entered(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield self._update(e, "stage = %s", d["stage"])
+        yield q(
+            HISTORY, e.tenant_id, e.originator_id, e.position, d["stage"], d["previous"],
+            e.timestamp,
+        )  # fmt: skip
+
+    @handles(event_class(Process, "ParticipantAssigned"))
+    def assigned(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(
+            e,
+            "participants = participants || jsonb_build_object(%s::text, %s::text)",
+            e.data["participant_id"],
+            e.data["role"],
+        )
+
+    @handles(event_class(Process, "ParticipantUnassigned"))
+    def unassigned(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(e, "participants = participants - %s::text", e.data["participant_id"])
+
+    @handles(event_class(Process, "EntityLinked"))
+    def entity_linked(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(e, "entity_ids = array_append(entity_ids, %s::uuid)", e.data["entity_id"])
+
+    @handles(event_class(Process, "DueSet"))
+    def due_set(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(e, "due_at = %s", when(e.data["due_at"]))
+
+    @handles(event_class(Process, "Closed"))
+    def closed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(
+            e, "status = 'closed', outcome = %s, closed_at = %s", e.data["outcome"], e.timestamp
+        )
+
+    @staticmethod
+    def _update(e: RecordedEvent, assignments: str, *values: object) -> Statement:
+        """An update of one process that applies only if the row has not seen this event."""
+        return q(
+            f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "
+            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            *values, e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
+        )  # fmt: skip

@@ -1,0 +1,135 @@
+"""Reading processes and their stage history. The connection's transaction already carries the
+tenant (row-level security), so no query here filters by tenant itself."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from projections.paging import Page, clamp, decode_cursor, page_of
+
+SCHEMA = "rm_processes"
+COLUMNS = (
+    "id, kind, title, stages, stage, status, outcome, due_at, data, participants, entity_ids, "
+    "version, opened_at, updated_at, closed_at, position"
+)
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    id: UUID
+    kind: str
+    title: str
+    stages: list[str]
+    stage: str
+    status: str
+    outcome: str | None
+    due_at: datetime | None
+    data: dict[str, Any]
+    participants: dict[str, str]
+    """Participant id (as text) → role."""
+    entity_ids: list[UUID]
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    position: int
+
+
+@dataclass(frozen=True)
+class StageVisit:
+    process_id: UUID
+    stage: str
+    previous: str | None
+    entered_at: datetime
+    position: int
+
+
+@dataclass(frozen=True)
+class ProcessFilter:
+    kind: str | None = None
+    stage: str | None = None
+    status: str | None = None
+    participant_id: UUID | None = None
+    entity_id: UUID | None = None
+    due_before: datetime | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+
+
+def _clauses(where: ProcessFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = ["true"]
+    params: list[Any] = []
+    for column in ("kind", "stage", "status"):
+        value = getattr(where, column)
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if where.participant_id:
+        clauses.append("participants ? %s")  # GIN-indexed key lookup
+        params.append(str(where.participant_id))
+    if where.entity_id:
+        clauses.append("entity_ids @> ARRAY[%s::uuid]")  # GIN-indexed containment
+        params.append(where.entity_id)
+    if where.due_before:
+        clauses.append("due_at < %s")
+        params.append(where.due_before)
+    if where.opened_after:
+        clauses.append("opened_at >= %s")
+        params.append(where.opened_after)
+    if where.opened_before:
+        clauses.append("opened_at < %s")
+        params.append(where.opened_before)
+    return clauses, params
+
+
+class ProcessReads:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
+        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM {SCHEMA}.processes WHERE id = ANY(%s)",  # noqa: S608
+                (ids,),
+            )
+            return {row.id: row for row in await cur.fetchall()}
+
+    async def page(
+        self, where: ProcessFilter | None = None, first: int = 50, after: str | None = None
+    ) -> Page[ProcessRow]:
+        """Newest first; the cursor is (opened_at, id)."""
+        first = clamp(first)
+        clauses, params = _clauses(where or ProcessFilter())
+        if after:
+            opened, last_id = decode_cursor(after)
+            clauses.append("(opened_at, id) < (%s::timestamptz, %s::uuid)")
+            params += [opened, last_id]
+        sql = (
+            f"SELECT {COLUMNS} FROM {SCHEMA}.processes "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)} ORDER BY opened_at DESC, id DESC LIMIT %s"
+        )
+        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
+            await cur.execute(sql, [*params, first + 1])
+            rows = await cur.fetchall()
+        return page_of(rows, first, lambda r: (r.opened_at.isoformat(), str(r.id)))
+
+    async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
+        """Process id → the stages it entered, oldest first (processes not found are absent)."""
+        async with self.conn.cursor(row_factory=class_row(StageVisit)) as cur:
+            await cur.execute(
+                f"SELECT process_id, stage, previous, entered_at, position "  # noqa: S608
+                f"FROM {SCHEMA}.stage_history WHERE process_id = ANY(%s) "
+                "ORDER BY process_id, position",
+                (process_ids,),
+            )
+            found: dict[UUID, list[StageVisit]] = defaultdict(list)
+            for visit in await cur.fetchall():
+                found[visit.process_id].append(visit)
+        return dict(found)
