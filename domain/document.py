@@ -1,6 +1,8 @@
 """Document: a file attached to a process, entity or occurrence.
 
-The bytes live in a content-addressed store (by sha256); the aggregate records metadata only.
+The bytes live in a content-addressed store (by sha256); the events record metadata, plus the
+extracted text of text-like files (capped) so the read side can make it searchable without ever
+reading the blob store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ from domain.names import clean_name
 TARGET_KINDS = ("process", "entity", "occurrence")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TEXT_LIKE = ("text/", "application/json", "application/xml", "application/x-yaml")
+MAX_TEXT = 100_000
+"""Characters of a text-like file's content kept in the Attached event (for search)."""
+
+
+def is_text_like(content_type: str) -> bool:
+    return content_type.startswith(TEXT_LIKE)
+
+
+def searchable_text(content_type: str, text: str | None) -> str | None:
+    """At most MAX_TEXT characters, only for text-like files; NUL cannot be stored in PostgreSQL."""
+    if text is None or not is_text_like(content_type):
+        return None
+    return text[:MAX_TEXT].replace("\x00", "")
 
 
 class Document(Aggregate):
@@ -30,7 +45,9 @@ class Document(Aggregate):
         content_type: str,
         size: int,
         sha256: str,
+        text: str | None = None,  # absent from events stored before text was extracted
     ) -> None:
+        # `text` is kept in the event only: the aggregate never needs it to decide anything.
         self.tenant_id = tenant_id
         self.target_kind = target_kind
         self.target_id = target_id
@@ -52,6 +69,7 @@ class Document(Aggregate):
         size: int,
         sha256: str,
         title: str | None = None,
+        text: str | None = None,
     ) -> Document:
         if target_kind not in TARGET_KINDS:
             raise InvalidInput(f"must be one of {', '.join(TARGET_KINDS)}", ("target_kind",))
@@ -67,11 +85,12 @@ class Document(Aggregate):
             content_type=content_type or "application/octet-stream",
             size=size,
             sha256=sha256,
+            text=searchable_text(content_type or "", text),
         )
 
     @property
     def is_text(self) -> bool:
-        return self.content_type.startswith(TEXT_LIKE)
+        return is_text_like(self.content_type)
 
     def rename(self, title: str) -> None:
         self._renamed(clean_name(title, ("title",)))

@@ -20,8 +20,8 @@ _CONTACT = [
 
 
 def _contact(values: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    given = {k: v for k, v in values.items() if not (partial and v is None)}
-    return validate_data(_CONTACT, given, partial=partial)
+    """In an update (partial) a null clears the detail; at registration it means absent."""
+    return validate_data(_CONTACT, values, partial=partial)
 
 
 class Participant(Aggregate):

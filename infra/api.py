@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from commands import problems
 from commands.catalog import COMMANDS
 from commands.http import BodyLimitMiddleware, RequestContextMiddleware, command_router
+from infra.graphql import mount_graphql
 from infra.runtime import Runtime
 
 
@@ -30,6 +31,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.stage_upload = runtime.blobs.stage
     problems.install(app)
     app.include_router(command_router(COMMANDS))
+    mount_graphql(app, runtime)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,

@@ -27,6 +27,9 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "linger.ms": 1,
         "compression.type": "none",
         "message.timeout.ms": 30_000,
+        # Topics are created by bsdflow with one partition; a lost topic must stay missing
+        # so the relay notices and publishes again from the start.
+        "allow.auto.create.topics": False,
     }
 
 
@@ -40,16 +43,24 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 6_000,
         "heartbeat.interval.ms": 300,
+        # Also the rebalance timeout: a member killed without leaving holds up a new join for
+        # at most this long (300 s by default).
+        "max.poll.interval.ms": 15_000,
         "fetch.wait.max.ms": 10,
         "fetch.min.bytes": 1,
         "allow.auto.create.topics": False,
     }
 
 
+def _partitions(admin: AdminClient, topic: str, timeout: float) -> int:
+    # List all topics: a metadata request naming the topic makes some brokers (Tansu)
+    # auto-create it with their default partition count.
+    found = admin.list_topics(timeout=timeout).topics.get(topic)
+    return len(found.partitions) if found is not None and found.error is None else 0
+
+
 def topic_exists(admin: AdminClient, topic: str, timeout: float = 5.0) -> bool:
-    metadata = admin.list_topics(topic=topic, timeout=timeout)
-    found = metadata.topics.get(topic)
-    return found is not None and found.error is None and bool(found.partitions)
+    return _partitions(admin, topic, timeout) > 0
 
 
 def ensure_topics(bootstrap: str, *topics: str, timeout: float = 10.0) -> bool:
@@ -68,6 +79,10 @@ def ensure_topics(bootstrap: str, *topics: str, timeout: float = 10.0) -> bool:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return True
+
+
+def partition_count(bootstrap: str, topic: str, timeout: float = 5.0) -> int:
+    return _partitions(AdminClient({"bootstrap.servers": bootstrap}), topic, timeout)
 
 
 def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:

@@ -26,7 +26,16 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from infra.kafka import EVENTS_TOPIC, consumer_config, dead_letter_topic, header, producer_config
+from infra.kafka import (
+    EVENTS_TOPIC,
+    PARTITIONS,
+    consumer_config,
+    dead_letter_topic,
+    ensure_topics,
+    header,
+    partition_count,
+    producer_config,
+)
 from projections.base import Projection, decode_event
 from projections.notify import POSITIONS_CHANNEL, Change, changes_channel, position_message
 from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint
@@ -57,6 +66,7 @@ class ProjectionWorker:
         redis_client: redis.Redis,
         topic: str = EVENTS_TOPIC,
         batch_size: int = 1_000,
+        group: str | None = None,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -65,18 +75,27 @@ class ProjectionWorker:
         self.topic = topic
         self.batch_size = batch_size
         self.position = 0
+        self.delivered = 0  # messages consumed since start, applied or skipped
+        self.group = group or f"{topic}.projection.{projection.name}"
         self._validate: dict[int, int] = {}  # partition → checkpoint position to find first
 
-    @property
-    def group(self) -> str:
-        return f"{self.topic}.projection.{self.projection.name}"
-
     def run(self, stop: threading.Event) -> None:
+        # Create the topic before subscribing: a broker may otherwise auto-create it with its
+        # own default partition count, and the checkpoint design needs exactly one.
+        ensure_topics(self.bootstrap, self.topic, dead_letter_topic(self.topic))
+        partitions = partition_count(self.bootstrap, self.topic)
+        if partitions != PARTITIONS:
+            raise RuntimeError(
+                f"topic {self.topic} has {partitions} partitions; bsdflow needs {PARTITIONS} "
+                "(one ordered log; scale out by running projections in separate workers)"
+            )
         consumer = Consumer(consumer_config(self.bootstrap, self.group))
         dead_letters = Producer(producer_config(self.bootstrap))
         with psycopg.connect(self.database_url) as conn:
             conn.autocommit = True
             self.position = checkpoint(conn, self.projection.schema)[0]
+            log.info("worker joining", projection=self.projection.name, group=self.group,
+                     position=self.position)  # fmt: skip
             consumer.subscribe([self.topic], on_assign=lambda c, ps: self._on_assign(conn, c, ps))
             try:
                 while not stop.is_set():
@@ -99,6 +118,11 @@ class ProjectionWorker:
             else:
                 tp.offset = OFFSET_BEGINNING
         consumer.assign(partitions)
+        log.info(
+            "partitions assigned",
+            projection=self.projection.name,
+            offsets={tp.partition: tp.offset for tp in partitions},
+        )
 
     def _usable(self, consumer: Consumer, messages: list[Message]) -> list[Delivered]:
         batch: list[Delivered] = []
@@ -120,6 +144,7 @@ class ProjectionWorker:
                 consumer.seek(TopicPartition(self.topic, delivered.partition, OFFSET_BEGINNING))
                 return []
             batch.append(delivered)
+        self.delivered += len(batch)
         return batch
 
     def _apply(

@@ -128,3 +128,11 @@ def test_tenant_id_is_derived_from_the_slug():
     assert Tenant.create("acme", "Acme", {}).id == Tenant.create_id("acme")
     with pytest.raises(InvalidInput):
         Tenant.create("Not A Slug", "x", {})
+
+
+def test_a_null_in_a_participant_update_clears_the_detail():
+    from domain.participant import Participant
+
+    person = Participant.register(TENANT, "Dana", email="dana@example.org")
+    person.update({"email": None})
+    assert person.email is None
