@@ -8,8 +8,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from commands.context import CommandContext, Recorded
+from commands.ports import StagedBlob
 from commands.registry import Command, CommandSpec
-from domain.document import Document
+from domain.document import MAX_TEXT, Document, is_text_like
 from domain.entity import Entity
 from domain.errors import InvalidInput
 from domain.occurrence import Occurrence
@@ -20,6 +21,19 @@ TARGETS: dict[str, type[Aggregate]] = {
     "entity": Entity,
     "occurrence": Occurrence,
 }
+
+
+def extracted_text(upload: StagedBlob) -> str | None:
+    """The searchable text of a text-like upload, read from its staged copy.
+
+    At most 4 bytes per character are read, enough for MAX_TEXT characters of any UTF-8 text;
+    bytes that are not UTF-8 become U+FFFD rather than refusing the file.
+    """
+    if not is_text_like(upload.content_type):
+        return None
+    with upload.path.open("rb") as staged:
+        head = staged.read(MAX_TEXT * 4)
+    return head.decode("utf-8", errors="replace")[:MAX_TEXT]
 
 
 class AttachDocument(Command):
@@ -47,6 +61,7 @@ def attach_document(cmd: AttachDocument, ctx: CommandContext) -> Recorded:
         upload.size,
         upload.sha256,
         cmd.title,
+        extracted_text(upload),
     )
     created = ctx.blobs.promote(upload)
     try:

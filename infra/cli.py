@@ -6,14 +6,17 @@ import signal
 import threading
 from typing import Annotated
 
+import orjson
 import typer
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from commands.auth import TokenCodec
 from infra.api import create_app
 from infra.logging import configure_logging
 from infra.projections_cli import app as projections_app
+from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import build_runtime, remember_urls, resolve_urls, running_servers, urls_file
 from infra.settings import Settings
@@ -89,6 +92,38 @@ def up(
 
 
 @app.command()
+def watch(
+    query: Annotated[str, typer.Argument(help="A GraphQL subscription document")],
+    url: Annotated[str, typer.Option(help="GraphQL endpoint")] = "ws://127.0.0.1:8000/graphql",
+    token: Annotated[str | None, typer.Option(envvar="TOKEN", help="Bearer token")] = None,
+    count: Annotated[int, typer.Option(help="Stop after this many messages (0: never)")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up after this many idle seconds (0: never)")
+    ] = 0,
+) -> None:
+    """Subscribe over graphql-transport-ws and print each message as a JSON line."""
+    from infra.watch import subscribe
+
+    if token is None:
+        settings = Settings()
+        token = TokenCodec(settings.signing_secret(), settings.jwt_audience).mint(
+            DEMO_TENANT, ["viewer"]
+        )
+    messages = subscribe(
+        url, token, query, wait=timeout or None,
+        on_subscribed=lambda: typer.echo("# subscribed", err=True),
+    )  # fmt: skip
+    try:
+        for received, data in enumerate(messages, start=1):
+            typer.echo(orjson.dumps(data).decode())
+            if received == count:
+                return
+    except TimeoutError:
+        typer.echo(f"no message for {timeout:g} s", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def relay() -> None:
     """Run only the outbox relay (event store → Kafka); one leads, others wait."""
     _run_read_side(with_relay=True, projections=[])
@@ -128,12 +163,12 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Create or update the event store tables (idempotent)."""
+    """Create or update the event store and read-model tables (idempotent)."""
     settings = Settings()
-    urls, stack = resolve_urls(settings)
-    runtime = build_runtime(settings, urls, stack)
-    runtime.close()
-    console.print("event store is up to date.")
+    with running_servers(settings) as urls:
+        build_runtime(settings, urls).close()
+        migrate_read_side(urls.database_url)
+    console.print("event store and read models are up to date.")
 
 
 @app.command()
@@ -146,8 +181,6 @@ def token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
 ) -> None:
     """Mint a development JWT signed with this installation's secret."""
-    from commands.auth import TokenCodec
-
     settings = Settings()
     codec = TokenCodec(settings.signing_secret(), settings.jwt_audience)
     typer.echo(codec.mint(tenant, role or ["admin"], actor=actor, ttl_seconds=ttl))

@@ -8,13 +8,17 @@ releases them (lifespan shutdown, or the test that built the app).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 import redis.asyncio as aioredis
+import structlog
 from fastapi import FastAPI
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,17 +32,22 @@ from read_api.context import ReadApi, ReadApiConfig
 from read_api.fanout import Fanout
 from read_api.freshness import Watermark
 from read_api.ports import NotAuthenticated, TokenReader, Viewer
+from read_api.response_cache import Answers, ResponseCache
 from read_api.schema import build_router
+
+log = structlog.get_logger("bsdflow.graphql")
 
 
 class GraphQLSettings(BaseSettings):
-    """`BSDFLOW_GRAPHQL_*`; introspection, GraphiQL and statement counts default to on in dev."""
+    """`BSDFLOW_GRAPHQL_*`; introspection and GraphiQL default to on in dev."""
 
     model_config = SettingsConfigDict(env_prefix="BSDFLOW_GRAPHQL_", extra="ignore")
 
     introspection: bool | None = None
     graphiql: bool | None = None
-    report_statements: bool | None = None
+    report_statements: bool = False
+    response_cache_entries: int = 2_048
+    response_cache_max_bytes: int = 262_144
     timeout: float = 5.0
     """Default longest wait for read-your-writes (seconds)."""
     max_timeout: float = 30.0
@@ -62,7 +71,9 @@ class GraphQLSettings(BaseSettings):
             max_aliases=self.max_aliases,
             introspection=dev if self.introspection is None else self.introspection,
             graphiql=dev if self.graphiql is None else self.graphiql,
-            report_statements=dev if self.report_statements is None else self.report_statements,
+            report_statements=self.report_statements,
+            response_cache_entries=0 if self.report_statements else self.response_cache_entries,
+            response_cache_max_bytes=self.response_cache_max_bytes,
             subscriber_queue=self.subscriber_queue,
             max_subscriptions_per_connection=self.max_subscriptions_per_connection,
         )
@@ -169,6 +180,8 @@ def checkpoint_reader(database_url: str, projections: Sequence[str]) -> Any:
 
 
 async def _as_reader(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Every pooled connection reads as the RLS-bound role; JSONB is parsed by orjson."""
+    set_json_loads(orjson.loads, conn)
     await conn.execute(f"SET ROLE {READER_ROLE}")
     await conn.commit()
 
@@ -200,12 +213,23 @@ class GraphQLServices:
             fanout=self.fanout,
             start=self._start,
         )
+        self.answers = Answers(config.response_cache_entries, config.response_cache_max_bytes)
         self._opened = False
 
     async def _start(self) -> None:
         await self.pool.open(wait=True)
         self._opened = True
         await self.fanout.start()
+
+    async def warm_up(self) -> None:
+        """Open everything at startup; if the read side is not migrated yet, the first request
+        retries (the server must start anyway)."""
+        try:
+            await self.api.ready()
+        except Exception:
+            log.warning(
+                "GraphQL read API not ready yet; the first request will retry", exc_info=True
+            )
 
     async def close(self) -> None:
         await self.fanout.close()
@@ -218,15 +242,17 @@ def mount_graphql(app: FastAPI, runtime: Runtime) -> None:
     services = GraphQLServices(runtime, GraphQLSettings())
     app.state.graphql = services
     app.include_router(build_router(services.api), prefix="/graphql", tags=["graphql"])
+    app.add_middleware(ResponseCache, api=services.api, answers=services.answers)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
         async with inner(app) as state:
-            await services.api.ready()
+            warming = asyncio.ensure_future(services.warm_up())
             try:
                 yield state
             finally:
+                warming.cancel()
                 await services.close()
 
     app.router.lifespan_context = lifespan

@@ -163,9 +163,10 @@ class ProjectionWorker:
                 offsets=[TopicPartition(self.topic, partition, items[-1].offset + 1)],
                 asynchronous=True,
             )
-            self.position = max(self.position, result.position)
             self._park(dead_letters, result)
             self._announce(items, result)
+            # Advanced last: whoever waits on `position` also finds stale cache entries gone.
+            self.position = max(self.position, result.position)
 
     def _park(self, producer: Producer, result: BatchResult) -> None:
         for parked in result.parked:

@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 from projections.base import Projection
+from projections.counts import CountsProjection
+from projections.documents import DocumentsProjection
 from projections.entities import EntitiesProjection
+from projections.groups import GroupsProjection
+from projections.occurrences import OccurrencesProjection
+from projections.participants import ParticipantsProjection
+from projections.processes import ProcessesProjection
+from projections.search import SearchProjection
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (EntitiesProjection(),)}
+PROJECTIONS: dict[str, Projection] = {
+    p.name: p
+    for p in (
+        EntitiesProjection(),
+        GroupsProjection(),
+        ParticipantsProjection(),
+        ProcessesProjection(),
+        OccurrencesProjection(),
+        DocumentsProjection(),
+        CountsProjection(),
+        SearchProjection(),
+    )
+}

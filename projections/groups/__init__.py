@@ -7,11 +7,12 @@ per membership so that "which groups is X in" and "members of group G" are index
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from domain.group import Group
 from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from projections.processes import in_waves
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
 # event cannot re-add a member that a later event removed.
@@ -26,6 +27,9 @@ class GroupsProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("groups", "members")
     change_kinds = {"Group": "group"}
+
+    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
+        return in_waves(self, events)
 
     @handles(event_class(Group, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -51,7 +55,7 @@ class GroupsProjection(Projection):
     def members_added(self, e: RecordedEvent) -> Iterator[Statement]:
         entities, participants = e.data["entity_ids"], e.data["participant_ids"]
         yield q(
-            "INSERT INTO {schema}.members (tenant_id, group_id, member_id, member_kind) "
+            "INSERT INTO {schema}.members (tenant_id, group_id, member_id, member_kind) "  # noqa: S608
             "SELECT %s, %s, m.id, m.kind FROM ("
             "  SELECT unnest(%s::uuid[]) AS id, 'entity' AS kind "
             "  UNION ALL SELECT unnest(%s::uuid[]), 'participant') m "
@@ -71,7 +75,7 @@ class GroupsProjection(Projection):
     def members_removed(self, e: RecordedEvent) -> Iterator[Statement]:
         gone = [*e.data["entity_ids"], *e.data["participant_ids"]]
         yield q(
-            "DELETE FROM {schema}.members WHERE tenant_id = %s AND group_id = %s "
+            "DELETE FROM {schema}.members WHERE tenant_id = %s AND group_id = %s "  # noqa: S608
             f"AND member_id = ANY(%s::uuid[]) AND {UNSEEN}",
             e.tenant_id, e.originator_id, gone, e.tenant_id, e.originator_id, e.version,
         )  # fmt: skip

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from uuid import UUID
 
 from domain.process import Process
 from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
@@ -20,11 +22,41 @@ def when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def in_waves(projection: Projection, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
+    """The projection's statements reordered so that the runtime can batch them.
+
+    The runtime batches only consecutive statements with the same SQL, and a live stream
+    interleaves event types (Opened, StageEntered, Opened...), so in event order nearly every
+    run has length one. Wave k holds each aggregate's k-th statement: statements of one wave
+    touch different aggregates, so they commute and can be grouped by SQL, while each
+    aggregate's own statements keep their order across waves. Only valid for projections whose
+    statements read and write nothing but their own aggregate's rows.
+    """
+    waves: list[list[Statement]] = []
+    issued: dict[UUID, int] = defaultdict(int)
+    handlers = type(projection)._handlers
+    for event in events:
+        attribute = handlers.get(event.type)
+        if attribute is None:
+            continue
+        for statement in getattr(projection, attribute)(event):
+            k = issued[event.originator_id]
+            issued[event.originator_id] = k + 1
+            if k == len(waves):
+                waves.append([])
+            waves[k].append(statement)
+    for wave in waves:
+        yield from sorted(wave, key=lambda s: s.sql)
+
+
 class ProcessesProjection(Projection):
     name = "processes"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("processes", "stage_history")
     change_kinds = {"Process": "process"}
+
+    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
+        return in_waves(self, events)
 
     @handles(event_class(Process, "Opened"))
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -64,7 +96,9 @@ class ProcessesProjection(Projection):
 
     @handles(event_class(Process, "EntityLinked"))
     def entity_linked(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(e, "entity_ids = array_append(entity_ids, %s::uuid)", e.data["entity_id"])
+        yield self._update(
+            e, "entity_ids = array_append(entity_ids, %s::uuid)", e.data["entity_id"]
+        )
 
     @handles(event_class(Process, "DueSet"))
     def due_set(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -80,7 +114,7 @@ class ProcessesProjection(Projection):
     def _update(e: RecordedEvent, assignments: str, *values: object) -> Statement:
         """An update of one process that applies only if the row has not seen this event."""
         return q(
-            f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "
+            f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "  # noqa: S608
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
             *values, e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
         )  # fmt: skip

@@ -143,7 +143,7 @@ def test_command_is_a_real_cli_command(service: str) -> None:
     }
     assert subcommand in names, f"{service}: `bsdflow {subcommand}` is not a command ({names})"
     command = typer.main.get_command(cli).commands[subcommand]  # type: ignore[attr-defined]
-    options = {opt for param in command.params for opt in param.opts}
+    options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
     for arg in args:
         if arg.startswith("-"):
             assert arg.split("=")[0] in options, f"{service}: `{subcommand}` has no {arg} option"

@@ -1,0 +1,46 @@
+"""Documents: metadata of attached files (the bytes stay in the content-addressed store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from domain.document import Document
+from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+
+
+class DocumentsProjection(Projection):
+    name = "documents"
+    ddl = Path(__file__).with_name("schema.sql")
+    tables = ("documents",)
+    change_kinds = {"Document": "document"}
+
+    @handles(event_class(Document, "Attached"))
+    def attached(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield q(
+            "INSERT INTO {schema}.documents (tenant_id, id, target_kind, target_id, title, "
+            "filename, content_type, size, sha256, version, created_at, updated_at, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id, e.originator_id, d["target_kind"], d["target_id"], d["title"],
+            d["filename"], d["content_type"], d["size"], d["sha256"], e.version, e.timestamp,
+            e.timestamp, e.position,
+        )  # fmt: skip
+
+    @handles(event_class(Document, "Renamed"))
+    def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield q(
+            "UPDATE {schema}.documents SET title = %s, version = %s, updated_at = %s, "
+            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            e.data["title"], e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            e.version,
+        )  # fmt: skip
+
+    @handles(event_class(Document, "Removed"))
+    def removed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield q(
+            "UPDATE {schema}.documents SET removed = true, version = %s, updated_at = %s, "
+            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
+        )  # fmt: skip

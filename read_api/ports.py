@@ -1,0 +1,75 @@
+"""What the read API needs from the outside world, as Protocols the composition root fills in.
+
+read_api may not import infra, redis or commands: tokens, the connection pool, the Redis cache
+and the pub/sub connection arrive as objects that satisfy these shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+
+READ_ROLES = frozenset({"viewer", "editor", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is reading: the tenant comes only from the verified token."""
+
+    tenant_id: UUID
+    actor: str
+    roles: frozenset[str]
+
+    @property
+    def may_read(self) -> bool:
+        return bool(self.roles & READ_ROLES)
+
+
+class NotAuthenticated(Exception):
+    """The bearer token is missing, malformed, expired or signed by someone else."""
+
+
+TokenReader = Callable[[str | None], Viewer]
+"""`Authorization` header value → Viewer; raises NotAuthenticated."""
+
+CheckpointReader = Callable[[], Awaitable[Mapping[str, int]]]
+"""Projection name → last applied position, read from the checkpoint tables as their owner."""
+
+
+class ConnectionPool(Protocol):
+    """A psycopg async pool whose connections already act as the read-only reader role."""
+
+    def connection(
+        self, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]: ...
+
+
+class CacheStore(Protocol):
+    """Shared cache with leases, so a reader never writes back a value older than a delete.
+
+    `lease` returns the cached value of each key, or None; for a key that was absent it also
+    takes a short lease (marker `token`). `fill` stores a value only where our lease is still
+    in place: a delete (commit invalidation) in between removes the lease and the stale value
+    is never written.
+    """
+
+    async def lease(self, keys: Sequence[str], token: str, lease_ms: int) -> list[bytes | None]: ...
+
+    async def fill(self, values: Mapping[str, bytes], token: str, ttl_seconds: int) -> None: ...
+
+
+class ChangeSource(Protocol):
+    """One pub/sub connection: change notifications of every tenant and projection positions."""
+
+    async def subscribe(self) -> None:
+        """Subscribe; returns once the server has confirmed, so no later message is missed."""
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        """(channel, payload) pairs, in the order the server delivered them."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,159 @@
+"""The GraphQL schema and its FastAPI router (`/graphql`: queries over HTTP, subscriptions over
+graphql-transport-ws only).
+
+Read-your-writes, two ways (both wait until every projection has applied the position, woken
+by the workers' commit notifications, up to a timeout; `extensions.freshness` says whether it
+timed out):
+- the `X-Min-Position: <position>` header, for the whole request;
+- the `atLeast(position: N, timeoutMs: T) { ... }` field, which returns the query root, for
+  clients that cannot set headers (or over a websocket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.config import StrawberryConfig
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionContext
+from strawberry.types.unset import UNSET, UnsetType
+from strawberry.utils.logging import StrawberryLogger
+
+from read_api.context import Context, ReadApi
+from read_api.errors import Forbidden, PublicError, Unauthenticated, should_mask
+from read_api.limits import at_least, extensions
+from read_api.subscriptions import Subscription
+from read_api.types.common import Info, field
+from read_api.types.counts import CountQuery
+from read_api.types.documents import DocumentQuery
+from read_api.types.entities import EntityQuery
+from read_api.types.geo import GeoQuery
+from read_api.types.groups import GroupQuery
+from read_api.types.occurrences import OccurrenceQuery
+from read_api.types.participants import ParticipantQuery
+from read_api.types.processes import ProcessQuery
+from read_api.types.search import SearchQuery
+
+
+@strawberry.type
+class Query(
+    EntityQuery,
+    ProcessQuery,
+    OccurrenceQuery,
+    ParticipantQuery,
+    GroupQuery,
+    DocumentQuery,
+    CountQuery,
+    SearchQuery,
+    GeoQuery,
+):
+    @field("Read-your-writes: waits until every read model has applied "
+                      "`position` (a command's answer), at most `timeoutMs`, then answers the "
+                      "nested query. `extensions.freshness.timedOut` says if it gave up.")  # fmt: skip
+    async def at_least(self, info: Info, position: int, timeout_ms: int | None = None) -> Query:
+        if position < 0 or (timeout_ms is not None and timeout_ms < 0):
+            raise PublicError("position and timeoutMs must not be negative")
+        await at_least(info.context, position, timeout_ms)
+        return Query()
+
+
+class ReadSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log failures only: a client's mistake (bad input, limits, auth) is not ours."""
+        for error in errors:
+            if should_mask(error):
+                StrawberryLogger.error(error, execution_context)
+
+
+def build_schema(api: ReadApi) -> strawberry.Schema:
+    return ReadSchema(
+        query=Query,
+        subscription=Subscription,
+        extensions=extensions(api.config),
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )
+
+
+def connection_authorization(params: Mapping[str, Any]) -> str | None:
+    """`{"Authorization": "Bearer …"}` or `{"token": "…"}` from `connection_init`."""
+    for name in ("Authorization", "authorization"):
+        if isinstance(params.get(name), str):
+            return str(params[name])
+    token = params.get("token")
+    return f"Bearer {token}" if isinstance(token, str) else None
+
+
+class ReadRouter(GraphQLRouter[Context, None]):
+    """Refuses the legacy `graphql-ws` subprotocol at the handshake; authenticates sockets in
+    `connection_init`."""
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if (
+            self.is_websocket_request(request)
+            and await self.pick_websocket_subprotocol(request) is None
+        ):
+            return await self.reject_websocket(request)
+        return await super().run(request, context, root_value)
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()  # text: websocket frames must be text
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(
+            orjson.dumps(response_data),
+            media_type="application/json",
+            status_code=sub_response.status_code or 200,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return orjson.loads(data)  # its JSONDecodeError is json's: a 400, as before
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        try:
+            context.viewer = context.api.authenticate(connection_authorization(params))
+        except PublicError as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+        acknowledged: UnsetType = UNSET  # a plain connection_ack
+        return acknowledged
+
+
+def build_router(api: ReadApi) -> ReadRouter:
+    async def get_context(connection: HTTPConnection) -> Context:
+        await api.ready()
+        websocket = isinstance(connection, WebSocket)
+        ctx = Context(api, transient=websocket)
+        if not websocket:
+            try:
+                ctx.viewer = api.authenticate(connection.headers.get("authorization"))
+            except (Unauthenticated, Forbidden) as exc:
+                ctx.refusal = exc
+        return ctx
+
+    return ReadRouter(
+        build_schema(api),
+        graphql_ide="graphiql" if api.config.graphiql else None,
+        context_getter=get_context,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=api.config.max_subscriptions_per_connection,
+    )

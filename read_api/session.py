@@ -1,0 +1,155 @@
+"""One read transaction on a reader connection, with the tenant set for row-level security.
+
+The pool's connections act as `bsdflow_reader` (set when the pool opens them); each session
+sets `bsdflow.tenant_id` with `set_config(..., true)`, which lasts until the transaction ends, so
+a connection never carries one tenant's setting into another tenant's request. Queries never
+filter by tenant themselves: PostgreSQL does.
+
+Statements are counted per session (a cursor subclass), which is how tests prove that nested
+lists cost a constant number of queries, not 1 + N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+from uuid import UUID
+from weakref import WeakKeyDictionary
+
+import psycopg
+from psycopg import AsyncCursor
+
+from projections.counts.queries import CountReads
+from projections.documents.queries import DocumentReads
+from projections.entities.queries import EntityReads
+from projections.geo import GeoReads
+from projections.groups.queries import GroupReads
+from projections.occurrences.queries import OccurrenceReads
+from projections.participants.queries import ParticipantReads
+from projections.processes.queries import ProcessReads
+from projections.search.queries import SearchReads
+from read_api.ports import ConnectionPool
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+SET_TENANT = (
+    "SELECT set_config('bsdflow.tenant_id', %s, true), set_config('statement_timeout', %s, true)"
+)
+
+
+@dataclass
+class Stats:
+    statements: int = 0
+
+
+_STATS: WeakKeyDictionary[Conn, Stats] = WeakKeyDictionary()
+
+
+class CountingCursor(AsyncCursor[Any]):
+    """Counts the statements sent on a connection while a session has it."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        stats = _STATS.get(self.connection)
+        if stats is not None:
+            stats.statements += 1
+        return await super().execute(*args, **kwargs)
+
+    async def executemany(self, *args: Any, **kwargs: Any) -> None:
+        stats = _STATS.get(self.connection)
+        if stats is not None:
+            stats.statements += 1
+        await super().executemany(*args, **kwargs)
+
+
+class Reads:
+    """The read models' query interfaces, bound to one tenant-scoped transaction."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    @cached_property
+    def entities(self) -> EntityReads:
+        return EntityReads(self.conn)
+
+    @cached_property
+    def groups(self) -> GroupReads:
+        return GroupReads(self.conn)
+
+    @cached_property
+    def participants(self) -> ParticipantReads:
+        return ParticipantReads(self.conn)
+
+    @cached_property
+    def processes(self) -> ProcessReads:
+        return ProcessReads(self.conn)
+
+    @cached_property
+    def occurrences(self) -> OccurrenceReads:
+        return OccurrenceReads(self.conn)
+
+    @cached_property
+    def documents(self) -> DocumentReads:
+        return DocumentReads(self.conn)
+
+    @cached_property
+    def counts(self) -> CountReads:
+        return CountReads(self.conn)
+
+    @cached_property
+    def search(self) -> SearchReads:
+        return SearchReads(self.conn)
+
+    @cached_property
+    def geo(self) -> GeoReads:
+        return GeoReads(self.conn)
+
+
+@dataclass
+class Session:
+    """Takes a connection on first use, so a request that fails early never holds one."""
+
+    pool: ConnectionPool
+    tenant_id: UUID
+    statement_timeout_ms: int
+    stats: Stats = field(default_factory=Stats)
+    _reads: Reads | None = None
+    _exit: contextlib.AsyncExitStack | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def reads(self) -> Reads:
+        if self._reads is not None:
+            return self._reads
+        async with self._lock:
+            if self._reads is None:
+                self._reads = await self._open()
+        return self._reads
+
+    async def _open(self) -> Reads:
+        stack = contextlib.AsyncExitStack()
+        try:
+            conn = await stack.enter_async_context(self.pool.connection())
+            conn.cursor_factory = CountingCursor
+            _STATS[conn] = self.stats
+            stack.callback(_STATS.pop, conn, None)
+            await conn.execute(SET_TENANT, (str(self.tenant_id), str(self.statement_timeout_ms)))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._exit = stack
+        return Reads(conn)
+
+    async def close(self) -> None:
+        """Ends the transaction (read only: commit and rollback are the same) and frees the
+        connection."""
+        stack, self._exit, self._reads = self._exit, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Reads:
+        return await self.reads()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

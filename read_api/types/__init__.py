@@ -1,0 +1,1 @@
+"""GraphQL types and resolvers, one module per area."""

@@ -1,0 +1,71 @@
+"""Documents: file metadata attached to entities, processes and occurrences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+
+from projections.documents.queries import DocumentRow
+from read_api.types.common import (
+    DEFAULT_PAGE,
+    Connection,
+    Info,
+    connection,
+    field,
+    page_size,
+)
+
+
+@strawberry.type(description="A file attached to an entity, a process or an occurrence.")
+class Document:
+    id: UUID
+    target_kind: str
+    target_id: UUID
+    title: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    removed: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    position: int
+
+    @staticmethod
+    def of(row: DocumentRow) -> Document:
+        return Document(
+            id=row.id, target_kind=row.target_kind, target_id=row.target_id, title=row.title,
+            filename=row.filename, content_type=row.content_type, size=row.size,
+            sha256=row.sha256, removed=row.removed, version=row.version,
+            created_at=row.created_at, updated_at=row.updated_at, position=row.position,
+        )  # fmt: skip
+
+
+async def documents_of(info: Info, target_id: UUID) -> list[Document]:
+    """A target's live documents, batched across every target in the response."""
+    return [Document.of(row) for row in await info.context.loaders.documents.load(target_id)]
+
+
+@strawberry.type
+class DocumentQuery:
+    @field("One document by id (removed ones too, flagged).")
+    async def document(self, info: Info, id: UUID) -> Document | None:
+        row = await info.context.loaders.document.load(id)
+        return Document.of(row) if row else None
+
+    @field("Live documents, newest first; optionally of one target.")
+    async def documents(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        target_id: UUID | None = None,
+    ) -> Connection[Document]:
+        size = page_size(first)
+        page = await info.context.run(
+            lambda reads: reads.documents.page(size, after, target_id=target_id)
+        )
+        return connection(page, Document.of, lambda row: row.created_at)

@@ -1,0 +1,127 @@
+"""Geo queries: nearest first, within a radius or a bounding box, with GeoJSON output."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Annotated
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from projections.geo import GeoHit as GeoRow
+from projections.geo import to_geojson
+from read_api.errors import PublicError
+from read_api.session import Reads
+from read_api.types.common import Info, field, page_size
+from read_api.types.entities import Entity
+from read_api.types.occurrences import Occurrence
+
+
+@strawberry.enum(description="What geo queries can return: the kinds that have a location.")
+class GeoKind(Enum):
+    ENTITY = "entity"
+    OCCURRENCE = "occurrence"
+
+
+GeoNode = Annotated[Entity | Occurrence, strawberry.union("GeoNode")]
+
+
+@strawberry.type(description="A located object; `distanceM` is from the query point, if any.")
+class GeoHit:
+    kind: GeoKind
+    id: UUID
+    title: str
+    lat: float
+    lon: float
+    distance_m: float | None
+
+    @staticmethod
+    def of(row: GeoRow) -> GeoHit:
+        return GeoHit(
+            kind=GeoKind(row.kind), id=row.id, title=row.title, lat=row.lat, lon=row.lon,
+            distance_m=row.distance_m,
+        )  # fmt: skip
+
+    @strawberry.field
+    async def node(self, info: Info) -> GeoNode | None:
+        loaders = info.context.loaders
+        if self.kind is GeoKind.ENTITY:
+            entity = await loaders.entity.load(self.id)
+            return Entity.of(entity) if entity else None
+        occurrence = await loaders.occurrence.load(self.id)
+        return Occurrence.of(occurrence) if occurrence else None
+
+
+@strawberry.type(description="Geo results, as a list and as a GeoJSON FeatureCollection.")
+class GeoResult:
+    hits: list[GeoHit]
+    geojson: JSON
+
+    @staticmethod
+    def of(rows: list[GeoRow]) -> GeoResult:
+        return GeoResult(hits=[GeoHit.of(row) for row in rows], geojson=JSON(to_geojson(rows)))
+
+
+def _kinds(kinds: list[GeoKind] | None) -> list[str] | None:
+    return [kind.value for kind in kinds] if kinds is not None else None
+
+
+async def _geo(info: Info, read: Callable[[Reads], Awaitable[list[GeoRow]]]) -> GeoResult:
+    try:
+        return GeoResult.of(await info.context.run(read))
+    except ValueError as exc:  # out-of-range coordinates, empty box: the caller's mistake
+        raise PublicError(str(exc)) from exc
+
+
+@strawberry.type
+class GeoQuery:
+    @field("The nearest located objects, nearest first, optionally no "
+                      "farther than `radiusM` metres.")  # fmt: skip
+    async def nearby(
+        self,
+        info: Info,
+        lat: float,
+        lon: float,
+        kinds: list[GeoKind] | None = None,
+        first: int = 10,
+        radius_m: float | None = None,
+    ) -> GeoResult:
+        size = page_size(first)
+        return await _geo(
+            info, lambda reads: reads.geo.nearby(lat, lon, _kinds(kinds), size, radius_m)
+        )
+
+    @field("Everything within `radiusM` of (lat, lon), nearest first, or "
+                      "inside the box south/west/north/east (west > east crosses ±180°).")  # fmt: skip
+    async def within(
+        self,
+        info: Info,
+        lat: float | None = None,
+        lon: float | None = None,
+        radius_m: float | None = None,
+        south: float | None = None,
+        west: float | None = None,
+        north: float | None = None,
+        east: float | None = None,
+        kinds: list[GeoKind] | None = None,
+        first: int = 200,
+    ) -> GeoResult:
+        size = page_size(first)
+        wanted = _kinds(kinds)
+        circle = lat is not None and lon is not None and radius_m is not None
+        box = south is not None and west is not None and north is not None and east is not None
+        some_circle = lat is not None or lon is not None or radius_m is not None
+        some_box = south is not None or west is not None or north is not None or east is not None
+        if circle and not some_box:
+            return await _geo(
+                info,
+                lambda reads: reads.geo.within_radius(lat, lon, radius_m, wanted, size),  # type: ignore[arg-type]
+            )
+        if box and not some_circle:
+            return await _geo(
+                info,
+                lambda reads: reads.geo.within_box(south, west, north, east, wanted, size),  # type: ignore[arg-type]
+            )
+        raise PublicError("give either lat, lon and radiusM, or south, west, north and east")

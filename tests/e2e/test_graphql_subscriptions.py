@@ -1,0 +1,203 @@
+"""Subscriptions end to end: a real uvicorn server, the real `gql` client on graphql-transport-ws.
+
+HTTP command → relay → Kafka → projection → Redis pub/sub → fan-out → websocket message carrying
+the new state and its position. The legacy `graphql-ws` subprotocol is refused at the
+handshake, another tenant's subscriber receives nothing, and a client that leaves leaves no
+subscriber behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from gql import Client, gql
+from gql.transport.exceptions import TransportError
+from gql.transport.websockets import WebsocketsTransport
+
+from infra.api import create_app
+from infra.embedded import free_port
+from infra.graphql import GraphQLServices
+from infra.runtime import Runtime
+
+# Plain strings: gql's request objects keep the variables of their last use.
+ENTITY_CHANGED = """subscription($type: UUID) { entityChanged(entityTypeId: $type) {
+    position event entity { id title data entityType { name } } } }"""
+OCCURRENCE_RECORDED = """subscription { occurrenceRecorded(kind: "leak") {
+    position occurrence { kind data } } }"""
+PROCESS_CHANGED = """subscription($id: UUID) { processChanged(id: $id) {
+    position event process { stage stageHistory { stage } } } }"""
+
+
+@dataclass
+class Served:
+    base_url: str
+    ws_url: str
+    services: GraphQLServices
+
+
+@pytest.fixture
+def served(runtime: Runtime, read_side: Any) -> Iterator[Served]:
+    """The app under uvicorn in a thread of its own (own event loop), on a free port."""
+    app = create_app(runtime)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(600):  # the server sets `started` once it listens
+        if server.started or not thread.is_alive():
+            break
+        started.wait(0.05)
+    assert server.started, "uvicorn did not start"
+    yield Served(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.graphql)
+    server.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture
+async def http(served: Served, api: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+        yield client
+
+
+async def command(
+    http: httpx.AsyncClient, token: str, command_name: str, /, **body: Any
+) -> dict[str, Any]:
+    response = await http.post(
+        f"/v1/commands/{command_name}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def transport(served: Served, token: str, **kw: Any) -> WebsocketsTransport:
+    return WebsocketsTransport(
+        url=served.ws_url,
+        init_payload={"Authorization": f"Bearer {token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        **kw,
+    )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for server-side state (a subscription registered or gone), like `settled` does."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_command_reaches_a_subscriber_with_its_position(served, http, api):
+    site = await command(http, api.token, "define-entity-type", name="Site",
+                         fields=[{"name": "title", "type": "text"}])  # fmt: skip
+    async with Client(transport=transport(served, api.token)) as session:
+        updates = session.subscribe(gql(ENTITY_CHANGED), variable_values={"type": site["id"]})
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        created = await command(http, api.token, "create-entity", entity_type_id=site["id"],
+                                data={"title": "Jerusalem depot"})  # fmt: skip
+        message = (await asyncio.wait_for(first, 30))["entityChanged"]
+        assert message["position"] == created["position"]
+        assert message["event"] == "Entity.Created"
+        assert message["entity"] == {
+            "id": created["id"],
+            "title": "Jerusalem depot",
+            "data": {"title": "Jerusalem depot"},
+            "entityType": {"name": "Site"},
+        }
+        updated = await command(http, api.token, "update-entity", entity_id=created["id"],
+                                data={"title": "Jerusalem yard"})  # fmt: skip
+        message = (await asyncio.wait_for(anext(updates), 30))["entityChanged"]
+        assert (message["position"], message["entity"]["title"]) == (
+            updated["position"], "Jerusalem yard"
+        )  # fmt: skip
+        await updates.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_process_changes_are_filtered_by_id(served, http, api, settled):
+    opened = await command(http, api.token, "open-process", kind="inspection", title="Pump",
+                           stages=["new", "review"])  # fmt: skip
+    other = await command(http, api.token, "open-process", kind="audit", title="Books",
+                          stages=["new", "done"])  # fmt: skip
+    await settled(other["position"])  # the openings are history: only later changes stream
+    async with Client(transport=transport(served, api.token)) as session:
+        updates = session.subscribe(gql(PROCESS_CHANGED), variable_values={"id": opened["id"]})
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        await command(http, api.token, "enter-stage", process_id=other["id"], stage="done")
+        moved = await command(http, api.token, "enter-stage", process_id=opened["id"],
+                              stage="review")  # fmt: skip
+        message = (await asyncio.wait_for(first, 30))["processChanged"]
+        assert message["position"] == moved["position"]
+        assert message["process"] == {
+            "stage": "review",
+            "stageHistory": [{"stage": "new"}, {"stage": "review"}],
+        }
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_recorded_occurrences_are_filtered_by_kind(served, http, api):
+    async with Client(transport=transport(served, api.token)) as session:
+        updates = session.subscribe(gql(OCCURRENCE_RECORDED))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        when = "2025-03-01T12:00:00+00:00"
+        await command(http, api.token, "record-occurrence", kind="visit", occurred_at=when)
+        leak = await command(http, api.token, "record-occurrence", kind="leak", occurred_at=when,
+                             data={"litres": 40})  # fmt: skip
+        message = (await asyncio.wait_for(first, 30))["occurrenceRecorded"]
+        assert message == {
+            "position": leak["position"],
+            "occurrence": {"kind": "leak", "data": {"litres": 40}},
+        }
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_tenant_b_receives_nothing_of_tenant_a(served, http, api):
+    await command(http, api.mint("platform", "platform"), "create-tenant", slug="beta", name="B")
+    beta = api.mint("beta", "admin")
+    a_type = await command(http, api.token, "define-entity-type", name="Site", fields=[])
+    b_type = await command(http, beta, "define-entity-type", name="Site", fields=[])
+    async with Client(transport=transport(served, beta)) as session:
+        updates = session.subscribe(gql(ENTITY_CHANGED))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        from_a = await command(http, api.token, "create-entity", entity_type_id=a_type["id"],
+                               data={})  # fmt: skip
+        from_b = await command(http, beta, "create-entity", entity_type_id=b_type["id"], data={})
+        assert from_a["position"] < from_b["position"]
+        message = (await asyncio.wait_for(first, 30))["entityChanged"]
+        # Changes arrive in order: had A's change reached B, it would have come first.
+        assert message["entity"]["id"] == from_b["id"]
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_legacy_protocol_and_bad_tokens_are_refused(served, api):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(served.ws_url, subprotocols=["graphql-ws"]):
+            pass
+    assert refused.value.response.status_code == 403
+
+    legacy = WebsocketsTransport(
+        url=served.ws_url, subprotocols=[WebsocketsTransport.APOLLO_SUBPROTOCOL]
+    )
+    with pytest.raises((TransportError, websockets.exceptions.InvalidStatus)):
+        async with Client(transport=legacy) as session:
+            await session.execute(gql("{ counts { entities } }"))
+
+    with pytest.raises(TransportError):
+        async with Client(transport=transport(served, "not-a-token")) as session:
+            await anext(session.subscribe(gql(ENTITY_CHANGED)))
+    assert served.services.fanout.subscriber_count == 0
