@@ -35,7 +35,28 @@ from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
 from projections.runtime import Delivered, apply_batch
 
-WORDS = ["north", "depot", "harbour", "valve", "pump", "station", "river", "bridge", "clinic", "school", "warehouse", "market", "tower", "garden", "works", "yard", "mill", "quarry", "terminal", "gate"]
+WORDS = [
+    "north",
+    "depot",
+    "harbour",
+    "valve",
+    "pump",
+    "station",
+    "river",
+    "bridge",
+    "clinic",
+    "school",
+    "warehouse",
+    "market",
+    "tower",
+    "garden",
+    "works",
+    "yard",
+    "mill",
+    "quarry",
+    "terminal",
+    "gate",
+]
 CITIES = ["Jerusalem", "Haifa", "Lyon", "Porto", "Gdansk", "Tartu", "Aarhus", "Bergen", "Cork"]
 
 
