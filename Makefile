@@ -26,7 +26,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/commands.py --seconds 10
+	$(BIN)/python bench/projections.py --events 50000
+	$(BIN)/python bench/freshness.py --rate 100 --seconds 10
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/graphql.py
 
 clean:
 	rm -rf $(VENV) .bsdflow
