@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -23,6 +23,8 @@ class Page(Generic[T]):
     has_next: bool
     end_cursor: str | None
     total: int | None = None
+    cursors: list[str] = field(default_factory=list)
+    """One cursor per item (resuming right after it), in the query's own keyset format."""
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -49,4 +51,5 @@ def page_of(rows: list[T], first: int, key_of: Any) -> Page[T]:
     """`rows` were fetched with LIMIT first + 1: the extra row only says there is more."""
     has_next = len(rows) > first
     items = rows[:first]
-    return Page(items, has_next, encode_cursor(key_of(items[-1])) if items else None)
+    cursors = [encode_cursor(key_of(item)) for item in items]
+    return Page(items, has_next, cursors[-1] if cursors else None, cursors=cursors)

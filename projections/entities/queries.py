@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -61,6 +63,37 @@ class EntityFilter:
     include_archived: bool = False
 
 
+class EntityOrder(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    RECENTLY_UPDATED = "recently_updated"
+    TITLE = "title"
+    IMPORTANCE = "importance"
+
+
+@dataclass(frozen=True)
+class _Sort:
+    expression: str
+    descending: bool
+    cast: str
+    key: Callable[[EntityRow], Any]
+
+
+_LOWEST = -1.0e308  # stands for "no importance" so the keyset stays total
+SORTS: dict[EntityOrder, _Sort] = {
+    EntityOrder.NEWEST: _Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat()),
+    EntityOrder.OLDEST: _Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat()),
+    EntityOrder.RECENTLY_UPDATED: _Sort(
+        "updated_at", True, "timestamptz", lambda r: r.updated_at.isoformat()
+    ),
+    EntityOrder.TITLE: _Sort("coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower()),
+    EntityOrder.IMPORTANCE: _Sort(
+        f"coalesce(importance, {_LOWEST})", True, "float8",
+        lambda r: _LOWEST if r.importance is None else r.importance,
+    ),
+}  # fmt: skip
+
+
 ENTITY_COLUMNS = (
     "id, entity_type_id, version, schema_version, title, importance, data, lat, lon, archived, "
     "created_at, updated_at, position"
@@ -84,10 +117,15 @@ class EntityReads:
             return {row.id: row for row in await cur.fetchall()}
 
     async def page(
-        self, where: EntityFilter, first: int = 50, after: str | None = None
+        self,
+        where: EntityFilter,
+        first: int = 50,
+        after: str | None = None,
+        order: EntityOrder = EntityOrder.NEWEST,
     ) -> Page[EntityRow]:
-        """Newest first; the cursor is (created_at, id)."""
+        """Keyset pagination in the chosen order; the cursor is (sort key, id)."""
         first = clamp(first)
+        sort = SORTS[order]
         clauses: list[str] = ["true"]
         params: list[Any] = []
         if not where.include_archived:
@@ -107,18 +145,20 @@ class EntityReads:
         if where.group_id:
             clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
             params.append(where.group_id)
+        direction, after_op = ("DESC", "<") if sort.descending else ("ASC", ">")
         if after:
-            created, last_id = decode_cursor(after)
-            clauses.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [created, last_id]
+            key, last_id = decode_cursor(after)
+            clauses.append(f"({sort.expression}, id) {after_op} (%s::{sort.cast}, %s::uuid)")
+            params += [key, last_id]
         sql = (
             f"SELECT {ENTITY_COLUMNS} FROM {SCHEMA}.entities "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT %s"
+            f"WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {sort.expression} {direction}, id {direction} LIMIT %s"
         )
         async with self.conn.cursor(row_factory=class_row(EntityRow)) as cur:
             await cur.execute(sql, [*params, first + 1])
             rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))
+        return page_of(rows, first, lambda r: (sort.key(r), str(r.id)))
 
     async def types(self) -> list[EntityTypeRow]:
         async with self.conn.cursor(row_factory=class_row(EntityTypeRow)) as cur:

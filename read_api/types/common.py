@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 
-from projections.paging import MAX_PAGE, Page, encode_cursor
+from projections.paging import MAX_PAGE, Page
 from read_api.context import Context
 from read_api.errors import PublicError
 
@@ -62,13 +61,11 @@ def page_size(first: int, limit: int = MAX_PAGE) -> int:
     return first
 
 
-def connection(
-    page: Page[R], node: Callable[[R], N], sort_key: Callable[[R], datetime]
-) -> Connection[N]:
-    """Edges with cursors in the query classes' keyset format: (timestamp, id)."""
+def connection(page: Page[R], node: Callable[[R], N]) -> Connection[N]:
+    """Edges with the cursors the query class made (each in its own keyset format)."""
     edges = [
-        Edge(cursor=encode_cursor((sort_key(row).isoformat(), str(row.id))), node=node(row))  # type: ignore[attr-defined]
-        for row in page.items
+        Edge(cursor=cursor, node=node(row))
+        for row, cursor in zip(page.items, page.cursors, strict=True)
     ]
     return Connection(
         edges=edges,

@@ -68,4 +68,4 @@ class DocumentQuery:
         page = await info.context.run(
             lambda reads: reads.documents.page(size, after, target_id=target_id)
         )
-        return connection(page, Document.of, lambda row: row.created_at)
+        return connection(page, Document.of)

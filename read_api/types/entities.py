@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 
-from projections.entities.queries import EntityFilter, EntityRow, EntityTypeRow
+from projections.entities.queries import EntityFilter, EntityOrder, EntityRow, EntityTypeRow
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -93,6 +94,15 @@ class Entity:
         return await groups_of(info, self.id)
 
 
+@strawberry.enum(name="EntityOrder", description="How to sort entities.")
+class EntityOrderBy(Enum):
+    NEWEST = EntityOrder.NEWEST.value
+    OLDEST = EntityOrder.OLDEST.value
+    RECENTLY_UPDATED = EntityOrder.RECENTLY_UPDATED.value
+    TITLE = EntityOrder.TITLE.value
+    IMPORTANCE = EntityOrder.IMPORTANCE.value
+
+
 @strawberry.input(name="EntityFilter")
 class EntityWhere:
     entity_type_id: UUID | None = None
@@ -128,19 +138,21 @@ class EntityQuery:
         row = await info.context.loaders.entity.load(id)
         return Entity.of(row) if row else None
 
-    @field("Entities, newest first, filtered by type, field values, "
-                      "creation time and group.")  # fmt: skip
+    @field("Entities (newest first unless `order` says otherwise), filtered by type, field "
+           "values, creation time and group.")  # fmt: skip
     async def entities(
         self,
         info: Info,
         filter: EntityWhere | None = None,
         first: int = DEFAULT_PAGE,
         after: str | None = None,
+        order: EntityOrderBy = EntityOrderBy.NEWEST,
     ) -> Connection[Entity]:
         size = page_size(first)
         where = filter.to_filter() if filter else EntityFilter()
-        page = await info.context.run(lambda reads: reads.entities.page(where, size, after))
-        return connection(page, Entity.of, lambda row: row.created_at)
+        sort = EntityOrder(order.value)
+        page = await info.context.run(lambda reads: reads.entities.page(where, size, after, sort))
+        return connection(page, Entity.of)
 
     @field("The tenant's entity types, by name.")
     async def entity_types(self, info: Info) -> list[EntityType]:

@@ -75,4 +75,4 @@ class GroupQuery:
         page = await info.context.run(
             lambda reads: reads.groups.page(size, after, name_prefix=name_prefix)
         )
-        return connection(page, Group.of, lambda row: row.created_at)
+        return connection(page, Group.of)

@@ -104,4 +104,4 @@ class OccurrenceQuery:
         size = page_size(first)
         where = filter.to_filter() if filter else OccurrenceFilter()
         page = await info.context.run(lambda reads: reads.occurrences.page(where, size, after))
-        return connection(page, Occurrence.of, lambda row: row.occurred_at)
+        return connection(page, Occurrence.of)

@@ -77,4 +77,4 @@ class ParticipantQuery:
         page = await info.context.run(
             lambda reads: reads.participants.page(size, after, kind=kind, group_id=group_id)
         )
-        return connection(page, Participant.of, lambda row: row.created_at)
+        return connection(page, Participant.of)

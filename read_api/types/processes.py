@@ -135,4 +135,4 @@ class ProcessQuery:
         size = page_size(first)
         where = filter.to_filter() if filter else ProcessFilter()
         page = await info.context.run(lambda reads: reads.processes.page(where, size, after))
-        return connection(page, Process.of, lambda row: row.opened_at)
+        return connection(page, Process.of)

@@ -520,3 +520,60 @@ async def test_introspection_and_graphiql_follow_the_settings(api, runtime, read
         else:
             assert "introspection" in body["errors"][0]["message"].lower()
             assert page.status_code == 404
+
+
+SORTED_LIST = """query($order: EntityOrder!, $after: String) {
+  entities(order: $order, first: 2, after: $after) {
+    edges { node { title importance } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+async def all_pages(graphql, order: str) -> list[tuple[str, float | None]]:
+    seen, after = [], None
+    while True:
+        page = (await graphql.data(SORTED_LIST, {"order": order, "after": after}))["entities"]
+        seen += [(e["node"]["title"], e["node"]["importance"]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_entities_sort_by_title_importance_and_age(api, graphql, settled):
+    city = await api.command(
+        "define-entity-type",
+        name="City",
+        fields=[{"name": "title", "type": "text"}, {"name": "population", "type": "integer"}],
+        search_importance="population",
+    )
+    last = None
+    for title, population in [
+        ("Haifa", 285),
+        ("aarhus", 280),
+        ("Cork", None),
+        ("Bergen", 291),
+        ("Lyon", 522),
+    ]:
+        data = {"title": title} | ({"population": population} if population else {})
+        last = await api.command("create-entity", entity_type_id=city.id, data=data)
+    await settled(last.position)
+
+    titles = [t for t, _ in await all_pages(graphql, "TITLE")]
+    assert titles == ["aarhus", "Bergen", "Cork", "Haifa", "Lyon"]
+    by_importance = await all_pages(graphql, "IMPORTANCE")
+    assert [t for t, _ in by_importance] == ["Lyon", "Bergen", "Haifa", "aarhus", "Cork"]
+    assert [t for t, _ in await all_pages(graphql, "NEWEST")] == [
+        "Lyon",
+        "Bergen",
+        "Cork",
+        "aarhus",
+        "Haifa",
+    ]
+    assert [t for t, _ in await all_pages(graphql, "OLDEST")] == [
+        "Haifa",
+        "aarhus",
+        "Cork",
+        "Bergen",
+        "Lyon",
+    ]
