@@ -12,7 +12,6 @@ from pathlib import Path
 
 from domain.group import Group
 from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
-from projections.processes import in_waves
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
 # event cannot re-add a member that a later event removed.
@@ -24,12 +23,10 @@ UNSEEN = (
 
 class GroupsProjection(Projection):
     name = "groups"
+    reorder_by_aggregate = True
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("groups", "members")
     change_kinds = {"Group": "group"}
-
-    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
-        return in_waves(self, events)
 
     @handles(event_class(Group, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:

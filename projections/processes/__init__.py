@@ -22,41 +22,12 @@ def when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def in_waves(projection: Projection, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
-    """The projection's statements reordered so that the runtime can batch them.
-
-    The runtime batches only consecutive statements with the same SQL, and a live stream
-    interleaves event types (Opened, StageEntered, Opened...), so in event order nearly every
-    run has length one. Wave k holds each aggregate's k-th statement: statements of one wave
-    touch different aggregates, so they commute and can be grouped by SQL, while each
-    aggregate's own statements keep their order across waves. Only valid for projections whose
-    statements read and write nothing but their own aggregate's rows.
-    """
-    waves: list[list[Statement]] = []
-    issued: dict[UUID, int] = defaultdict(int)
-    handlers = type(projection)._handlers
-    for event in events:
-        attribute = handlers.get(event.type)
-        if attribute is None:
-            continue
-        for statement in getattr(projection, attribute)(event):
-            k = issued[event.originator_id]
-            issued[event.originator_id] = k + 1
-            if k == len(waves):
-                waves.append([])
-            waves[k].append(statement)
-    for wave in waves:
-        yield from sorted(wave, key=lambda s: s.sql)
-
-
 class ProcessesProjection(Projection):
     name = "processes"
+    reorder_by_aggregate = True
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("processes", "stage_history")
     change_kinds = {"Process": "process"}
-
-    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
-        return in_waves(self, events)
 
     @handles(event_class(Process, "Opened"))
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:
