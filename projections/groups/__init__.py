@@ -7,7 +7,7 @@ per membership so that "which groups is X in" and "members of group G" are index
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from domain.group import Group

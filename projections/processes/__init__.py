@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from uuid import UUID
 
 from domain.process import Process
 from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
