@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse, urlunparse
 
 import httpx
 import orjson
@@ -34,7 +33,7 @@ import psycopg
 from rich.console import Console
 
 from commands.auth import TokenCodec
-from infra.embedded import EmbeddedStack, ServerUrls, free_port
+from infra.embedded import EmbeddedStack, ServerUrls, free_port, with_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -346,10 +345,6 @@ class Bench:
     tokens: TokenCodec
     data_dir: Path
     server_pid: int
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
 
 
 def fresh_database(admin_url: str, name: str) -> str:

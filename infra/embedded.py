@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
@@ -25,6 +26,11 @@ class ServerUrls:
     database_url: str
     kafka_bootstrap_servers: str
     redis_url: str
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database (works for TCP and socket URLs)."""
+    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
 
 
 def free_port(preferred: int | None = None) -> int:

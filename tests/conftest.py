@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import httpx
 import psycopg
@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from infra.api import create_app
-from infra.embedded import EmbeddedStack, ServerUrls
+from infra.embedded import EmbeddedStack, ServerUrls, with_database
 from infra.eventstore import open_application
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
@@ -25,11 +25,6 @@ from infra.settings import Settings
 
 TEMPLATE_DB = "bsdflow_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlparse(url)
-    return urlunparse(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +121,32 @@ class Api:
         reply = await self.post(command, body, token)
         assert reply.status == 200, (command, reply.status, reply.body)
         return reply
+
+    async def upload(
+        self,
+        target_kind: str,
+        target_id: str,
+        content: bytes,
+        *,
+        title: str | None = None,
+        filename: str = "notes.txt",
+        content_type: str = "text/plain",
+    ) -> httpx.Response:
+        """`attach-document`, the one command sent as multipart rather than JSON."""
+        form = {"target_kind": target_kind, "target_id": target_id}
+        return await self.http.post(
+            "/v1/commands/attach-document",
+            headers={"Authorization": f"Bearer {self.token}"},
+            data=form | ({"title": title} if title else {}),
+            files={"file": (filename, content, content_type)},
+        )
+
+    async def attach(
+        self, target_kind: str, target_id: str, content: bytes, title: str | None = None
+    ) -> Any:
+        response = await self.upload(target_kind, target_id, content, title=title)
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def event_count(self) -> int:
         return self.runtime.application.event_count()

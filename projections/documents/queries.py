@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = "rm_documents"
 COLUMNS = (
@@ -45,12 +45,7 @@ class DocumentReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, DocumentRow]:
-        async with self.conn.cursor(row_factory=class_row(DocumentRow)) as cur:
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM {SCHEMA}.documents WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, DocumentRow, f"{SCHEMA}.documents", COLUMNS, ids)
 
     async def for_targets(self, target_ids: list[UUID]) -> dict[UUID, list[DocumentRow]]:
         """Target id → its live documents, newest first (targets without any are absent)."""
@@ -70,21 +65,12 @@ class DocumentReads:
         self, first: int = 50, after: str | None = None, target_id: UUID | None = None
     ) -> Page[DocumentRow]:
         """Live documents, newest first; the cursor is (created_at, id)."""
-        first = clamp(first)
         clauses: list[str] = ["NOT removed"]
         params: list[Any] = []
         if target_id:
             clauses.append("target_id = %s")
             params.append(target_id)
-        if after:
-            created, last_id = decode_cursor(after)
-            clauses.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [created, last_id]
-        sql = (
-            f"SELECT {COLUMNS} FROM {SCHEMA}.documents "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(DocumentRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))
+        return await keyset_page(
+            self.conn, DocumentRow, f"{SCHEMA}.documents", COLUMNS, (clauses, params),
+            newest_first("created_at"), first, after,
+        )  # fmt: skip

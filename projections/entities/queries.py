@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -14,7 +13,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, Sort, keyset_page, rows_by_ids
 
 SCHEMA = "rm_entities"
 
@@ -71,23 +70,15 @@ class EntityOrder(StrEnum):
     IMPORTANCE = "importance"
 
 
-@dataclass(frozen=True)
-class _Sort:
-    expression: str
-    descending: bool
-    cast: str
-    key: Callable[[EntityRow], Any]
-
-
 _LOWEST = -1.0e308  # stands for "no importance" so the keyset stays total
-SORTS: dict[EntityOrder, _Sort] = {
-    EntityOrder.NEWEST: _Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat()),
-    EntityOrder.OLDEST: _Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat()),
-    EntityOrder.RECENTLY_UPDATED: _Sort(
+SORTS: dict[EntityOrder, Sort[EntityRow]] = {
+    EntityOrder.NEWEST: Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat()),
+    EntityOrder.OLDEST: Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat()),
+    EntityOrder.RECENTLY_UPDATED: Sort(
         "updated_at", True, "timestamptz", lambda r: r.updated_at.isoformat()
     ),
-    EntityOrder.TITLE: _Sort("coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower()),
-    EntityOrder.IMPORTANCE: _Sort(
+    EntityOrder.TITLE: Sort("coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower()),
+    EntityOrder.IMPORTANCE: Sort(
         f"coalesce(importance, {_LOWEST})", True, "float8",
         lambda r: _LOWEST if r.importance is None else r.importance,
     ),
@@ -109,12 +100,7 @@ class EntityReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, EntityRow]:
-        async with self.conn.cursor(row_factory=class_row(EntityRow)) as cur:
-            await cur.execute(
-                f"SELECT {ENTITY_COLUMNS} FROM {SCHEMA}.entities WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, ids)
 
     async def page(
         self,
@@ -124,9 +110,7 @@ class EntityReads:
         order: EntityOrder = EntityOrder.NEWEST,
     ) -> Page[EntityRow]:
         """Keyset pagination in the chosen order; the cursor is (sort key, id)."""
-        first = clamp(first)
-        sort = SORTS[order]
-        clauses: list[str] = ["true"]
+        clauses: list[str] = []
         params: list[Any] = []
         if not where.include_archived:
             clauses.append("NOT archived")
@@ -145,20 +129,10 @@ class EntityReads:
         if where.group_id:
             clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
             params.append(where.group_id)
-        direction, after_op = ("DESC", "<") if sort.descending else ("ASC", ">")
-        if after:
-            key, last_id = decode_cursor(after)
-            clauses.append(f"({sort.expression}, id) {after_op} (%s::{sort.cast}, %s::uuid)")
-            params += [key, last_id]
-        sql = (
-            f"SELECT {ENTITY_COLUMNS} FROM {SCHEMA}.entities "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {sort.expression} {direction}, id {direction} LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(EntityRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (sort.key(r), str(r.id)))
+        return await keyset_page(
+            self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, (clauses, params),
+            SORTS[order], first, after,
+        )  # fmt: skip
 
     async def types(self) -> list[EntityTypeRow]:
         async with self.conn.cursor(row_factory=class_row(EntityTypeRow)) as cur:
@@ -166,9 +140,5 @@ class EntityReads:
             return await cur.fetchall()
 
     async def types_by_ids(self, ids: list[UUID]) -> dict[UUID, EntityTypeRow]:
-        async with self.conn.cursor(row_factory=class_row(EntityTypeRow)) as cur:
-            await cur.execute(
-                f"SELECT {TYPE_COLUMNS} FROM {SCHEMA}.entity_types WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        table = f"{SCHEMA}.entity_types"
+        return await rows_by_ids(self.conn, EntityTypeRow, table, TYPE_COLUMNS, ids)

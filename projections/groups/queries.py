@@ -10,9 +10,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = "rm_groups"
 COLUMNS = (
@@ -44,35 +43,21 @@ class GroupReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, GroupRow]:
-        async with self.conn.cursor(row_factory=class_row(GroupRow)) as cur:
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM {SCHEMA}.groups WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, GroupRow, f"{SCHEMA}.groups", COLUMNS, ids)
 
     async def page(
         self, first: int = 50, after: str | None = None, name_prefix: str | None = None
     ) -> Page[GroupRow]:
         """Newest first; the cursor is (created_at, id). The prefix ignores case."""
-        first = clamp(first)
-        clauses: list[str] = ["true"]
+        clauses: list[str] = []
         params: list[Any] = []
         if name_prefix:
             clauses.append("lower(name) LIKE %s")
             params.append(like_prefix(name_prefix))
-        if after:
-            created, last_id = decode_cursor(after)
-            clauses.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [created, last_id]
-        sql = (
-            f"SELECT {COLUMNS} FROM {SCHEMA}.groups "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(GroupRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))
+        return await keyset_page(
+            self.conn, GroupRow, f"{SCHEMA}.groups", COLUMNS, (clauses, params),
+            newest_first("created_at"), first, after,
+        )  # fmt: skip
 
     async def groups_of(self, member_ids: list[UUID]) -> dict[UUID, list[UUID]]:
         """Member id → the ids of the groups it belongs to (members in no group are absent)."""

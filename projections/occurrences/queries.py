@@ -9,9 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = "rm_occurrences"
 COLUMNS = (
@@ -76,28 +75,14 @@ class OccurrenceReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, OccurrenceRow]:
-        async with self.conn.cursor(row_factory=class_row(OccurrenceRow)) as cur:
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM {SCHEMA}.occurrences WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, OccurrenceRow, f"{SCHEMA}.occurrences", COLUMNS, ids)
 
     async def page(
         self, where: OccurrenceFilter | None = None, first: int = 50, after: str | None = None
     ) -> Page[OccurrenceRow]:
         """Most recent occurred_at first; the cursor is (occurred_at, id)."""
-        first = clamp(first)
         clauses, params = _clauses(where or OccurrenceFilter())
-        if after:
-            occurred, last_id = decode_cursor(after)
-            clauses.append("(occurred_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [occurred, last_id]
-        sql = (
-            f"SELECT {COLUMNS} FROM {SCHEMA}.occurrences "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY occurred_at DESC, id DESC LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(OccurrenceRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.occurred_at.isoformat(), str(r.id)))
+        return await keyset_page(
+            self.conn, OccurrenceRow, f"{SCHEMA}.occurrences", COLUMNS, (clauses, params),
+            newest_first("occurred_at"), first, after,
+        )  # fmt: skip

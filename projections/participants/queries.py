@@ -9,9 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = "rm_participants"
 COLUMNS = "id, kind, name, email, phone, external_ref, version, created_at, updated_at, position"
@@ -36,12 +35,7 @@ class ParticipantReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, ParticipantRow]:
-        async with self.conn.cursor(row_factory=class_row(ParticipantRow)) as cur:
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM {SCHEMA}.participants WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, ParticipantRow, f"{SCHEMA}.participants", COLUMNS, ids)
 
     async def page(
         self,
@@ -51,8 +45,7 @@ class ParticipantReads:
         group_id: UUID | None = None,
     ) -> Page[ParticipantRow]:
         """Newest first; the cursor is (created_at, id)."""
-        first = clamp(first)
-        clauses: list[str] = ["true"]
+        clauses: list[str] = []
         params: list[Any] = []
         if kind:
             clauses.append("kind = %s")
@@ -60,15 +53,7 @@ class ParticipantReads:
         if group_id:
             clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
             params.append(group_id)
-        if after:
-            created, last_id = decode_cursor(after)
-            clauses.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [created, last_id]
-        sql = (
-            f"SELECT {COLUMNS} FROM {SCHEMA}.participants "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(ParticipantRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.created_at.isoformat(), str(r.id)))
+        return await keyset_page(
+            self.conn, ParticipantRow, f"{SCHEMA}.participants", COLUMNS, (clauses, params),
+            newest_first("created_at"), first, after,
+        )  # fmt: skip

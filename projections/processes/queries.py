@@ -12,7 +12,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
-from projections.paging import Page, clamp, decode_cursor, page_of
+from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = "rm_processes"
 COLUMNS = (
@@ -94,31 +94,17 @@ class ProcessReads:
         self.conn = conn
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
-        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
-            await cur.execute(
-                f"SELECT {COLUMNS} FROM {SCHEMA}.processes WHERE id = ANY(%s)",  # noqa: S608
-                (ids,),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return await rows_by_ids(self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, ids)
 
     async def page(
         self, where: ProcessFilter | None = None, first: int = 50, after: str | None = None
     ) -> Page[ProcessRow]:
         """Newest first; the cursor is (opened_at, id)."""
-        first = clamp(first)
         clauses, params = _clauses(where or ProcessFilter())
-        if after:
-            opened, last_id = decode_cursor(after)
-            clauses.append("(opened_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [opened, last_id]
-        sql = (
-            f"SELECT {COLUMNS} FROM {SCHEMA}.processes "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)} ORDER BY opened_at DESC, id DESC LIMIT %s"
-        )
-        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
-            await cur.execute(sql, [*params, first + 1])
-            rows = await cur.fetchall()
-        return page_of(rows, first, lambda r: (r.opened_at.isoformat(), str(r.id)))
+        return await keyset_page(
+            self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, (clauses, params),
+            newest_first("opened_at"), first, after,
+        )  # fmt: skip
 
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
         """Process id → the stages it entered, oldest first (processes not found are absent)."""

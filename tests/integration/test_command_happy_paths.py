@@ -168,11 +168,8 @@ async def test_occurrences(api):
 
 async def test_documents(api):
     opened = await api.command("open-process", kind="audit", title="Audit 2026", stages=["open"])
-    reply = await api.http.post(
-        "/v1/commands/attach-document",
-        headers={"Authorization": f"Bearer {api.token}"},
-        data={"target_kind": "process", "target_id": opened.id, "title": "Findings"},
-        files={"file": ("findings.txt", b"the pump leaks", "text/plain")},
+    reply = await api.upload(
+        "process", opened.id, b"the pump leaks", title="Findings", filename="findings.txt"
     )
     assert reply.status_code == 200, reply.text
     exercised.add("attach-document")

@@ -8,19 +8,10 @@ from uuid import UUID
 PROBLEM = "application/problem+json"
 
 
-async def attach(api, target_id, content, name="notes.txt", kind="process", **form):
-    return await api.http.post(
-        "/v1/commands/attach-document",
-        headers={"Authorization": f"Bearer {api.token}"},
-        data={"target_kind": kind, "target_id": target_id, **form},
-        files={"file": (name, content, "text/plain")},
-    )
-
-
 async def test_content_is_stored_under_its_sha256(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
     content = b"Inspection notes: the valve on floor 2 is corroded.\n"
-    reply = await attach(api, opened.id, content, title="Valve notes")
+    reply = await api.upload("process", opened.id, content, title="Valve notes")
     assert reply.status_code == 200, reply.text
     digest = hashlib.sha256(content).hexdigest()
     assert api.runtime.blobs.read(digest) == content
@@ -38,7 +29,7 @@ async def test_content_is_stored_under_its_sha256(api):
 async def test_the_same_content_twice_is_stored_once(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
     for _ in range(2):
-        assert (await attach(api, opened.id, b"same bytes")).status_code == 200
+        assert (await api.upload("process", opened.id, b"same bytes")).status_code == 200
     stored = [
         p for p in api.runtime.blobs.root.rglob("*") if p.is_file() and ".staging" not in p.parts
     ]
@@ -49,7 +40,7 @@ async def test_too_large_is_413_and_nothing_is_stored(api):
     opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
     before = api.event_count()
     too_big = b"x" * (api.runtime.settings.max_document_bytes + 1)
-    reply = await attach(api, opened.id, too_big)
+    reply = await api.upload("process", opened.id, too_big)
     assert reply.status_code == 413
     assert reply.headers["content-type"] == PROBLEM
     assert api.event_count() == before
@@ -58,7 +49,7 @@ async def test_too_large_is_413_and_nothing_is_stored(api):
 
 async def test_unknown_target_stores_neither_bytes_nor_events(api):
     before = api.event_count()
-    reply = await attach(api, "00000000-0000-4000-8000-000000000001", b"orphan?")
+    reply = await api.upload("process", "00000000-0000-4000-8000-000000000001", b"orphan?")
     assert reply.status_code == 404
     assert reply.json()["errors"][0]["path"] == ["target_id"]
     assert api.event_count() == before
@@ -66,6 +57,6 @@ async def test_unknown_target_stores_neither_bytes_nor_events(api):
 
 
 async def test_bad_form_field_is_422_with_path(api):
-    reply = await attach(api, "not-a-uuid", b"x")
+    reply = await api.upload("process", "not-a-uuid", b"x")
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["path"] == ["target_id"]

@@ -344,17 +344,6 @@ async def test_search_forgives_typos_and_resolves_nodes(api, graphql, settled):
     ]
 
 
-async def attach(api: Any, target_id: str, title: str) -> Any:
-    response = await api.http.post(
-        "/v1/commands/attach-document",
-        headers={"Authorization": f"Bearer {api.token}"},
-        data={"target_kind": "entity", "target_id": target_id, "title": title},
-        files={"file": ("notes.txt", b"some notes", "text/plain")},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def test_nested_lists_cost_a_constant_number_of_statements(
     api, runtime, settled, monkeypatch
 ):
@@ -369,7 +358,7 @@ async def nested_lists(api: Any, graphql: GraphQL, settled: Any) -> None:
 
     async def add_sites(start: int, count: int) -> int:
         made = [await site(api, type_id, f"Site {n}") for n in range(start, start + count)]
-        await attach(api, made[0].id, f"Report {start}")
+        await api.attach("entity", made[0].id, b"some notes", f"Report {start}")
         joined = await api.command("add-group-members", group_id=group.id, entity_ids=[made[0].id])
         return joined.position
 

@@ -66,17 +66,6 @@ async def site_entity(api: Any, title: str = "Jerusalem") -> str:
     return (await api.command("create-entity", entity_type_id=site.id, data={"title": title})).id
 
 
-async def attach(api: Any, kind: str, target_id: str, content: bytes, title: str) -> Any:
-    response = await api.http.post(
-        "/v1/commands/attach-document",
-        headers={"Authorization": f"Bearer {api.token}"},
-        data={"target_kind": kind, "target_id": target_id, "title": title},
-        files={"file": ("notes.txt", content, "text/plain")},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def test_groups_and_participants(api, database_url, settled):
     entity = await site_entity(api)
     alice = await api.command(
@@ -157,9 +146,9 @@ async def test_processes_occurrences_documents_and_counts(api, database_url, set
     o3 = await api.command("record-occurrence", kind="visit", occurred_at="2024-02-01T09:00:00Z")
     await api.command("retract-occurrence", occurrence_id=o3.id, reason="duplicate")
 
-    d1 = await attach(api, "process", p1.id, b"valve corroded\n", "Valve notes")
-    d2 = await attach(api, "process", p1.id, b"draft\n", "Draft")
-    d3 = await attach(api, "entity", entity, b"site plan\n", "Plan")
+    d1 = await api.attach("process", p1.id, b"valve corroded\n", "Valve notes")
+    d2 = await api.attach("process", p1.id, b"draft\n", "Draft")
+    d3 = await api.attach("entity", entity, b"site plan\n", "Plan")
     await api.command("rename-document", document_id=d1["id"], title="Valve report")
     last = await api.command("remove-document", document_id=d2["id"])
     await settled(last.position)

@@ -69,17 +69,6 @@ async def city(api: Any, type_id: str, name: str, population: int, **more: Any) 
     return await api.command("create-entity", entity_type_id=type_id, data=data, location=location)
 
 
-async def attach(api: Any, target_kind: str, target_id: str, content: bytes, title: str) -> Any:
-    response = await api.http.post(
-        "/v1/commands/attach-document",
-        headers={"Authorization": f"Bearer {api.token}"},
-        data={"target_kind": target_kind, "target_id": target_id, "title": title},
-        files={"file": ("trip-notes.txt", content, "text/plain; charset=utf-8")},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def test_typos_accents_ranking_and_kinds(api, database_url, settled):
     cities = await city_type(api)
     jerusalem = await city(api, cities, "Jerusalem", 936_000, description="Old city, holy sites")
@@ -87,8 +76,8 @@ async def test_typos_accents_ranking_and_kinds(api, database_url, settled):
     trip = await api.command("open-process", kind="travel", title="Trip to Jerusalem", stages=["a"])
     await api.command("open-process", kind="audit", title="Workflow audit", stages=["draft"])
     await api.command("open-process", kind="planning", title="Workflows backlog", stages=["a"])
-    doc = await attach(
-        api, "process", trip.id, "We met in Jerusalém, by the old gate.".encode(), "Minutes"
+    doc = await api.attach(
+        "process", trip.id, "We met in Jerusalém, by the old gate.".encode(), "Minutes"
     )
     await settled(doc["position"])
 
@@ -146,7 +135,7 @@ async def test_every_kind_is_indexed_and_follows_changes(api, database_url, sett
     case = await api.command(
         "open-process", kind="repair", title="Harbour pipes", stages=["a", "b"]
     )
-    doc = await attach(api, "entity", haifa.id, b"Fish & Chips <Shop> on the harbour", "Menu")
+    doc = await api.attach("entity", haifa.id, b"Fish & Chips <Shop> on the harbour", "Menu")
     await settled(doc["position"])
 
     assert titles(await search(database_url, "ann")) == ["Ann Lovelace"]
@@ -232,7 +221,7 @@ async def test_a_rebuilt_search_index_equals_the_live_one(api, database_url, set
     await api.command("update-entity", entity_id=haifa.id, data={"description": "Harbour city"})
     await api.command("register-participant", name="Ann Lovelace", email="ann@engine.example")
     case = await api.command("open-process", kind="repair", title="Harbour pipes", stages=["a"])
-    await attach(api, "process", case.id, b"Weld the harbour pipes", "Plan")
+    await api.attach("process", case.id, b"Weld the harbour pipes", "Plan")
     last = await api.command("close-process", process_id=case.id, outcome="welded")
     await settled(last.position)
     live = search_tables(database_url)
