@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/freshness.py --rate 100 --seconds 10
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/graphql.py
+	$(BIN)/python bench/rules.py
 
 clean:
 	rm -rf $(VENV) .bsdflow

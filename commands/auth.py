@@ -13,8 +13,12 @@ from domain.ids import tenant_id_for
 ALGORITHM = "HS256"
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "platform": frozenset({"tenants:create"}),
-    "admin": frozenset({"tenant:manage", "schema:write", "data:write"}),
-    "editor": frozenset({"data:write"}),
+    "admin": frozenset(
+        {"tenant:manage", "schema:write", "data:write", "automation:write", "automation:operate"}
+    ),
+    "editor": frozenset({"data:write", "automation:operate"}),
+    # The reactor and scheduler act with this role: planning and recording runs is theirs.
+    "automation": frozenset({"automation:run"}),
     "viewer": frozenset(),
 }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from commands import (
+    automation,
     documents,
     entities,
     entity_types,
     groups,
+    occurrence_kinds,
     occurrences,
     participants,
     processes,
@@ -23,4 +25,6 @@ COMMANDS = collect(
     processes.SPECS,
     occurrences.SPECS,
     documents.SPECS,
+    occurrence_kinds.SPECS,
+    automation.SPECS,
 )

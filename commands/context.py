@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate
 
 from commands.application import Bsdflow
 from commands.auth import Principal
-from commands.ports import BlobStore, Locks, StagedBlob
+from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
 from commands.receipts import CommandReceipt
 from commands.transcoding import event_metadata
 from domain.errors import Conflict, NotFound
@@ -45,6 +45,7 @@ class CommandContext:
     locks: Locks
     blobs: BlobStore
     metadata: dict[str, str]
+    secrets: SecretBox
     receipt: ReceiptRequest | None = None
     upload: StagedBlob | None = None
     _held: list[tuple[str, str]] = field(default_factory=list)

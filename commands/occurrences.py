@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from commands.context import CommandContext, Recorded
+from commands.occurrence_kinds import occurrence_kind_named
 from commands.registry import Command, CommandSpec
 from domain.entity import Entity
 from domain.occurrence import Occurrence
@@ -33,11 +34,12 @@ def record_occurrence(cmd: RecordOccurrence, ctx: CommandContext) -> Recorded:
         ctx.load(Entity, entity_id, path=("entity_ids", i))
     for i, participant_id in enumerate(cmd.participant_ids):
         ctx.load(Participant, participant_id, path=("participant_ids", i))
+    kind = occurrence_kind_named(ctx, cmd.kind) if cmd.kind.strip() else None
     occurrence = Occurrence.record(
         ctx.tenant_id,
         cmd.kind,
         cmd.occurred_at,
-        cmd.data,
+        kind.validated(cmd.data) if kind is not None else cmd.data,
         cmd.location,
         cmd.process_id,
         cmd.entity_ids,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
 
 class Locks(Protocol):
@@ -39,3 +41,27 @@ class BlobStore(Protocol):
 
     def discard(self, staged: StagedBlob) -> None:
         """Drop a staged upload that will not be kept."""
+
+
+class SecretBox(Protocol):
+    """Seals provider credentials per tenant, so events and read models hold only ciphertext."""
+
+    def seal(self, tenant_id: UUID, secrets: Mapping[str, str]) -> str: ...
+
+    def open(self, tenant_id: UUID, sealed: str) -> dict[str, str]: ...
+
+
+class NoReply(Exception):
+    """A request over the message bus got no answer in time."""
+
+
+class RequestReply(Protocol):
+    """Request-reply over the message bus (Kafka in production)."""
+
+    async def request(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        timeout: float = 5.0,  # noqa: ASYNC109 - also the deadline the server is told
+    ) -> dict[str, Any]:
+        """The reply to `payload`; raises NoReply after `timeout` seconds."""

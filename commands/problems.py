@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from commands.auth import Forbidden, Unauthenticated
+from commands.prevalidation import ValidationUnavailable
 from commands.service import IdempotencyKeyReused
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
@@ -106,6 +107,7 @@ def install(app: FastAPI) -> None:
             Conflict: (409, "Conflict"),
             InvalidInput: (422, "Invalid request"),
             IdempotencyKeyReused: (422, "Idempotency key reused"),
+            ValidationUnavailable: (504, "Validation timed out"),
         }.get(type(exc), (422, "Invalid request"))
         errors: list[tuple[Path, str]] | None = [(exc.path, exc.message)] if exc.path else None
         return problem(request, status, title, exc.message, errors)

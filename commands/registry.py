@@ -29,6 +29,8 @@ class CommandSpec(Generic[C]):
     permission: str
     upload: bool = False
     """The body is multipart: the model's fields as form fields plus one `file`."""
+    validation: str | None = None
+    """Checked first by the validation worker over request-reply (which checks it)."""
 
     @property
     def summary(self) -> str:

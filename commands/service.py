@@ -15,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.application import Bsdflow
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded
-from commands.ports import BlobStore, Locks, StagedBlob
+from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
 from commands.receipts import CommandReceipt
 from commands.registry import Command, CommandSpec
 from domain.errors import Conflict, DomainError, NotFound
@@ -46,6 +46,7 @@ class CommandService:
     app: Bsdflow
     locks: Locks
     blobs: BlobStore
+    secrets: SecretBox
     _known_tenants: set[UUID] = field(default_factory=set)
 
     def execute(
@@ -69,7 +70,9 @@ class CommandService:
             if replay is not None:
                 return replay
         meta = {**metadata, "tenant_id": str(principal.tenant_id), "actor": principal.actor}
-        ctx = CommandContext(self.app, principal, self.locks, self.blobs, meta, receipt, upload)
+        ctx = CommandContext(
+            self.app, principal, self.locks, self.blobs, meta, self.secrets, receipt, upload
+        )
         try:
             result = spec.handler(body, ctx)
         except DomainError as refused:
@@ -100,6 +103,13 @@ class CommandService:
             position=result.position,
         )
         return result
+
+    def replay(
+        self, spec: CommandSpec[Any], body: Command, principal: Principal, key: str
+    ) -> Recorded | None:
+        """The stored answer to an earlier request with this Idempotency-Key, if any."""
+        receipt = ReceiptRequest(key, spec.name, request_hash(spec.name, body, None))
+        return self._replay(principal.tenant_id, receipt)
 
     def _require_tenant(self, tenant_id: UUID) -> None:
         """Commands for a tenant that was never created are refused; positive answers are cached."""

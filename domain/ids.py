@@ -26,3 +26,13 @@ def unique_claim_id_for(tenant_id: UUID, scope: str, value: str) -> UUID:
 
 def receipt_id_for(tenant_id: UUID, idempotency_key: str) -> UUID:
     return uuid5(tenant_id, f"receipt:{idempotency_key}")
+
+
+def occurrence_kind_id_for(tenant_id: UUID, name: str) -> UUID:
+    return uuid5(tenant_id, f"occurrence-kind:{name.strip().casefold()}")
+
+
+def action_run_id_for(process_action_id: UUID, trigger_key: str) -> UUID:
+    """One run per process action and trigger (an event, or a scheduled instant): a redelivered
+    trigger finds its run already planned."""
+    return uuid5(process_action_id, f"run:{trigger_key}")

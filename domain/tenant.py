@@ -19,6 +19,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "UTC",
     "locale": "en",
     "commands_per_second": 100,
+    "deliveries_per_second": 200,
 }
 _TIMEZONES = frozenset(available_timezones())
 
@@ -33,11 +34,10 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("not an IANA timezone", ("settings", "timezone"))
     if not isinstance(settings["locale"], str) or not LOCALE.match(settings["locale"]):
         raise InvalidInput("not a locale like 'en' or 'en-GB'", ("settings", "locale"))
-    rate = settings["commands_per_second"]
-    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
-        raise InvalidInput(
-            "must be an integer from 1 to 100000", ("settings", "commands_per_second")
-        )
+    for key in ("commands_per_second", "deliveries_per_second"):
+        rate = settings[key]
+        if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
+            raise InvalidInput("must be an integer from 1 to 100000", ("settings", key))
     return settings
 
 

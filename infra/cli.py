@@ -14,6 +14,7 @@ from rich.panel import Panel
 
 from commands.auth import TokenCodec
 from infra.api import create_app
+from infra.automation import AutomationSide
 from infra.logging import configure_logging
 from infra.projections_cli import app as projections_app
 from infra.readdb import migrate_read_side
@@ -46,6 +47,7 @@ def up(
         urls, stack = resolve_urls(settings)
     runtime = build_runtime(settings, urls, stack)
     background = None
+    automation = None
     try:
         remember_urls(settings, urls)
         if read_side:
@@ -56,6 +58,7 @@ def up(
                 topic=settings.events_topic,
             )
             background.start()
+            automation = AutomationSide(runtime).start()
         runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
         admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
         base = f"http://{settings.host}:{settings.port}"
@@ -84,6 +87,8 @@ def up(
         )
     finally:
         with console.status("stopping…"):
+            if automation is not None:
+                automation.stop()
             if background is not None:
                 background.stop()
             urls_file(settings).unlink(missing_ok=True)
@@ -159,6 +164,25 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
             pass
         finally:
             side.stop()
+
+
+@app.command(name="automation")
+def automation_workers() -> None:
+    """Run the validation worker, the reactor and the scheduler until interrupted."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    with running_servers(settings) as urls:
+        runtime = build_runtime(settings, urls)
+        side = AutomationSide(runtime).start()
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            side.stop()
+            runtime.close()
 
 
 @app.command()

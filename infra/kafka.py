@@ -90,3 +90,8 @@ def header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
         if key == name:
             return value.decode()
     return None
+
+
+def validation_topic(events_topic: str, name: str) -> str:
+    """Request topic of one validation (`action`, `process-action`), beside its events topic."""
+    return f"{events_topic}.validate.{name}"

@@ -14,13 +14,17 @@ import redis
 
 from commands.application import Bsdflow
 from commands.auth import TokenCodec
+from commands.prevalidation import Prevalidation
 from commands.service import CommandService
 from commands.transcoding import event_metadata
 from domain.tenant import Tenant
 from infra.blobs import DiskBlobStore
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.eventstore import open_application
+from infra.kafka import validation_topic
 from infra.redis_locks import RedisLocks
+from infra.rpc_port import BusRequests
+from infra.secrets import FernetSecretBox
 from infra.settings import Settings
 
 
@@ -33,9 +37,13 @@ class Runtime:
     blobs: DiskBlobStore
     tokens: TokenCodec
     commands: CommandService
+    secrets: FernetSecretBox
+    bus: BusRequests
+    prevalidation: Prevalidation
     stack: EmbeddedStack | None = field(default=None)
 
     def close(self) -> None:
+        self.bus.close()
         self.application.close()
         self.redis.close()
         if self.stack is not None:
@@ -112,6 +120,9 @@ def build_runtime(
     )
     client = redis.Redis.from_url(urls.redis_url, socket_timeout=5, health_check_interval=30)
     blobs = DiskBlobStore(settings.documents_dir.resolve(), settings.max_document_bytes)
+    locks = RedisLocks(client)
+    secrets = FernetSecretBox(settings.credentials_key())
+    bus = BusRequests(urls.kafka_bootstrap_servers)
     return Runtime(
         settings=settings,
         urls=urls,
@@ -119,6 +130,14 @@ def build_runtime(
         redis=client,
         blobs=blobs,
         tokens=TokenCodec(settings.signing_secret(), settings.jwt_audience),
-        commands=CommandService(application, RedisLocks(client), blobs),
+        commands=CommandService(application, locks, blobs, secrets),
+        secrets=secrets,
+        bus=bus,
+        prevalidation=Prevalidation(
+            bus,
+            lambda name: validation_topic(settings.events_topic, name),
+            locks,
+            settings.validation_timeout,
+        ),
         stack=stack,
     )

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     db_pool_size: int = 8
     db_pool_overflow: int = 8
     events_topic: str = "bsdflow.events"
+    secret_key: str | None = None
+    """Master key for provider credentials (each tenant's key is derived from it)."""
+    outbound_allow: str = ""
+    """Comma-separated networks outbound channels may reach although private or loopback
+    (e.g. "127.0.0.0/8" for a local test server). Empty: public addresses only."""
+    validation_timeout: float = 5.0
+    scheduler_tick: float = 0.2
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -49,11 +56,17 @@ class Settings(BaseSettings):
 
     def signing_secret(self) -> str:
         """The configured JWT secret, or a random one kept in the data folder for dev runs."""
-        if self.jwt_secret:
-            return self.jwt_secret
+        return self._secret(self.jwt_secret, "BSDFLOW_JWT_SECRET", "jwt-secret")
+
+    def credentials_key(self) -> str:
+        return self._secret(self.secret_key, "BSDFLOW_SECRET_KEY", "secret-key")
+
+    def _secret(self, configured: str | None, variable: str, file_name: str) -> str:
+        if configured:
+            return configured
         if self.env == "prod":
-            raise RuntimeError("BSDFLOW_JWT_SECRET must be set when BSDFLOW_ENV=prod")
-        path = self.data_dir / "jwt-secret"
+            raise RuntimeError(f"{variable} must be set when BSDFLOW_ENV=prod")
+        path = self.data_dir / file_name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))

@@ -67,6 +67,7 @@ class ProjectionWorker:
         topic: str = EVENTS_TOPIC,
         batch_size: int = 1_000,
         group: str | None = None,
+        announce: bool = True,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -77,6 +78,8 @@ class ProjectionWorker:
         self.position = 0
         self.delivered = 0  # messages consumed since start, applied or skipped
         self.group = group or f"{topic}.projection.{projection.name}"
+        self.announce = announce
+        """Publish changes and positions (read models do; the reactor has nothing to announce)."""
         self._validate: dict[int, int] = {}  # partition → checkpoint position to find first
 
     def run(self, stop: threading.Event) -> None:
@@ -164,7 +167,8 @@ class ProjectionWorker:
                 asynchronous=True,
             )
             self._park(dead_letters, result)
-            self._announce(items, result)
+            if self.announce:
+                self._announce(items, result)
             # Advanced last: whoever waits on `position` also finds stale cache entries gone.
             self.position = max(self.position, result.position)
 

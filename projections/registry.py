@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.automation import AutomationProjection
 from projections.base import Projection
 from projections.counts import CountsProjection
 from projections.documents import DocumentsProjection
@@ -23,5 +24,6 @@ PROJECTIONS: dict[str, Projection] = {
         DocumentsProjection(),
         CountsProjection(),
         SearchProjection(),
+        AutomationProjection(),
     )
 }

@@ -12,6 +12,8 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from projections.automation.queries import ActionRow, OccurrenceKindRow, ProcessActionRow
+from projections.automation.runs import ActionRunRow, AttemptRow
 from projections.documents.queries import DocumentRow
 from projections.entities.queries import EntityRow, EntityTypeRow
 from projections.groups.queries import GroupRow
@@ -52,6 +54,19 @@ class Loaders:
             lambda r, ids: r.occurrences.by_ids(ids), cache
         )
         self.stage_history = DataLoader[UUID, list[StageVisit]](self._stages, cache=cache)
+        self.occurrence_kind: DataLoader[UUID, OccurrenceKindRow | None] = self._by_id(
+            lambda r, ids: r.automation.occurrence_kinds_by_ids(ids), cache
+        )
+        self.action: DataLoader[UUID, ActionRow | None] = self._by_id(
+            lambda r, ids: r.automation.actions_by_ids(ids), cache
+        )
+        self.process_action: DataLoader[UUID, ProcessActionRow | None] = self._by_id(
+            lambda r, ids: r.automation.process_actions_by_ids(ids), cache
+        )
+        self.action_run: DataLoader[UUID, ActionRunRow | None] = self._by_id(
+            lambda r, ids: r.action_runs.by_ids(ids), cache
+        )
+        self.run_attempts = DataLoader[UUID, list[AttemptRow]](self._run_attempts, cache=cache)
         self._all_types: list[EntityTypeRow] | None = None
 
     def _by_id(
@@ -104,6 +119,10 @@ class Loaders:
     async def _stages(self, process_ids: list[UUID]) -> list[list[StageVisit]]:
         found = await self.ctx.run(lambda reads: reads.processes.stage_history(process_ids))
         return [found.get(i, []) for i in process_ids]
+
+    async def _run_attempts(self, run_ids: list[UUID]) -> list[list[AttemptRow]]:
+        found = await self.ctx.run(lambda reads: reads.action_runs.attempts(run_ids))
+        return [found.get(i, []) for i in run_ids]
 
     async def many(self, loader: DataLoader[UUID, V | None], ids: Sequence[UUID]) -> list[V]:
         """The rows that exist, in the order of `ids`."""

@@ -34,6 +34,9 @@ from read_api.context import Context, ReadApi
 from read_api.errors import Forbidden, PublicError, Unauthenticated, should_mask
 from read_api.limits import at_least, extensions
 from read_api.subscriptions import Subscription
+from read_api.types.automation import AutomationQuery
+from read_api.types.automation_rules import RuleQuery
+from read_api.types.automation_runs import ActionRunQuery
 from read_api.types.common import Info, field
 from read_api.types.counts import CountQuery
 from read_api.types.documents import DocumentQuery
@@ -57,6 +60,9 @@ class Query(
     CountQuery,
     SearchQuery,
     GeoQuery,
+    AutomationQuery,
+    ActionRunQuery,
+    RuleQuery,
 ):
     @field("Read-your-writes: waits until every read model has applied "
                       "`position` (a command's answer), at most `timeoutMs`, then answers the "

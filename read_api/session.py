@@ -22,6 +22,8 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor
 
+from projections.automation.queries import AutomationReads
+from projections.automation.runs import RunReads
 from projections.counts.queries import CountReads
 from projections.documents.queries import DocumentReads
 from projections.entities.queries import EntityReads
@@ -105,6 +107,14 @@ class Reads:
     @cached_property
     def geo(self) -> GeoReads:
         return GeoReads(self.conn)
+
+    @cached_property
+    def automation(self) -> AutomationReads:
+        return AutomationReads(self.conn)
+
+    @cached_property
+    def action_runs(self) -> RunReads:
+        return RunReads(self.conn)
 
 
 @dataclass

@@ -27,6 +27,10 @@ FETCH: dict[str, Fetch] = {
     "participant": lambda reads, ids: reads.participants.by_ids(ids),
     "group": lambda reads, ids: reads.groups.by_ids(ids),
     "document": lambda reads, ids: reads.documents.by_ids(ids),
+    "action_run": lambda reads, ids: reads.action_runs.by_ids(ids),
+    "action": lambda reads, ids: reads.automation.actions_by_ids(ids),
+    "process_action": lambda reads, ids: reads.automation.process_actions_by_ids(ids),
+    "occurrence_kind": lambda reads, ids: reads.automation.occurrence_kinds_by_ids(ids),
 }
 OWNER = {
     "entity": "entities",
@@ -36,6 +40,10 @@ OWNER = {
     "participant": "participants",
     "group": "groups",
     "document": "documents",
+    "action_run": "automation",
+    "action": "automation",
+    "process_action": "automation",
+    "occurrence_kind": "automation",
 }
 Key = tuple[str, UUID, UUID, int]
 

@@ -15,6 +15,7 @@ from uuid import UUID
 import strawberry
 
 from projections.notify import Change
+from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
 from read_api.types.occurrences import Occurrence
@@ -41,6 +42,14 @@ class ProcessChange:
 class OccurrenceChange:
     position: int
     occurrence: Occurrence
+
+
+@strawberry.type(description="An action run's new state after one of its events (planned, "
+                 "started, delivered, failed, cancelled).")  # fmt: skip
+class ActionRunChange:
+    position: int
+    event: str
+    run: ActionRun
 
 
 async def changes(
@@ -86,3 +95,14 @@ class Subscription:
         async for change, row in changes(info, "occurrence", lambda c: c.type == RECORDED):
             if kind is None or row.kind == kind:
                 yield OccurrenceChange(position=change.position, occurrence=Occurrence.of(row))
+
+    @subscription("Action runs as they are planned, sent, delivered, failed or cancelled; "
+                  "filter by run and/or process action.")  # fmt: skip
+    async def action_run_changed(
+        self, info: Info, id: UUID | None = None, process_action_id: UUID | None = None
+    ) -> AsyncGenerator[ActionRunChange, None]:
+        async for change, row in changes(info, "action_run", lambda c: id is None or c.id == id):
+            if process_action_id is None or row.process_action_id == process_action_id:
+                yield ActionRunChange(
+                    position=change.position, event=change.type, run=ActionRun.of(row)
+                )

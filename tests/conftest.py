@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -15,13 +16,16 @@ import psycopg
 import pytest
 import redis
 
+from automation.scheduler import SchedulerConfig
 from infra.api import create_app
+from infra.automation import AutomationSide
 from infra.embedded import EmbeddedStack, ServerUrls, with_database
 from infra.eventstore import open_application
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
 from infra.settings import Settings
+from tests.servers import Mailbox, Recorder, http_recorder, smtp_mailbox
 
 TEMPLATE_DB = "bsdflow_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -64,6 +68,9 @@ def settings_for(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings
         db_pool_size=4,
         db_pool_overflow=30,
         max_document_bytes=1_048_576,
+        events_topic=events_topic_for(urls.database_url),
+        outbound_allow="127.0.0.0/8,::1/128",
+        secret_key="test-credentials-master-key",
         **overrides,
     )
 
@@ -167,6 +174,11 @@ def database_name(url: str) -> str:
     return urlparse(url).path.lstrip("/")
 
 
+def events_topic_for(database_url: str) -> str:
+    """Each test database gets its own topics, so tests never read each other's events."""
+    return f"bsdflow.events.{database_name(database_url)}"
+
+
 class Settled:
     """Waits until every running projection has applied the event store up to a position."""
 
@@ -189,7 +201,7 @@ def read_side(stack: ServerUrls, database_url: str) -> Iterator[ReadSide]:
         database_url,
         stack.kafka_bootstrap_servers,
         stack.redis_url,
-        topic=f"bsdflow.events.{database_name(database_url)}",
+        topic=events_topic_for(database_url),
     ).start()
     yield side
     side.stop()
@@ -198,3 +210,49 @@ def read_side(stack: ServerUrls, database_url: str) -> Iterator[ReadSide]:
 @pytest.fixture
 def settled(read_side: ReadSide) -> Settled:
     return Settled(read_side)
+
+
+class FakeClock:
+    """The scheduler's injectable "now": real time plus an offset the test moves, or a frozen
+    instant."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self.frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.frozen if self.frozen is not None else datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        if self.frozen is not None:
+            self.frozen += by
+        self.offset += by
+
+    def freeze(self, at: datetime) -> None:
+        self.frozen = at
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def automation(runtime: Runtime, clock: FakeClock) -> Iterator[AutomationSide]:
+    """Validation worker, reactor and scheduler for this test's database and topics."""
+    side = AutomationSide(runtime, clock=clock, scheduler_config=SchedulerConfig(tick=0.05))
+    side.start()
+    assert side.validation is not None
+    assert side.validation.ready.wait(30), "validation worker did not join its group"
+    yield side
+    side.stop()
+
+
+@pytest.fixture
+def http_server() -> Iterator[Recorder]:
+    yield from http_recorder()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    yield from smtp_mailbox()

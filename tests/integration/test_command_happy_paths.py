@@ -6,14 +6,19 @@ from typing import Any
 from uuid import UUID
 
 from commands.catalog import COMMANDS
+from domain.action_catalog import ActionCatalogItem
+from domain.action_run import ActionRun
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.group import Group
 from domain.occurrence import Occurrence
+from domain.occurrence_kind import OccurrenceKind
 from domain.participant import Participant
 from domain.process import Process
+from domain.process_action import ProcessAction
 from domain.tenant import Tenant
+from tests.servers import SECRET
 
 SITE_FIELDS = [
     {"name": "title", "type": "text", "required": True, "searchable": "A"},
@@ -178,6 +183,53 @@ async def test_documents(api):
     await run(api, "remove-document", document_id=document_id)
     document: Document = load(api, document_id)
     assert (document.title, document.size, document.removed) == ("Final findings", 14, True)
+
+
+async def test_automation_commands(api, automation, http_server):
+    kind = await run(
+        api, "define-occurrence-kind", name="incident",
+        fields=[{"name": "severity", "type": "integer", "required": True}],
+    )  # fmt: skip
+    await run(
+        api, "revise-occurrence-kind", occurrence_kind_id=kind.id,
+        fields=[{"name": "severity", "type": "integer"}, {"name": "summary", "type": "text"}],
+    )  # fmt: skip
+    action = await run(
+        api, "create-action", name="Page on-call", channel="webhook",
+        template={"body": "severity {{ occurrence.data.severity }}"},
+        config={"url": f"{http_server.url}/ok"}, credentials={"secret": SECRET},
+    )  # fmt: skip
+    await run(api, "revise-action", action_id=action.id, retry={"max_attempts": 2})
+    attached = await run(
+        api, "attach-process-action", name="Severe", action_id=action.id,
+        trigger={"on": "occurrence_recorded", "kind": "incident"},
+        condition={">=": [{"var": "data.severity"}, 3]},
+    )  # fmt: skip
+    await run(
+        api, "revise-process-action", process_action_id=attached.id,
+        condition={">=": [{"var": "data.severity"}, 4]},
+        schedule={"type": "relative", "to": "trigger", "offset": "PT1H"},
+    )  # fmt: skip
+    await run(api, "pause-process-action", process_action_id=attached.id)
+    await run(api, "resume-process-action", process_action_id=attached.id)
+    robot = api.mint("acme", "automation", actor="reactor")
+    planned = await api.command(
+        "plan-action-run", token=robot, process_action_id=attached.id, trigger_key="manual:1",
+        planned_at="2030-01-01T09:00:00+00:00",
+    )  # fmt: skip
+    exercised.add("plan-action-run")
+    await run(api, "cancel-action-run", run_id=planned.id, reason="not needed after all")
+    await run(api, "retire-action", action_id=action.id)
+
+    item: ActionCatalogItem = load(api, action.id)
+    process_action: ProcessAction = load(api, attached.id)
+    action_run: ActionRun = load(api, planned.id)
+    assert (item.retired, item.retry["max_attempts"], item.credentials != SECRET) == (True, 2, True)
+    assert process_action.schedule["offset"] == "PT1H"
+    assert not process_action.paused
+    assert (action_run.status, action_run.last_error) == ("cancelled", "not needed after all")
+    kind_now: OccurrenceKind = load(api, kind.id)
+    assert [f.name for f in kind_now.fields] == ["severity", "summary"]
 
 
 def test_every_registered_command_is_exercised():

@@ -1,0 +1,225 @@
+"""The reactor: evaluates process actions against events and plans their runs.
+
+It consumes the events topic in order, like a projection, so it sees a process action attached
+before any event that follows it. Its only table is its own index of process actions; the
+checkpoint commits with it after the plans of a batch are stored. A crash in between replays
+the batch, and the run ids (process action + triggering event) make the second plan a no-op.
+
+Conditions are evaluated with "now" = the event's own time, so replaying an old event decides
+exactly as the first time did.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from uuid import UUID
+
+import orjson
+import structlog
+
+from automation.lookup import Lookup
+from commands.action_runs import RunLedger, RunPlan
+from domain.action_catalog import parse_retry
+from domain.entity import Entity
+from domain.rules import CompiledRule, RuleInput, compile_rule
+from domain.schedules import Schedule, parse_schedule
+from domain.triggers import Trigger, entity_record, occurrence_record, parse_trigger
+from projections.base import Projection, RecordedEvent, Statement, q
+
+log = structlog.get_logger("bsdflow.reactor")
+
+TRIGGERING = frozenset(
+    {"Occurrence.Recorded", "Entity.Created", "Entity.Updated", "Process.StageEntered"}
+)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A process action as the reactor needs it."""
+
+    id: UUID
+    tenant_id: UUID
+    action_id: UUID
+    trigger: Trigger
+    condition: dict[str, Any] | None
+    schedule: Schedule
+    paused: bool
+    rule: CompiledRule | None = field(default=None, compare=False)
+    """Compiled once per definition: a cache lookup per event would cost more than the rule."""
+
+    @classmethod
+    def of(cls, tenant_id: UUID, process_action_id: UUID, d: dict[str, Any]) -> Watch:
+        return cls(
+            id=process_action_id,
+            tenant_id=tenant_id,
+            action_id=UUID(str(d["action_id"])),
+            trigger=parse_trigger(d["trigger"]),
+            condition=d["condition"],
+            schedule=parse_schedule(d["schedule"]),
+            paused=bool(d.get("paused")),
+            rule=compile_rule(d["condition"]) if d["condition"] is not None else None,
+        )
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "action_id": str(self.action_id), "trigger": self.trigger.to_json(),
+            "condition": self.condition, "schedule": self.schedule.to_json(),
+            "paused": self.paused,
+        }  # fmt: skip
+
+
+class Reactor(Projection):
+    name = "reactor"
+    ddl = Path(__file__).with_name("reactor.sql")
+    tables = ("process_actions",)
+    change_kinds: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, ledger: RunLedger, lookup: Lookup) -> None:
+        self.ledger = ledger
+        self.lookup = lookup
+        self.watches: dict[UUID, dict[UUID, Watch]] = defaultdict(dict)
+        self.planned = 0
+
+    @property
+    def schema(self) -> str:
+        return "automation_reactor"
+
+    def load(self, rows: Iterable[tuple[UUID, UUID, dict[str, Any]]]) -> None:
+        """The index as of the checkpoint (its table commits with it)."""
+        self.watches.clear()
+        for tenant_id, process_action_id, definition in rows:
+            self.watches[tenant_id][process_action_id] = Watch.of(
+                tenant_id, process_action_id, definition
+            )
+
+    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
+        plans: list[RunPlan] = []
+        for event in events:
+            if event.name.startswith("ProcessAction."):
+                yield from self._index(event)
+            elif event.name in TRIGGERING and self.watches.get(event.tenant_id):
+                try:
+                    plans.extend(self._plans(event))
+                except Exception:
+                    # One event's surprise (a deleted participant, a bad stored rule) must not
+                    # stop automation for everyone else.
+                    log.exception("could not evaluate event", position=event.position)
+        if plans:
+            # Stored before the checkpoint commits (it does after this generator ends).
+            self.planned += len(self.ledger.plan(plans))
+
+    def _index(self, event: RecordedEvent) -> Iterator[Statement]:
+        tenant, pa_id, d = event.tenant_id, event.originator_id, event.data
+        current = self.watches[tenant].get(pa_id)
+        kind = event.name.split(".", 1)[1]
+        if kind == "Attached":
+            watch = Watch.of(tenant, pa_id, {**d, "paused": False})
+        elif current is None:
+            return
+        elif kind == "Revised":
+            watch = Watch.of(tenant, pa_id, {**current.definition(), "condition": d["condition"],
+                                             "schedule": d["schedule"]})  # fmt: skip
+        else:
+            watch = Watch.of(tenant, pa_id, {**current.definition(), "paused": kind == "Paused"})
+        self.watches[tenant][pa_id] = watch
+        yield q(
+            "INSERT INTO {schema}.process_actions (tenant_id, id, definition, position) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO UPDATE "
+            "SET definition = EXCLUDED.definition, position = EXCLUDED.position",
+            tenant, pa_id, orjson.dumps(watch.definition()).decode(), event.position,
+        )  # fmt: skip
+
+    def _plans(self, event: RecordedEvent) -> Iterator[RunPlan]:
+        found = self._subject(event)
+        if found is None:
+            return
+        on, record, previous, context, matches = found
+        tenant = self.lookup.tenant(event.tenant_id)
+        trigger_time = event.timestamp
+        for watch in self.watches[event.tenant_id].values():
+            if watch.paused or watch.trigger.on != on or not matches(watch.trigger):
+                continue
+            if watch.rule is not None:
+                rule_input = RuleInput(record, previous, trigger_time, tenant["timezone"])
+                if not watch.rule.evaluate(rule_input):
+                    continue
+            planned_at = watch.schedule.first_time(trigger_time, record, tenant["timezone"])
+            item = self.lookup.action(watch.action_id)
+            if planned_at is None or item is None or item.retired:
+                continue
+            yield RunPlan(
+                tenant_id=event.tenant_id,
+                process_action_id=watch.id,
+                action_id=watch.action_id,
+                trigger_key=f"event:{event.originator_id}:{event.version}",
+                planned_at=planned_at,
+                context={**context, "tenant": tenant,
+                         "trigger": {"event": event.name, "at": trigger_time.isoformat(),
+                                     "position": event.position}},
+                retry=parse_retry(item.retry),
+                correlation_id=str(event.meta.get("correlation_id", "")),
+            )  # fmt: skip
+
+    def _subject(self, event: RecordedEvent) -> tuple[str, dict[str, Any], dict[str, Any] | None,
+                                                       dict[str, Any], Any] | None:  # fmt: skip
+        """(trigger, record, previous record, template context, trigger filter) of an event."""
+        d = event.data
+        if event.name == "Occurrence.Recorded":
+            record = occurrence_record(
+                d["kind"], datetime.fromisoformat(d["occurred_at"]), d["data"], d["location"],
+                UUID(d["process_id"]) if d["process_id"] else None,
+            )  # fmt: skip
+            process = self.lookup.process(UUID(d["process_id"])) if d["process_id"] else None
+            roles = process["participants"] if process else {}
+            participants = self.lookup.participants(roles, map(UUID, d["participant_ids"]))
+            context = {"occurrence": {"id": str(event.originator_id), **record},
+                       "process": process, "participants": participants}  # fmt: skip
+
+            def occurrence_matches(t: Trigger) -> bool:
+                return t.kind == d["kind"] and (
+                    t.process_kind is None
+                    or (process is not None and process["kind"] == t.process_kind)
+                )
+
+            return "occurrence_recorded", record, None, context, occurrence_matches
+        if event.name in ("Entity.Created", "Entity.Updated"):
+            entity = self.lookup.get(Entity, event.originator_id, event.version)
+            if entity is None:
+                return None
+            type_name = self.lookup.entity_type_name(entity.entity_type_id)
+            record = entity_record(type_name, entity.data, entity.location)
+            previous = None
+            if event.name == "Entity.Updated":
+                before = self.lookup.get(Entity, event.originator_id, event.version - 1)
+                previous = (
+                    entity_record(type_name, before.data, before.location) if before else None
+                )
+            context = {"entity": {"id": str(entity.id), **record}, "process": None,
+                       "participants": []}  # fmt: skip
+            on = "entity_created" if event.name == "Entity.Created" else "entity_changed"
+            return (
+                on,
+                record,
+                previous,
+                context,
+                lambda t: t.entity_type_id == entity.entity_type_id,
+            )
+        if event.name == "Process.StageEntered":
+            process = self.lookup.process(event.originator_id, previous_stage=d["previous"])
+            if process is None:
+                return None
+            record = {k: v for k, v in process.items() if k not in ("id", "participants")}
+            record["stage"] = d["stage"]  # as entered, even if it has moved on since
+            participants = self.lookup.participants(process["participants"])
+            context = {"process": process, "participants": participants}
+
+            def stage_matches(t: Trigger) -> bool:
+                return t.process_kind == process["kind"] and t.stage in (None, d["stage"])
+
+            return "stage_entered", record, None, context, stage_matches
+        return None

@@ -1,0 +1,232 @@
+"""The scheduler: fires due runs, plans recurring ones, and applies catch-up after downtime.
+
+Each tick (every `tick` seconds of real time, with times read from an injectable clock):
+1. renew the lease, or stop acting;
+2. plan the next occurrences of recurring process actions (a little ahead, so they are in the
+   read model before they fall due); occurrences that are already well past were missed, and
+   the action's catch-up policy picks which of them still run;
+3. on the first tick after a takeover, planned runs that fell due while no scheduler was
+   running go through their action's catch-up policy too;
+4. start every due run that the tenant's delivery rate allows (a new version of the run in
+   the event store: two schedulers can never both start the same attempt), deliver them
+   concurrently, and record the outcomes in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import structlog
+
+from automation.delivery import Delivery
+from automation.lease import Lease, Takeover
+from automation.lookup import Lookup
+from automation.ports import RateLimiter
+from commands.action_runs import Outcome, RunLedger, RunPlan
+from domain.action_catalog import parse_retry
+from domain.action_run import ActionRun
+from domain.schedules import parse_catch_up, parse_schedule
+from projections.automation.due import DueRun, Recurring, due_runs, recurring_actions, stuck_sending
+
+log = structlog.get_logger("bsdflow.scheduler")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SchedulerConfig:
+    tick: float = 0.2
+    """Seconds between ticks: how late a due run may fire at worst, plus delivery time."""
+    horizon: timedelta = timedelta(seconds=30)
+    """How far ahead recurring occurrences are planned."""
+    grace: timedelta = timedelta(seconds=5)
+    """An occurrence older than this when first seen was missed (catch-up decides)."""
+    stuck_after: timedelta = timedelta(minutes=5)
+    """An attempt with no outcome after this long is failed as 'outcome unknown' (retried)."""
+    batch: int = 2_000
+    concurrency: int = 64
+
+
+@dataclass
+class Scheduler:
+    database_url: str
+    ledger: RunLedger
+    delivery: Delivery
+    lookup: Lookup
+    limiter: RateLimiter
+    clock: Clock = utc_now
+    config: SchedulerConfig = field(default_factory=SchedulerConfig)
+    name: str = field(default_factory=lambda: f"scheduler-{uuid4().hex[:8]}")
+    fired: int = 0
+    ticks: int = 0
+    delivered: int = 0
+    _inflight: set[UUID] = field(default_factory=set)
+    _outcomes: list[Outcome] = field(default_factory=list)
+
+    def run(self, stop: threading.Event) -> None:
+        asyncio.run(self._run(stop))
+
+    async def _run(self, stop: threading.Event) -> None:
+        lease = Lease(self.database_url, self.name)
+        conn: psycopg.Connection[Any] = await asyncio.to_thread(self._connect)
+        gate = asyncio.Semaphore(self.config.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        takeover: Takeover | None = None
+        missed_since: datetime | None = None
+        try:
+            while not stop.is_set():
+                now = self.clock()
+                if takeover is None:
+                    takeover = await asyncio.to_thread(lease.acquire, now)
+                    if takeover is not None:
+                        log.info("scheduler leads", epoch=takeover.epoch, holder=self.name)
+                        missed_since = takeover.previous_heartbeat
+                elif not await asyncio.to_thread(lease.renew, now):
+                    log.warning("scheduler lost its lease", epoch=lease.epoch)
+                    takeover = None
+                if takeover is not None:
+                    await asyncio.to_thread(self._plan, conn, lease, now, missed_since)
+                    missed_since = None
+                    for run in await asyncio.to_thread(self._start_due, conn, lease.epoch, now):
+                        task = asyncio.create_task(self._deliver(gate, run))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                await self._flush()
+                self.ticks += 1
+                await asyncio.sleep(self.config.tick)
+            if tasks:
+                await asyncio.wait(tasks, timeout=10)
+            await self._flush()
+        finally:
+            await asyncio.to_thread(lease.release)
+            conn.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.database_url, autocommit=True)
+
+    def _plan(
+        self,
+        conn: psycopg.Connection[Any],
+        lease: Lease,
+        now: datetime,
+        missed_since: datetime | None,
+    ) -> None:
+        """Plan recurring occurrences; apply catch-up to what was missed.
+
+        Missed are recurring occurrences already past when first seen, and — right after a
+        takeover (`missed_since`: the last leader's heartbeat) — planned runs that fell due
+        while no scheduler ran. Per process action, the catch-up policy picks among all of
+        them together; the rest are cancelled (runs) or passed over (occurrences).
+        """
+        missed_runs: dict[UUID, list[DueRun]] = defaultdict(list)
+        if missed_since is not None:
+            for run in due_runs(conn, now - self.config.grace, 100_000):
+                if run.status == "planned" and run.due_at > missed_since:
+                    missed_runs[run.process_action_id].append(run)
+        plans: list[RunPlan] = []
+        cancels: list[UUID] = []
+        cursors: list[tuple[UUID, datetime]] = []
+        for action in recurring_actions(conn):
+            runs = missed_runs.pop(action.id, [])
+            planned, cancelled, until = self._occurrences(
+                action, lease.cursor(action.id), runs, now
+            )
+            plans.extend(planned)
+            cancels.extend(cancelled)
+            cursors.append((action.id, until))
+        for runs in missed_runs.values():
+            keep, _ = parse_catch_up(runs[0].catch_up).select([r.due_at for r in runs], now)
+            cancels.extend(r.id for r in runs if r.due_at not in set(keep))
+        if plans:
+            self.ledger.plan(plans)
+        if cancels:
+            self.ledger.cancel(cancels, "missed while no scheduler was running (catch-up policy)")
+            log.info("missed runs skipped", count=len(cancels))
+        for action_id, until in cursors:  # after the plans are stored: never skip one
+            lease.advance_cursor(action_id, until)
+
+    def _occurrences(
+        self, action: Recurring, cursor: datetime | None, runs: list[DueRun], now: datetime
+    ) -> tuple[list[RunPlan], list[UUID], datetime]:
+        schedule = parse_schedule(action.schedule)
+        tenant = self.lookup.tenant(action.tenant_id)
+        item = self.lookup.action(action.action_id)
+        until = now + self.config.horizon
+        if item is None or item.retired:
+            return [], [], until
+        start = cursor or action.created_at
+        if schedule.recurring:
+            times = schedule.fire_times(start, until, tenant["timezone"], 10_000)
+        else:  # a one-off "at" instant
+            at = schedule.first_time(action.created_at, {}, tenant["timezone"])
+            times = [at] if at is not None and start < at <= until else []
+        late = now - self.config.grace
+        missed = [t for t in times if t < late]
+        upcoming = [t for t in times if t >= late]
+        keep: list[datetime] = []
+        if missed or runs:
+            candidates = sorted({*missed, *(r.due_at for r in runs)})
+            keep, _ = parse_catch_up(action.catch_up).select(candidates, now)
+        kept = set(keep)
+        planned_runs = {r.due_at for r in runs}
+        plans = [
+            RunPlan(
+                tenant_id=action.tenant_id, process_action_id=action.id,
+                action_id=action.action_id, trigger_key=f"at:{at.isoformat()}", planned_at=at,
+                context={"tenant": tenant, "schedule": {"at": at.isoformat()},
+                         "trigger": {"event": "schedule", "at": at.isoformat()},
+                         "participants": [], "process": None},
+                retry=parse_retry(item.retry),
+            )
+            for at in [*(t for t in missed if t in kept and t not in planned_runs), *upcoming]
+        ]  # fmt: skip
+        return plans, [r.id for r in runs if r.due_at not in kept], until
+
+    def _start_due(
+        self, conn: psycopg.Connection[Any], epoch: int, now: datetime
+    ) -> list[ActionRun]:
+        candidates = [
+            r for r in due_runs(conn, now, self.config.batch) if r.id not in self._inflight
+        ]
+        allowed = [r.id for r in candidates if self._within_rate(r.tenant_id)]
+        started = self.ledger.start(allowed, now, epoch) if allowed else []
+        self._inflight.update(run.id for run in started)
+        self.fired += len(started)
+        stuck = [i for i in stuck_sending(conn, now - self.config.stuck_after, 500)
+                 if i not in self._inflight]  # fmt: skip
+        if stuck:
+            self._outcomes.extend(
+                Outcome(i, False, "delivery outcome unknown: the sender stopped mid-attempt",
+                        retryable=True)
+                for i in stuck
+            )  # fmt: skip
+        return started
+
+    def _within_rate(self, tenant_id: UUID) -> bool:
+        rate = int(self.lookup.tenant(tenant_id)["deliveries_per_second"])
+        return self.limiter.take(f"deliveries:{tenant_id}", rate, max(rate, 1)) == 0
+
+    async def _deliver(self, gate: asyncio.Semaphore, run: ActionRun) -> None:
+        async with gate:
+            outcome = await self.delivery.send(run)
+        self._outcomes.append(outcome)
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        finished = await asyncio.to_thread(self.ledger.finish, outcomes, self.clock())
+        self.delivered += sum(1 for run in finished if run.status == "delivered")
+        for outcome in outcomes:
+            self._inflight.discard(outcome.run_id)

@@ -1,0 +1,167 @@
+"""Batch operations on action runs for the automation workers (reactor, scheduler, delivery).
+
+These are the same domain operations as the `plan-action-run` and `cancel-action-run`
+commands, applied to many runs per event-store transaction: a burst of 50,000 runs due in
+one minute is planned and started in thousands per write, not one by one. Per tenant, so every
+event's metadata names its tenant. When a concurrent writer got to a run first, the batch falls
+back to one run at a time and skips the runs it lost, so one collision never drops the rest.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from commands.application import Bsdflow
+from commands.transcoding import event_metadata
+from domain.action_catalog import RetryPolicy
+from domain.action_run import ActionRun
+from domain.errors import Conflict
+
+T = TypeVar("T")
+BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    tenant_id: UUID
+    process_action_id: UUID
+    action_id: UUID
+    trigger_key: str
+    planned_at: datetime
+    context: dict[str, Any]
+    retry: RetryPolicy
+    correlation_id: str = ""
+
+    @property
+    def run_id(self) -> UUID:
+        return ActionRun.create_id(self.process_action_id, self.trigger_key)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: UUID
+    delivered: bool
+    detail: str = ""
+    """The provider's answer when delivered, the error otherwise."""
+    provider_message_id: str | None = None
+    retryable: bool = False
+
+
+@dataclass
+class RunLedger:
+    app: Bsdflow
+    actor: str
+    jitter: Callable[[], float] = field(default=random.random)
+
+    def plan(self, plans: Iterable[RunPlan]) -> list[ActionRun]:
+        """Plan runs not planned before; returns the new ones."""
+        by_id = {plan.run_id: plan for plan in plans}
+
+        def plan_one(run_id: UUID) -> ActionRun | None:
+            if self.app.exists(run_id):
+                return None
+            p = by_id[run_id]
+            return ActionRun.plan(
+                p.tenant_id, p.process_action_id, p.action_id, p.trigger_key, p.planned_at,
+                p.context, p.retry,
+            )  # fmt: skip
+
+        return self._apply(by_id, plan_one, "plan-action-run")
+
+    def start(self, run_ids: Iterable[UUID], at: datetime, fence: int) -> list[ActionRun]:
+        """Start the next attempt of each run that is still startable; returns those started."""
+        return self._apply(run_ids, self._changing(lambda run: run.start(at, fence)),
+                           "start-action-run")  # fmt: skip
+
+    def finish(self, outcomes: Sequence[Outcome], at: datetime) -> list[ActionRun]:
+        by_id = {o.run_id: o for o in outcomes}
+
+        def finish(run: ActionRun) -> None:
+            outcome = by_id[run.id]
+            if outcome.delivered:
+                run.deliver(at, outcome.provider_message_id, outcome.detail)
+            else:
+                run.fail(at, outcome.detail, retryable=outcome.retryable, jitter=self.jitter())
+
+        return self._apply(by_id, self._changing(finish), "record-action-outcome")
+
+    def cancel(self, run_ids: Iterable[UUID], reason: str) -> list[ActionRun]:
+        return self._apply(run_ids, self._changing(lambda run: run.cancel(reason)),
+                           "cancel-action-run")  # fmt: skip
+
+    def load(self, run_id: UUID) -> ActionRun | None:
+        try:
+            run: ActionRun = self.app.repository.get(run_id)
+        except AggregateNotFoundError:
+            return None
+        return run
+
+    def _changing(self, change: Callable[[ActionRun], None]) -> Callable[[UUID], ActionRun | None]:
+        def load_and_change(run_id: UUID) -> ActionRun | None:
+            run = self.load(run_id)
+            if run is None:
+                return None
+            try:
+                change(run)
+            except Conflict:
+                return None  # someone else moved it on (cancelled, started, finished)
+            return run
+
+        return load_and_change
+
+    def _apply(
+        self, run_ids: Iterable[UUID], operation: Callable[[UUID], ActionRun | None], command: str
+    ) -> list[ActionRun]:
+        by_tenant: dict[UUID, list[ActionRun]] = defaultdict(list)
+        for run_id in run_ids:
+            run = operation(run_id)
+            if run is not None:
+                by_tenant[run.tenant_id].append(run)
+        saved: list[ActionRun] = []
+        for tenant_id, runs in by_tenant.items():
+            meta = {
+                "tenant_id": str(tenant_id),
+                "actor": self.actor,
+                "command": command,
+                "command_id": str(uuid4()),
+            }
+            with event_metadata(meta):
+                for chunk in _chunks(runs, BATCH):
+                    saved.extend(self._save(chunk, operation))
+        return saved
+
+    def _save(
+        self, runs: list[ActionRun], operation: Callable[[UUID], ActionRun | None]
+    ) -> list[ActionRun]:
+        try:
+            self.app.save(*runs)
+            return runs
+        except IntegrityError:
+            pass
+        # A concurrent writer got to some run first. The failed save consumed the pending
+        # events, so redo each operation on fresh state, one run at a time.
+        kept = []
+        for stale in runs:
+            run = operation(stale.id)
+            if run is None:
+                continue
+            try:
+                self.app.save(run)
+            except IntegrityError:
+                continue  # lost this one: it is the other writer's
+            kept.append(run)
+        return kept
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

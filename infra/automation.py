@@ -1,0 +1,102 @@
+"""Running automation: the validation worker, the reactor and the scheduler, as threads.
+
+Each is a separate concern with its own restart loop; `bsdflow up` runs them in-process and
+`bsdflow automation` runs them on their own (docker-compose's `automation` service).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import psycopg
+import structlog
+
+from automation.delivery import Delivery
+from automation.lookup import Lookup
+from automation.reactor import Reactor
+from automation.scheduler import Clock, Scheduler, SchedulerConfig, utc_now
+from automation.validation import Validator
+from commands.action_runs import RunLedger
+from infra.channels import default_channels
+from infra.channels.network import OutboundPolicy
+from infra.kafka import validation_topic
+from infra.rate_limit import RedisTokenBucket
+from infra.redis_locks import RedisLocks
+from infra.rpc import RpcServer
+from infra.runtime import Runtime
+from infra.worker import ProjectionWorker
+from projections.runtime import create_schema
+
+log = structlog.get_logger("bsdflow.automation")
+
+
+@dataclass
+class AutomationSide:
+    runtime: Runtime
+    clock: Clock = utc_now
+    scheduler_config: SchedulerConfig | None = None
+    reactor: Reactor | None = None
+    scheduler: Scheduler | None = None
+    validation: RpcServer | None = None
+    reactor_worker: ProjectionWorker | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> AutomationSide:
+        rt, settings = self.runtime, self.runtime.settings
+        urls = rt.urls
+        lookup = Lookup(rt.application)
+        channels = default_channels(OutboundPolicy.from_setting(settings.outbound_allow))
+        validator = Validator(rt.application, RedisLocks(rt.redis), channels)
+        self.validation = RpcServer(
+            urls.kafka_bootstrap_servers,
+            f"{settings.events_topic}.validation",
+            validator.handlers(partial(validation_topic, settings.events_topic)),
+        )
+        ledger = RunLedger(rt.application, actor="bsdflow-automation")
+        self.reactor = Reactor(ledger, lookup)
+        with psycopg.connect(urls.database_url, autocommit=True) as conn:
+            create_schema(conn, self.reactor, self.reactor.schema)
+            self.reactor.load(
+                conn.execute(
+                    f"SELECT tenant_id, id, definition FROM {self.reactor.schema}.process_actions"  # noqa: S608
+                ).fetchall()
+            )
+        self.reactor_worker = reactor_worker = ProjectionWorker(
+            self.reactor, urls.database_url, urls.kafka_bootstrap_servers, rt.redis,
+            topic=settings.events_topic, group=f"{settings.events_topic}.automation.reactor",
+            announce=False,
+        )  # fmt: skip
+        config = self.scheduler_config or SchedulerConfig(tick=settings.scheduler_tick)
+        self.scheduler = Scheduler(
+            urls.database_url, ledger, Delivery(lookup, channels, rt.secrets), lookup,
+            RedisTokenBucket(rt.redis), clock=self.clock, config=config,
+        )  # fmt: skip
+        self._spawn("validation", self.validation.run)
+        self._spawn("reactor", reactor_worker.run)
+        self._spawn("scheduler", self.scheduler.run)
+        return self
+
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        def guarded() -> None:
+            while not self._stop.is_set():
+                try:
+                    target(self._stop)
+                except Exception:
+                    log.exception("service crashed; restarting", service=name)
+                    self._stop.wait(1.0)
+                else:
+                    return
+
+        thread = threading.Thread(target=guarded, name=f"automation-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()

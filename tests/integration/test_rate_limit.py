@@ -1,0 +1,55 @@
+"""The Redis token bucket against the embedded Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis
+
+from automation.ports import RateLimiter
+from infra.embedded import ServerUrls
+from infra.rate_limit import RedisTokenBucket
+
+
+@pytest.fixture
+def bucket(stack: ServerUrls) -> RedisTokenBucket:
+    limiter = RedisTokenBucket(
+        redis.Redis.from_url(stack.redis_url), prefix=f"test:{uuid.uuid4()}:"
+    )
+    _: RateLimiter = limiter  # mypy checks the port is implemented
+    return limiter
+
+
+def test_burst_is_allowed_then_callers_wait(bucket: RedisTokenBucket) -> None:
+    taken = [bucket.take("tenant-a", rate_per_second=1, burst=3) for _ in range(3)]
+    assert taken == [0, 0, 0]
+    wait = bucket.take("tenant-a", rate_per_second=1, burst=3)
+    assert 0.9 < wait <= 1.0
+
+
+def test_tokens_refill_with_time(bucket: RedisTokenBucket) -> None:
+    assert bucket.take("tenant-a", rate_per_second=20, burst=1) == 0
+    wait = bucket.take("tenant-a", rate_per_second=20, burst=1)
+    assert 0 < wait <= 0.05
+    time.sleep(wait + 0.01)  # the refill is what is under test: time has to pass
+    assert bucket.take("tenant-a", rate_per_second=20, burst=1) == 0
+
+
+def test_keys_are_independent(bucket: RedisTokenBucket) -> None:
+    assert bucket.take("tenant-a", rate_per_second=0.5, burst=1) == 0
+    assert bucket.take("tenant-a", rate_per_second=0.5, burst=1) > 0
+    assert bucket.take("tenant-b", rate_per_second=0.5, burst=1) == 0
+
+
+def test_idle_buckets_expire_and_arguments_are_checked(
+    bucket: RedisTokenBucket, stack: ServerUrls
+) -> None:
+    bucket.take("tenant-a", rate_per_second=10, burst=5)
+    ttl_ms = redis.Redis.from_url(stack.redis_url).pttl(bucket.prefix + "tenant-a")
+    assert 0 < ttl_ms <= 1500
+    with pytest.raises(ValueError, match="rate_per_second"):
+        bucket.take("tenant-a", rate_per_second=0, burst=1)
+    with pytest.raises(ValueError, match="burst"):
+        bucket.take("tenant-a", rate_per_second=1, burst=0)
