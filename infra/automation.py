@@ -16,6 +16,7 @@ import structlog
 
 from automation.delivery import Delivery
 from automation.lookup import Lookup
+from automation.ports import Channels
 from automation.reactor import Reactor
 from automation.scheduler import Clock, Scheduler, SchedulerConfig, utc_now
 from automation.validation import Validator
@@ -31,6 +32,7 @@ from infra.worker import ProjectionWorker
 from projections.runtime import create_schema
 
 log = structlog.get_logger("bsdflow.automation")
+SERVICES = frozenset({"validation", "reactor", "scheduler"})
 
 
 @dataclass
@@ -38,6 +40,10 @@ class AutomationSide:
     runtime: Runtime
     clock: Clock = utc_now
     scheduler_config: SchedulerConfig | None = None
+    channels: Channels | None = None
+    """The delivery channels; by default the built-ins plus installed plugins."""
+    services: frozenset[str] = SERVICES
+    """Which of validation, reactor and scheduler run here (each scales on its own)."""
     reactor: Reactor | None = None
     scheduler: Scheduler | None = None
     validation: RpcServer | None = None
@@ -49,7 +55,13 @@ class AutomationSide:
         rt, settings = self.runtime, self.runtime.settings
         urls = rt.urls
         lookup = Lookup(rt.application)
-        channels = default_channels(OutboundPolicy.from_setting(settings.outbound_allow))
+        channels = self.channels or default_channels(
+            OutboundPolicy.from_setting(
+                settings.outbound_allow,
+                connect_timeout=settings.outbound_connect_timeout,
+                read_timeout=settings.outbound_read_timeout,
+            )
+        )
         validator = Validator(rt.application, RedisLocks(rt.redis), channels)
         self.validation = RpcServer(
             urls.kafka_bootstrap_servers,
@@ -75,9 +87,16 @@ class AutomationSide:
             urls.database_url, ledger, Delivery(lookup, channels, rt.secrets), lookup,
             RedisTokenBucket(rt.redis), clock=self.clock, config=config,
         )  # fmt: skip
-        self._spawn("validation", self.validation.run)
-        self._spawn("reactor", reactor_worker.run)
-        self._spawn("scheduler", self.scheduler.run)
+        unknown = self.services - SERVICES
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; known: {sorted(SERVICES)}")
+        runners = {
+            "validation": self.validation.run,
+            "reactor": reactor_worker.run,
+            "scheduler": self.scheduler.run,
+        }
+        for name in sorted(self.services):
+            self._spawn(name, runners[name])
         return self
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:

@@ -14,7 +14,7 @@ from rich.panel import Panel
 
 from commands.auth import TokenCodec
 from infra.api import create_app
-from infra.automation import AutomationSide
+from infra.automation import SERVICES, AutomationSide
 from infra.logging import configure_logging
 from infra.projections_cli import app as projections_app
 from infra.readdb import migrate_read_side
@@ -167,13 +167,18 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
 
 
 @app.command(name="automation")
-def automation_workers() -> None:
+def automation_workers(
+    service: Annotated[
+        list[str] | None,
+        typer.Option(help="validation, reactor and/or scheduler; all when omitted"),
+    ] = None,
+) -> None:
     """Run the validation worker, the reactor and the scheduler until interrupted."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:
         runtime = build_runtime(settings, urls)
-        side = AutomationSide(runtime).start()
+        side = AutomationSide(runtime, services=frozenset(service or SERVICES)).start()
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         try:

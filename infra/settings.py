@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     outbound_allow: str = ""
     """Comma-separated networks outbound channels may reach although private or loopback
     (e.g. "127.0.0.0/8" for a local test server). Empty: public addresses only."""
+    outbound_connect_timeout: float = 5.0
+    outbound_read_timeout: float = 10.0
     validation_timeout: float = 5.0
     scheduler_tick: float = 0.2
     log_level: str = "INFO"

@@ -33,6 +33,7 @@ class Recorder(ThreadingHTTPServer):
     """Records every request and answers by path (`/ok`, `/500`, `/redirect`, `/slow`…)."""
 
     daemon_threads = True
+    request_queue_size = 256  # a burst of deliveries must not find the backlog full
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)

@@ -88,6 +88,8 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert len(replays) == 2
         assert replays[0] == replays[1], "the idempotent retry differs"
         assert '"status":403' in out
+        assert '"path":["condition",">=",0,"var"]' in out, "the rule typo was not refused"
+        assert '"hasCredentials":true' in out, "the process action did not reach GraphQL"
         assert '"entityType":{"name":"Site"}' in out, "GraphQL did not read the write"
         assert '"title":"Jerusalem depot","snippet":"<b>Jerusalem</b> <b>depot</b>"' in out
         assert '"distanceM"' in out

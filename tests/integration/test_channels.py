@@ -10,18 +10,14 @@ import hmac
 import ipaddress
 import json
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from automation.ports import Channel, Channels, ConfigFault, DeliveryError, Outbound, Sent
 from infra.channels import ENTRY_POINT_GROUP, ChannelRegistry, default_channels
@@ -29,82 +25,10 @@ from infra.channels.email import EmailChannel
 from infra.channels.network import OutboundPolicy
 from infra.channels.sms import SmsChannel
 from infra.channels.webhook import WebhookChannel
+from tests.servers import KEY, SECRET, Mailbox, Recorder
 
 LOOPBACK = OutboundPolicy.from_setting("127.0.0.0/8,::1/128", connect_timeout=2, read_timeout=0.5)
 PUBLIC_ONLY = OutboundPolicy.from_setting("", connect_timeout=2, read_timeout=0.5)
-KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-SECRET = f"whsec_{KEY}"
-
-
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Recorder(ThreadingHTTPServer):
-    """Records every request and answers by path; counts connections, parsed or not."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.seen: list[Seen] = []
-        self.connections = 0
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.connections += 1
-        super().process_request(request, client_address)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Recorder
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.seen.append(Seen(self.path, headers, body))
-        route = self.path.split("?")[0]
-        if route == "/ok":
-            self.reply(200, b'{"received": true}', {"x-message-id": "msg-1"})
-        elif route == "/json-id":
-            self.reply(202, b'{"id": "evt_42"}')
-        elif route == "/sms":
-            self.reply(200, json.dumps({"id": f"sms-{len(self.server.seen)}"}).encode())
-        elif route == "/redirect":
-            self.reply(302, b"", {"location": f"{self.server.url}/target"})
-        elif route == "/slow":
-            time.sleep(1.5)
-            self.reply(200, b"{}")
-        else:
-            status = route.strip("/")
-            self.reply(int(status) if status.isdigit() else 404, b"nope")
-
-    def reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def http_server() -> Iterator[Recorder]:
-    server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def outbound(
@@ -357,37 +281,6 @@ async def test_sms_provider_errors_and_guard(http_server: Recorder) -> None:
 
 
 # --- email ---------------------------------------------------------------------------------
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such user"
-        if address.startswith("busy@"):
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
 
 
 def smtp_config(port: int, host: str = "127.0.0.1") -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""Saving automation goes through the validation worker (Kafka request-reply) first.
+
+Faults come back as 422 problem+json with JSON paths, a missing worker is a 504, and either way
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from infra.automation import AutomationSide
+from tests.conftest import Api
+from tests.servers import SECRET
+
+WEBHOOK = {"channel": "webhook", "template": {"body": "{{ occurrence.data.severity }}"},
+           "config": {"url": "https://hooks.example.org/in"}, "credentials": {"secret": SECRET}}  # fmt: skip
+
+
+def faults(reply: Any) -> list[tuple[list[Any], str]]:
+    return [(e["path"], e["message"]) for e in reply.body.get("errors", [])]
+
+
+async def test_twenty_clients_racing_for_one_catalog_name_get_one_success(
+    api: Api, automation: AutomationSide
+) -> None:
+    before = api.event_count()
+    replies = await asyncio.gather(
+        *(api.post("create-action", {"name": "Page on-call", **WEBHOOK}) for _ in range(20))
+    )
+    statuses = sorted(r.status for r in replies)
+    assert statuses == [200] + [422] * 19, statuses
+    for refused in (r for r in replies if r.status == 422):
+        assert refused.headers["content-type"] == "application/problem+json"
+        [(path, message)] = faults(refused)
+        assert path == ["name"]
+        assert "Page on-call" in message
+    assert api.event_count() == before + 2  # the action and its name claim
+
+    later = await api.post("create-action", {"name": "  page ON-CALL ", **WEBHOOK})
+    assert later.status == 422
+    assert faults(later)[0] == (["name"], "an action named '  page ON-CALL ' already exists")
+
+
+async def test_channel_config_and_template_faults_are_reported_with_paths(
+    api: Api, automation: AutomationSide
+) -> None:
+    before = api.event_count()
+    reply = await api.post(
+        "create-action",
+        {"name": "Broken", "channel": "webhook",
+         "template": {"body": "{{ occurrence.data.severity }"},
+         "config": {"url": "ftp://files.example.org"}},
+    )  # fmt: skip
+    assert reply.status == 422
+    paths = [path for path, _ in faults(reply)]
+    assert ["template", "body"] in paths
+    assert ["config", "url"] in paths
+    assert ["credentials", "secret"] in paths
+    unknown = await api.post("create-action", {**WEBHOOK, "name": "Fax", "channel": "fax"})
+    assert faults(unknown) == [(["channel"], "unknown channel 'fax'; one of email, sms, webhook")]
+    assert api.event_count() == before
+
+
+async def test_rules_and_templates_are_checked_against_the_trigger_fields(
+    api: Api, automation: AutomationSide
+) -> None:
+    await api.command(
+        "define-occurrence-kind", name="incident",
+        fields=[{"name": "severity", "type": "integer"}, {"name": "summary", "type": "text"}],
+    )  # fmt: skip
+    action = await api.command("create-action", name="Page", **WEBHOOK)
+    before = api.event_count()
+
+    async def attach(**body: Any) -> Any:
+        return await api.post(
+            "attach-process-action",
+            {"name": "Severe", "action_id": action.id,
+             "trigger": {"on": "occurrence_recorded", "kind": "incident"}, **body},
+        )  # fmt: skip
+
+    unknown_field = await attach(condition={"and": [{">=": [{"var": "data.sevrity"}, 3]}]})
+    [(path, message)] = faults(unknown_field)
+    assert path == ["condition", "and", 0, ">=", 0, "var"]
+    assert "data.severity" in message
+    wrong_type = await attach(condition={">=": [{"var": "data.summary"}, 3]})
+    assert faults(wrong_type)[0][0][:2] == ["condition", ">="]
+    unknown_op = await attach(condition={"severity_at_least": [3]})
+    assert faults(unknown_op)[0][0] == ["condition", "severity_at_least"]
+    changes_on_create = await attach(condition={"changed": ["data.severity"]})
+    assert faults(changes_on_create)[0][0] == ["condition", "changed"]
+    no_such_kind = await api.post(
+        "attach-process-action",
+        {"name": "x", "action_id": action.id, "trigger": {"on": "occurrence_recorded", "kind": "visit"}},
+    )  # fmt: skip
+    assert faults(no_such_kind)[0][0] == ["trigger", "kind"]
+
+    template_misfit = await api.command(
+        "create-action", name="Visit note", channel="webhook",
+        template={"body": "{{ occurrence.data.visitor }}"},
+        config={"url": "https://hooks.example.org/in"}, credentials={"secret": SECRET},
+    )  # fmt: skip
+    misfit = await api.post(
+        "attach-process-action",
+        {"name": "Visits", "action_id": template_misfit.id,
+         "trigger": {"on": "occurrence_recorded", "kind": "incident"}},
+    )  # fmt: skip
+    [(path, message)] = faults(misfit)
+    assert path == ["action_id"]
+    assert "occurrence.data.visitor" in message
+    for reply in (unknown_field, wrong_type, unknown_op, changes_on_create, no_such_kind, misfit):
+        assert reply.status == 422
+    assert api.event_count() == before + 2  # only the second catalog action and its claim
+
+
+async def test_no_validation_worker_is_a_504_and_stores_nothing(api: Api) -> None:
+    api.runtime.prevalidation.timeout = 0.5
+    before = api.event_count()
+    reply = await api.post("create-action", {"name": "Page on-call", **WEBHOOK})
+    assert reply.status == 504
+    assert reply.body["title"] == "Validation timed out"
+    assert api.event_count() == before
