@@ -13,6 +13,7 @@ COPY domain/ domain/
 COPY commands/ commands/
 COPY projections/ projections/
 COPY read_api/ read_api/
+COPY automation/ automation/
 COPY infra/ infra/
 RUN pip install .
 

@@ -12,7 +12,7 @@ exactly as the first time did.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +71,20 @@ class Watch:
             "condition": self.condition, "schedule": self.schedule.to_json(),
             "paused": self.paused,
         }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about, as triggers, conditions and templates see it."""
+
+    on: str
+    record: dict[str, Any]
+    """The condition's variables (and the schedule's date fields)."""
+    previous: dict[str, Any] | None
+    context: dict[str, Any]
+    """The template's variables: the record by name, its process, participants…"""
+    matches: Callable[[Trigger], bool]
+    """Whether a trigger of kind `on` is about this record (kind, type, stage…)."""
 
 
 class Reactor(Projection):
@@ -135,20 +149,21 @@ class Reactor(Projection):
         )  # fmt: skip
 
     def _plans(self, event: RecordedEvent) -> Iterator[RunPlan]:
-        found = self._subject(event)
-        if found is None:
+        subject = self._subject(event)
+        if subject is None:
             return
-        on, record, previous, context, matches = found
         tenant = self.lookup.tenant(event.tenant_id)
         trigger_time = event.timestamp
         for watch in self.watches[event.tenant_id].values():
-            if watch.paused or watch.trigger.on != on or not matches(watch.trigger):
+            if watch.paused or watch.trigger.on != subject.on or not subject.matches(watch.trigger):
                 continue
             if watch.rule is not None:
-                rule_input = RuleInput(record, previous, trigger_time, tenant["timezone"])
+                rule_input = RuleInput(
+                    subject.record, subject.previous, trigger_time, tenant["timezone"]
+                )
                 if not watch.rule.evaluate(rule_input):
                     continue
-            planned_at = watch.schedule.first_time(trigger_time, record, tenant["timezone"])
+            planned_at = watch.schedule.first_time(trigger_time, subject.record, tenant["timezone"])
             item = self.lookup.action(watch.action_id)
             if planned_at is None or item is None or item.retired:
                 continue
@@ -158,16 +173,14 @@ class Reactor(Projection):
                 action_id=watch.action_id,
                 trigger_key=f"event:{event.originator_id}:{event.version}",
                 planned_at=planned_at,
-                context={**context, "tenant": tenant,
+                context={**subject.context, "tenant": tenant,
                          "trigger": {"event": event.name, "at": trigger_time.isoformat(),
                                      "position": event.position}},
                 retry=parse_retry(item.retry),
                 correlation_id=str(event.meta.get("correlation_id", "")),
             )  # fmt: skip
 
-    def _subject(self, event: RecordedEvent) -> tuple[str, dict[str, Any], dict[str, Any] | None,
-                                                       dict[str, Any], Any] | None:  # fmt: skip
-        """(trigger, record, previous record, template context, trigger filter) of an event."""
+    def _subject(self, event: RecordedEvent) -> Subject | None:
         d = event.data
         if event.name == "Occurrence.Recorded":
             record = occurrence_record(
@@ -186,7 +199,7 @@ class Reactor(Projection):
                     or (process is not None and process["kind"] == t.process_kind)
                 )
 
-            return "occurrence_recorded", record, None, context, occurrence_matches
+            return Subject("occurrence_recorded", record, None, context, occurrence_matches)
         if event.name in ("Entity.Created", "Entity.Updated"):
             entity = self.lookup.get(Entity, event.originator_id, event.version)
             if entity is None:
@@ -202,13 +215,8 @@ class Reactor(Projection):
             context = {"entity": {"id": str(entity.id), **record}, "process": None,
                        "participants": []}  # fmt: skip
             on = "entity_created" if event.name == "Entity.Created" else "entity_changed"
-            return (
-                on,
-                record,
-                previous,
-                context,
-                lambda t: t.entity_type_id == entity.entity_type_id,
-            )
+            type_id = entity.entity_type_id
+            return Subject(on, record, previous, context, lambda t: t.entity_type_id == type_id)
         if event.name == "Process.StageEntered":
             process = self.lookup.process(event.originator_id, previous_stage=d["previous"])
             if process is None:
@@ -221,5 +229,5 @@ class Reactor(Projection):
             def stage_matches(t: Trigger) -> bool:
                 return t.process_kind == process["kind"] and t.stage in (None, d["stage"])
 
-            return "stage_entered", record, None, context, stage_matches
+            return Subject("stage_entered", record, None, context, stage_matches)
         return None

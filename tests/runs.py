@@ -15,7 +15,7 @@ RUNS = """query Runs($pa: UUID) { actionRuns(filter: {processActionId: $pa}) { e
   attemptHistory { attempt outcome error } } } } }"""
 
 
-async def until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+async def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = check()
@@ -48,13 +48,15 @@ async def runs_of(api: Api, process_action_id: str) -> list[dict[str, Any]]:
     return [edge["node"] for edge in data["actionRuns"]["edges"]]
 
 
-async def run_settles(api: Api, process_action_id: str, status: str, count: int = 1) -> list[Any]:
+async def run_settles(
+    api: Api, process_action_id: str, status: str, count: int = 1, timeout: float = 60.0
+) -> list[Any]:
     async def check() -> list[Any] | None:
         runs = await runs_of(api, process_action_id)
         done = [r for r in runs if r["status"] == status.upper()]
         return runs if len(done) >= count else None
 
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + timeout
     while (found := await check()) is None:
         assert asyncio.get_running_loop().time() < deadline, await runs_of(api, process_action_id)
         await asyncio.sleep(0.1)

@@ -245,3 +245,44 @@ async def test_missed_recurring_runs_follow_the_catch_up_policy_after_a_restart(
             assert fired == [(t0 + timedelta(seconds=590)).isoformat()]
     finally:
         restarted.stop()
+
+
+async def test_entity_changes_and_stages_trigger_their_actions(
+    api: Api, read_side: Any, automation: AutomationSide, http_server: Recorder
+) -> None:
+    site_type = await api.command(
+        "define-entity-type", name="Pump",
+        fields=[{"name": "title", "type": "text"}, {"name": "status", "type": "text"}],
+    )  # fmt: skip
+    action = await api.command(
+        "create-action", name="Notify", channel="webhook",
+        template={"body": '{"what": "{{ trigger.event }}"}'},
+        config={"url": f"{http_server.url}/ok"}, credentials={"secret": SECRET},
+    )  # fmt: skip
+    broke = await api.command(
+        "attach-process-action", name="Pump broke", action_id=action.id,
+        trigger={"on": "entity_changed", "entity_type_id": site_type.id},
+        condition={"changed_to": ["data.status", "broken"]},
+    )  # fmt: skip
+    reviewed = await api.command(
+        "attach-process-action", name="Review started", action_id=action.id,
+        trigger={"on": "stage_entered", "process_kind": "repair", "stage": "review"},
+    )  # fmt: skip
+    pump = await api.command(
+        "create-entity", entity_type_id=site_type.id, data={"title": "P-7", "status": "ok"}
+    )
+    await api.command("update-entity", entity_id=pump.id, data={"title": "P-7 north"})
+    await api.command("update-entity", entity_id=pump.id, data={"status": "broken"})
+    await api.command("update-entity", entity_id=pump.id, data={"title": "P-7 (broken)"})
+    repair = await api.command(
+        "open-process", kind="repair", title="Fix P-7", stages=["new", "review", "done"]
+    )
+    await api.command("enter-stage", process_id=repair.id, stage="review")
+    last = await api.command("enter-stage", process_id=repair.id, stage="done")
+
+    await reactor_reached(automation, last.position)
+    await run_settles(api, broke.id, "delivered")
+    await run_settles(api, reviewed.id, "delivered")
+    bodies = sorted(json.loads(s.body)["what"] for s in http_server.seen)
+    assert bodies == ["Entity.Updated", "Process.StageEntered"]
+    assert len(await runs_of(api, broke.id)) == 1  # only the change *to* broken

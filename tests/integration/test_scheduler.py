@@ -43,14 +43,12 @@ async def tick(api: Api, count: int, start: int = 0) -> None:
 
 
 async def test_two_running_schedulers_deliver_each_run_exactly_once(
-    api: Api, read_side: Any, automation: AutomationSide, runtime: Any, clock: FakeClock,
-    http_server: Recorder,
-) -> None:  # fmt: skip
+    api: Api, read_side: Any, runtime: Any, clock: FakeClock, http_server: Recorder
+) -> None:
     def scheduler_only() -> AutomationSide:
         return AutomationSide(runtime, clock=clock, services=frozenset({"scheduler"})).start()
 
     first, second = scheduler_only(), scheduler_only()
-    automation.stop()  # its reactor and validation keep running below; its scheduler leaves
     helpers = AutomationSide(runtime, clock=clock, services=frozenset({"validation", "reactor"}))
     helpers.start()
     try:
