@@ -7,12 +7,10 @@ Each is a separate concern with its own restart loop; `bsdflow up` runs them in-
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 import psycopg
-import structlog
 
 from automation.delivery import Delivery
 from automation.lookup import Lookup
@@ -28,10 +26,10 @@ from infra.rate_limit import RedisTokenBucket
 from infra.redis_locks import RedisLocks
 from infra.rpc import RpcServer
 from infra.runtime import Runtime
+from infra.services import Service, spawn
 from infra.worker import ProjectionWorker
 from projections.runtime import create_schema
 
-log = structlog.get_logger("bsdflow.automation")
 SERVICES = frozenset({"validation", "reactor", "scheduler"})
 
 
@@ -99,20 +97,8 @@ class AutomationSide:
             self._spawn(name, runners[name])
         return self
 
-    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        def guarded() -> None:
-            while not self._stop.is_set():
-                try:
-                    target(self._stop)
-                except Exception:
-                    log.exception("service crashed; restarting", service=name)
-                    self._stop.wait(1.0)
-                else:
-                    return
-
-        thread = threading.Thread(target=guarded, name=f"automation-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _spawn(self, name: str, target: Service) -> None:
+        self._threads.append(spawn(f"automation-{name}", target, self._stop))
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import orjson
@@ -20,6 +18,7 @@ from infra.projections_cli import app as projections_app
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import build_runtime, remember_urls, resolve_urls, running_servers, urls_file
+from infra.services import wait_for_shutdown
 from infra.settings import Settings
 
 app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_is_help=True)
@@ -156,12 +155,8 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
             projections=projections,
         )
         side.start(with_relay=with_relay)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+            wait_for_shutdown()
         finally:
             side.stop()
 
@@ -179,12 +174,8 @@ def automation_workers(
     with running_servers(settings) as urls:
         runtime = build_runtime(settings, urls)
         side = AutomationSide(runtime, services=frozenset(service or SERVICES)).start()
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         try:
-            stopped.wait()
-        except KeyboardInterrupt:
-            pass
+            wait_for_shutdown()
         finally:
             side.stop()
             runtime.close()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
-import structlog
 
 from infra.kafka import EVENTS_TOPIC
 from infra.readdb import migrate_read_side
 from infra.relay import Relay
+from infra.services import Service, spawn
 from infra.worker import ProjectionWorker
 from projections.registry import PROJECTIONS
-
-log = structlog.get_logger("bsdflow.readside")
 
 
 @dataclass
@@ -44,20 +42,8 @@ class ReadSide:
             self._spawn(f"projection-{name}", worker.run)
         return self
 
-    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        def guarded() -> None:
-            while not self._stop.is_set():
-                try:
-                    target(self._stop)
-                except Exception:
-                    log.exception("service crashed; restarting", service=name)
-                    self._stop.wait(1.0)
-                else:
-                    return
-
-        thread = threading.Thread(target=guarded, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _spawn(self, name: str, target: Service) -> None:
+        self._threads.append(spawn(name, target, self._stop))
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
