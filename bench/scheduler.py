@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ from infra.automation import AutomationSide
 from infra.channels import ChannelRegistry, OutboundPolicy, WebhookChannel
 from infra.embedded import EmbeddedStack, ServerUrls, free_port
 from infra.eventstore import eventstore_env, open_application
+from infra.logging import configure_logging
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
@@ -301,9 +302,16 @@ def receiver() -> Iterator[str]:
         stop_process(process)
 
 
-def received(url: str) -> dict[str, int]:
-    stats: dict[str, int] = httpx.get(f"{url}/stats", timeout=5).json()
-    return stats
+class Received:
+    """What the receiver saw, polled over one kept-alive connection (a client per poll would
+    cost this process an SSL context each time)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=5)
+
+    def __call__(self) -> dict[str, int]:
+        stats: dict[str, int] = self.client.get("/stats").json()
+        return stats
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ class Pipeline:
     side: AutomationSide
     clock: OffsetClock
     timeout: float
-    results: dict[str, Any] = field(default_factory=dict)
+    plan_batch: int
 
     def run(
         self, target: Target, count: int, spread: float, handed: Callable[[], int]
@@ -332,9 +340,11 @@ class Pipeline:
         try:
             planning = time.perf_counter()
             with console.status("planning") as status:
-                for first in range(0, count, 1_000):
-                    ledger.plan(todo[first : first + 1_000])
-                    status.update(f"planning: {first + 1_000:,}/{count:,}")
+                for first in range(0, count, self.plan_batch):
+                    ledger.plan(todo[first : first + self.plan_batch])
+                    done = min(first + self.plan_batch, count)
+                    rate = done / (time.perf_counter() - planning)
+                    status.update(f"planning: {done:,}/{count:,} ({rate:,.0f}/s)")
             plan_s = time.perf_counter() - planning
             visible = watch(
                 "read model", lambda: {"planned": statuses(conn, target)["planned"]},
@@ -359,6 +369,7 @@ class Pipeline:
         return {
             "runs": count,
             "spread_s": spread,
+            "plan_batch": self.plan_batch,
             "plan_s": round(plan_s, 3),
             "visible_s": round(visible, 3),
             "fired_s": round(reached["fired"], 3),
@@ -389,7 +400,8 @@ def report(phase: dict[str, Any], base_rate: float, label: str, handed: str) -> 
     how = ("all due at one instant" if not phase["spread_s"]
            else f"due over {phase['spread_s']:.0f} s")  # fmt: skip
     return [
-        line(f"{label} plan (RunLedger.plan, 1,000 per call)", n, phase["plan_s"], base_rate),
+        line(f"{label} plan (RunLedger.plan, {phase['plan_batch']:,} per call)", n,
+             phase["plan_s"], base_rate),
         line(f"{label} planned in the read model, from plan start", n, phase["visible_s"],
              base_rate),
         line(f"{label} fired (Started stored), from the due instant ({how})", n,
@@ -432,8 +444,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50_000, help="runs due together (sink)")
     parser.add_argument("--spread", type=float, default=0.0,
                         help="seconds the due times spread over (0: one instant)")  # fmt: skip
-    parser.add_argument("--webhook-runs", type=int, default=5_000,
+    parser.add_argument("--webhook-runs", type=int, default=1_000,
                         help="runs through the real webhook channel (0: skip)")  # fmt: skip
+    parser.add_argument("--plan-batch", type=int, default=500,
+                        help="plans per RunLedger.plan call (see the docstring before 1,000)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per wait, seconds")
     parser.add_argument("--serve-webhooks", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -441,6 +455,7 @@ def main() -> None:
         serve_webhooks(args.serve_webhooks)
         return
     interrupt_on_sigterm()
+    configure_logging("WARNING", json=False)
     results: dict[str, Any] = {"runs": args.runs, "spread_s": args.spread}
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bsdflow-bench-") as tmp, contextlib.ExitStack() as up:
@@ -484,7 +499,7 @@ def main() -> None:
             query = "SELECT count(*) FROM rm_automation.process_actions"
             wait_until(lambda: conn.execute(query).fetchone() == (2,), "the read model", 60)
 
-        pipeline = Pipeline(runtime, side, clock, args.timeout)
+        pipeline = Pipeline(runtime, side, clock, args.timeout, args.plan_batch)
         phase = pipeline.run(to_sink, args.runs, args.spread, lambda: len(sink.seen))
         phase["repeats"] = sum(c - 1 for c in sink.seen.values())
         results["sink"] = phase
@@ -493,9 +508,10 @@ def main() -> None:
             lines.append(text)
 
         if args.webhook_runs:
-            phase = pipeline.run(to_hook, args.webhook_runs, 0.0,
-                                 lambda: received(hook_url)["unique"])  # fmt: skip
-            phase["repeats"] = received(hook_url)["repeats"]
+            received = Received(hook_url)
+            up.callback(received.client.close)
+            phase = pipeline.run(to_hook, args.webhook_runs, 0.0, lambda: received()["unique"])
+            phase["repeats"] = received()["repeats"]
             results["webhook"] = phase
             for text in report(phase, base_rate, "webhook", "received by the HTTP server"):
                 print(text, flush=True)

@@ -66,16 +66,19 @@ class RunLedger:
         """Plan runs not planned before; returns the new ones."""
         by_id = {plan.run_id: plan for plan in plans}
 
-        def plan_one(run_id: UUID) -> ActionRun | None:
-            if self.app.exists(run_id):
-                return None
+        def new_run(run_id: UUID) -> ActionRun:
             p = by_id[run_id]
             return ActionRun.plan(
                 p.tenant_id, p.process_action_id, p.action_id, p.trigger_key, p.planned_at,
                 p.context, p.retry,
             )  # fmt: skip
 
-        return self._apply(by_id, plan_one, "plan-action-run")
+        def unless_planned(run_id: UUID) -> ActionRun | None:
+            return None if self.app.exists(run_id) else new_run(run_id)
+
+        # Optimistic: most plans are new, so no lookup per run; a run planned before makes the
+        # batch's insert fail, and the one-by-one retry skips what exists.
+        return self._apply(by_id, new_run, "plan-action-run", redo=unless_planned)
 
     def start(self, run_ids: Iterable[UUID], at: datetime, fence: int) -> list[ActionRun]:
         """Start the next attempt of each run that is still startable; returns those started."""
@@ -119,7 +122,11 @@ class RunLedger:
         return load_and_change
 
     def _apply(
-        self, run_ids: Iterable[UUID], operation: Callable[[UUID], ActionRun | None], command: str
+        self,
+        run_ids: Iterable[UUID],
+        operation: Callable[[UUID], ActionRun | None],
+        command: str,
+        redo: Callable[[UUID], ActionRun | None] | None = None,
     ) -> list[ActionRun]:
         by_tenant: dict[UUID, list[ActionRun]] = defaultdict(list)
         for run_id in run_ids:
@@ -136,11 +143,11 @@ class RunLedger:
             }
             with event_metadata(meta):
                 for chunk in _chunks(runs, BATCH):
-                    saved.extend(self._save(chunk, operation))
+                    saved.extend(self._save(chunk, redo or operation))
         return saved
 
     def _save(
-        self, runs: list[ActionRun], operation: Callable[[UUID], ActionRun | None]
+        self, runs: list[ActionRun], redo: Callable[[UUID], ActionRun | None]
     ) -> list[ActionRun]:
         try:
             self.app.save(*runs)
@@ -151,7 +158,7 @@ class RunLedger:
         # events, so redo each operation on fresh state, one run at a time.
         kept = []
         for stale in runs:
-            run = operation(stale.id)
+            run = redo(stale.id)
             if run is None:
                 continue
             try:

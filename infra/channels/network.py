@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
@@ -233,6 +234,12 @@ class _ResponseStream(httpx.AsyncByteStream):
             await close()
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """Built once: loading the CA bundle costs ~20 ms of CPU, far more than a send itself."""
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport over an httpcore pool whose every connection goes through the guard.
 
@@ -247,7 +254,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         max_connections: int = 20,
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
+            ssl_context=ssl_context or default_ssl_context(),
             max_connections=max_connections,
             network_backend=GuardedBackend(policy),
             retries=0,
