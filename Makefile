@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/graphql.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) .bsdflow

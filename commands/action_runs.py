@@ -82,8 +82,9 @@ class RunLedger:
 
     def start(self, run_ids: Iterable[UUID], at: datetime, fence: int) -> list[ActionRun]:
         """Start the next attempt of each run that is still startable; returns those started."""
-        return self._apply(run_ids, self._changing(lambda run: run.start(at, fence)),
-                           "start-action-run")  # fmt: skip
+        ids = list(run_ids)
+        return self._apply(ids, self._changing(lambda run: run.start(at, fence), ids),
+                           "start-action-run", redo=self._changing(lambda run: run.start(at, fence)))  # fmt: skip
 
     def finish(self, outcomes: Sequence[Outcome], at: datetime) -> list[ActionRun]:
         by_id = {o.run_id: o for o in outcomes}
@@ -95,7 +96,8 @@ class RunLedger:
             else:
                 run.fail(at, outcome.detail, retryable=outcome.retryable, jitter=self.jitter())
 
-        return self._apply(by_id, self._changing(finish), "record-action-outcome")
+        return self._apply(by_id, self._changing(finish, by_id), "record-action-outcome",
+                           redo=self._changing(finish))  # fmt: skip
 
     def cancel(self, run_ids: Iterable[UUID], reason: str) -> list[ActionRun]:
         return self._apply(run_ids, self._changing(lambda run: run.cancel(reason)),
@@ -108,10 +110,15 @@ class RunLedger:
             return None
         return run
 
-    def _changing(self, change: Callable[[ActionRun], None]) -> Callable[[UUID], ActionRun | None]:
+    def _changing(
+        self, change: Callable[[ActionRun], None], run_ids: Iterable[UUID] = ()
+    ) -> Callable[[UUID], ActionRun | None]:
+        """Load (all of `run_ids` in one query up front, others one by one) and change a run."""
+        preloaded = {run.id: run for run in self.app.get_many(list(run_ids))}
+
         def load_and_change(run_id: UUID) -> ActionRun | None:
-            run = self.load(run_id)
-            if run is None:
+            run = preloaded.pop(run_id, None) or self.load(run_id)
+            if not isinstance(run, ActionRun):
                 return None
             try:
                 change(run)
