@@ -8,7 +8,6 @@ GraphQL like a client's.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -190,7 +189,11 @@ async def test_a_delayed_action_fires_at_its_time_on_the_injected_clock(
     )  # fmt: skip
     await record_incident(api, ids, 1, "Minor")  # below the first action's threshold
     await run_settles(api, later.id, "planned")
-    await asyncio.sleep(0.5)  # several scheduler ticks: nothing is due yet
+    scheduler = automation.scheduler
+    assert scheduler is not None
+    seen_ticks = scheduler.ticks
+    await until(lambda: scheduler.ticks > seen_ticks + 5, what="scheduler ticks")
+    assert scheduler.fired == 0  # nothing is due yet
     assert http_server.seen == []
 
     clock.advance(timedelta(hours=1))
