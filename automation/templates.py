@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -118,9 +119,15 @@ def _check_field(chain: Sequence[str], variables: Mapping[str, VarType]) -> str 
     return f"not a field of this trigger's record; known: {known}"
 
 
+@lru_cache(maxsize=1_024)
+def _compiled(source: str) -> Template:
+    """Compiling costs far more than rendering; an action's template is the same each send."""
+    return ENV.from_string(source)
+
+
 def render(source: str, context: Mapping[str, Any]) -> str:
     try:
-        out = ENV.from_string(source).render(context)
+        out = _compiled(source).render(context)
     except (TemplateError, SecurityError) as exc:
         raise TemplateFailed(f"template error: {exc}") from None
     except Exception as exc:  # a filter fed the wrong type, a division by zero…

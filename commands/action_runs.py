@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -26,8 +27,10 @@ from domain.action_catalog import RetryPolicy
 from domain.action_run import ActionRun
 from domain.errors import Conflict
 
-T = TypeVar("T")
 BATCH = 1_000
+MAX_BATCH_BYTES = 256 * 1024
+"""psycopg's pipeline stalls on one very large insert over a Unix socket (≈ 800 KB seen), and
+a run's context can be large: batches are capped by size as well as by count."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class RunLedger:
                 "command_id": str(uuid4()),
             }
             with event_metadata(meta):
-                for chunk in _chunks(runs, BATCH):
+                for chunk in _chunks(runs):
                     saved.extend(self._save(chunk, redo or operation))
         return saved
 
@@ -176,6 +179,20 @@ class RunLedger:
         return kept
 
 
-def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(runs: list[ActionRun]) -> Iterator[list[ActionRun]]:
+    chunk: list[ActionRun] = []
+    size = 0
+    for run in runs:
+        weight = _weight(run)
+        if chunk and (len(chunk) >= BATCH or size + weight > MAX_BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(run)
+        size += weight
+    if chunk:
+        yield chunk
+
+
+def _weight(run: ActionRun) -> int:
+    """Roughly the bytes its pending events will store (a planned run carries its context)."""
+    return 300 + (len(orjson.dumps(run.context)) if run.version == 1 else 0)

