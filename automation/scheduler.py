@@ -84,6 +84,7 @@ class Scheduler:
         tasks: set[asyncio.Task[None]] = set()
         takeover: Takeover | None = None
         missed_since: datetime | None = None
+        flushing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 now = self.clock()
@@ -102,11 +103,15 @@ class Scheduler:
                         task = asyncio.create_task(self._deliver(gate, run))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
-                await self._flush()
+                # Outcomes are recorded while the next tick starts runs: neither waits for the other.
+                if self._outcomes and (flushing is None or flushing.done()):
+                    flushing = asyncio.create_task(self._flush())
                 self.ticks += 1
                 await asyncio.sleep(self.config.tick)
             if tasks:
                 await asyncio.wait(tasks, timeout=10)
+            if flushing is not None:
+                await flushing
             await self._flush()
         finally:
             await asyncio.to_thread(lease.release)
@@ -226,7 +231,12 @@ class Scheduler:
         if not self._outcomes:
             return
         outcomes, self._outcomes = self._outcomes, []
-        finished = await asyncio.to_thread(self.ledger.finish, outcomes, self.clock())
+        try:
+            finished = await asyncio.to_thread(self.ledger.finish, outcomes, self.clock())
+        except Exception:
+            log.exception("could not record outcomes; retrying next tick", count=len(outcomes))
+            self._outcomes.extend(outcomes)
+            return
         self.delivered += sum(1 for run in finished if run.status == "delivered")
         for outcome in outcomes:
             self._inflight.discard(outcome.run_id)
