@@ -204,3 +204,44 @@ def token(
     settings = Settings()
     codec = TokenCodec(settings.signing_secret(), settings.jwt_audience)
     typer.echo(codec.mint(tenant, role or ["admin"], actor=actor, ttl_seconds=ttl))
+
+
+@app.command()
+def loadtest(
+    scenario: Annotated[
+        str,
+        typer.Argument(help="smoke, steady, burst, search-heavy, subscribers, or a YAML path"),
+    ],
+    url: Annotated[str, typer.Option(help="The API to load")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token (default: demo tenant admin, minted here)")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Override the duration, e.g. 30s or 2m")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Override the arrival rate (peak rate for a ramp), /s")
+    ] = None,
+    vus: Annotated[int | None, typer.Option(help="Override the virtual users")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Stop after this many")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Folder for the reports (default: .bsdflow/loadtest)")
+    ] = None,
+    threshold: Annotated[
+        list[str] | None, typer.Option(help="Extra threshold, e.g. 'p99 < 200ms' (repeatable)")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow a target that is not on this machine")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No live progress")] = False,
+) -> None:
+    """Load a running bsdflow with a scenario; exit 1 when a threshold is breached."""
+    from infra.loadtest.command import main
+
+    code = main(
+        scenario, url=url, token=token, duration=duration, rate=rate, vus=vus,
+        iterations=iterations, out=out, thresholds=threshold or [], allow_remote=allow_remote,
+        quiet=quiet, console=console,
+    )  # fmt: skip
+    if code:
+        raise typer.Exit(code)
