@@ -4,6 +4,7 @@ provider) that records every request, and an SMTP server (aiosmtpd) that keeps e
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import uvicorn
 from aiosmtpd.controller import Controller
+
+from infra.embedded import free_port
 
 KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 SECRET = f"whsec_{KEY}"
@@ -134,3 +138,26 @@ def smtp_mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.start()
     yield mailbox, port
     controller.stop()
+
+
+@contextlib.contextmanager
+def uvicorn_serving(app: Any) -> Iterator[int]:
+    """An ASGI app under uvicorn in a thread of its own (own event loop) on a free port, as a
+    websocket client needs it; yields the port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(600):  # the server sets `started` once it listens
+        if server.started or not thread.is_alive():
+            break
+        started.wait(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(15)

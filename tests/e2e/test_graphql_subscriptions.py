@@ -9,23 +9,21 @@ subscriber behind.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from gql import Client, gql
 from gql.transport.exceptions import TransportError
 from gql.transport.websockets import WebsocketsTransport
 
 from infra.api import create_app
-from infra.embedded import free_port
 from infra.graphql import GraphQLServices
 from infra.runtime import Runtime
+from tests.servers import uvicorn_serving
 
 # Plain strings: gql's request objects keep the variables of their last use.
 ENTITY_CHANGED = """subscription($type: UUID) { entityChanged(entityTypeId: $type) {
@@ -47,21 +45,10 @@ class Served:
 def served(runtime: Runtime, read_side: Any) -> Iterator[Served]:
     """The app under uvicorn in a thread of its own (own event loop), on a free port."""
     app = create_app(runtime)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(600):  # the server sets `started` once it listens
-        if server.started or not thread.is_alive():
-            break
-        started.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield Served(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.graphql)
-    server.should_exit = True
-    thread.join(15)
+    with uvicorn_serving(app) as port:
+        yield Served(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.graphql
+        )
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ waits for its position (`settled`, `X-Min-Position`), never a sleep.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +17,6 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from eventsourcing.domain import Aggregate
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
@@ -31,9 +29,9 @@ from domain.ids import tenant_id_for
 from domain.process_action import ProcessAction
 from domain.triggers import parse_trigger
 from infra.api import create_app
-from infra.embedded import free_port
 from projections.registry import PROJECTIONS
 from tests.integration.test_read_models import assert_replays_change_nothing
+from tests.servers import uvicorn_serving
 
 ACME = tenant_id_for("acme")
 CIPHERTEXT = "sealed:v1:c2VjcmV0LXRva2Vu"
@@ -318,21 +316,8 @@ async def test_runs_keep_their_status_and_attempt_history(api, graphql, settled,
 def served(runtime: Any, read_side: Any) -> Iterator[tuple[str, Any]]:
     """The app under uvicorn in a thread of its own, as a websocket client needs it."""
     app = create_app(runtime)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(600):
-        if server.started or not thread.is_alive():
-            break
-        started.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"ws://127.0.0.1:{port}/graphql", app.state.graphql
-    server.should_exit = True
-    thread.join(15)
+    with uvicorn_serving(app) as port:
+        yield f"ws://127.0.0.1:{port}/graphql", app.state.graphql
 
 
 RUN_CHANGED = """subscription($pa: UUID) { actionRunChanged(processActionId: $pa) {

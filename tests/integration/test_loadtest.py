@@ -11,22 +11,20 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from rich.console import Console
 from typer.testing import CliRunner
 
 from infra.api import create_app
 from infra.cli import app as cli
-from infra.embedded import free_port
 from infra.loadtest import Target, load_scenario, run, with_overrides
 from infra.runtime import Runtime
+from tests.servers import uvicorn_serving
 
 TENANT = "loadtest"
 STREAMED = ("create-entity", "update-entity", "record-occurrence", "open-process")
@@ -36,23 +34,8 @@ STREAMED = ("create-entity", "update-entity", "record-occurrence", "open-process
 def base_url(runtime: Runtime, read_side: Any) -> Iterator[str]:
     """The app under uvicorn in a thread of its own (websockets need a real server)."""
     runtime.ensure_tenant(TENANT, "Load test")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", loop="asyncio"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(600):
-        if server.started or not thread.is_alive():
-            break
-        started.wait(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with uvicorn_serving(create_app(runtime)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def read_model_counts(base_url: str, token: str, runtime: Runtime) -> dict[str, int]:
