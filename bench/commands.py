@@ -32,10 +32,12 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
+import redis  # noqa: E402
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from bench._harness import (  # noqa: E402
+    JWT_SECRET,
     Bench,
     Figure,
     Meters,
@@ -51,12 +53,17 @@ from bench._harness import (  # noqa: E402
     thread_load,
     write_results,
 )
-from infra.eventstore import eventstore_env  # noqa: E402
+from commands.catalog import COMMANDS  # noqa: E402
+from commands.service import CommandService  # noqa: E402
+from infra.blobs import DiskBlobStore  # noqa: E402
+from infra.eventstore import eventstore_env, open_application  # noqa: E402
+from infra.redis_locks import RedisLocks  # noqa: E402
+from infra.secrets import FernetSecretBox  # noqa: E402
 
 CLIENTS = (1, 32)
 BASELINE_THREADS = (1, 4)
 BASELINE_DATABASE = "bench_baseline"
-TARGET_VS_BASELINE = 5.0  # DESIGN.md §7: ≥ 5x eventsourcing one-by-one with 4 threads
+TARGET_VS_BASELINE = 5.0  # DESIGN.md §7: commands appended under 32 clients ≥ 5x one-by-one
 TARGET_HTTP_RATE = 3000.0  # DESIGN.md §7: ≥ 3k real commands/s over HTTP, 32 clients
 TARGET_HTTP_P99_MS = 50.0
 
@@ -159,6 +166,51 @@ async def http_ceiling(bench: Bench, clients: int, load: LoadSettings) -> Figure
 
 
 # ---------------------------------------------------------------------------------------------
+# In process: the command service itself, without HTTP
+# ---------------------------------------------------------------------------------------------
+
+
+def in_process_create_entity(
+    bench: Bench,
+    token: str,
+    type_id: str,
+    threads: int,
+    load: LoadSettings,
+    *,
+    group_commit: bool = True,
+) -> Figure:
+    """`threads` threads run create-entity through CommandService, as the API's threadpool does."""
+    app = open_application(
+        bench.urls.database_url, pool_size=threads, overflow=0, group_commit=group_commit
+    )
+    client = redis.Redis.from_url(bench.urls.redis_url)
+    service = CommandService(
+        app,
+        RedisLocks(client),
+        DiskBlobStore(bench.data_dir / "in-process-blobs", 1 << 20),
+        FernetSecretBox(JWT_SECRET),
+    )
+    who = bench.tokens.principal(f"Bearer {token}")
+    spec = COMMANDS["create-entity"]
+    rngs = [random.Random(n) for n in range(threads)]
+    try:
+
+        def create_one(thread: int) -> str | None:
+            body = spec.model.model_validate(
+                {"entity_type_id": type_id, "data": site_data(rngs[thread])}
+            )
+            service.execute(spec, body, who, {"command": spec.name})
+            return None
+
+        mode = "group commit" if group_commit else "one tx per command"
+        name = f"create-entity in-process t={threads} ({mode})"
+        return thread_load(name, "cmd/s", create_one, threads, load.seconds, load.warmup)
+    finally:
+        app.close()
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # Baseline: plain eventsourcing, one new aggregate per save
 # ---------------------------------------------------------------------------------------------
 
@@ -173,7 +225,9 @@ class Site(Aggregate):
 
 def baseline(bench: Bench, threads: int, load: LoadSettings) -> Figure:
     url = fresh_database(bench.urls.database_url, BASELINE_DATABASE)
-    app: Application[Any] = Application(env=eventstore_env(url, pool_size=8, overflow=8))
+    app: Application[Any] = Application(
+        env=eventstore_env(url, pool_size=8, overflow=8, group_commit=False)
+    )
     rngs = [random.Random(n) for n in range(threads)]
     try:
 
@@ -199,13 +253,18 @@ def verdict(met: bool) -> str:
 
 def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, Any]:
     http1, http32, ceiling = figures["http_c1"], figures["http_c32"], figures["ceiling_c32"]
+    in_process = figures["in_process_t32"]
     es1, es4 = figures["es_t1"], figures["es_t4"]
     ratios = {
         "http_c1/es_t1": ratio(http1, es1),
         "http_c32/es_t1": ratio(http32, es1),
         "http_c32/es_t4": ratio(http32, es4),
         "http_c32/ceiling_c32": ratio(http32, ceiling),
+        "in_process_t32/es_t1": ratio(in_process, es1),
+        "in_process_t32/es_t4": ratio(in_process, es4),
+        "group_commit_gain": ratio(in_process, figures["in_process_t32_alone"]),
     }
+    appended_met = ratios["in_process_t32/es_t1"] >= TARGET_VS_BASELINE
     vs_baseline_met = ratios["http_c32/es_t4"] >= TARGET_VS_BASELINE
     http_met = http32.rate >= TARGET_HTTP_RATE and http32.p99_ms < TARGET_HTTP_P99_MS
 
@@ -214,6 +273,15 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         print(figure.line())
         if figure.first_error:
             print(f"  first error: {figure.first_error}")
+    print(
+        f"ratio in-process t=32 / eventsourcing 1-by-1: {ratios['in_process_t32/es_t1']:.2f}x "
+        f"(commands appended under 32 clients, target >= {TARGET_VS_BASELINE:.0f}x: "
+        f"{verdict(appended_met)})"
+    )
+    print(
+        f"ratio in-process t=32 / eventsourcing 1-by-1 t=4: {ratios['in_process_t32/es_t4']:.2f}x"
+    )
+    print(f"ratio group commit / one tx per command (t=32): {ratios['group_commit_gain']:.2f}x")
     print(f"ratio http c=1 / eventsourcing 1-by-1: {ratios['http_c1/es_t1']:.2f}x")
     print(f"ratio http c=32 / eventsourcing 1-by-1: {ratios['http_c32/es_t1']:.2f}x")
     print(
@@ -238,6 +306,7 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         "figures": {key: {"name": f.name, **f.as_dict()} for key, f in figures.items()},
         "ratios": {key: round(value, 3) for key, value in ratios.items()},
         "targets": {
+            "in_process_t32/es_t1": {"target": TARGET_VS_BASELINE, "met": appended_met},
             "http_c32/es_t4": {"target": TARGET_VS_BASELINE, "met": vs_baseline_met},
             "http_c32": {
                 "target_rate": TARGET_HTTP_RATE,
@@ -256,6 +325,10 @@ def measure(bench: Bench, load: LoadSettings) -> dict[str, Figure]:
             http_create_entity(bench, token, type_id, clients, load)
         )
     figures[f"ceiling_c{CLIENTS[-1]}"] = run_async(http_ceiling(bench, CLIENTS[-1], load))
+    figures["in_process_t32"] = in_process_create_entity(bench, token, type_id, 32, load)
+    figures["in_process_t32_alone"] = in_process_create_entity(
+        bench, token, type_id, 32, load, group_commit=False
+    )
     for threads in BASELINE_THREADS:
         figures[f"es_t{threads}"] = baseline(bench, threads, load)
     return figures

@@ -134,7 +134,7 @@ class Plain(Application[uuid.UUID]):
 
 def baseline(database_url: str, total: int) -> float:
     """Seconds to store `total` one-event aggregates in batches of 1,000."""
-    app = Plain(env=eventstore_env(database_url, 1, 0))
+    app = Plain(env=eventstore_env(database_url, 1, 0, group_commit=False))
     try:
         started = time.perf_counter()
         for first in range(0, total, 1_000):

@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer()
+    factory: structlog.types.WrappedLogger = structlog.PrintLoggerFactory(sys.stderr)
+    stream = getattr(sys.stderr, "buffer", None)  # absent when a test harness captures stderr
+    if json and stream is not None:
+        # Every accepted command logs a line: orjson straight to bytes keeps it off the hot path.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        factory = structlog.BytesLoggerFactory(stream)
+    elif json:
+        renderer = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -21,6 +28,6 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )

@@ -1,0 +1,151 @@
+"""Group commit: concurrent commands share one event-store transaction.
+
+eventsourcing's PostgreSQL recorder takes an EXCLUSIVE lock on the events table for every
+insert, so that notification ids are committed in order. Under concurrent commands that lock,
+and the commit's WAL flush, serialise the writers: each waits for the one before to commit.
+Here the first writer to arrive leads; whoever arrives while it is in the database queues, and
+the next leader writes the whole queue in one transaction (one lock, one flush).
+
+Each command still gets its own answer: the notification ids of its own events, or its own
+IntegrityError. A batch that hits a uniqueness violation is written again request by request,
+so only the command that lost the race fails, exactly as if it had written alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+MAX_EVENTS = 1_000
+MAX_BYTES = 256 * 1024
+"""Caps on one transaction: psycopg's pipeline stalls on very large inserts over a Unix socket."""
+
+Write = Callable[[Sequence[StoredEvent]], Sequence[int] | None]
+
+
+@dataclass(eq=False)
+class _Request:
+    events: Sequence[StoredEvent]
+    size: int
+    woken: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    ids: Sequence[int] = ()
+    error: BaseException | None = None
+
+    def finish(self, ids: Sequence[int] = (), error: BaseException | None = None) -> None:
+        self.ids, self.error, self.finished = ids, error, True
+        self.woken.set()
+
+    def outcome(self) -> Sequence[int]:
+        if self.error is not None:
+            raise self.error
+        return self.ids
+
+
+@dataclass
+class GroupCommit:
+    """Leader/follower batching of concurrent `write` calls (no timer, no background thread).
+
+    Nobody waits for a batch to fill: a request that finds the store idle is written at once;
+    batches form only from requests that arrive while a write is in flight.
+    """
+
+    write: Write
+    max_events: int = MAX_EVENTS
+    max_bytes: int = MAX_BYTES
+    _queue: deque[_Request] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _writing: bool = False
+    batches: int = 0
+    requests: int = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued behind the write in flight."""
+        with self._lock:
+            return len(self._queue)
+
+    def submit(self, events: Sequence[StoredEvent]) -> Sequence[int]:
+        request = _Request(events, sum(len(e.state) for e in events))
+        with self._lock:
+            self._queue.append(request)
+            leading = not self._writing
+            self._writing = True
+        if not leading:
+            request.woken.wait()
+            if request.finished:
+                return request.outcome()
+        self._lead()
+        return request.outcome()
+
+    def _lead(self) -> None:
+        """Write one batch from the head of the queue, then pass the lead on (or go idle)."""
+        with self._lock:
+            batch = self._take()
+        try:
+            self._write_batch(batch)
+        finally:
+            with self._lock:
+                self.batches += 1
+                self.requests += len(batch)
+                if self._queue:
+                    self._queue[0].woken.set()  # the oldest waiter leads the next batch
+                else:
+                    self._writing = False
+
+    def _take(self) -> list[_Request]:
+        batch = [self._queue.popleft()]
+        events, size = len(batch[0].events), batch[0].size
+        while self._queue:
+            head = self._queue[0]
+            events, size = events + len(head.events), size + head.size
+            if events > self.max_events or size > self.max_bytes:
+                break
+            batch.append(self._queue.popleft())
+        return batch
+
+    def _write_batch(self, batch: list[_Request]) -> None:
+        try:
+            ids = self.write([e for request in batch for e in request.events]) or ()
+        except IntegrityError as error:
+            if len(batch) == 1:
+                batch[0].finish(error=error)
+            else:
+                self._write_one_by_one(batch)
+            return
+        except BaseException as error:
+            for request in batch:
+                request.finish(error=error)
+            raise
+        start = 0
+        for request in batch:
+            stop = start + len(request.events)
+            request.finish(ids=ids[start:stop])
+            start = stop
+
+    def _write_one_by_one(self, batch: list[_Request]) -> None:
+        for request in batch:
+            try:
+                request.finish(ids=self.write(request.events) or ())
+            except Exception as error:
+                request.finish(error=error)
+
+
+class GroupCommitRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL application recorder, with plain inserts grouped across threads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = GroupCommit(super().insert_events)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if any(value is not None for value in kwargs.values()):
+            # A tracking record and the like belong to one caller's own transaction.
+            return super().insert_events(stored_events, **kwargs) or ()
+        return self.group.submit(stored_events)
