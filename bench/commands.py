@@ -1,15 +1,15 @@
-"""Commands appended per second: create-entity over HTTP vs. plain eventsourcing, same run.
+"""Commands appended per second: create-entity in process and over HTTP vs. plain eventsourcing.
 
     .venv/bin/python bench/commands.py [--seconds N] [--warmup S] [--data-dir DIR]
-                                       [--shared-pool]
 
 Starts the embedded stack and the API (uvicorn, own process), creates a tenant and a "Site"
 entity type, then measures POST /v1/commands/create-entity with 1 and 32 keep-alive clients
-(one httpx.AsyncClient each, unless --shared-pool), and GET /health with 32 clients as the
-ceiling of this load generator on this machine. The baseline, on the same PostgreSQL (its own
-database), is a plain eventsourcing Application saving one new aggregate per call, with 1 and
-4 threads. Prints one line per figure and the ratios against DESIGN.md §7's targets; writes
-the same to bench/results/commands.json.
+(bench/_rawhttp.py, one connection each), and GET /health with 32 clients as the ceiling of
+this load generator on this machine. In this process, 32 threads run create-entity through
+the command service with group commit and, for comparison, with one transaction per command.
+The baseline, on the same PostgreSQL (its own database), is a plain eventsourcing Application
+saving one new aggregate per call, with 1 and 4 threads. Prints one line per figure and the
+ratios against DESIGN.md §7's targets; writes the same to bench/results/commands.json.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from bench._harness import (  # noqa: E402
     cpu_seconds,
     fresh_database,
     interrupt_on_sigterm,
-    keepalive_clients,
     machine_note,
     ratio,
     run_async,
@@ -53,6 +52,7 @@ from bench._harness import (  # noqa: E402
     thread_load,
     write_results,
 )
+from bench._rawhttp import raw_connections  # noqa: E402
 from commands.catalog import COMMANDS  # noqa: E402
 from commands.service import CommandService  # noqa: E402
 from infra.blobs import DiskBlobStore  # noqa: E402
@@ -83,7 +83,6 @@ KINDS = ["depot", "warehouse", "clinic", "school", "substation", "pumping statio
 class LoadSettings:
     seconds: float
     warmup: float
-    shared_pool: bool
 
     def timing(self, bench: Bench) -> tuple[float, float, Meters]:
         """Duration, warm-up and CPU meters (server process, this load process) of HTTP runs."""
@@ -130,10 +129,8 @@ def set_up_tenant(bench: Bench) -> tuple[str, str]:
     return admin, str(site["id"])
 
 
-def error_text(response: httpx.Response) -> str | None:
-    if response.status_code == 200:
-        return None
-    return f"{response.status_code} {response.text[:500]}"
+def error_text(status: int, body: bytes) -> str | None:
+    return None if status == 200 else f"{status} {body[:500]!r}"
 
 
 async def http_create_entity(
@@ -141,14 +138,12 @@ async def http_create_entity(
 ) -> Figure:
     rng = random.Random(clients)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    async with keepalive_clients(bench.base_url, clients, load.shared_pool) as http:
+    async with raw_connections(bench.base_url, clients) as http:
+        head = http[0].head("POST", "/v1/commands/create-entity", headers)
 
         async def create_one(client: int) -> str | None:
             body = orjson.dumps({"entity_type_id": type_id, "data": site_data(rng)})
-            response = await http[client].post(
-                "/v1/commands/create-entity", content=body, headers=headers
-            )
-            return error_text(response)
+            return error_text(*await http[client].send(head, body))
 
         name = f"create-entity http c={clients}"
         return await async_load(name, "cmd/s", create_one, clients, *load.timing(bench))
@@ -156,10 +151,11 @@ async def http_create_entity(
 
 async def http_ceiling(bench: Bench, clients: int, load: LoadSettings) -> Figure:
     """GET /health, same clients: what this load generator can drive at best on this machine."""
-    async with keepalive_clients(bench.base_url, clients, load.shared_pool) as http:
+    async with raw_connections(bench.base_url, clients) as http:
+        head = http[0].head("GET", "/health", {})
 
         async def health(client: int) -> str | None:
-            return error_text(await http[client].get("/health"))
+            return error_text(*await http[client].send(head))
 
         name = f"ceiling GET /health http c={clients}"
         return await async_load(name, "req/s", health, clients, *load.timing(bench))
@@ -268,7 +264,7 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
     vs_baseline_met = ratios["http_c32/es_t4"] >= TARGET_VS_BASELINE
     http_met = http32.rate >= TARGET_HTTP_RATE and http32.p99_ms < TARGET_HTTP_P99_MS
 
-    print(f"# {machine_note()}; httpx {'shared pool' if args.shared_pool else 'client per worker'}")
+    print(f"# {machine_note()}; HTTP load: bench/_rawhttp.py, one keep-alive connection per client")
     for figure in figures.values():
         print(figure.line())
         if figure.first_error:
@@ -302,7 +298,6 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         "seconds": args.seconds,
         "warmup": args.warmup,
         "note": machine_note(),
-        "httpx_pool": "shared" if args.shared_pool else "client per worker",
         "figures": {key: {"name": f.name, **f.as_dict()} for key, f in figures.items()},
         "ratios": {key: round(value, 3) for key, value in ratios.items()},
         "targets": {
@@ -339,11 +334,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per figure")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each")
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the stack's data here")
-    parser.add_argument(
-        "--shared-pool",
-        action="store_true",
-        help="all HTTP clients share one httpx pool (costly for the load generator, see _harness)",
-    )
     return parser.parse_args(argv)
 
 
@@ -352,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     try:
         with running_stack(args.data_dir) as bench:
-            figures = measure(bench, LoadSettings(args.seconds, args.warmup, args.shared_pool))
+            figures = measure(bench, LoadSettings(args.seconds, args.warmup))
     except KeyboardInterrupt:
         print("interrupted: servers stopped.", file=sys.stderr)
         return 130
