@@ -108,7 +108,7 @@ class RunLedger:
 
     def load(self, run_id: UUID) -> ActionRun | None:
         try:
-            run: ActionRun = self.app.repository.get(run_id)
+            run: ActionRun = self.app.load(run_id, ActionRun)
         except AggregateNotFoundError:
             return None
         return run

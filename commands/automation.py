@@ -37,7 +37,7 @@ def action_name_key(name: str) -> str:
 
 def _get(app: Bsdflow, cls: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
     try:
-        found: Aggregate = app.repository.get(aggregate_id)
+        found: Aggregate = app.load(aggregate_id, cls)
     except AggregateNotFoundError:
         return None
     if isinstance(found, cls) and getattr(found, "tenant_id", None) == tenant_id:

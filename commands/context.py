@@ -63,7 +63,7 @@ class CommandContext:
     ) -> A:
         """Load an aggregate of this tenant; another tenant's id is indistinguishable from none."""
         try:
-            aggregate: Aggregate = self.app.repository.get(aggregate_id)
+            aggregate: Aggregate = self.app.load(aggregate_id, cls)
         except AggregateNotFoundError:
             raise NotFound(f"no {cls.__name__.lower()} with this id", path) from None
         if (
@@ -106,7 +106,7 @@ class CommandContext:
             raise Conflict(f"{value!r} is already taken", path)
         self._held.append((key, token))
         try:
-            claim: UniqueClaim = self.app.repository.get(claim_id)
+            claim: UniqueClaim = self.app.load(claim_id, UniqueClaim)
         except AggregateNotFoundError:
             return UniqueClaim(
                 tenant_id=self.tenant_id, scope=scope, value=value, owner_id=owner_id
@@ -120,7 +120,7 @@ class CommandContext:
     def release(self, scope: str, value: str) -> UniqueClaim | None:
         claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
         try:
-            claim: UniqueClaim = self.app.repository.get(claim_id)
+            claim: UniqueClaim = self.app.load(claim_id, UniqueClaim)
         except AggregateNotFoundError:
             return None
         claim.release()

@@ -116,7 +116,7 @@ class CommandService:
         if tenant_id in self._known_tenants:
             return
         try:
-            tenant: object = self.app.repository.get(tenant_id)
+            tenant: object = self.app.load(tenant_id, Tenant)
         except AggregateNotFoundError:
             raise NotFound("the token's tenant does not exist") from None
         if isinstance(tenant, Tenant):
@@ -125,7 +125,7 @@ class CommandService:
     def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
         receipt_id = receipt_id_for(tenant_id, receipt.key)
         try:
-            stored: CommandReceipt = self.app.repository.get(receipt_id)
+            stored: CommandReceipt = self.app.load(receipt_id, CommandReceipt)
         except AggregateNotFoundError:
             return None
         if stored.request_hash != receipt.request_hash:

@@ -26,6 +26,10 @@ def parse_fields(raw: list[dict[str, Any]], importance: str | None) -> list[Fiel
     return fields
 
 
+_PARSED_FIELDS: dict[str, list[FieldSpec]] = {}
+_PARSED_FIELDS_MAX = 4_096
+
+
 class EntityType(Aggregate):
     @staticmethod
     def create_id(tenant_id: UUID, name: str) -> UUID:
@@ -73,7 +77,16 @@ class EntityType(Aggregate):
 
     @property
     def fields(self) -> list[FieldSpec]:
-        return [FieldSpec.from_dict(item) for item in self.field_dicts]
+        # Every entity command reads the fields several times; parsing is pure, so the specs
+        # are shared by content (not by id and version: an unsaved revision has new content).
+        key = repr(self.field_dicts)
+        specs = _PARSED_FIELDS.get(key)
+        if specs is None:
+            specs = [FieldSpec.from_dict(item) for item in self.field_dicts]
+            if len(_PARSED_FIELDS) >= _PARSED_FIELDS_MAX:
+                _PARSED_FIELDS.clear()
+            _PARSED_FIELDS[key] = specs
+        return list(specs)
 
     def revise(self, fields: list[dict[str, Any]], search_importance: str | None) -> None:
         """A schema change is a new schema version; entities keep the one they were saved with."""
