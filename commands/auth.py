@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID
 
 import jwt
@@ -37,7 +38,7 @@ class Principal:
     tenant_slug: str
     roles: frozenset[str]
 
-    @property
+    @cached_property
     def tenant_id(self) -> UUID:
         return tenant_id_for(self.tenant_slug)
 
