@@ -5,7 +5,8 @@
 Writes N domain events (entities created and updated, with realistic text) straight into the
 event store, then applies them to a fresh schema of the projection: in batches of 1,000 events
 per transaction (how the worker runs) and, as the baseline, one event per transaction (on a
-sample). Then rebuilds the projection from the event store with `projections.rebuild`.
+sample). Then rebuilds the projection from the event store with `projections.rebuild` (its
+default chunk; the rate counts everything from start to swap, index builds included).
 Prints one line per figure; writes bench/results/projections.json.
 """
 
@@ -149,7 +150,7 @@ def main() -> None:
                 database_url, args.projection, events[: args.sample], 1, "bench_single"
             )
             with psycopg.connect(database_url) as conn:
-                result = rebuild(conn, PROJECTIONS[args.projection], prepare_schema, chunk=5_000)
+                result = rebuild(conn, PROJECTIONS[args.projection], prepare_schema)
         finally:
             stack.stop()
     figures = {

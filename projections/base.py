@@ -1,16 +1,21 @@
 """The projection contract: events in, SQL statements out, applied in one transaction per batch.
 
 A projection owns one PostgreSQL schema (its DDL uses `{schema}`), so a rebuild can fill a fresh
-schema and swap it in atomically. Handlers are pure: they turn recorded events into statements;
-the runtime batches consecutive statements with the same SQL into one `executemany`.
+schema and swap it in atomically. Handlers are pure: they turn recorded events into statements.
+A handler's statements write only its own aggregate's rows and read only those and the rows of
+the projection's `ordering_aggregates` (whose own events may touch any rows: they are applied
+alone, in event order). That lets `Projection.runs` regroup a batch into runs of one SQL text,
+each sent at once: a run of `Rows` statements (SQL over a set of rows) as one statement over
+all of them, others as one `executemany`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -33,7 +38,7 @@ class RecordedEvent:
     @property
     def tenant_id(self) -> UUID:
         tenant = self.meta.get("tenant_id") or self.data.get("tenant_id")
-        return UUID(str(tenant))
+        return _uuid(str(tenant))
 
     @property
     def timestamp(self) -> datetime:
@@ -43,6 +48,12 @@ class RecordedEvent:
     def name(self) -> str:
         """`Entity.Created` for `domain.entity:Entity.Created`."""
         return self.type.rsplit(":", 1)[-1]
+
+
+@lru_cache(maxsize=4096)
+def _uuid(text: str) -> UUID:
+    """Tenant ids repeat across a batch; parsing one is a measurable part of applying it."""
+    return UUID(text)
 
 
 def decode_event(
@@ -61,6 +72,48 @@ Params = Sequence[Any] | Mapping[str, Any]
 class Statement:
     sql: str
     params: Params
+    rows: Rows | None = None
+    """Set when `sql` reads its values from `{rows}`: the params are then one row of them."""
+
+
+class Rows:
+    """SQL written once for any number of rows, each a handler's values.
+
+    The SQL reads the rows from `{rows}`, a relation aliased `r` with the given columns (name →
+    SQL type): `INSERT INTO t (a, b) SELECT r.a, r.b FROM {rows}`, or `UPDATE t SET ... FROM
+    {rows} WHERE t.id = r.id`. A run of N such statements costs one statement over N rows
+    instead of N statements. The rows of one run must not depend on one another: each row
+    writes only its own aggregate's rows (a run holds at most one row per aggregate; see
+    `Projection.runs`), or inserts shared rows with ON CONFLICT DO NOTHING.
+
+    Values are plain Python: a jsonb column takes dicts and lists, None is SQL NULL.
+    """
+
+    __slots__ = ("columns", "names", "sql")
+
+    def __init__(self, sql: str, **columns: str) -> None:
+        self.sql = sql
+        self.columns = tuple(columns.items())
+        self.names = tuple(columns)
+
+    def of(self, *values: Any) -> Statement:
+        """One row, its values in the order of the columns; its params map column → value."""
+        return Statement(self.sql, dict(zip(self.names, values, strict=True)), self)
+
+    def row(self, statement: Statement) -> dict[str, Any]:
+        """A copy of a statement's row, by column name (to fold it into another)."""
+        return dict(statement.params)
+
+    def expand(self, schema: str) -> str:
+        """The SQL for one run, whose rows travel as one JSON parameter: `params`."""
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        relation = f"json_to_recordset(%s::json) AS r({columns})"
+        return self.sql.replace("{rows}", relation).replace("{schema}", schema)
+
+    def params(self, run: Sequence[Statement]) -> tuple[str]:
+        # One orjson call encodes every row (UUIDs, datetimes and nested JSON included) far
+        # faster than psycopg adapts a list per column, and the server parses it in one go.
+        return (orjson.dumps([s.params for s in run]).decode(),)
 
 
 Handler = Callable[[Any, RecordedEvent], Iterable[Statement]]
@@ -117,37 +170,78 @@ class Projection:
         kind = self.change_kinds.get(event.name.split(".", 1)[0])
         return (kind, event.originator_id) if kind else None
 
-    reorder_by_aggregate: ClassVar[bool] = False
-    """Opt-in batching: see `statements`. Only for projections whose statements read and
-    write nothing but their own aggregate's rows (not entities, which joins entity types)."""
+    ordering_aggregates: ClassVar[frozenset[str]] = frozenset()
+    """Aggregates (class names) whose rows other aggregates' statements read or write, such as
+    an entity type, whose fields every entity statement reads: see `runs`."""
+
+    def runs(self, events: Iterable[RecordedEvent]) -> Iterator[list[Statement]]:
+        """The statements for `events` as runs: each run has one SQL text and goes to the
+        server at once (one statement over all its rows for `Rows`, else one executemany).
+
+        A projection that overrides `statements` writes a batch its own way: its statements
+        go in its order, consecutive ones with one SQL text (not `Rows`) as one executemany.
+        """
+        if type(self).statements is Projection.statements:
+            yield from self._regrouped(events)
+            return
+        for _, group in groupby(self.statements(events), key=lambda s: s.sql):
+            run = list(group)
+            yield from ([s] for s in run) if run[0].rows else (run,)
 
     def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
-        """The statements for `events`, in an order the runtime can batch.
+        """The statements for `events`, in the order `runs` sends them."""
+        for run in self._regrouped(events):
+            yield from run
 
-        The runtime batches only consecutive statements with the same SQL, and a live stream
-        interleaves event types, so in event order nearly every run has length one. With
-        `reorder_by_aggregate`, wave k holds each aggregate's k-th statement: statements of one
-        wave touch different aggregates, so they commute and are grouped by SQL, while each
-        aggregate's own statements keep their order across waves.
+    def _regrouped(self, events: Iterable[RecordedEvent]) -> Iterator[list[Statement]]:
+        """The handlers' statements for `events`, regrouped into runs.
+
+        A live stream interleaves event types, so in event order nearly every run would have
+        length one. So wave k holds each aggregate's k-th statement: a handler's statements
+        read and write only their own aggregate's rows, so the statements of one wave commute
+        and are grouped by SQL, while each aggregate's own statements keep their order across
+        waves (a run never spans two waves, so it never holds two rows of one aggregate). An
+        event of an `ordering_aggregates` aggregate is a barrier: the waves before it are
+        written first, its statements next, one by one, and the later events after.
         """
-        if not self.reorder_by_aggregate:
-            for event in events:
-                attribute = self._handlers.get(event.type)
-                if attribute is not None:
-                    yield from getattr(self, attribute)(event)
-            return
         waves: list[list[Statement]] = []
-        issued: dict[UUID, int] = defaultdict(int)
+        last: dict[UUID, tuple[int, int]] = {}  # aggregate → (wave, index) of its last statement
         for event in events:
             attribute = self._handlers.get(event.type)
-            for statement in getattr(self, attribute)(event) if attribute else ():
-                k = issued[event.originator_id]
-                issued[event.originator_id] = k + 1
-                if k == len(waves):
+            if attribute is None:
+                continue
+            if self._is_barrier(event.type):
+                yield from _by_sql(waves)
+                waves, last = [], {}
+                yield from ([statement] for statement in getattr(self, attribute)(event))
+                continue
+            for statement in getattr(self, attribute)(event):
+                k, i = last.get(event.originator_id, (-1, 0))
+                folded = self.fold(waves[k][i], statement) if k >= 0 else None
+                if folded is not None:
+                    waves[k][i] = folded
+                    continue
+                if k + 1 == len(waves):
                     waves.append([])
-                waves[k].append(statement)
-        for wave in waves:
-            yield from sorted(wave, key=lambda s: s.sql)
+                last[event.originator_id] = (k + 1, len(waves[k + 1]))
+                waves[k + 1].append(statement)
+        yield from _by_sql(waves)
+
+    def fold(self, earlier: Statement, later: Statement) -> Statement | None:
+        """One statement with the effect of an aggregate's `earlier` statement followed by its
+        `later` one (such as an insert of a row and an update of it), or None to write both."""
+        return None
+
+    def _is_barrier(self, event_type: str) -> bool:
+        aggregate = event_type.rsplit(":", 1)[-1].split(".", 1)[0]
+        return aggregate in self.ordering_aggregates
+
+
+def _by_sql(waves: list[list[Statement]]) -> Iterator[list[Statement]]:
+    for wave in waves:
+        wave.sort(key=lambda s: s.sql)
+        for _, run in groupby(wave, key=lambda s: s.sql):
+            yield list(run)
 
 
 def q(sql: str, *params: Any) -> Statement:

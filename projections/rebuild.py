@@ -5,22 +5,33 @@ worker keeps applying. The swap transaction locks the live checkpoint table (wai
 batch in flight and holding off the next), applies the last events, and renames the schemas.
 A worker statement that was waiting re-resolves the names after the rename and continues in the
 new schema from its checkpoint, so nothing is lost or applied twice.
+
+Filling is a bulk load: chunks of events applied like live batches (a row created and updated
+within a chunk written once, every run of writes one set-based statement: `Projection.runs`),
+the next chunk decoded while the server applies this one, commits that need not wait for the
+disk (the fresh schema is dropped and refilled after a crash), and the secondary indexes
+built once at the end instead of maintained row by row.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from projections.base import Projection, decode_event
-from projections.runtime import CHECKPOINT_DDL, write_statements
+from projections.runtime import CHECKPOINT_DDL, Write, send, writes
 
 Progress = Callable[[int, int], None]
 Prepare = Callable[[psycopg.Connection[Any], Projection, str], None]
+
+DEFERRED_INDEX = re.compile(r"^CREATE INDEX IF NOT EXISTS (\w+)\s[^;]*;", re.MULTILINE)
+"""A non-unique index in a projection's DDL: nothing depends on it while the schema fills."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,47 @@ def head_position(conn: psycopg.Connection[Any], events_table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def deferred_indexes(projection: Projection, schema: str) -> dict[str, str]:
+    """Index name → its CREATE statement, for the indexes built after the bulk load."""
+    ddl = projection.create_sql(schema)
+    return {m.group(1): m.group(0) for m in DEFERRED_INDEX.finditer(ddl)}
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    events: int
+    last: int | None
+    """Position of the last event read, if any."""
+    full: bool
+    """As many events as asked for: there may be more."""
+    writes: list[Write]
+
+
+def _read(
+    conn: psycopg.Connection[Any],
+    events_table: str,
+    types: list[str],
+    position: int,
+    stop: int,
+    chunk: int,
+) -> list[tuple[Any, ...]]:
+    with conn.cursor(binary=True) as cur:
+        return cur.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s "
+            "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s",
+            (position, stop, types, chunk),
+        ).fetchall()
+
+
+def _prepare(
+    projection: Projection, schema: str, rows: list[tuple[Any, ...]], chunk: int
+) -> _Chunk:
+    events = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    found = writes(schema, projection.runs(events))
+    return _Chunk(len(events), events[-1].position if events else None, len(rows) == chunk, found)
+
+
 def _replay(
     conn: psycopg.Connection[Any],
     projection: Projection,
@@ -50,28 +102,35 @@ def _replay(
     chunk: int,
     progress: Progress,
 ) -> tuple[int, int]:
-    """Apply events in (start, stop] into `schema`; returns (last position, events applied)."""
+    """Apply events in (start, stop] into `schema`; returns (last position, events applied).
+
+    A thread decodes the next chunk and builds its statements while the server applies this
+    one (psycopg lets go of the GIL while it waits), so Python and PostgreSQL work at once.
+    """
     types = list(projection.event_types)
     position, applied = start, 0
-    while position < stop:
-        with conn.transaction(), conn.cursor() as cur:
-            rows = cur.execute(
-                f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
-                f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s "
-                "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s",
-                (position, stop, types, chunk),
-            ).fetchall()
-            events = [decode_event(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
-            write_statements(cur, schema, projection.statements(events))
-            position = events[-1].position if len(rows) == chunk else stop
-            cur.execute(
-                f"INSERT INTO {schema}._checkpoint (partition, position) VALUES (0, %s) "  # noqa: S608
-                "ON CONFLICT (partition) DO UPDATE SET position = EXCLUDED.position, "
-                "kafka_offset = -1, updated_at = now()",
-                (position,),
-            )
-        applied += len(events)
-        progress(position, stop)
+    if position >= stop:
+        return position, applied
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rows = _read(conn, events_table, types, position, stop, chunk)
+        pending: Future[_Chunk] | None = pool.submit(_prepare, projection, schema, rows, chunk)
+        while pending is not None:
+            prepared = pending.result()
+            position = prepared.last if prepared.full and prepared.last else stop
+            pending = None
+            if position < stop:
+                rows = _read(conn, events_table, types, position, stop, chunk)
+                pending = pool.submit(_prepare, projection, schema, rows, chunk)
+            with conn.transaction(), conn.cursor() as cur:
+                send(cur, prepared.writes)
+                cur.execute(
+                    f"INSERT INTO {schema}._checkpoint (partition, position) VALUES (0, %s) "  # noqa: S608
+                    "ON CONFLICT (partition) DO UPDATE SET position = EXCLUDED.position, "
+                    "kafka_offset = -1, updated_at = now()",
+                    (position,),
+                )
+            applied += prepared.events
+            progress(position, stop)
     return position, applied
 
 
@@ -91,15 +150,33 @@ def rebuild(
     conn.autocommit = True
     conn.execute(f"DROP SCHEMA IF EXISTS {fresh} CASCADE")
     prepare(conn, projection, fresh)
-    position, applied = 0, 0
-    while True:  # chase the head until the remainder is small enough to apply under the lock
-        head = head_position(conn, events_table)
-        position, done = _replay(
-            conn, projection, fresh, events_table, position, head, chunk, progress
-        )
+    deferred = deferred_indexes(projection, fresh)
+    for name in deferred:
+        conn.execute(f"DROP INDEX {fresh}.{name}")
+
+    def chase(position: int) -> tuple[int, int]:
+        """Replay until the remainder is small enough to apply under the swap's lock."""
+        applied = 0
+        while True:
+            head = head_position(conn, events_table)
+            position, done = _replay(
+                conn, projection, fresh, events_table, position, head, chunk, progress
+            )
+            applied += done
+            if head_position(conn, events_table) - position <= catch_up_lag:
+                return position, applied
+
+    # Filling commits need not wait for the disk: after a crash the fresh schema is dropped
+    # and filled again. The swap below commits durably.
+    conn.execute("SET synchronous_commit = off")
+    try:
+        position, applied = chase(0)
+        for create in deferred.values():
+            conn.execute(create)
+        position, done = chase(position)  # what the live side wrote while indexes were built
         applied += done
-        if head_position(conn, events_table) - position <= catch_up_lag:
-            break
+    finally:
+        conn.execute("RESET synchronous_commit")
     with conn.transaction():
         conn.execute(CHECKPOINT_DDL.replace("{schema}", live))
         conn.execute(f"LOCK TABLE {live}._checkpoint IN ACCESS EXCLUSIVE MODE")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 import orjson
 import psycopg
 
-from projections.base import Projection, RecordedEvent, Statement
+from projections.base import Params, Projection, RecordedEvent, Statement
 
 META_SCHEMA = "bsdflow_ops"
 META_DDL = f"""
@@ -89,12 +88,42 @@ def checkpoint(conn: psycopg.Connection[Any], schema: str, partition: int = 0) -
     return (int(row[0]), int(row[1])) if row else (0, -1)
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One round trip: a statement over a run of rows, or an executemany of a run."""
+
+    sql: str
+    params: list[Params]
+    many: bool
+
+
+def writes(schema: str, runs: Iterable[list[Statement]]) -> list[Write]:
+    """One round trip per run (see `Projection.runs`): a run of `Rows` statements as one
+    statement over all their rows, others as one pipelined executemany."""
+    found = []
+    for run in runs:
+        rows = run[0].rows
+        if rows is None:
+            sql = run[0].sql.replace("{schema}", schema)
+            found.append(Write(sql, [s.params for s in run], True))
+        else:
+            found.append(Write(rows.expand(schema), [rows.params(run)], False))
+    return found
+
+
+def send(cur: psycopg.Cursor[Any], found: Iterable[Write]) -> None:
+    for write in found:
+        if write.many:
+            cur.executemany(write.sql, write.params)
+        else:
+            cur.execute(write.sql, write.params[0])
+
+
 def write_statements(
     cur: psycopg.Cursor[Any], schema: str, statements: Iterable[Statement]
 ) -> None:
-    """Consecutive statements with the same SQL go to the server as one pipelined executemany."""
-    for sql, run in groupby(statements, key=lambda s: s.sql):
-        cur.executemany(sql.replace("{schema}", schema), [s.params for s in run])
+    """Write statements one by one, in order (for one event's; a batch goes through `runs`)."""
+    send(cur, writes(schema, ([s] for s in statements)))
 
 
 def _advance(
@@ -127,7 +156,7 @@ def apply_batch(
         with conn.transaction(), conn.cursor() as cur:
             last, _ = _locked_checkpoint(cur, schema, partition)
             fresh = [d for d in batch if d.event.position > last]
-            write_statements(cur, schema, projection.statements(d.event for d in fresh))
+            send(cur, writes(schema, projection.runs(d.event for d in fresh)))
             end = batch[-1]
             _advance(cur, schema, partition, max(last, end.event.position), end.offset)
         return BatchResult(len(fresh), len(batch) - len(fresh), max(last, end.event.position), [])
@@ -169,7 +198,7 @@ def _apply_one_by_one(
                     if delivered.event.position <= last:
                         skipped += 1
                     else:
-                        write_statements(cur, schema, projection.statements([delivered.event]))
+                        send(cur, writes(schema, projection.runs([delivered.event])))
                         applied += 1
                     _advance(cur, schema, delivered.partition, position, delivered.offset)
                 error = ""

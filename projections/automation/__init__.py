@@ -46,7 +46,6 @@ def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: A
 
 class AutomationProjection(Projection):
     name = "automation"
-    reorder_by_aggregate = True
     ddl = Path(__file__).with_name("schema.sql")
     tables = (
         "occurrence_kinds",

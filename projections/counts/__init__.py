@@ -71,6 +71,6 @@ class CountsProjection(Projection):
         for statement in super().statements(events):
             tenant_id, kind, delta = cast("tuple[UUID, str, int]", statement.params)
             totals[(tenant_id, kind)] += delta
+        # A zero total is still written: the row exists whatever the batching (+1 -1 → 0).
         for (tenant_id, kind), n in sorted(totals.items()):
-            if n:
-                yield q(UPSERT, tenant_id, kind, n)
+            yield q(UPSERT, tenant_id, kind, n)

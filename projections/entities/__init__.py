@@ -10,7 +10,15 @@ import orjson
 
 from domain.entity import Entity
 from domain.entity_type import EntityType
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from projections.base import (
+    Projection,
+    RecordedEvent,
+    Rows,
+    Statement,
+    event_class,
+    handles,
+    q,
+)
 
 TITLE_NAMES = ("title", "name", "label")
 
@@ -35,6 +43,7 @@ class EntitiesProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("entity_types", "entities")
     change_kinds = {"Entity": "entity", "EntityType": "entity_type"}
+    ordering_aggregates = frozenset({"EntityType"})
 
     @handles(event_class(EntityType, "Defined"))
     def type_defined(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -72,43 +81,81 @@ class EntitiesProjection(Projection):
     def created(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         lat, lon = point(d["location"])
-        yield q(
-            "INSERT INTO {schema}.entities (tenant_id, id, entity_type_id, version, "
-            "schema_version, title, importance, data, lat, lon, created_at, updated_at, position) "
-            "SELECT n.tenant_id, n.id, n.type_id, n.version, n.schema_version, "
-            "n.data ->> t.title_field, (n.data ->> t.search_importance)::double precision, "
-            "n.data, n.lat, n.lon, n.ts, n.ts, n.position "
-            "FROM (SELECT %s::uuid AS tenant_id, %s::uuid AS id, %s::uuid AS type_id, "
-            "%s::int AS version, %s::int AS schema_version, %s::jsonb AS data, "
-            "%s::float8 AS lat, %s::float8 AS lon, %s::timestamptz AS ts, %s::bigint AS position) n "
-            "LEFT JOIN {schema}.entity_types t ON t.tenant_id = n.tenant_id AND t.id = n.type_id "
-            "ON CONFLICT (tenant_id, id) DO NOTHING",
+        yield CREATED.of(
             e.tenant_id, e.originator_id, d["entity_type_id"], e.version, d["schema_version"],
-            jsonb(d["data"]), lat, lon, e.timestamp, e.position,
+            d["data"], lat, lon, e.timestamp, e.timestamp, e.position,
         )  # fmt: skip
 
     @handles(event_class(Entity, "Updated"))
     def updated(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         lat, lon = point(d["location"])
-        yield q(
-            "UPDATE {schema}.entities x SET data = n.data, "
-            "title = n.data ->> t.title_field, "
-            "importance = (n.data ->> t.search_importance)::double precision, "
-            "version = %s, schema_version = %s, lat = %s, lon = %s, updated_at = %s, position = %s "
-            "FROM (SELECT tenant_id, id, entity_type_id, jsonb_strip_nulls(data || %s::jsonb) AS data "
-            "      FROM {schema}.entities WHERE tenant_id = %s AND id = %s) n "
-            "LEFT JOIN {schema}.entity_types t "
-            "  ON t.tenant_id = n.tenant_id AND t.id = n.entity_type_id "
-            "WHERE x.tenant_id = n.tenant_id AND x.id = n.id AND x.version < %s",
-            e.version, d["schema_version"], lat, lon, e.timestamp, e.position,
-            jsonb(d["changes"]), e.tenant_id, e.originator_id, e.version,
+        yield UPDATED.of(
+            e.tenant_id, e.originator_id, e.version, d["schema_version"], d["changes"], lat, lon,
+            e.timestamp, e.position,
         )  # fmt: skip
 
     @handles(event_class(Entity, "Archived"))
     def archived(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
-            "UPDATE {schema}.entities SET archived = true, version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
-        )  # fmt: skip
+        yield ARCHIVED.of(e.tenant_id, e.originator_id, e.version, e.timestamp, e.position)
+
+    def fold(self, earlier: Statement, later: Statement) -> Statement | None:
+        """An entity created and updated in one batch is inserted as it is after the update."""
+        if earlier.rows is not CREATED or later.rows is not UPDATED:
+            return None
+        row, update = CREATED.row(earlier), UPDATED.row(later)
+        row |= {k: update[k] for k in ("version", "schema_version", "lat", "lon", "position")}
+        row |= {"data": with_changes(row["data"], update["changes"]), "updated_at": update["ts"]}
+        return Statement(earlier.sql, row, CREATED)
+
+
+def strip_nulls(value: Any) -> Any:
+    """PostgreSQL's `jsonb_strip_nulls`: object fields that are null go, at every depth."""
+    if isinstance(value, dict):
+        return {
+            k: strip_nulls(v) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+            if v is not None
+        }
+    if isinstance(value, list):
+        return [strip_nulls(v) if isinstance(v, dict | list) else v for v in value]
+    return value
+
+
+def with_changes(data: dict[str, Any], changes: dict[str, Any]) -> Any:
+    """An entity's data after an update: `jsonb_strip_nulls(data || changes)`, as in SQL."""
+    return strip_nulls({**data, **changes})
+
+
+CREATED = Rows(
+    "INSERT INTO {schema}.entities (tenant_id, id, entity_type_id, version, schema_version, "
+    "title, importance, data, lat, lon, created_at, updated_at, position) "
+    "SELECT r.tenant_id, r.id, r.type_id, r.version, r.schema_version, "
+    "r.data ->> t.title_field, (r.data ->> t.search_importance)::double precision, "
+    "r.data, r.lat, r.lon, r.created_at, r.updated_at, r.position FROM {rows} "
+    "LEFT JOIN {schema}.entity_types t ON t.tenant_id = r.tenant_id AND t.id = r.type_id "
+    "ON CONFLICT (tenant_id, id) DO NOTHING",
+    tenant_id="uuid", id="uuid", type_id="uuid", version="int", schema_version="int",
+    data="jsonb", lat="float8", lon="float8", created_at="timestamptz",
+    updated_at="timestamptz", position="bigint",
+)  # fmt: skip
+UPDATED = Rows(
+    "UPDATE {schema}.entities x SET data = n.data, title = n.data ->> t.title_field, "
+    "importance = (n.data ->> t.search_importance)::double precision, version = n.version, "
+    "schema_version = n.schema_version, lat = n.lat, lon = n.lon, updated_at = n.ts, "
+    "position = n.position "
+    "FROM (SELECT r.*, e.entity_type_id, jsonb_strip_nulls(e.data || r.changes) AS data "
+    "      FROM {rows} JOIN {schema}.entities e ON e.tenant_id = r.tenant_id AND e.id = r.id "
+    "      WHERE e.version < r.version) n "
+    "LEFT JOIN {schema}.entity_types t "
+    "  ON t.tenant_id = n.tenant_id AND t.id = n.entity_type_id "
+    "WHERE x.tenant_id = n.tenant_id AND x.id = n.id",
+    tenant_id="uuid", id="uuid", version="int", schema_version="int", changes="jsonb",
+    lat="float8", lon="float8", ts="timestamptz", position="bigint",
+)  # fmt: skip
+ARCHIVED = Rows(
+    "UPDATE {schema}.entities x SET archived = true, version = r.version, updated_at = r.ts, "
+    "position = r.position FROM {rows} "
+    "WHERE x.tenant_id = r.tenant_id AND x.id = r.id AND x.version < r.version",
+    tenant_id="uuid", id="uuid", version="int", ts="timestamptz", position="bigint",
+)  # fmt: skip

@@ -23,7 +23,6 @@ UNSEEN = (
 
 class GroupsProjection(Projection):
     name = "groups"
-    reorder_by_aggregate = True
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("groups", "members")
     change_kinds = {"Group": "group"}

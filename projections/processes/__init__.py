@@ -22,7 +22,6 @@ def when(value: str | None) -> datetime | None:
 
 class ProcessesProjection(Projection):
     name = "processes"
-    reorder_by_aggregate = True
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("processes", "stage_history")
     change_kinds = {"Process": "process"}

@@ -55,18 +55,25 @@ CREATE OR REPLACE FUNCTION {schema}.weighted(a text, b text, c text) RETURNS tsv
         || setweight(to_tsvector('simple', public.bsdflow_unaccent(coalesce(c, ''))), 'C')
 $$;
 
--- The strings of an entity's fields whose weight is one of `wanted` (unknown type: every
--- string counts as 'C'), in a stable order so a rebuild produces identical rows.
-CREATE OR REPLACE FUNCTION {schema}.entity_text(
-    data jsonb, weights jsonb, wanted text[], skip text
-) RETURNS text
+-- The strings of an entity's fields by weight (unknown type: every string counts as 'C'), and
+-- those of every weight but the field `skip` (the title) for the body, in a stable order so a
+-- rebuild produces identical rows. One pass over the document for all four (inlined by the
+-- planner as a subquery in FROM / LATERAL).
+CREATE OR REPLACE FUNCTION {schema}.entity_texts(data jsonb, weights jsonb, skip text)
+    RETURNS TABLE (a text, b text, c text, body text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(string_agg(s.value #>> '{}', ' · ' ORDER BY f.key, s.n), '')
-    FROM jsonb_each(data) f
-    CROSS JOIN LATERAL jsonb_path_query(f.value, 'strict $.**') WITH ORDINALITY s(value, n)
-    WHERE jsonb_typeof(s.value) = 'string'
-      AND f.key IS DISTINCT FROM skip
-      AND coalesce(weights ->> f.key, CASE WHEN weights IS NULL THEN 'C' END) = ANY(wanted)
+    SELECT coalesce(string_agg(v, ' · ' ORDER BY key, n) FILTER (WHERE w = 'A'), ''),
+           coalesce(string_agg(v, ' · ' ORDER BY key, n) FILTER (WHERE w = 'B'), ''),
+           coalesce(string_agg(v, ' · ' ORDER BY key, n) FILTER (WHERE w = 'C'), ''),
+           coalesce(string_agg(v, ' · ' ORDER BY key, n)
+               FILTER (WHERE key IS DISTINCT FROM skip AND w IN ('A', 'B', 'C')), '')
+    FROM (
+        SELECT f.key, s.n, s.value #>> '{}' AS v,
+               coalesce(weights ->> f.key, CASE WHEN weights IS NULL THEN 'C' END) AS w
+        FROM jsonb_each(data) f
+        CROSS JOIN LATERAL jsonb_path_query(f.value, 'strict $.**') WITH ORDINALITY s(value, n)
+        WHERE jsonb_typeof(s.value) = 'string'
+    ) strings
 $$;
 
 -- Highlights parse the original text; this configuration unaccents each word as it goes, so
