@@ -28,7 +28,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/commands.py --seconds 10
 	$(BIN)/python bench/projections.py --events 50000
-	$(BIN)/python bench/freshness.py --rate 100 --seconds 10
+	$(BIN)/python bench/freshness.py --seconds 10
+	$(BIN)/python bench/subscribers.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/graphql.py
 	$(BIN)/python bench/rules.py

@@ -401,7 +401,7 @@ def api_server(urls: ServerUrls, data_dir: Path) -> Iterator[tuple[str, int]]:
     command = [
         sys.executable, "-m", "uvicorn", "bench._server:create", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--app-dir", str(ROOT),
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false",
     ]  # fmt: skip
     with log_path.open("ab") as log:
         process = subprocess.Popen(

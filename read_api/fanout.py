@@ -1,7 +1,7 @@
 """One pub/sub connection per API process, fanned out to every subscription in memory.
 
-The projection workers publish each committed change on `bsdflow:changes:<tenant>` and their
-new position on `bsdflow:positions`. A single connection subscribes to both (pattern for the
+The projection workers publish each committed batch's changes on `bsdflow:changes:<tenant>`
+(one message per batch) and their new position on `bsdflow:positions`. A single connection subscribes to both (pattern for the
 tenants); each message is routed to the subscribers of that tenant only, through a bounded
 queue per subscriber. A subscriber that falls `queue_size` messages behind is dropped with an
 error rather than buffering without limit. Leaving a subscription (client gone, operation
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from projections.notify import POSITIONS_CHANNEL, Change
+from projections.notify import POSITIONS_CHANNEL, Change, decode_changes
 from read_api.errors import PublicError
 from read_api.freshness import Watermark
 from read_api.ports import ChangeSource
@@ -99,10 +99,14 @@ class Fanout:
             if channel == POSITIONS_CHANNEL:
                 self.watermark.on_message(payload)
                 return
-            change = Change.decode(payload)
+            changes = decode_changes(payload)
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed message on %s: %r", channel, payload[:200])
             return
+        for change in changes:
+            self._route(change)
+
+    def _route(self, change: Change) -> None:
         seen = (change.kind, change.id, change.position)
         if seen in self._recent:  # several projections may announce the same change
             return
@@ -121,7 +125,8 @@ class Fanout:
     @contextlib.asynccontextmanager
     async def subscribe(
         self, tenant_id: UUID, kinds: Iterable[str]
-    ) -> AsyncIterator[AsyncIterator[Change]]:
+    ) -> AsyncIterator[AsyncIterator[list[Change]]]:
+        """The tenant's changes of `kinds`, in order, in batches of all that were waiting."""
         subscriber = Subscriber(tenant_id, frozenset(kinds), asyncio.Queue(self.queue_size))
         self._by_tenant.setdefault(tenant_id, set()).add(subscriber)
         try:
@@ -129,13 +134,16 @@ class Fanout:
         finally:
             self._remove(subscriber)
 
-    async def _changes(self, subscriber: Subscriber) -> AsyncIterator[Change]:
+    async def _changes(self, subscriber: Subscriber) -> AsyncIterator[list[Change]]:
         while True:
             if subscriber.dropped:
                 raise SlowConsumer(
                     f"more than {self.queue_size} changes were waiting for this subscription"
                 )
-            yield await subscriber.queue.get()
+            batch = [await subscriber.queue.get()]
+            while not subscriber.queue.empty():
+                batch.append(subscriber.queue.get_nowait())
+            yield batch
 
     def _remove(self, subscriber: Subscriber) -> None:
         subscribers = self._by_tenant.get(subscriber.tenant_id)

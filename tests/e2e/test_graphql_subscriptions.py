@@ -188,3 +188,42 @@ async def test_legacy_protocol_and_bad_tokens_are_refused(served, api):
         async with Client(transport=transport(served, "not-a-token")) as session:
             await anext(session.subscribe(gql(ENTITY_CHANGED)))
     assert served.services.fanout.subscriber_count == 0
+
+
+async def test_identical_subscriptions_share_one_stream(served, http, api):
+    """Two sockets with the same subscription are one fan-out subscriber; both get each change,
+    the one that stays keeps getting them after the other left, and other variables are apart."""
+    site = await command(http, api.token, "define-entity-type", name="Site", fields=[])
+    depot = await command(http, api.token, "define-entity-type", name="Depot", fields=[])
+    async with (
+        Client(transport=transport(served, api.token)) as one,
+        Client(transport=transport(served, api.token)) as two,
+        Client(transport=transport(served, api.token)) as other,
+    ):
+        sites_one = one.subscribe(gql(ENTITY_CHANGED), variable_values={"type": site["id"]})
+        sites_two = two.subscribe(gql(ENTITY_CHANGED), variable_values={"type": site["id"]})
+        depots = other.subscribe(gql(ENTITY_CHANGED), variable_values={"type": depot["id"]})
+        first_one, first_two, first_depot = (
+            asyncio.ensure_future(anext(updates)) for updates in (sites_one, sites_two, depots)
+        )
+        await until(lambda: served.services.fanout.subscriber_count == 2)
+        created = await command(http, api.token, "create-entity", entity_type_id=site["id"],
+                                data={})  # fmt: skip
+        for first in (first_one, first_two):
+            message = (await asyncio.wait_for(first, 30))["entityChanged"]
+            assert (message["position"], message["entity"]["id"]) == (
+                created["position"], created["id"]
+            )  # fmt: skip
+        assert not first_depot.done()
+        await sites_two.aclose()
+        again = await command(http, api.token, "create-entity", entity_type_id=site["id"],
+                              data={})  # fmt: skip
+        message = (await asyncio.wait_for(anext(sites_one), 30))["entityChanged"]
+        assert message["position"] == again["position"]
+        in_depot = await command(http, api.token, "create-entity", entity_type_id=depot["id"],
+                                 data={})  # fmt: skip
+        message = (await asyncio.wait_for(first_depot, 30))["entityChanged"]
+        assert message["position"] == in_depot["position"]
+        await sites_one.aclose()
+        await depots.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)
