@@ -60,6 +60,7 @@ CONNECTIONS = (8, 32)
 ROWS = 100
 TARGET_RATIO = 3.0  # DESIGN.md §7: >= 3x plain strawberry at 32 connections, same run
 TARGET_P99_MS = 30.0  # ... and p99 < 30 ms at 8 connections
+# Both judged on executed requests: a response-cache hit answers without executing anything.
 NODE = "id entityTypeId version title importance data lat lon archived createdAt updatedAt position"
 API_QUERY = f"{{ entities(first: {ROWS}) {{ edges {{ node {{ {NODE} }} }} }} }}"
 UNCACHED_QUERY = f"query Executed {API_QUERY}"
@@ -286,8 +287,8 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         for c in CONNECTIONS
         for api in ("api", "api_uncached")
     }
-    ratio_met = ratios["api_c32/plain_c32"] >= TARGET_RATIO
-    p99_met = figures["api_c8"].p99_ms < TARGET_P99_MS
+    ratio_met = ratios["api_uncached_c32/plain_c32"] >= TARGET_RATIO
+    p99_met = figures["api_uncached_c8"].p99_ms < TARGET_P99_MS
     print(f"# {machine_note()}")
     for figure in figures.values():
         print(figure.line())
@@ -295,9 +296,10 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
             print(f"  first error: {figure.first_error}")
     for key, value in ratios.items():
         print(f"ratio {key}: {value:.2f}x")
-    print(f"target api c=32 >= {TARGET_RATIO:.0f}x plain strawberry: "
+    print(f"target api executed c=32 >= {TARGET_RATIO:.0f}x plain strawberry: "
           f"{'met' if ratio_met else 'NOT met'}")  # fmt: skip
-    print(f"target api c=8 p99 < {TARGET_P99_MS:.0f}ms: {'met' if p99_met else 'NOT met'}")
+    print(f"target api executed c=8 p99 < {TARGET_P99_MS:.0f}ms: "
+          f"{'met' if p99_met else 'NOT met'}")  # fmt: skip
     return {
         "benchmark": "graphql",
         "finished_at": datetime.now(UTC).isoformat(),
@@ -307,8 +309,8 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         "figures": {key: {"name": f.name, **f.as_dict()} for key, f in figures.items()},
         "ratios": {key: round(value, 3) for key, value in ratios.items()},
         "targets": {
-            "api_c32/plain_c32": {"target": TARGET_RATIO, "met": ratio_met},
-            "api_c8_p99_ms": {"target": TARGET_P99_MS, "met": p99_met},
+            "api_uncached_c32/plain_c32": {"target": TARGET_RATIO, "met": ratio_met},
+            "api_uncached_c8_p99_ms": {"target": TARGET_P99_MS, "met": p99_met},
         },
     }
 

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.auth import TokenCodec, Unauthenticated
+from infra.gc_tuning import tune_for_many_sockets
 from infra.readdb import READER_ROLE
 from infra.runtime import Runtime
 from projections.notify import POSITIONS_CHANNEL, changes_channel
@@ -57,6 +58,7 @@ class GraphQLSettings(BaseSettings):
     max_aliases: int = 15
     subscriber_queue: int = 256
     max_subscriptions_per_connection: int = 20
+    fast_lists: bool = True
     cache_ttl: int = 300
     pool_min: int = 2
     pool_max: int = 16
@@ -76,6 +78,7 @@ class GraphQLSettings(BaseSettings):
             response_cache_max_bytes=self.response_cache_max_bytes,
             subscriber_queue=self.subscriber_queue,
             max_subscriptions_per_connection=self.max_subscriptions_per_connection,
+            fast_lists=self.fast_lists,
         )
 
 
@@ -248,6 +251,7 @@ def mount_graphql(app: FastAPI, runtime: Runtime) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
         async with inner(app) as state:
+            tune_for_many_sockets()
             warming = asyncio.ensure_future(services.warm_up())
             try:
                 yield state

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, namedtuple_row
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -74,11 +74,27 @@ class Sort(Generic[R]):
     descending: bool
     cast: str
     key: Callable[[R], Any]
+    columns: tuple[str, ...] = ()
+    """The row attributes `key` reads: enough to make cursors without loading whole rows
+    (`keyset_json_page`); empty means unknown."""
 
 
 def newest_first(column: str) -> Sort[Any]:
     """The usual order: a timestamp column, most recent first."""
-    return Sort(column, True, "timestamptz", lambda row: getattr(row, column).isoformat())
+    return Sort(
+        column, True, "timestamptz", lambda row: getattr(row, column).isoformat(), (column,)
+    )
+
+
+def iso_timestamp(column: str) -> str:
+    """SQL rendering a timestamptz exactly as Python's `datetime.isoformat()` does for the
+    value psycopg returns (session time zone, microseconds only when not zero), so JSON built
+    by PostgreSQL matches JSON built from the row in Python."""
+    return (
+        f"to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"mod(date_part('microseconds', {column})::bigint, 1000000) = 0 THEN '' "
+        f"ELSE to_char({column}, '.US') END || to_char({column}, 'TZH:TZM')"
+    )
 
 
 async def rows_by_ids(
@@ -87,6 +103,29 @@ async def rows_by_ids(
     async with conn.cursor(row_factory=class_row(row_type)) as cur:
         await cur.execute(f"SELECT {columns} FROM {table} WHERE id = ANY(%s)", (ids,))  # noqa: S608
         return {row.id: row for row in await cur.fetchall()}
+
+
+def _keyset_query(
+    select: str,
+    table: str,
+    where: tuple[list[str], list[Any]],
+    sort: Sort[Any],
+    first: int,
+    after: str | None,
+) -> tuple[str, list[Any]]:
+    """`SELECT select FROM table` for one keyset page: rows matching `where` (SQL clauses,
+    parameters) in `sort` order after the cursor `after`, one row more than `first`."""
+    clauses, params = ["true", *where[0]], list(where[1])
+    direction, beyond = ("DESC", "<") if sort.descending else ("ASC", ">")
+    if after:
+        key, last_id = decode_cursor(after)
+        clauses.append(f"({sort.expression}, id) {beyond} (%s::{sort.cast}, %s::uuid)")
+        params += [key, last_id]
+    sql = (
+        f"SELECT {select} FROM {table} WHERE {' AND '.join(clauses)} "  # noqa: S608
+        f"ORDER BY {sort.expression} {direction}, id {direction} LIMIT %s"
+    )
+    return sql, [*params, first + 1]
 
 
 async def keyset_page(
@@ -102,17 +141,67 @@ async def keyset_page(
     """One page of `table` rows matching `where` (SQL clauses, parameters) in `sort` order,
     continuing after the cursor `after`; each item's cursor is (sort key, id)."""
     first = clamp(first)
-    clauses, params = ["true", *where[0]], list(where[1])
-    direction, beyond = ("DESC", "<") if sort.descending else ("ASC", ">")
-    if after:
-        key, last_id = decode_cursor(after)
-        clauses.append(f"({sort.expression}, id) {beyond} (%s::{sort.cast}, %s::uuid)")
-        params += [key, last_id]
-    sql = (
-        f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} "  # noqa: S608
-        f"ORDER BY {sort.expression} {direction}, id {direction} LIMIT %s"
-    )
+    sql, params = _keyset_query(columns, table, where, sort, first, after)
     async with conn.cursor(row_factory=class_row(row_type)) as cur:
-        await cur.execute(sql, [*params, first + 1])
+        await cur.execute(sql, params)
         rows = await cur.fetchall()
     return page_of(rows, first, lambda r: (sort.key(r), str(r.id)))
+
+
+JSON_OBJECT_MAX_FIELDS = 50
+"""`json_build_object` takes at most 100 arguments: 50 key/value pairs."""
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A fixed string value in a JSON page's objects (sent as a parameter, never as SQL)."""
+
+    value: str
+
+
+JsonFields = Sequence[tuple[str, "str | Constant"]]
+"""(output key, value) in output order; a `str` value is a SQL expression of the caller's own
+(never client input), a `Constant` is the same value in every object."""
+
+
+async def keyset_json_page(
+    conn: psycopg.AsyncConnection[Any],
+    table: str,
+    fields: JsonFields,
+    where: tuple[list[str], list[Any]],
+    sort: Sort[Any],
+    first: int,
+    after: str | None,
+    *,
+    with_cursors: bool = True,
+) -> Page[str]:
+    """`keyset_page`, but each item is its row as JSON text, built by PostgreSQL: an object
+    with `fields` in their order. Keys are parameters (they may be client-chosen aliases).
+    Cursors are the same as `keyset_page`'s (made here from `sort.columns`); without
+    `with_cursors` there are none (`cursors` empty, `end_cursor` None)."""
+    if not sort.columns or len(fields) > JSON_OBJECT_MAX_FIELDS:
+        raise ValueError("this page cannot be built as JSON")
+    first = clamp(first)
+    pairs: list[str] = []
+    values: list[Any] = []
+    for key, value in fields:
+        values.append(key)
+        if isinstance(value, Constant):
+            pairs.append("%s::text, %s::text")
+            values.append(value.value)
+        else:
+            pairs.append(f"%s::text, {value}")
+    node = f"json_build_object({', '.join(pairs)})::text AS node"
+    # `cursor_id`, not `id`: ORDER BY `id` must stay the uuid column, not this text
+    select = f"id::text AS cursor_id, {', '.join(sort.columns)}, {node}" if with_cursors else node
+    sql, params = _keyset_query(select, table, where, sort, first, after)
+    async with conn.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(sql, values + params)
+        rows = await cur.fetchall()
+    has_next = len(rows) > first
+    rows = rows[:first]
+    nodes: list[str] = [row[-1] for row in rows]  # the `node` column
+    if not with_cursors:
+        return Page(nodes, has_next, None)
+    cursors = [encode_cursor((sort.key(row), row[0])) for row in rows]
+    return Page(nodes, has_next, cursors[-1] if cursors else None, cursors=cursors)

@@ -47,6 +47,8 @@ class ReadApiConfig:
     response_cache_max_bytes: int = 262_144
     subscriber_queue: int = 256
     max_subscriptions_per_connection: int = 20
+    fast_lists: bool = True
+    """Connections of plain fields as JSON built by PostgreSQL (`read_api.fast_lists`)."""
 
 
 class ReadApi:

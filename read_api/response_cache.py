@@ -30,6 +30,9 @@ MAX_KEPT_REQUEST = 16_384
 """Longer requests are not kept: repeated hot reads are short."""
 TTL_SECONDS = 30.0
 """Belt and braces: even a missed notification cannot keep an answer longer than this."""
+VIEWER = "bsdflow.viewer"
+"""Scope key: the viewer this middleware verified, so the request's context need not verify
+the same token again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class ResponseCache:
         except PublicError:
             await self.app(scope, receive, send)  # the API itself answers 401/403
             return
+        scope[VIEWER] = viewer
         body = await _read_body(receive)
         if len(body) > MAX_KEPT_REQUEST:
             await self._forward(scope, body, send)

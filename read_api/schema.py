@@ -30,9 +30,13 @@ from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.logging import StrawberryLogger
 
+from read_api.broadcast import SharedSubscriptions
 from read_api.context import Context, ReadApi
 from read_api.errors import Forbidden, PublicError, Unauthenticated, should_mask
 from read_api.limits import at_least, extensions
+from read_api.ports import Viewer
+from read_api.prebuilt import PrebuiltExecutor
+from read_api.response_cache import VIEWER
 from read_api.subscriptions import Subscription
 from read_api.types.automation import AutomationQuery
 from read_api.types.automation_rules import RuleQuery
@@ -90,6 +94,7 @@ def build_schema(api: ReadApi) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions(api.config),
         config=StrawberryConfig(disable_field_suggestions=True),
+        execution_context_class=PrebuiltExecutor,
     )
 
 
@@ -104,7 +109,9 @@ def connection_authorization(params: Mapping[str, Any]) -> str | None:
 
 class ReadRouter(GraphQLRouter[Context, None]):
     """Refuses the legacy `graphql-ws` subprotocol at the handshake; authenticates sockets in
-    `connection_init`."""
+    `connection_init`; identical subscriptions share one execution (`read_api.broadcast`)."""
+
+    graphql_transport_ws_handler_class = SharedSubscriptions
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if (
@@ -115,6 +122,7 @@ class ReadRouter(GraphQLRouter[Context, None]):
         return await super().run(request, context, root_value)
 
     def encode_json(self, data: object) -> str:
+        # orjson, never json: answers may hold `orjson.Fragment`s (read_api.prebuilt)
         return orjson.dumps(data).decode()  # text: websocket frames must be text
 
     def create_response(
@@ -149,8 +157,13 @@ def build_router(api: ReadApi) -> ReadRouter:
         websocket = isinstance(connection, WebSocket)
         ctx = Context(api, transient=websocket)
         if not websocket:
+            verified = connection.scope.get(VIEWER)
             try:
-                ctx.viewer = api.authenticate(connection.headers.get("authorization"))
+                ctx.viewer = (
+                    verified
+                    if isinstance(verified, Viewer)
+                    else api.authenticate(connection.headers.get("authorization"))
+                )
             except (Unauthenticated, Forbidden) as exc:
                 ctx.refusal = exc
         return ctx

@@ -2,7 +2,8 @@
 
 The pool's connections act as `bsdflow_reader` (set when the pool opens them); each session
 sets `bsdflow.tenant_id` with `set_config(..., true)`, which lasts until the transaction ends, so
-a connection never carries one tenant's setting into another tenant's request. Queries never
+a connection never carries one tenant's setting into another tenant's request. The setting is
+pipelined with the session's first statement (same transaction, one round trip). Queries never
 filter by tenant themselves: PostgreSQL does.
 
 Statements are counted per session (a cursor subclass), which is how tests prove that nested
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -20,7 +22,7 @@ from uuid import UUID
 from weakref import WeakKeyDictionary
 
 import psycopg
-from psycopg import AsyncCursor
+from psycopg import AsyncCursor, AsyncServerCursor
 
 from projections.automation.queries import AutomationReads
 from projections.automation.runs import RunReads
@@ -50,20 +52,84 @@ class Stats:
 _STATS: WeakKeyDictionary[Conn, Stats] = WeakKeyDictionary()
 
 
+@dataclass
+class _Pending:
+    """A session's tenant settings, not sent yet: they go with its first statement."""
+
+    params: tuple[str, str]
+    sending: bool = False
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_PENDING: WeakKeyDictionary[Conn, _Pending] = WeakKeyDictionary()
+
+
+def _count(conn: Conn) -> None:
+    stats = _STATS.get(conn)
+    if stats is not None:
+        stats.statements += 1
+
+
+async def _after_settings(
+    conn: Conn, statement: Callable[[], Awaitable[T]], *, pipelined: bool
+) -> T:
+    """Run `statement` inside the session's transaction, once its settings are in force.
+
+    The session's connection is in autocommit mode, so psycopg sends no BEGIN of its own: the
+    first statement takes BEGIN and the settings along in one pipeline, one round trip instead
+    of three (a pipeline stops at its first error, so nothing runs without the tenant). A
+    statement that cannot be pipelined (a named cursor, executemany) goes after them.
+    Statements started meanwhile (resolvers run concurrently) wait for the first one."""
+    pending = _PENDING.get(conn)
+    if pending is None:
+        return await statement()
+    if pending.sending:
+        await pending.sent.wait()
+        return await statement()
+    pending.sending = True
+    _count(conn)
+    settings = AsyncCursor[Any](conn)  # not a CountingCursor: it would wait for itself
+    try:
+        async with conn.pipeline():
+            await settings.execute(b"BEGIN")
+            await settings.execute(SET_TENANT, pending.params)
+            if pipelined:
+                return await statement()  # its results arrive as the pipeline ends
+        return await statement()
+    finally:
+        _PENDING.pop(conn, None)
+        pending.sent.set()
+
+
 class CountingCursor(AsyncCursor[Any]):
-    """Counts the statements sent on a connection while a session has it."""
+    """Counts the statements sent on a connection while a session has it, the session's
+    settings first (`_after_settings`)."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        stats = _STATS.get(self.connection)
-        if stats is not None:
-            stats.statements += 1
-        return await super().execute(*args, **kwargs)
+        _count(self.connection)
+        execute = super().execute
+        return await _after_settings(
+            self.connection, lambda: execute(*args, **kwargs), pipelined=True
+        )
 
     async def executemany(self, *args: Any, **kwargs: Any) -> None:
-        stats = _STATS.get(self.connection)
-        if stats is not None:
-            stats.statements += 1
-        await super().executemany(*args, **kwargs)
+        _count(self.connection)
+        executemany = super().executemany
+        await _after_settings(
+            self.connection, lambda: executemany(*args, **kwargs), pipelined=False
+        )
+
+
+class SettingsServerCursor(AsyncServerCursor[Any]):
+    """A named cursor (`DECLARE … CURSOR`) cannot be pipelined; it still waits for the
+    session's settings."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        _count(self.connection)
+        execute = super().execute
+        return await _after_settings(
+            self.connection, lambda: execute(*args, **kwargs), pipelined=False
+        )
 
 
 class Reads:
@@ -141,10 +207,13 @@ class Session:
         stack = contextlib.AsyncExitStack()
         try:
             conn = await stack.enter_async_context(self.pool.connection())
+            await conn.set_autocommit(True)  # the transaction starts with the settings
             conn.cursor_factory = CountingCursor
+            conn.server_cursor_factory = SettingsServerCursor
             _STATS[conn] = self.stats
             stack.callback(_STATS.pop, conn, None)
-            await conn.execute(SET_TENANT, (str(self.tenant_id), str(self.statement_timeout_ms)))
+            _PENDING[conn] = _Pending((str(self.tenant_id), str(self.statement_timeout_ms)))
+            stack.callback(_PENDING.pop, conn, None)
         except BaseException:
             await stack.aclose()
             raise
@@ -152,8 +221,8 @@ class Session:
         return Reads(conn)
 
     async def close(self) -> None:
-        """Ends the transaction (read only: commit and rollback are the same) and frees the
-        connection."""
+        """Ends the transaction (read only: commit and rollback are the same; the pool commits
+        whatever is open, autocommit or not) and frees the connection."""
         stack, self._exit, self._reads = self._exit, None, None
         if stack is not None:
             await stack.aclose()

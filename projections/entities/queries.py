@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,7 +14,15 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from projections.paging import Page, Sort, keyset_page, rows_by_ids
+from projections.paging import (
+    Constant,
+    Page,
+    Sort,
+    iso_timestamp,
+    keyset_json_page,
+    keyset_page,
+    rows_by_ids,
+)
 
 SCHEMA = "rm_entities"
 
@@ -72,15 +81,17 @@ class EntityOrder(StrEnum):
 
 _LOWEST = -1.0e308  # stands for "no importance" so the keyset stays total
 SORTS: dict[EntityOrder, Sort[EntityRow]] = {
-    EntityOrder.NEWEST: Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat()),
-    EntityOrder.OLDEST: Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat()),
+    EntityOrder.NEWEST: Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)),
+    EntityOrder.OLDEST: Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)),
     EntityOrder.RECENTLY_UPDATED: Sort(
-        "updated_at", True, "timestamptz", lambda r: r.updated_at.isoformat()
+        "updated_at", True, "timestamptz", lambda r: r.updated_at.isoformat(), ("updated_at",)
     ),
-    EntityOrder.TITLE: Sort("coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower()),
+    EntityOrder.TITLE: Sort(
+        "coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower(), ("title",)
+    ),
     EntityOrder.IMPORTANCE: Sort(
         f"coalesce(importance, {_LOWEST})", True, "float8",
-        lambda r: _LOWEST if r.importance is None else r.importance,
+        lambda r: _LOWEST if r.importance is None else r.importance, ("importance",),
     ),
 }  # fmt: skip
 
@@ -89,10 +100,39 @@ ENTITY_COLUMNS = (
     "id, entity_type_id, version, schema_version, title, importance, data, lat, lon, archived, "
     "created_at, updated_at, position"
 )
+ENTITY_JSON: dict[str, str] = {
+    column: iso_timestamp(column) if column in ("created_at", "updated_at") else column
+    for column in ENTITY_COLUMNS.split(", ")
+}
+"""Each `EntityRow` attribute as a SQL value that PostgreSQL turns into the same JSON as the
+attribute's value in Python (for `page_json`)."""
 TYPE_COLUMNS = (
     "id, name, description, fields, search_importance, title_field, schema_version, retired, "
     "version, created_at, updated_at, position"
 )
+
+
+def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if not where.include_archived:
+        clauses.append("NOT archived")
+    if where.entity_type_id:
+        clauses.append("entity_type_id = %s")
+        params.append(where.entity_type_id)
+    if where.data_equals:
+        clauses.append("data @> %s::jsonb")
+        params.append(Jsonb(where.data_equals))
+    if where.created_after:
+        clauses.append("created_at >= %s")
+        params.append(where.created_after)
+    if where.created_before:
+        clauses.append("created_at < %s")
+        params.append(where.created_before)
+    if where.group_id:
+        clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
+        params.append(where.group_id)
+    return clauses, params
 
 
 class EntityReads:
@@ -110,28 +150,27 @@ class EntityReads:
         order: EntityOrder = EntityOrder.NEWEST,
     ) -> Page[EntityRow]:
         """Keyset pagination in the chosen order; the cursor is (sort key, id)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if not where.include_archived:
-            clauses.append("NOT archived")
-        if where.entity_type_id:
-            clauses.append("entity_type_id = %s")
-            params.append(where.entity_type_id)
-        if where.data_equals:
-            clauses.append("data @> %s::jsonb")
-            params.append(Jsonb(where.data_equals))
-        if where.created_after:
-            clauses.append("created_at >= %s")
-            params.append(where.created_after)
-        if where.created_before:
-            clauses.append("created_at < %s")
-            params.append(where.created_before)
-        if where.group_id:
-            clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
-            params.append(where.group_id)
         return await keyset_page(
-            self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, (clauses, params),
+            self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, _conditions(where),
             SORTS[order], first, after,
+        )  # fmt: skip
+
+    async def page_json(
+        self,
+        where: EntityFilter,
+        fields: Sequence[tuple[str, str | Constant]],
+        first: int = 50,
+        after: str | None = None,
+        order: EntityOrder = EntityOrder.NEWEST,
+        *,
+        with_cursors: bool = True,
+    ) -> Page[str]:
+        """`page`, each entity as JSON text built by PostgreSQL: `fields` are (key, an
+        `EntityRow` attribute or a constant), in output order. Same rows, same cursors."""
+        values = [(key, ENTITY_JSON[v] if isinstance(v, str) else v) for key, v in fields]
+        return await keyset_json_page(
+            self.conn, f"{SCHEMA}.entities", values, _conditions(where), SORTS[order], first,
+            after, with_cursors=with_cursors,
         )  # fmt: skip
 
     async def types(self) -> list[EntityTypeRow]:

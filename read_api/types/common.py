@@ -61,20 +61,21 @@ def page_size(first: int, limit: int = MAX_PAGE) -> int:
     return first
 
 
+def page_info(page: Page[Any]) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.has_next,
+        end_cursor=page.end_cursor,
+        start_cursor=page.cursors[0] if page.cursors else None,
+    )
+
+
 def connection(page: Page[R], node: Callable[[R], N]) -> Connection[N]:
     """Edges with the cursors the query class made (each in its own keyset format)."""
     edges = [
         Edge(cursor=cursor, node=node(row))
         for row, cursor in zip(page.items, page.cursors, strict=True)
     ]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            end_cursor=page.end_cursor,
-            start_cursor=edges[0].cursor if edges else None,
-        ),
-    )
+    return Connection(edges=edges, page_info=page_info(page))
 
 
 def present(rows: Sequence[R | None]) -> list[R]:

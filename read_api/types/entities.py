@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 
-from projections.entities.queries import EntityFilter, EntityOrder, EntityRow, EntityTypeRow
+from projections.entities.queries import (
+    ENTITY_JSON,
+    EntityFilter,
+    EntityOrder,
+    EntityRow,
+    EntityTypeRow,
+)
+from read_api.fast_lists import plan_connection
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -151,6 +158,15 @@ class EntityQuery:
         size = page_size(first)
         where = filter.to_filter() if filter else EntityFilter()
         sort = EntityOrder(order.value)
+        plan = plan_connection(info, ENTITY_JSON)
+        if plan is not None:
+            fields, cursors = plan.node_fields, plan.needs_cursors
+            nodes = await info.context.run(
+                lambda reads: reads.entities.page_json(
+                    where, fields, size, after, sort, with_cursors=cursors
+                )
+            )
+            return cast("Connection[Entity]", plan.complete(nodes))
         page = await info.context.run(lambda reads: reads.entities.page(where, size, after, sort))
         return connection(page, Entity.of)
 
