@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -306,31 +306,6 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
-
-
-def http_client(base_url: str, connections: int) -> httpx.AsyncClient:
-    """Keep-alive client sized for `connections` concurrent requests."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
-
-
-@contextlib.asynccontextmanager
-async def keepalive_clients(
-    base_url: str, count: int, shared_pool: bool = False
-) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """One keep-alive connection per load client: `clients[n]` is client n's httpx client.
-
-    By default each load client has its own AsyncClient (limits of 1 connection). With
-    `shared_pool` all share one AsyncClient whose limits hold `count` connections; measured
-    here, httpcore's pool then costs ≈ 3 ms of load-generator CPU per request at 32 connections
-    (vs ≈ 0.8 ms), which caps the generator near 300 req/s even against GET /health.
-    """
-    async with contextlib.AsyncExitStack() as stack:
-        if shared_pool:
-            client = await stack.enter_async_context(http_client(base_url, count))
-            yield [client] * count
-        else:
-            yield [await stack.enter_async_context(http_client(base_url, 1)) for _ in range(count)]
 
 
 # ---------------------------------------------------------------------------------------------

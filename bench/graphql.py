@@ -45,7 +45,6 @@ from bench._harness import (  # noqa: E402
     cpu_seconds,
     free_port,
     interrupt_on_sigterm,
-    keepalive_clients,
     machine_note,
     ratio,
     run_async,
@@ -54,6 +53,7 @@ from bench._harness import (  # noqa: E402
     wait_healthy,
     write_results,
 )
+from bench._rawhttp import raw_connections  # noqa: E402
 from infra.readside import ReadSide  # noqa: E402
 
 CONNECTIONS = (8, 32)
@@ -215,15 +215,16 @@ async def graphql_load(
     payload = orjson.dumps({"query": query})
     counter = itertools.count()
     meters = {"server": lambda: cpu_seconds(pid), "load": cpu_seconds}
-    async with keepalive_clients(base_url, connections) as http:
+    async with raw_connections(base_url, connections) as http:
+        head = http[0].head("POST", "/graphql", headers)
 
         async def one(client: int) -> str | None:
             body = payload
             if query is UNCACHED_QUERY:
                 body = orjson.dumps({"query": query, "extensions": {"nonce": next(counter)}})
-            response = await http[client].post("/graphql", content=body, headers=headers)
-            if response.status_code != 200 or b'"errors"' in response.content:
-                return f"{response.status_code} {response.text[:300]}"
+            status, content = await http[client].send(head, body)
+            if status != 200 or b'"errors"' in content:
+                return f"{status} {content[:300]!r}"
             return None
 
         label = f"{name} c={connections}"
