@@ -15,7 +15,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     stream = getattr(sys.stderr, "buffer", None)  # absent when a test harness captures stderr
     if json and stream is not None:
         # Every accepted command logs a line: orjson straight to bytes keeps it off the hot path.
-        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        # NON_STR_KEYS: the stdlib renderer accepted int keys, and a log call must never raise.
+        renderer = structlog.processors.JSONRenderer(
+            serializer=orjson.dumps, option=orjson.OPT_NON_STR_KEYS
+        )
         factory = structlog.BytesLoggerFactory(stream)
     elif json:
         renderer = structlog.processors.JSONRenderer()
