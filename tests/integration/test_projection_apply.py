@@ -148,6 +148,16 @@ def test_every_batching_gives_the_rows_of_one_event_at_a_time(database_url, stre
     with psycopg.connect(database_url) as conn:
         rebuild(conn, PROJECTIONS[name], prepare_schema, chunk=50)
     assert snapshot(database_url, name, PROJECTIONS[name].schema) == expected
+    # built after the fill or kept up during it, the rebuilt schema has every index
+    assert indexes(database_url, PROJECTIONS[name].schema) == indexes(database_url, "one_by_one")
+
+
+def indexes(database_url: str, schema: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY indexname", (schema,)
+        ).fetchall()
+    return [str(r[0]).replace(f"{schema}.", "{schema}.") for r in rows]
 
 
 def test_a_created_and_updated_entity_is_written_once_as_it_ends(database_url, stream):
