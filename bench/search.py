@@ -7,8 +7,8 @@ names with accents, site kinds, district names and descriptions drawn Zipf-like 
 vocabulary) into one tenant of `rm_search`. The rows are not hand-made: the entity type goes
 through the projection's own handler, and every entity's title, body, weighted vector and
 importance are computed by the projection's own SQL (`entity_columns`, `rm_search.weighted`,
-`rm_search.entity_text`), in bulk, then the GIN indexes are built once. Commands and Kafka are
-left out: at ~2k events/s they would take minutes per 200k, and they are measured elsewhere.
+`rm_search.entity_texts`), in bulk, then the GIN indexes are built once. Commands and Kafka are
+left out: they are measured elsewhere (`bench/commands.py`, `bench/projections.py`).
 
 Measured with one client, as the API reads (reader role, tenant set, row-level security on),
 timing `SearchReads.search` (first page of 20, with highlights):
