@@ -78,10 +78,7 @@ async def run_arrivals(
         due = start + offset
         remaining = due - loop.time()
         if remaining > 0:
-            with contextlib.suppress(TimeoutError):  # woken by Ctrl-C or by the schedule
-                async with asyncio.timeout(remaining):
-                    await stop.wait()
-            if stop.is_set():
+            if await _stopped_within(stop, remaining):  # woken by Ctrl-C or by the schedule
                 break
         elif n % 64 == 0:
             await asyncio.sleep(0)  # behind schedule: still let responses be read
@@ -95,10 +92,16 @@ async def run_arrivals(
         task.add_done_callback(in_flight.discard)
     # The window is the scenario's duration even when the last arrival came earlier, so that
     # rates divide by the time the load was actually offered.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(max(start + duration - loop.time(), 0.0)):
-            await stop.wait()
+    await _stopped_within(stop, max(start + duration - loop.time(), 0.0))
     await _finish(set(in_flight), grace, recorder)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` unless Ctrl-C comes first; True if it did."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    return stop.is_set()
 
 
 async def run_vus(
