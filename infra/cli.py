@@ -6,25 +6,21 @@ from typing import Annotated
 
 import orjson
 import typer
-import uvicorn
 from rich.console import Console
-from rich.panel import Panel
 
 from commands.auth import TokenCodec
-from infra.api import create_app
 from infra.automation import SERVICES, AutomationSide
 from infra.logging import configure_logging
 from infra.projections_cli import app as projections_app
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
-from infra.runtime import build_runtime, remember_urls, resolve_urls, running_servers, urls_file
+from infra.runtime import build_runtime, running_servers
 from infra.services import wait_for_shutdown
-from infra.settings import Settings
+from infra.settings import DEMO_TENANT, Settings
 
 app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 console = Console()
-DEMO_TENANT = "demo"
 
 
 @app.command()
@@ -32,70 +28,18 @@ def up(
     host: Annotated[str | None, typer.Option(help="Interface to serve on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to serve on")] = None,
     read_side: Annotated[
-        bool, typer.Option(help="Also run the relay and projection workers in this process")
+        bool, typer.Option(help="Also run the relay, projection workers and automation")
     ] = True,
 ) -> None:
     """Start everything: embedded servers (unless configured), migrations and the API."""
+    from infra.up import run_up
+
     settings = Settings()
     if host:
         settings.host = host
     if port:
         settings.port = port
-    configure_logging(settings.log_level, settings.log_json)
-    with console.status("starting PostgreSQL, Kafka (Tansu) and Redis…"):
-        urls, stack = resolve_urls(settings)
-    runtime = build_runtime(settings, urls, stack)
-    background = None
-    automation = None
-    try:
-        remember_urls(settings, urls)
-        if read_side:
-            background = ReadSide(
-                urls.database_url,
-                urls.kafka_bootstrap_servers,
-                urls.redis_url,
-                topic=settings.events_topic,
-            )
-            background.start()
-            automation = AutomationSide(runtime).start()
-        runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
-        admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
-        base = f"http://{settings.host}:{settings.port}"
-        where = f"embedded stack in {settings.data_dir}" if stack else "external servers"
-        console.print(
-            Panel.fit(
-                f"[bold]bsdflow is up[/bold]  ({where})\n\n"
-                f"  API        {base}\n"
-                f"  OpenAPI    {base}/docs\n"
-                f"  Ready      {base}/ready\n"
-                f"  PostgreSQL {urls.database_url}\n"
-                f"  Kafka      {urls.kafka_bootstrap_servers}\n"
-                f"  Redis      {urls.redis_url}\n\n"
-                f"  Dev token (tenant '{DEMO_TENANT}', role admin):\n  {admin}\n\n"
-                "  export TOKEN=$(.venv/bin/bsdflow token --tenant demo --role admin)\n"
-                "  Press Ctrl-C to stop everything.",
-                title="bsdflow",
-            )
-        )
-        uvicorn.run(
-            create_app(runtime),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            # Change messages are small JSON: deflate saves little, and with thousands of
-            # subscribers it cost 12-14 % of the API's CPU and doubled memory per socket.
-            ws_per_message_deflate=False,
-        )
-    finally:
-        with console.status("stopping…"):
-            if automation is not None:
-                automation.stop()
-            if background is not None:
-                background.stop()
-            urls_file(settings).unlink(missing_ok=True)
-            runtime.close()
-        console.print("stopped.")
+    run_up(settings, read_side=read_side, console=console)
 
 
 @app.command()

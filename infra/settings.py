@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEMO_TENANT = "demo"
+"""The tenant `bsdflow up` creates on first start, and the CLI's default."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BSDFLOW_", extra="ignore")
