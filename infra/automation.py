@@ -65,6 +65,7 @@ class AutomationSide:
             urls.kafka_bootstrap_servers,
             f"{settings.events_topic}.validation",
             validator.handlers(partial(validation_topic, settings.events_topic)),
+            doorbell=rt.doorbell,
         )
         ledger = RunLedger(rt.application, actor="bsdflow-automation")
         self.reactor = Reactor(ledger, lookup)
@@ -78,7 +79,7 @@ class AutomationSide:
         self.reactor_worker = reactor_worker = ProjectionWorker(
             self.reactor, urls.database_url, urls.kafka_bootstrap_servers, rt.redis,
             topic=settings.events_topic, group=f"{settings.events_topic}.automation.reactor",
-            announce=False,
+            announce=False, doorbell=rt.doorbell,
         )  # fmt: skip
         config = self.scheduler_config or SchedulerConfig(tick=settings.scheduler_tick)
         self.scheduler = Scheduler(

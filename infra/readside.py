@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from infra.doorbell import Doorbell
 from infra.kafka import EVENTS_TOPIC
 from infra.readdb import migrate_read_side
 from infra.relay import Relay
@@ -28,17 +29,22 @@ class ReadSide:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _redis: redis.Redis | None = None
+    _doorbell: Doorbell | None = None
 
     def start(self, *, with_relay: bool = True) -> ReadSide:
         migrate_read_side(self.database_url)
         self._redis = client = redis.Redis.from_url(self.redis_url)
+        self._doorbell = doorbell = Doorbell(self.redis_url)
         if with_relay:
-            self.relay = Relay(self.database_url, self.bootstrap, topic=self.topic)
+            self.relay = Relay(
+                self.database_url, self.bootstrap, topic=self.topic, doorbell=doorbell
+            )
             self._spawn("relay", self.relay.run)
         for name in PROJECTIONS if self.projections is None else self.projections:
             worker = ProjectionWorker(
-                PROJECTIONS[name], self.database_url, self.bootstrap, client, topic=self.topic
-            )
+                PROJECTIONS[name], self.database_url, self.bootstrap, client, topic=self.topic,
+                doorbell=doorbell,
+            )  # fmt: skip
             self.workers.append(worker)
             self._spawn(f"projection-{name}", worker.run)
         return self
@@ -51,5 +57,7 @@ class ReadSide:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._doorbell is not None:
+            self._doorbell.close()
         if self._redis is not None:
             self._redis.close()

@@ -33,7 +33,15 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from infra.kafka import consumer_config, ensure_topics, header, producer_config
+from infra.doorbell import Doorbell, Drowsiness
+from infra.kafka import (
+    consumer_config,
+    ensure_topics,
+    header,
+    producer_config,
+    resume,
+    topic_identity,
+)
 
 log = structlog.get_logger("bsdflow.rpc")
 
@@ -56,6 +64,7 @@ REPLY_PRODUCER = REQUEST_PRODUCER | {
     "topic.metadata.propagation.max.ms": 2_000,
 }
 FLUSH_SECONDS = 15.0
+REPLY_TOPIC_CHECK_SECONDS = 1.0
 
 
 class RpcError(Exception):
@@ -107,14 +116,22 @@ class RpcClient:
     caller's own loop with `call_soon_threadsafe`) and `request_sync` blocks on them.
     """
 
-    def __init__(self, bootstrap: str, reply_topic_prefix: str = "bsdflow.rpc.replies") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        reply_topic_prefix: str = "bsdflow.rpc.replies",
+        doorbell: Doorbell | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.reply_topic = f"{reply_topic_prefix}.{uuid.uuid4().hex}"
+        self.doorbell = doorbell
         self.dropped = 0  # replies whose correlation id nobody waited for
+        self.reply_topic_recreated = 0
         self._pending: dict[str, Future[Reply]] = {}
         self._lock = Lock()
         self._known_topics: set[str] = set()
         self._stop = Event()
+        self._waiting = Event()  # set while a request awaits its reply: the listener fetches
         self._producer: Producer | None = None
         self._thread: Thread | None = None
 
@@ -132,6 +149,9 @@ class RpcClient:
         # auto.offset.reset=earliest takes over.
         consumer = Consumer(consumer_config(self.bootstrap, self.reply_topic))
         consumer.assign([TopicPartition(self.reply_topic, 0, 0)])
+        self._reply_topic_id = topic_identity(
+            AdminClient({"bootstrap.servers": self.bootstrap}), self.reply_topic
+        )
         self._producer = Producer(producer_config(self.bootstrap) | REQUEST_PRODUCER)
         self._thread = Thread(
             target=self._listen, args=(consumer, self._producer), name="rpc-replies", daemon=True
@@ -151,6 +171,7 @@ class RpcClient:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
+            self._known_topics.discard(topic)  # the broker may have lost it: ensure it again
             raise RpcTimeout(topic, timeout) from None
         finally:
             self._forget(correlation_id)
@@ -162,6 +183,7 @@ class RpcClient:
         try:
             return future.result(timeout)
         except TimeoutError:
+            self._known_topics.discard(topic)
             raise RpcTimeout(topic, timeout) from None
         finally:
             self._forget(correlation_id)
@@ -170,6 +192,7 @@ class RpcClient:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._waiting.set()
         if self._thread is not None:
             self._thread.join(5)
         if self._producer is not None:
@@ -219,6 +242,7 @@ class RpcClient:
 
         def reported(err: Any, _message: Any) -> None:
             if err is not None:
+                self._known_topics.discard(topic)
                 self._resolve(correlation_id, RpcError(f"request to {topic} not delivered: {err}"))
 
         try:
@@ -226,31 +250,71 @@ class RpcClient:
         except (BufferError, KafkaException):
             self._forget(correlation_id)
             raise
+        with self._lock:  # with the lock: the listener clears it only when nothing is pending
+            self._waiting.set()
+        if self.doorbell is not None:
+            self.doorbell.ring(topic)
         return correlation_id, future
 
     def _forget(self, correlation_id: str) -> None:
         with self._lock:
             self._pending.pop(correlation_id, None)
+            if not self._pending:
+                self._waiting.clear()
 
     def _resolve(self, correlation_id: str, result: Reply | BaseException) -> bool:
         with self._lock:
             future = self._pending.pop(correlation_id, None)
+            if not self._pending:
+                self._waiting.clear()
         if future is None:
             return False
         _settle(future, result)
         return True
 
     def _listen(self, consumer: Consumer, producer: Producer) -> None:
+        """Fetch replies while a request waits; with none waiting, pause and fetch nothing."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        checked = time.monotonic()
         try:
             while not self._stop.is_set():
                 producer.poll(0)  # serve the requests' delivery reports
+                with self._lock:
+                    if not self._pending:  # a reply may have beaten its `_waiting.set()`
+                        self._waiting.clear()
+                if not self._waiting.is_set():
+                    self._idle(consumer, producer)
+                    continue
                 for message in _next_batch(consumer, 100):
                     correlation_id = header(_headers(message), CORRELATION_ID) or ""
                     if not self._resolve(correlation_id, _decode(message.value())):
                         self.dropped += 1
                         log.debug("reply dropped", correlation_id=correlation_id)
+                if time.monotonic() - checked > REPLY_TOPIC_CHECK_SECONDS:
+                    self._keep_reply_topic(admin, consumer)
+                    checked = time.monotonic()
         finally:
             consumer.close()
+
+    def _idle(self, consumer: Consumer, producer: Producer) -> None:
+        assignment = consumer.assignment()
+        consumer.pause(assignment)
+        try:
+            while not self._waiting.wait(1.0):
+                producer.poll(0)
+        finally:
+            resume(consumer, assignment)
+
+    def _keep_reply_topic(self, admin: AdminClient, consumer: Consumer) -> None:
+        """A broker that lost its data lost our reply topic too: make a new one, read it from 0."""
+        found = topic_identity(admin, self.reply_topic)
+        if found is not None and found == self._reply_topic_id:
+            return
+        ensure_topics(self.bootstrap, self.reply_topic, admin=admin)
+        self._reply_topic_id = topic_identity(admin, self.reply_topic)
+        consumer.assign([TopicPartition(self.reply_topic, 0, 0)])
+        self.reply_topic_recreated += 1
+        log.warning("reply topic was gone; recreated", topic=self.reply_topic)
 
 
 def _headers(message: Message) -> list[tuple[str, bytes]] | None:
@@ -271,7 +335,12 @@ class RpcServer:
     """Answers requests on the registry's topics; one consumer group member per `run`."""
 
     def __init__(
-        self, bootstrap: str, group: str, handlers: Mapping[str, Handler], batch_size: int = 100
+        self,
+        bootstrap: str,
+        group: str,
+        handlers: Mapping[str, Handler],
+        batch_size: int = 100,
+        doorbell: Doorbell | None = None,
     ) -> None:
         if not handlers:
             raise ValueError("RpcServer needs at least one handler")
@@ -281,23 +350,54 @@ class RpcServer:
         self.batch_size = batch_size
         self.ready = Event()  # set once the group has given this member its partitions
         self.handled = 0
+        self.drowsiness = Drowsiness(doorbell, tuple(self.handlers))
+        self._identities: dict[str, str | None] = {}  # topic → the incarnation last read
+        self._lost = False
 
     def run(self, stop: Event) -> None:
         ensure_topics(self.bootstrap, *self.handlers)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        # One consumer for good, across broker restarts too: librdkafka joins again by itself,
+        # and a new consumer in a group the restarted broker has seen is never assigned (Tansu).
         consumer = Consumer(consumer_config(self.bootstrap, self.group))
         producer = Producer(producer_config(self.bootstrap) | REPLY_PRODUCER)
-        consumer.subscribe(list(self.handlers), on_assign=self._on_assign)
+        consumer.subscribe(
+            list(self.handlers),
+            on_assign=lambda c, ps: self._on_assign(admin, c, ps),
+            on_lost=lambda _c, _ps: setattr(self, "_lost", True),
+        )
         log.info("rpc server joining", group=self.group, topics=sorted(self.handlers))
         try:
             while not stop.is_set():
                 batch = _next_batch(consumer, self.batch_size)
+                if not batch:
+                    if self._lost:  # the broker restarted empty: its clients recreate their
+                        self._lost = False  # topics, and so do we
+                        ensure_topics(self.bootstrap, *self.handlers, admin=admin)
+                    batch = [
+                        m for m in self.drowsiness.rest_if_idle(consumer, stop) if not m.error()
+                    ]
                 if batch:
+                    self.drowsiness.busy()
                     self._serve(consumer, producer, batch)
         finally:
             consumer.close()
             producer.flush(5)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(
+        self, admin: AdminClient, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> None:
+        # Explicit offsets, the group's committed ones else 0 (old requests there are past
+        # their deadline and skipped): the embedded broker's offset lookups are unreliable.
+        committed = {
+            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)
+        }
+        for tp in partitions:
+            found = topic_identity(admin, tp.topic)
+            renewed = tp.topic in self._identities and self._identities[tp.topic] != found
+            self._identities[tp.topic] = found
+            # A new incarnation of a topic starts at 0, whatever the group remembers.
+            tp.offset = 0 if renewed else max(committed.get((tp.topic, tp.partition), 0), 0)
         consumer.assign(partitions)
         self.ready.set()
         log.info("rpc server assigned", group=self.group,

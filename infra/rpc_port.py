@@ -6,21 +6,23 @@ import threading
 from typing import Any
 
 from commands.ports import NoReply
+from infra.doorbell import Doorbell
 from infra.rpc import RpcClient, RpcTimeout
 
 
 class BusRequests:
     """The command side's RequestReply port over Kafka, started on first use."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, doorbell: Doorbell | None = None) -> None:
         self.bootstrap = bootstrap
+        self.doorbell = doorbell
         self._client: RpcClient | None = None
         self._lock = threading.Lock()
 
     def client(self) -> RpcClient:
         with self._lock:
             if self._client is None:
-                self._client = RpcClient(self.bootstrap).start()
+                self._client = RpcClient(self.bootstrap, doorbell=self.doorbell).start()
             return self._client
 
     async def request(

@@ -19,6 +19,7 @@ from commands.service import CommandService
 from commands.transcoding import event_metadata
 from domain.tenant import Tenant
 from infra.blobs import DiskBlobStore
+from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.eventstore import open_application
 from infra.kafka import validation_topic
@@ -40,10 +41,12 @@ class Runtime:
     secrets: FernetSecretBox
     bus: BusRequests
     prevalidation: Prevalidation
+    doorbell: Doorbell
     stack: EmbeddedStack | None = field(default=None)
 
     def close(self) -> None:
         self.bus.close()
+        self.doorbell.close()
         self.application.close()
         self.redis.close()
         if self.stack is not None:
@@ -122,7 +125,8 @@ def build_runtime(
     blobs = DiskBlobStore(settings.documents_dir.resolve(), settings.max_document_bytes)
     locks = RedisLocks(client)
     secrets = FernetSecretBox(settings.credentials_key())
-    bus = BusRequests(urls.kafka_bootstrap_servers)
+    doorbell = Doorbell(urls.redis_url)
+    bus = BusRequests(urls.kafka_bootstrap_servers, doorbell)
     return Runtime(
         settings=settings,
         urls=urls,
@@ -139,5 +143,6 @@ def build_runtime(
             locks,
             settings.validation_timeout,
         ),
+        doorbell=doorbell,
         stack=stack,
     )

@@ -1,42 +1,44 @@
 """A projection worker: consumes the events topic in batches and applies them to one projection.
 
 Each batch commits in one PostgreSQL transaction with the projection's checkpoint; Kafka offsets
-are committed only after that. On assignment the worker seeks to the offset of the last applied
-event and checks that the message there carries the checkpoint's position; if not, the broker's
-log is not the one the checkpoint was taken on (it lost its data and was refilled), so the worker
-reads from the beginning and the checkpoint skips what was already applied.
+are committed only after that. The checkpoint (position, offset, topic identity) decides where
+to read, never the broker's stored group offsets: on assignment the worker seeks just past the
+checkpoint's offset if the topic is the incarnation the checkpoint was taken on, and to the
+start otherwise (the broker lost its data and the relay refilled it), where the position check
+skips what was already applied. Every message names the position before it on its partition;
+one whose predecessor is past the checkpoint reveals a gap, and the worker reads that partition
+again from the start rather than skip an event.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import redis
 import structlog
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
+from infra.doorbell import Doorbell, Drowsiness
 from infra.kafka import (
     EVENTS_TOPIC,
     PARTITIONS,
+    PREVIOUS,
     consumer_config,
     dead_letter_topic,
     ensure_topics,
     header,
+    headers_of,
     partition_count,
     producer_config,
+    topic_identity,
 )
-from projections.base import Projection, decode_event
+from projections.base import Projection, RecordedEvent, decode_event
 from projections.notify import (
     POSITIONS_CHANNEL,
     Change,
@@ -44,23 +46,29 @@ from projections.notify import (
     encode_changes,
     position_message,
 )
-from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint
+from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint_of
 
 log = structlog.get_logger("bsdflow.worker")
+IDENTITY_CHECK_SECONDS = 2.0
 
 
-def delivered_from(message: Message) -> Delivered:
-    headers = cast("list[tuple[str, bytes]] | None", message.headers())
+def delivered_from(message: Message, topic_id: str | None = None) -> Delivered:
+    """The message as the projection runtime takes it; an undecodable one arrives with empty
+    data, so handlers refuse it and it is parked like any poison event, not crash the worker."""
+    headers = headers_of(message)
+    position = int(header(headers, "position") or 0)
     key = message.key()
-    assert key is not None
-    event = decode_event(
-        int(header(headers, "position") or 0),
-        UUID(key.decode()),
-        int(header(headers, "originator_version") or 0),
-        header(headers, "event_type") or "",
-        message.value() or b"{}",
+    event_type = header(headers, "event_type") or ""
+    version = int(header(headers, "originator_version") or 0)
+    try:
+        event = decode_event(
+            position, UUID((key or b"").decode()), version, event_type, message.value() or b"{}"
+        )
+    except ValueError:  # orjson's decode error and a malformed UUID key are ValueErrors
+        event = RecordedEvent(position, UUID(int=0), version, event_type, {}, {})
+    return Delivered(
+        event, message.topic() or "", message.partition() or 0, message.offset() or 0, topic_id
     )
-    return Delivered(event, message.topic() or "", message.partition() or 0, message.offset() or 0)
 
 
 class ProjectionWorker:
@@ -74,6 +82,7 @@ class ProjectionWorker:
         batch_size: int = 1_000,
         group: str | None = None,
         announce: bool = True,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -86,7 +95,11 @@ class ProjectionWorker:
         self.group = group or f"{topic}.projection.{projection.name}"
         self.announce = announce
         """Publish changes and positions (read models do; the reactor has nothing to announce)."""
-        self._validate: dict[int, int] = {}  # partition → checkpoint position to find first
+        self.drowsiness = Drowsiness(doorbell, (topic,))
+        self.topic_id: str | None = None
+        self.rereads = 0  # partitions read again from the start (new topic, or a gap)
+        self._known: dict[int, int] = {}  # partition → last position applied or being applied
+        self._lost = False
 
     def run(self, stop: threading.Event) -> None:
         # Create the topic before subscribing: a broker may otherwise auto-create it with its
@@ -98,22 +111,69 @@ class ProjectionWorker:
                 f"topic {self.topic} has {partitions} partitions; bsdflow needs {PARTITIONS} "
                 "(one ordered log; scale out by running projections in separate workers)"
             )
-        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
         dead_letters = Producer(producer_config(self.bootstrap))
-        with psycopg.connect(self.database_url) as conn:
-            conn.autocommit = True
-            self.position = checkpoint(conn, self.projection.schema)[0]
-            log.info("worker joining", projection=self.projection.name, group=self.group,
-                     position=self.position)  # fmt: skip
-            consumer.subscribe([self.topic], on_assign=lambda c, ps: self._on_assign(conn, c, ps))
-            try:
-                while not stop.is_set():
-                    batch = self._usable(consumer, self._next_messages(consumer))
-                    if batch:
-                        self._apply(conn, consumer, dead_letters, batch)
-            finally:
-                consumer.close()
-                dead_letters.flush(5)
+        # One consumer for the worker's life, also across a broker restart: librdkafka joins
+        # the group again by itself and `_on_assign` positions it, whereas a new consumer in a
+        # group the restarted broker saw the old one rejoin was never assigned (Tansu).
+        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        try:
+            with psycopg.connect(self.database_url) as conn:
+                conn.autocommit = True
+                self.position = checkpoint_of(conn, self.projection.schema).position
+                self.topic_id = topic_identity(admin, self.topic)
+                log.info("worker joining", projection=self.projection.name, group=self.group,
+                         position=self.position)  # fmt: skip
+                consumer.subscribe(
+                    [self.topic],
+                    on_assign=lambda c, ps: self._on_assign(conn, admin, c, ps),
+                    on_lost=lambda _c, _ps: self._mark_lost(),
+                )
+                self._consume(conn, admin, consumer, dead_letters, stop)
+        finally:
+            consumer.close()
+            dead_letters.flush(5)
+
+    def _consume(
+        self,
+        conn: psycopg.Connection[Any],
+        admin: AdminClient,
+        consumer: Consumer,
+        dead_letters: Producer,
+        stop: threading.Event,
+    ) -> None:
+        checked = time.monotonic()
+        while not stop.is_set():
+            messages = self._next_messages(consumer)
+            if not messages:
+                if self._lost or time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
+                    self._follow_topic(conn, admin, consumer)
+                    checked = time.monotonic()
+                messages = self.drowsiness.rest_if_idle(consumer, stop)
+            batch = self._usable(consumer, messages)
+            if batch:
+                self.drowsiness.busy()
+                self._apply(conn, consumer, dead_letters, batch)
+
+    def _mark_lost(self) -> None:
+        self._lost = True
+
+    def _follow_topic(
+        self, conn: psycopg.Connection[Any], admin: AdminClient, consumer: Consumer
+    ) -> None:
+        """The broker restarted empty, or the topic was recreated: make sure it exists (the
+        relay, finding a new topic id, publishes the log into it again) and read it from
+        where the checkpoints say."""
+        self._lost = False
+        ensure_topics(self.bootstrap, self.topic, dead_letter_topic(self.topic), admin=admin)
+        found = topic_identity(admin, self.topic)
+        if found == self.topic_id:
+            return
+        log.warning("topic changed; reading it from the start", projection=self.projection.name,
+                    was=self.topic_id, now=found)  # fmt: skip
+        self.topic_id = found
+        for tp in self._positioned(conn, consumer.assignment()):
+            consumer.seek(tp)
 
     def _next_messages(self, consumer: Consumer) -> list[Message]:
         """Wait for one message, then take only what the client has already fetched.
@@ -128,43 +188,68 @@ class ProjectionWorker:
         return [first, *consumer.consume(self.batch_size - 1, timeout=0)]
 
     def _on_assign(
-        self, conn: psycopg.Connection[Any], consumer: Consumer, partitions: list[TopicPartition]
+        self,
+        conn: psycopg.Connection[Any],
+        admin: AdminClient,
+        consumer: Consumer,
+        partitions: list[TopicPartition],
     ) -> None:
-        for tp in partitions:
-            position, offset = checkpoint(conn, self.projection.schema, tp.partition)
-            if offset >= 0:
-                tp.offset = offset
-                self._validate[tp.partition] = position
-            else:
-                tp.offset = OFFSET_BEGINNING
-        consumer.assign(partitions)
+        self.topic_id = topic_identity(admin, self.topic)
+        positioned = self._positioned(conn, partitions)
+        consumer.assign(positioned)
         # str keys: the JSON log renderer refuses int keys, and `poll` (unlike `consume`)
         # raises what a callback raised, which would restart the worker.
         log.info(
             "partitions assigned",
             projection=self.projection.name,
-            offsets={str(tp.partition): tp.offset for tp in partitions},
+            topic_id=self.topic_id,
+            offsets={str(tp.partition): tp.offset for tp in positioned},
         )
+
+    def _positioned(
+        self, conn: psycopg.Connection[Any], partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """Where to read each partition: just past the checkpoint in the topic it was taken
+        on, else from the start. Explicit offsets only: the embedded broker answers offset
+        lookups wrongly, so neither OFFSET_BEGINNING nor group offsets survive its restart."""
+        found = []
+        for tp in partitions:
+            at = checkpoint_of(conn, self.projection.schema, tp.partition)
+            self._known[tp.partition] = at.position
+            same_log = at.topic_id is not None and at.topic_id == self.topic_id
+            offset = at.offset + 1 if same_log and at.offset >= 0 else 0
+            if offset == 0 and at.position > 0:
+                self.rereads += 1
+            found.append(TopicPartition(self.topic, tp.partition, offset))
+        return found
 
     def _usable(self, consumer: Consumer, messages: list[Message]) -> list[Delivered]:
         batch: list[Delivered] = []
+        broken: set[int] = set()
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error", error=str(error))
                 continue
-            delivered = delivered_from(message)
-            expected = self._validate.pop(delivered.partition, None)
-            if expected is not None and delivered.event.position != expected:
+            partition = message.partition() or 0
+            if partition in broken:
+                continue
+            delivered = delivered_from(message, self.topic_id)
+            known = self._known.get(partition, 0)
+            previous = header(headers_of(message), PREVIOUS)
+            position = delivered.event.position
+            if position > known and previous is not None and int(previous) > known:
                 log.warning(
-                    "broker log differs from checkpoint; reading from the beginning",
-                    projection=self.projection.name,
-                    expected=expected,
-                    found=delivered.event.position,
-                )
-                consumer.seek(TopicPartition(self.topic, delivered.partition, OFFSET_BEGINNING))
-                return []
+                    "gap in the log (an event between is missing); reading the partition again",
+                    projection=self.projection.name, partition=partition, applied=known,
+                    previous=int(previous), found=position,
+                )  # fmt: skip
+                consumer.seek(TopicPartition(self.topic, partition, 0))
+                self.rereads += 1
+                broken.add(partition)
+                continue
+            self._known[partition] = max(known, position)
             batch.append(delivered)
         self.delivered += len(batch)
         return batch

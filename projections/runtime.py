@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {META_SCHEMA}.dead_letters (
     retried_at timestamptz,
     UNIQUE (projection, position)
 );
+ALTER TABLE {META_SCHEMA}.dead_letters ADD COLUMN IF NOT EXISTS raw bytea;
 """
 CHECKPOINT_DDL = """
 CREATE TABLE IF NOT EXISTS {schema}._checkpoint (
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS {schema}._checkpoint (
     kafka_offset bigint NOT NULL DEFAULT -1,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE {schema}._checkpoint ADD COLUMN IF NOT EXISTS topic_id text;
 """
 
 
@@ -57,6 +59,8 @@ class Delivered:
     topic: str
     partition: int
     offset: int
+    topic_id: str | None = None
+    """The identity of the topic incarnation it came from: an offset means nothing without it."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,25 @@ def create_schema(conn: psycopg.Connection[Any], projection: Projection, schema:
 
 def checkpoint(conn: psycopg.Connection[Any], schema: str, partition: int = 0) -> tuple[int, int]:
     """(position, kafka offset) last applied on this partition; (0, -1) before the first."""
+    found = checkpoint_of(conn, schema, partition)
+    return found.position, found.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    position: int = 0
+    offset: int = -1
+    topic_id: str | None = None
+
+
+def checkpoint_of(conn: psycopg.Connection[Any], schema: str, partition: int = 0) -> Checkpoint:
+    """Where a partition was last applied: position, and the offset in which topic."""
     row = conn.execute(
-        f"SELECT position, kafka_offset FROM {schema}._checkpoint WHERE partition = %s",  # noqa: S608
+        f"SELECT position, kafka_offset, topic_id FROM {schema}._checkpoint "  # noqa: S608
+        "WHERE partition = %s",
         (partition,),
     ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, -1)
+    return Checkpoint(int(row[0]), int(row[1]), row[2]) if row else Checkpoint()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +144,13 @@ def write_statements(
     send(cur, writes(schema, ([s] for s in statements)))
 
 
-def _advance(
-    cur: psycopg.Cursor[Any], schema: str, partition: int, position: int, offset: int
-) -> None:
+def _advance(cur: psycopg.Cursor[Any], schema: str, position: int, last: Delivered) -> None:
     cur.execute(
-        f"INSERT INTO {schema}._checkpoint (partition, position, kafka_offset) "  # noqa: S608
-        "VALUES (%s, %s, %s) ON CONFLICT (partition) DO UPDATE "
-        "SET position = EXCLUDED.position, kafka_offset = EXCLUDED.kafka_offset, updated_at = now()",
-        (partition, position, offset),
+        f"INSERT INTO {schema}._checkpoint (partition, position, kafka_offset, topic_id) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (partition) DO UPDATE "
+        "SET position = EXCLUDED.position, kafka_offset = EXCLUDED.kafka_offset, "
+        "topic_id = EXCLUDED.topic_id, updated_at = now()",
+        (last.partition, position, last.offset, last.topic_id),
     )
 
 
@@ -158,13 +175,31 @@ def apply_batch(
             fresh = [d for d in batch if d.event.position > last]
             send(cur, writes(schema, projection.runs(d.event for d in fresh)))
             end = batch[-1]
-            _advance(cur, schema, partition, max(last, end.event.position), end.offset)
+            _advance(cur, schema, max(last, end.event.position), end)
         return BatchResult(len(fresh), len(batch) - len(fresh), max(last, end.event.position), [])
-    except psycopg.OperationalError:
-        raise  # the database is unreachable: not the events' fault, let the worker reconnect
-    except Exception:  # noqa: S110 - isolated below, event by event
-        pass
+    except Exception as exc:
+        if unavailable(conn, exc):
+            raise  # not the events' fault: let the worker reconnect and try again
     return _apply_one_by_one(conn, projection, batch, schema, attempts, backoff, sleep)
+
+
+# SQLSTATE classes that say the database cannot work right now, whatever the event: connection
+# exceptions, transaction rollbacks (deadlock, serialization), insufficient resources, objects
+# in use, operator intervention (shutdown), system errors. Anything else the database refuses
+# (bad data, a NUL byte, a program limit such as an index row too large) is the event's fault.
+_TRANSIENT = frozenset({"08", "40", "53", "55", "57", "58"})
+
+
+def unavailable(conn: psycopg.Connection[Any], exc: BaseException) -> bool:
+    """True when retrying later, not parking the event, is the answer to `exc`."""
+    if conn.broken or conn.closed:
+        return True
+    if not isinstance(exc, psycopg.Error):
+        return False
+    sqlstate = exc.sqlstate
+    if sqlstate is None:
+        return isinstance(exc, psycopg.OperationalError)
+    return sqlstate[:2] in _TRANSIENT
 
 
 def _locked_checkpoint(cur: psycopg.Cursor[Any], schema: str, partition: int) -> tuple[int, int]:
@@ -200,18 +235,23 @@ def _apply_one_by_one(
                     else:
                         send(cur, writes(schema, projection.runs([delivered.event])))
                         applied += 1
-                    _advance(cur, schema, delivered.partition, position, delivered.offset)
+                    _advance(cur, schema, position, delivered)
                 error = ""
                 break
-            except psycopg.OperationalError:
-                raise
             except Exception as exc:
+                if unavailable(conn, exc):
+                    raise
                 error = f"{type(exc).__name__}: {exc}".strip()
                 sleep(backoff * (2**attempt))
         if error:
             parked.append(Parked(delivered, error))
             position = _park(conn, projection, delivered, schema, error, attempts)
     return BatchResult(applied, skipped, position, parked)
+
+
+def storable(text: str) -> str:
+    """`text` as PostgreSQL text and jsonb can hold it: NUL (raw or JSON-escaped) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
 
 
 def _park(
@@ -222,14 +262,19 @@ def _park(
     error: str,
     attempts: int,
 ) -> int:
-    """Record the poison event and move the checkpoint past it, atomically."""
+    """Record the poison event and move the checkpoint past it, atomically.
+
+    The exact payload is kept as bytes (`raw`); the `event` column, for people and queries, is
+    a copy the database can store whatever the event held (a NUL byte is what may have made it
+    poison in the first place), so parking cannot fail on the same bytes."""
     event = delivered.event
+    raw = orjson.dumps({"data": event.data, "meta": dict(event.meta), "version": event.version})
     with conn.transaction(), conn.cursor() as cur:
         last, _ = _locked_checkpoint(cur, schema, delivered.partition)
         cur.execute(
             f"INSERT INTO {META_SCHEMA}.dead_letters (projection, topic, partition, kafka_offset, "  # noqa: S608
-            "position, event_type, originator_id, event, error, attempts) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) "
+            "position, event_type, originator_id, event, raw, error, attempts) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) "
             "DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts",
             (
                 projection.name,
@@ -239,13 +284,12 @@ def _park(
                 event.position,
                 event.type,
                 event.originator_id,
-                orjson.dumps(
-                    {"data": event.data, "meta": dict(event.meta), "version": event.version}
-                ).decode(),
-                error,
+                storable(raw.decode()),
+                raw,
+                storable(error),
                 attempts,
             ),
         )
         position = max(last, event.position)
-        _advance(cur, schema, delivered.partition, position, delivered.offset)
+        _advance(cur, schema, position, delivered)
     return position

@@ -178,11 +178,10 @@ async def test_a_late_reply_is_dropped(service: Service, client: RpcClient) -> N
     await client.request(service.topics.slow, {"seconds": 0})  # warm: the next one is on time
     with pytest.raises(RpcTimeout):
         await client.request(service.topics.slow, {"seconds": 0.8}, timeout=0.3)
-    deadline = time.monotonic() + 10
-    while client.dropped < 1:
-        assert time.monotonic() < deadline, "the late reply never arrived"
-        await asyncio.sleep(0.02)
+    # Answered in order on one partition: the late reply comes first and is dropped (the
+    # client fetches only while a request waits, so it is read with the next one).
     assert await client.request(service.topics.echo, {"next": 1}) == {"echo": {"next": 1}}
+    assert client.dropped == 1
     assert client.pending == 0
 
 

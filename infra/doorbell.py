@@ -1,0 +1,175 @@
+"""Waking idle Kafka consumers when their topic has news, so that idle costs next to nothing.
+
+The embedded broker (Tansu) does not answer a waiting fetch when a message arrives: a consumer
+either polls every few milliseconds (fast, but a dozen of them kept the broker at 40 % of a
+core with nothing to do) or long-polls and adds the wait to every event's latency. So consumers
+pause their partitions once idle, and whoever produces to a topic rings its doorbell: one Redis
+pub/sub message, which resumes every paused consumer of that topic in any process.
+
+A ring counts, it carries nothing: a consumer notes the count before its last empty polls and
+pauses only if no ring came since, so a ring that races with the decision to pause still wakes
+it. Rings can be lost (Redis restarting, a dropped subscription); a paused consumer also looks
+again every `fallback` seconds, which bounds the cost of a lost ring, and a listener that had to
+reconnect wakes every consumer once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any, cast
+
+import redis
+import structlog
+from confluent_kafka import Consumer, Message
+
+from infra.kafka import resume
+
+log = structlog.get_logger("bsdflow.doorbell")
+PREFIX = "bsdflow:doorbell:"
+
+
+class Doorbell:
+    """One pub/sub connection per process, shared by every consumer in it."""
+
+    def __init__(self, redis_url: str, fallback: float = 10.0) -> None:
+        self.redis_url = redis_url
+        self.fallback = fallback
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self._rings: Counter[str] = Counter()
+        self._epoch = 0  # bumped when rings may have been missed: wakes every waiter once
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ring(self, *topics: str) -> None:
+        """Tell every consumer of these topics that something was produced (best effort)."""
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for topic in topics:
+                pipe.publish(PREFIX + topic, b"")
+            pipe.execute()
+        except redis.RedisError as exc:  # a lost ring costs one fallback interval, no more
+            log.warning("doorbell not rung", topics=topics, error=str(exc))
+
+    def rings(self, *topics: str) -> int:
+        """How many rings this process has heard for these topics (compare, do not interpret)."""
+        self._listen()
+        with self._changed:
+            return self._count(topics)
+
+    def wait(self, topics: tuple[str, ...], since: int, timeout: float) -> bool:
+        """Block until a ring newer than `since` (True) or `timeout` seconds (False)."""
+        self._listen()
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count(topics) != since, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._client.close()
+
+    def _count(self, topics: tuple[str, ...]) -> int:
+        return self._epoch + sum(self._rings[topic] for topic in topics)
+
+    def _listen(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pubsub: Any = None
+            try:
+                pubsub = cast("Any", self._client).pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(PREFIX + "*")
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._heard(message["channel"])
+            except redis.RedisError as exc:
+                log.warning("doorbell listener reconnecting", error=str(exc))
+                self._heard_everything()  # rings may have been missed: wake everyone once
+                self._stop.wait(1.0)
+            finally:
+                if pubsub is not None:
+                    pubsub.close()
+
+    def _heard(self, channel: bytes | str) -> None:
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        with self._changed:
+            self._rings[name.removeprefix(PREFIX)] += 1
+            self._changed.notify_all()
+
+    def _heard_everything(self) -> None:
+        with self._changed:
+            self._epoch += 1
+            self._changed.notify_all()
+
+
+class Drowsiness:
+    """When a consumer may pause: after `after` seconds of empty polls with no ring meanwhile.
+
+    While paused it still polls (without fetching) every `tick` seconds, which serves rebalance
+    callbacks and keeps it within `max.poll.interval.ms`, and it resumes to look for itself
+    every `fallback` seconds in case a ring was lost.
+    """
+
+    def __init__(
+        self,
+        doorbell: Doorbell | None,
+        topics: tuple[str, ...],
+        after: float = 0.5,
+        tick: float = 1.0,
+    ) -> None:
+        self.doorbell = doorbell
+        self.topics = topics
+        self.after = after
+        self.tick = tick
+        self.rests = 0  # times paused, for tests and metrics
+        self._idle_since: float | None = None
+        self._rings = 0
+
+    def busy(self) -> None:
+        self._idle_since = None
+
+    def rest_if_idle(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
+        """Call after an empty poll; returns messages that arrived while paused, if any."""
+        if self.doorbell is None:
+            return []
+        now = time.monotonic()
+        rings = self.doorbell.rings(*self.topics)
+        if self._idle_since is None or rings != self._rings:
+            self._idle_since, self._rings = now, rings
+            return []
+        if now - self._idle_since < self.after:
+            return []
+        return self._rest(consumer, stop, self.doorbell)
+
+    def _rest(self, consumer: Consumer, stop: threading.Event, doorbell: Doorbell) -> list[Message]:
+        assignment = consumer.assignment()
+        if not assignment:
+            return []
+        consumer.pause(assignment)
+        self.rests += 1
+        looked = time.monotonic()
+        try:
+            while not stop.is_set():
+                if doorbell.wait(self.topics, self._rings, self.tick):
+                    break
+                if time.monotonic() - looked > doorbell.fallback:
+                    break
+                arrived = consumer.poll(0)
+                if arrived is not None:
+                    return [arrived]
+            return []
+        finally:
+            # Resume what is still assigned: a rebalance while paused may have changed it.
+            resume(consumer, consumer.assignment())
+            self._idle_since = None
