@@ -23,6 +23,7 @@ from commands.prevalidation import Prevalidation
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
+from commands.storable import require_storable
 from domain.errors import InvalidInput
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -112,6 +113,7 @@ def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
     ) -> Response:
         service: CommandService = request.app.state.commands
         body = spec.model.model_validate({k: v for k, v in form.items() if v is not None})
+        require_storable({"filename": file.filename, "content_type": file.content_type}, ("file",))
         staged = request.app.state.stage_upload(
             file.file, file.filename or "upload", file.content_type or ""
         )

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from commands.auth import Forbidden, Unauthenticated
 from commands.prevalidation import ValidationUnavailable
 from commands.service import IdempotencyKeyReused
+from commands.storable import MAX_DEPTH
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
 
@@ -127,6 +128,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's "error parsing the body": json.loads gave up on the nesting itself.
+            message = f"nested deeper than {MAX_DEPTH} levels"
+            return problem(request, 422, "Invalid request", message, [([], message)])
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
         return problem(
             request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)

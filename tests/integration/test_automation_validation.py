@@ -120,3 +120,35 @@ async def test_no_validation_worker_is_a_504_and_stores_nothing(api: Api) -> Non
     assert reply.status == 504
     assert reply.body["title"] == "Validation timed out"
     assert api.event_count() == before
+
+
+def nested_condition(levels: int) -> dict[str, Any]:
+    condition: dict[str, Any] = {">=": [{"var": "data.severity"}, 3]}
+    for _ in range(levels):
+        condition = {"and": [condition]}
+    return condition
+
+
+async def test_a_deeply_nested_condition_is_refused_with_the_depth_limit(
+    api: Api, automation: AutomationSide
+) -> None:
+    await api.command(
+        "define-occurrence-kind", name="incident", fields=[{"name": "severity", "type": "integer"}]
+    )
+    action = await api.command("create-action", name="Page", **WEBHOOK)
+    before = api.event_count()
+
+    async def attach(levels: int) -> Any:
+        return await api.post(
+            "attach-process-action",
+            {"name": f"Deep {levels}", "action_id": action.id, "condition": nested_condition(levels),
+             "trigger": {"on": "occurrence_recorded", "kind": "incident"}},
+        )  # fmt: skip
+
+    too_deep = await attach(126)  # 253 levels of JSON
+    assert too_deep.status == 422, too_deep.body
+    assert too_deep.headers["content-type"] == "application/problem+json"
+    assert "nested deeper than 64 levels" in faults(too_deep)[0][1]
+    assert api.event_count() == before
+    within = await attach(30)
+    assert within.status == 200, within.body
