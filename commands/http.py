@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.auth import Principal, TokenCodec
@@ -239,7 +240,9 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise PayloadTooLarge(limit)
+                # An HTTPException, because FastAPI turns anything else raised while it reads
+                # the body into a 400 "error parsing the body".
+                raise HTTPException(413, str(PayloadTooLarge(limit)))
             return message
 
         await self.app(scope, counting_receive, send)

@@ -181,3 +181,55 @@ async def test_deeply_nested_json_is_refused_with_the_limit(api, depth):
     body = b'{"entity_type_id": "%s", "data": {"extra": %s}}' % (notes.id.encode(), nested(depth))
     problem = await rejected(api, "create-entity", body, 422)
     assert "nested deeper than 64 levels" in problem["errors"][0]["message"]
+
+
+async def chunks(total: int, size: int = 65_536):
+    yield b'{"name": "'
+    for _ in range(total // size):
+        yield b"x" * size
+    yield b'"}'
+
+
+async def test_a_chunked_body_over_the_limit_is_413_like_a_declared_one(api):
+    before = api.event_count()
+    response = await api.http.post(
+        "/v1/commands/register-participant",
+        content=chunks(api.runtime.settings.max_body_bytes + 65_536),
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["title"] == "Payload too large"
+    assert api.event_count() == before
+
+
+async def test_a_chunked_upload_over_the_limit_is_413(api):
+    process = await api.command("open-process", kind="audit", title="A", stages=["a", "b"])
+    before = api.event_count()
+    boundary = "bsdflow-test-boundary"
+
+    async def multipart():
+        for name, value in (("target_kind", "process"), ("target_id", process.id)):
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            ).encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        for _ in range(api.runtime.settings.max_document_bytes // 65_536 + 4):
+            yield b"x" * 65_536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await api.http.post(
+        "/v1/commands/attach-document",
+        content=multipart(),
+        headers={
+            "Authorization": f"Bearer {api.token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert api.event_count() == before
