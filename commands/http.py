@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 import uuid
@@ -25,7 +26,7 @@ from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
 from commands.storable import require_storable
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 COMMANDS_PREFIX = "/v1/commands"
@@ -184,7 +185,22 @@ def command_router(commands: Mapping[str, CommandSpec[Any]]) -> APIRouter:
                 422: {"description": "Invalid input (problem+json with field paths)"},
             },
         )
+    router.add_api_route(
+        "/{name}", _unknown_command(sorted(commands)), methods=["POST"], include_in_schema=False
+    )
     return router
+
+
+def _unknown_command(names: list[str]) -> Callable[[str], Response]:
+    """Last route under the prefix: a mistyped name is told the nearest real ones."""
+
+    def unknown(name: str) -> Response:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.8)
+        listed = " or ".join(close) if len(close) < 3 else f"{', '.join(close[:-1])} or {close[-1]}"
+        hint = f"did you mean {listed}?" if close else f"see {COMMANDS_PREFIX} in /docs"
+        raise NotFound(f"no command {name!r}; {hint}")
+
+    return unknown
 
 
 class RequestContextMiddleware:

@@ -152,3 +152,48 @@ async def test_a_deeply_nested_condition_is_refused_with_the_depth_limit(
     assert api.event_count() == before
     within = await attach(30)
     assert within.status == 200, within.body
+
+
+async def test_another_tenants_ids_are_404_like_unknown_ones(
+    api: Api, automation: AutomationSide
+) -> None:
+    """Validated commands answer exactly as the others: a tenant never learns whether an id
+    exists elsewhere."""
+    await api.command(
+        "define-occurrence-kind", name="incident", fields=[{"name": "severity", "type": "integer"}]
+    )
+    action = await api.command("create-action", name="Page", **WEBHOOK)
+    attached = await api.command(
+        "attach-process-action", name="Always", action_id=action.id,
+        trigger={"on": "occurrence_recorded", "kind": "incident"},
+    )  # fmt: skip
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    intruder = api.mint("globex", "admin")
+    await api.command(
+        "define-occurrence-kind", token=intruder, name="incident",
+        fields=[{"name": "severity", "type": "integer"}],
+    )  # fmt: skip
+    unknown = "00000000-0000-4000-8000-000000000000"
+    before = api.event_count()
+
+    for action_id in (action.id, unknown):
+        for command, body in (
+            ("revise-action", {"action_id": action_id, "template": {"body": "hi"}}),
+            ("retire-action", {"action_id": action_id}),
+            ("attach-process-action", {"name": "Steal", "action_id": action_id,
+                                       "trigger": {"on": "occurrence_recorded", "kind": "incident"}}),
+        ):  # fmt: skip
+            reply = await api.post(command, body, token=intruder)
+            assert reply.status == 404, (command, reply.body)
+            assert reply.headers["content-type"] == "application/problem+json"
+            assert reply.body["detail"] == "no action with this id", (command, reply.body)
+            assert faults(reply) == [(["action_id"], "no action with this id")]
+    for process_action_id in (attached.id, unknown):
+        for command in ("revise-process-action", "pause-process-action"):
+            reply = await api.post(
+                command, {"process_action_id": process_action_id}, token=intruder
+            )
+            assert reply.status == 404, (command, reply.body)
+            assert reply.body["detail"] == "no process action with this id"
+    assert api.event_count() == before

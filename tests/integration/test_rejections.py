@@ -233,3 +233,38 @@ async def test_a_chunked_upload_over_the_limit_is_413(api):
     assert response.status_code == 413, response.text
     assert response.headers["content-type"] == PROBLEM
     assert api.event_count() == before
+
+
+async def test_a_body_without_json_content_type_says_so(api):
+    before = api.event_count()
+    for headers in ({}, {"Content-Type": "text/plain"}):
+        response = await api.http.post(
+            "/v1/commands/register-participant",
+            content=b'{"name": "Ada"}',
+            headers={"Authorization": f"Bearer {api.token}", **headers},
+        )
+        assert response.status_code == 415, response.text
+        assert response.headers["content-type"] == PROBLEM
+        assert "Content-Type: application/json" in response.json()["detail"]
+    assert api.event_count() == before
+
+
+async def test_an_unknown_command_suggests_the_closest_names(api):
+    problem = await rejected(api, "create-entiti", {}, 404)
+    assert problem["detail"] == "no command 'create-entiti'; did you mean create-entity?"
+    problem = await rejected(api, "register-participan", {}, 404)
+    assert problem["detail"] == (
+        "no command 'register-participan'; did you mean register-participant?"
+    )
+    problem = await rejected(api, "launch-rocket", {}, 404)
+    assert problem["detail"].startswith("no command 'launch-rocket'")
+
+
+async def test_not_found_names_the_aggregate_in_words(api):
+    problem = await rejected(
+        api,
+        "create-entity",
+        {"entity_type_id": "00000000-0000-4000-8000-000000000000", "data": {}},
+        404,
+    )
+    assert problem["detail"] == "no entity type with this id"
