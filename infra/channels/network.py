@@ -34,6 +34,10 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
 because it hands out credentials and no legitimate delivery target lives there."""
 
 
+ALLOW_SETTING = "BSDFLOW_OUTBOUND_ALLOW"
+"""The setting (Settings.outbound_allow) that lets channels reach listed non-public networks."""
+
+
 class AddressRefused(DeliveryError):
     """The destination is not a public address: retrying will not change that."""
 
@@ -91,6 +95,29 @@ class OutboundPolicy:
             return None  # it is the IPv4 host it names, judged above
         kind = _non_public(address)
         return (kind, address) if kind else None
+
+    def destination_refusal(self, host: str) -> str | None:
+        """Why a configured host is refused before any lookup, or None: for IP literals and the
+        names that are loopback by definition (RFC 6761). Other names are judged when connecting,
+        after resolution, as they may resolve elsewhere by then."""
+        bare = host.strip("[]").rstrip(".").lower()
+        try:
+            addresses: list[IPAddress] = [ipaddress.ip_address(bare.split("%", 1)[0])]
+        except ValueError:
+            if bare != "localhost" and not bare.endswith(".localhost"):
+                return None
+            addresses = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+        for address in addresses:
+            judged = self.judge(address)
+            if judged is not None:
+                kind, culprit = judged
+                named = str(address) if bare == str(address) else f"{host} ({address})"
+                embeds = f", which embeds {culprit}," if culprit != address else ""
+                return (
+                    f"{named}{embeds} is a {kind} address; channels reach only public addresses "
+                    f"unless {ALLOW_SETTING} lists its network"
+                )
+        return None
 
     def _allowed(self, address: IPAddress) -> bool:
         return any(address in net for net in self.allowed_networks)

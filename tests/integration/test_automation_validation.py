@@ -197,3 +197,36 @@ async def test_another_tenants_ids_are_404_like_unknown_ones(
             assert reply.status == 404, (command, reply.body)
             assert reply.body["detail"] == "no process action with this id"
     assert api.event_count() == before
+
+
+async def test_private_destinations_are_refused_when_an_action_is_saved(
+    api: Api, automation: AutomationSide
+) -> None:
+    """Tests allow loopback (BSDFLOW_OUTBOUND_ALLOW=127.0.0.0/8,::1/128), not private networks."""
+    before = api.event_count()
+    sms = {"channel": "sms", "template": {"body": "hi"}, "credentials": {"api_key": "k"}}
+    cases = [
+        ({**WEBHOOK, "config": {"url": "http://10.0.0.1/hook"}}, ["config", "url"], "10.0.0.1"),
+        ({**WEBHOOK, "config": {"url": "https://[2002:a00:1::]/in"}}, ["config", "url"], "10.0.0.1"),
+        ({**sms, "config": {"provider_url": "http://192.168.1.1/sms", "from": "bsdflow"}},
+         ["config", "provider_url"], "192.168.1.1"),
+    ]  # fmt: skip
+    for n, (body, path, address) in enumerate(cases):
+        reply = await api.post("create-action", {"name": f"Inside {n}", **body})
+        assert reply.status == 422, reply.body
+        [(where, message)] = faults(reply)
+        assert where == path
+        assert address in message
+        assert "BSDFLOW_OUTBOUND_ALLOW" in message
+    assert api.event_count() == before
+
+    action = await api.command("create-action", name="Local", **WEBHOOK)
+    moved = await api.post(
+        "revise-action", {"action_id": action.id, "config": {"url": "http://10.0.0.1/hook"}}
+    )
+    assert moved.status == 422, moved.body
+    assert faults(moved)[0][0] == ["config", "url"]
+    allowed = await api.post(
+        "revise-action", {"action_id": action.id, "config": {"url": "http://localhost:9/hook"}}
+    )
+    assert allowed.status == 200, allowed.body

@@ -471,3 +471,16 @@ def test_installed_entry_points_are_discovered(
     (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\necho = {__name__}:make_echo\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "echo" in default_channels(LOOPBACK).names()
+
+
+def test_destinations_outside_the_allow_list_are_config_faults() -> None:
+    for url in ("http://localhost:8080/in", "http://127.0.0.1/in", "http://[::1]/in"):
+        [fault] = [
+            f
+            for f in WebhookChannel(PUBLIC_ONLY).check_config({"url": url}, {"secret": SECRET})
+            if "BSDFLOW_OUTBOUND_ALLOW" in f.message
+        ]
+        assert fault.path == ("config", "url")
+        assert "loopback" in fault.message
+    lenient = WebhookChannel(LOOPBACK)
+    assert lenient.check_config({"url": "http://localhost/"}, {"secret": SECRET}) == []
