@@ -230,3 +230,19 @@ async def test_private_destinations_are_refused_when_an_action_is_saved(
         "revise-action", {"action_id": action.id, "config": {"url": "http://localhost:9/hook"}}
     )
     assert allowed.status == 200, allowed.body
+
+
+async def test_an_obviously_oversized_template_is_refused_when_saved(
+    api: Api, automation: AutomationSide
+) -> None:
+    before = api.event_count()
+    for body in ("{{ 'x' * 50000000 }}", "{{ 'ab'|center(10000000) }}"):
+        reply = await api.post(
+            "create-action", {**WEBHOOK, "name": "Huge", "template": {"body": body}}
+        )
+        assert reply.status == 422, reply.body
+        [(path, message)] = faults(reply)
+        assert path == ["template", "body"]
+        assert "template too large" in message
+        assert "exceed 100000 characters" in message
+    assert api.event_count() == before
