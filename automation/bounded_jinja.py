@@ -180,7 +180,7 @@ def oversized(tree: nodes.Template) -> list[str]:
             if isinstance(node, nodes.BinExpr):
                 if isinstance(node.left, nodes.Const) and isinstance(node.right, nodes.Const):
                     _binop_size(node.operator, node.left.value, node.right.value)
-            elif node.name in _WIDTH_FILTERS:
+            elif isinstance(node, nodes.Filter) and node.name in _WIDTH_FILTERS:
                 _check_widths(arg.value for arg in node.args if isinstance(arg, nodes.Const))
         except OutputTooLarge as exc:
             found.append(str(exc))
