@@ -14,12 +14,11 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from automation.bounded_jinja import MAX_OUTPUT, BoundedSandbox, OutputTooLarge, oversized
 from domain.rules import VarType
 
-ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-MAX_OUTPUT = 100_000
+ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 
 # Variables every message may use, whatever triggered it.
 COMMON_ROOTS = frozenset({"run", "action", "tenant", "trigger", "participants", "process"})
@@ -91,6 +90,7 @@ def check_template(
         except TemplateSyntaxError as exc:
             faults.append(Fault(path, f"template syntax error on line {exc.lineno}: {exc.message}"))
             continue
+        faults.extend(Fault(path, f"template too large: {why}") for why in oversized(tree))
         for chain in _references(tree):
             name = ".".join(chain)
             if chain[0] not in roots:
@@ -128,6 +128,8 @@ def _compiled(source: str) -> Template:
 def render(source: str, context: Mapping[str, Any]) -> str:
     try:
         out = _compiled(source).render(context)
+    except OutputTooLarge as exc:
+        raise TemplateFailed(f"template error: {exc}") from None
     except (TemplateError, SecurityError) as exc:
         raise TemplateFailed(f"template error: {exc}") from None
     except Exception as exc:  # a filter fed the wrong type, a division by zero…

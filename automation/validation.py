@@ -1,9 +1,9 @@
 """The validation worker's handlers: catalog actions and process actions, before they are saved.
 
 Served over Kafka request-reply (one handler per request topic, from `VALIDATIONS`). A reply is
-`{"faults": [{"path": [...], "message": ...}]}`, plus `{"lock": {"key", "token"}}` when a
-unique name was locked for the requester, who releases it once its command is stored or
-refused. The lock expires on its own if the requester dies, so a name is never stuck.
+`{"faults": [{"path": [...], "message": ...}]}`, or `{"not_found": {"path", "message"}}` for an
+id that is not the tenant's, plus `{"lock": {"key", "token"}}` when a unique name was locked
+for the requester, who releases it once its command is stored or refused. The lock expires on its own if the requester dies, so a name is never stuck.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from automation.ports import Channels
 from automation.templates import Fault, check_template, template_texts
 from commands.application import Bsdflow
 from commands.automation import ACTION_NAMES, action_name_key, catalog_item, trigger_fields
+from commands.context import not_found_message
 from commands.ports import Locks
 from domain.action_catalog import ActionCatalogItem, clean_template
 from domain.errors import DomainError, NotFound
@@ -38,6 +39,9 @@ def _faults(faults: list[Fault]) -> Reply:
 def _refused(exc: DomainError | DataInvalid) -> Reply:
     if isinstance(exc, DataInvalid):
         return _faults([Fault(e.path, e.message) for e in exc.errors])
+    if isinstance(exc, NotFound):
+        # A 404 to the caller, as every other command answers for an id not in its tenant.
+        return {"faults": [], "not_found": {"path": list(exc.path), "message": exc.message}}
     return _faults([Fault(exc.path, exc.message)])
 
 
@@ -145,7 +149,7 @@ class Validator:
         except AggregateNotFoundError:
             found = None  # type: ignore[assignment]
         if not isinstance(found, ProcessAction) or found.tenant_id != tenant_id:
-            raise NotFound("no process action with this id", ("process_action_id",))
+            raise NotFound(not_found_message(ProcessAction), ("process_action_id",))
         return found
 
 

@@ -373,11 +373,7 @@ def api_server(urls: ServerUrls, data_dir: Path) -> Iterator[tuple[str, int]]:
         "BSDFLOW_DATA_DIR": str(data_dir / "server"),
         "BSDFLOW_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "bench._server:create", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--app-dir", str(ROOT),
-        "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false",
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "bench._server", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True

@@ -70,7 +70,7 @@ BASELINE_QUERY = f"{{ entities {{ {NODE} }} }}"
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline: plain strawberry objects, served by `uvicorn bench.graphql:baseline_app --factory`
+# Baseline: plain strawberry objects, served by `python -m bench._server --app bench.graphql:baseline_app`
 # ---------------------------------------------------------------------------------------------
 
 
@@ -137,9 +137,8 @@ def baseline_server(data_dir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     log_path = data_dir / "baseline.log"
     command = [
-        sys.executable, "-m", "uvicorn", "bench.graphql:baseline_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--app-dir", str(_ROOT),
-        "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "bench._server", "--app", "bench.graphql:baseline_app",
+        "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     with log_path.open("ab") as log:
         process = subprocess.Popen(

@@ -283,6 +283,8 @@ def serve_webhooks(port: int) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from infra.http_server import server_options
+
     seen: Counter[str] = Counter()
 
     async def hook(request: Request) -> JSONResponse:
@@ -299,7 +301,7 @@ def serve_webhooks(port: int) -> None:
 
     routes = [Route("/hook", hook, methods=["POST"]), Route("/stats", stats), Route("/seen", ids)]
     app = Starlette(routes=routes)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, **server_options())
 
 
 @contextlib.contextmanager

@@ -86,9 +86,24 @@ class TokenCodec:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token has expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("invalid token: signature verification failed") from exc
+        except jwt.DecodeError as exc:
+            # Not a JWT at all: the decoder's own words (codecs, padding) help nobody.
+            raise Unauthenticated("malformed token") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        tenant, roles = claims.get("tenant"), claims.get("roles")
-        if not isinstance(tenant, str) or not isinstance(roles, list):
-            raise Unauthenticated("token lacks 'tenant' or 'roles'")
-        return Principal(actor=str(claims["sub"]), tenant_slug=tenant, roles=frozenset(roles))
+        return _principal_of(claims)
+
+
+def _principal_of(claims: dict[str, object]) -> Principal:
+    """The principal a verified token names; a signature vouches for who wrote the claims, not
+    for their shape."""
+    tenant, roles, actor = claims.get("tenant"), claims.get("roles"), claims.get("sub")
+    if not isinstance(tenant, str) or not tenant:
+        raise Unauthenticated("token claim 'tenant' must be a non-empty string")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise Unauthenticated("token claim 'roles' must be a list of role names")
+    if not isinstance(actor, str) or not actor:
+        raise Unauthenticated("token claim 'sub' must be a non-empty string")
+    return Principal(actor=actor, tenant_slug=tenant, roles=frozenset(roles))

@@ -15,7 +15,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands.application import Bsdflow
-from commands.context import CommandContext, Recorded
+from commands.context import CommandContext, Recorded, not_found_message
 from commands.registry import Command, CommandSpec
 from domain.action_catalog import ActionCatalogItem, parse_retry
 from domain.action_run import ActionRun
@@ -63,7 +63,7 @@ def trigger_fields(app: Bsdflow, tenant_id: UUID, trigger: Trigger) -> list[Fiel
         assert trigger.entity_type_id is not None
         entity_type = _get(app, EntityType, tenant_id, trigger.entity_type_id)
         if entity_type is None:
-            raise NotFound("no entity type with this id", ("trigger", "entity_type_id"))
+            raise NotFound(not_found_message(EntityType), ("trigger", "entity_type_id"))
         return entity_type.fields
     return []
 
@@ -75,7 +75,7 @@ def trigger_variables(app: Bsdflow, tenant_id: UUID, trigger: Trigger) -> dict[s
 def catalog_item(app: Bsdflow, tenant_id: UUID, action_id: UUID) -> ActionCatalogItem:
     item = _get(app, ActionCatalogItem, tenant_id, action_id)
     if item is None:
-        raise NotFound("no action with this id", ("action_id",))
+        raise NotFound(not_found_message(ActionCatalogItem), ("action_id",))
     if item.retired:
         raise Conflict(f"action {item.name!r} is retired", ("action_id",))
     return item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
@@ -20,6 +21,14 @@ from domain.unique import UniqueClaim
 
 A = TypeVar("A", bound=Aggregate)
 LOCK_TTL_SECONDS = 10.0
+NOUNS: dict[str, str] = {"ActionCatalogItem": "action"}
+"""Where the class name is not what users call it (the commands say create-action)."""
+
+
+def not_found_message(cls: type[Aggregate]) -> str:
+    """'no entity type with this id': the aggregate in the words of the API."""
+    noun = NOUNS.get(cls.__name__) or re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+    return f"no {noun} with this id"
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,12 @@ class CommandContext:
         try:
             aggregate: Aggregate = self.app.load(aggregate_id, cls)
         except AggregateNotFoundError:
-            raise NotFound(f"no {cls.__name__.lower()} with this id", path) from None
+            raise NotFound(not_found_message(cls), path) from None
         if (
             not isinstance(aggregate, cls)
             or getattr(aggregate, "tenant_id", None) != self.tenant_id
         ):
-            raise NotFound(f"no {cls.__name__.lower()} with this id", path)
+            raise NotFound(not_found_message(cls), path)
         if expected_version is not None and aggregate.version != expected_version:
             raise Conflict(
                 f"expected version {expected_version}, but it is at {aggregate.version}",

@@ -63,13 +63,12 @@ def attach_document(cmd: AttachDocument, ctx: CommandContext) -> Recorded:
         cmd.title,
         extracted_text(upload),
     )
-    created = ctx.blobs.promote(upload)
-    try:
-        return ctx.save(document)
-    except BaseException:
-        if created:
-            ctx.blobs.remove(upload.sha256)
-        raise
+    # Bytes first, so no stored event names bytes that are not on disk. They are never taken
+    # back when the save fails: another tenant's upload of the same content may have found them
+    # there meanwhile and been stored (content addressing shares one file). Bytes left by a
+    # failed save are reused by the next upload of that content.
+    ctx.blobs.promote(upload)
+    return ctx.save(document)
 
 
 class RenameDocument(Command):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 import uuid
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.auth import Principal, TokenCodec
@@ -23,7 +25,8 @@ from commands.prevalidation import Prevalidation
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
-from domain.errors import InvalidInput
+from commands.storable import require_storable
+from domain.errors import InvalidInput, NotFound
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 COMMANDS_PREFIX = "/v1/commands"
@@ -112,6 +115,7 @@ def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
     ) -> Response:
         service: CommandService = request.app.state.commands
         body = spec.model.model_validate({k: v for k, v in form.items() if v is not None})
+        require_storable({"filename": file.filename, "content_type": file.content_type}, ("file",))
         staged = request.app.state.stage_upload(
             file.file, file.filename or "upload", file.content_type or ""
         )
@@ -181,7 +185,22 @@ def command_router(commands: Mapping[str, CommandSpec[Any]]) -> APIRouter:
                 422: {"description": "Invalid input (problem+json with field paths)"},
             },
         )
+    router.add_api_route(
+        "/{name}", _unknown_command(sorted(commands)), methods=["POST"], include_in_schema=False
+    )
     return router
+
+
+def _unknown_command(names: list[str]) -> Callable[[str], Response]:
+    """Last route under the prefix: a mistyped name is told the nearest real ones."""
+
+    def unknown(name: str) -> Response:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.8)
+        listed = " or ".join(close) if len(close) < 3 else f"{', '.join(close[:-1])} or {close[-1]}"
+        hint = f"did you mean {listed}?" if close else f"see {COMMANDS_PREFIX} in /docs"
+        raise NotFound(f"no command {name!r}; {hint}")
+
+    return unknown
 
 
 class RequestContextMiddleware:
@@ -237,7 +256,9 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise PayloadTooLarge(limit)
+                # An HTTPException, because FastAPI turns anything else raised while it reads
+                # the body into a 400 "error parsing the body".
+                raise HTTPException(413, str(PayloadTooLarge(limit)))
             return message
 
         await self.app(scope, counting_receive, send)

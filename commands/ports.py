@@ -34,10 +34,10 @@ class BlobStore(Protocol):
     """Content-addressed storage for document bytes."""
 
     def promote(self, staged: StagedBlob) -> bool:
-        """Move staged bytes to their content address; True if they were not stored before."""
+        """Move staged bytes to their content address; True if they were not stored before.
 
-    def remove(self, sha256: str) -> None:
-        """Forget content that no committed event refers to."""
+        Content, once there, is never removed by a command: any tenant's document may share it.
+        """
 
     def discard(self, staged: StagedBlob) -> None:
         """Drop a staged upload that will not be kept."""

@@ -1,6 +1,7 @@
 """Checking a command with the validation worker before it runs (Kafka request-reply).
 
-The worker answers with faults (→ 422, with paths) or with a lock it took for the command's
+The worker answers with faults (→ 422, with paths), with an id not found in the tenant (→ 404,
+as any command answers) or with a lock it took for the command's
 unique name; the lock is released once the command has been stored or refused. No answer in
 time is a 504, and nothing is stored.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from commands.auth import Principal
 from commands.ports import Locks, NoReply, RequestReply
 from commands.registry import Command, CommandSpec
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.fields import DataInvalid, FieldError
 
 
@@ -56,6 +57,9 @@ class Prevalidation:
             ) from None
         if "error" in reply:
             raise RuntimeError(f"validation worker failed: {reply['error']}")
+        missing = reply.get("not_found")
+        if missing:
+            raise NotFound(missing["message"], tuple(missing["path"]))
         faults = reply.get("faults") or []
         if faults:
             raise DataInvalid([FieldError(tuple(f["path"]), f["message"]) for f in faults])

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from commands.auth import Forbidden, Unauthenticated
 from commands.prevalidation import ValidationUnavailable
 from commands.service import IdempotencyKeyReused
+from commands.storable import MAX_DEPTH
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
 
@@ -78,11 +79,27 @@ def _validation_errors(raw: Sequence[Any]) -> list[tuple[Path, str]]:
     return found
 
 
+def _body_not_json(request: Request, raw: Sequence[Any]) -> bool:
+    """FastAPI leaves a body it was not told is JSON as bytes, which then fails to be an object:
+    the fault is the header, not the fields."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return False
+    if media_type.startswith("multipart/") or media_type == "application/x-www-form-urlencoded":
+        return False
+    return any(tuple(error.get("loc", ())) == ("body",) for error in raw)
+
+
 def install(app: FastAPI) -> None:
     """Register the one exception handler chain used by every route."""
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _body_not_json(request, exc.errors()):
+            return problem(
+                request, 415, "Unsupported media type",
+                "send the body as JSON, with the header Content-Type: application/json",
+            )  # fmt: skip
         errors = _validation_errors(exc.errors())
         return problem(request, 422, "Invalid request", "the request body is not valid", errors)
 
@@ -127,6 +144,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's "error parsing the body": json.loads gave up on the nesting itself.
+            message = f"nested deeper than {MAX_DEPTH} levels"
+            return problem(request, 422, "Invalid request", message, [([], message)])
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
         return problem(
             request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)

@@ -6,15 +6,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from commands.context import CommandContext, Recorded
+from commands.storable import require_storable
 
 
 class Command(BaseModel):
     """A command body: immutable, and unknown fields are an error rather than ignored."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, raw: Any) -> Any:
+        """Every string, key and list item of every command, before any field sees it.
+
+        Raises DataInvalid (not a ValueError, so pydantic passes it through) for its paths.
+        """
+        require_storable(raw)
+        return raw
 
 
 C = TypeVar("C", bound=Command)

@@ -51,9 +51,6 @@ class DiskBlobStore:
             return False
         return True
 
-    def remove(self, sha256: str) -> None:
-        self.path_of(sha256).unlink(missing_ok=True)
-
     def discard(self, staged: StagedBlob) -> None:
         with contextlib.suppress(FileNotFoundError):
             staged.path.unlink()

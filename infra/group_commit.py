@@ -19,15 +19,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 MAX_EVENTS = 1_000
 MAX_BYTES = 256 * 1024
-"""Caps on one transaction: psycopg's pipeline stalls on very large inserts over a Unix socket."""
+"""Caps on one batch of requests, so one transaction holds the table lock only so long."""
+PIPELINE_BYTES = 64 * 1024
+"""Writes up to this size use psycopg's pipeline mode (one round trip); larger ones do not.
+
+psycopg's pipeline loop stops flushing once its last command is queued, so when the socket
+cannot take the whole insert at once the rest stays in libpq's buffer: the server waits for
+it (ClientRead) and the client waits for results, forever (psycopg/psycopg#685). A few KB
+always fit a socket buffer; above this, the plain protocol (which flushes until done) costs
+a few round trips that are nothing beside the transfer itself."""
 
 Write = Callable[[Sequence[StoredEvent]], Sequence[int] | None]
 
@@ -145,7 +154,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.group = GroupCommit(super().insert_events)
+        self.group = GroupCommit(self._write)
         # Four plain arrays instead of one array of a composite type: psycopg dumps these in C,
         # where the composite array was ≈ 10 % of a command's CPU.
         self.insert_columns_statement = SQL(
@@ -176,3 +185,18 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             # A tracking record and the like belong to one caller's own transaction.
             return super().insert_events(stored_events, **kwargs) or ()
         return self.group.submit(stored_events)
+
+    def _write(self, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        ids: Sequence[int] | None  # eventsourcing's retry decorator is untyped
+        if sum(len(e.state) for e in stored_events) <= PIPELINE_BYTES:
+            ids = super().insert_events(stored_events)
+        else:
+            ids = self._insert_without_pipeline(stored_events)
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_without_pipeline(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        """The same transaction as the pipelined insert, one statement at a time."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_stored_events(curs, stored_events)
+            return self._fetch_ids_after_insert_events(curs, stored_events) or ()

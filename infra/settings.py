@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     jwt_audience: str = "bsdflow"
     max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 32 * 1024
+    """Request line plus headers; a longer head is refused with 431 before it is parsed."""
     max_document_bytes: int = 25 * 1_048_576
     db_pool_size: int = 8
     db_pool_overflow: int = 8

@@ -8,6 +8,7 @@ from rich.panel import Panel
 
 from infra.api import create_app
 from infra.automation import AutomationSide
+from infra.http_server import server_options
 from infra.logging import configure_logging
 from infra.readside import ReadSide
 from infra.runtime import build_runtime, remember_urls, resolve_urls, urls_file
@@ -55,11 +56,7 @@ def run_up(settings: Settings, *, read_side: bool, console: Console) -> None:
             create_app(runtime),
             host=settings.host,
             port=settings.port,
-            log_level="warning",
-            access_log=False,
-            # Change messages are small JSON: deflate saves little, and with thousands of
-            # subscribers it cost 12-14 % of the API's CPU and doubled memory per socket.
-            ws_per_message_deflate=False,
+            **server_options(settings.max_header_bytes),
         )
     finally:
         with console.status("stopping…"):

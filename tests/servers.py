@@ -20,6 +20,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 
 from infra.embedded import free_port
+from infra.http_server import server_options
 
 KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 SECRET = f"whsec_{KEY}"
@@ -143,10 +144,10 @@ def smtp_mailbox() -> Iterator[tuple[Mailbox, int]]:
 @contextlib.contextmanager
 def uvicorn_serving(app: Any) -> Iterator[int]:
     """An ASGI app under uvicorn in a thread of its own (own event loop) on a free port, as a
-    websocket client needs it; yields the port."""
+    websocket client needs it, with the options bsdflow is served with; yields the port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+        uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", **server_options())
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

@@ -109,6 +109,16 @@ def url_fault(value: object, path: tuple[str | int, ...]) -> ConfigFault | None:
     return None
 
 
+def destination_fault(
+    value: object, path: tuple[str | int, ...], policy: OutboundPolicy
+) -> ConfigFault | None:
+    """A configured URL whose host the guard would refuse, told when the action is saved."""
+    if url_fault(value, path) is not None:
+        return None  # reported as malformed already
+    refusal = policy.destination_refusal(httpx.URL(str(value)).host)
+    return ConfigFault(path, refusal) if refusal else None
+
+
 def require_valid(faults: list[ConfigFault]) -> None:
     """At send time a config fault is final: the same config will fail the same way."""
     if faults:

@@ -34,6 +34,10 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
 because it hands out credentials and no legitimate delivery target lives there."""
 
 
+ALLOW_SETTING = "BSDFLOW_OUTBOUND_ALLOW"
+"""The setting (Settings.outbound_allow) that lets channels reach listed non-public networks."""
+
+
 class AddressRefused(DeliveryError):
     """The destination is not a public address: retrying will not change that."""
 
@@ -70,26 +74,86 @@ class OutboundPolicy:
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be reached, or None when it may."""
-        # An IPv4-mapped IPv6 address (::ffff:10.0.0.5) reaches the IPv4 host: judge that one.
-        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        candidates = [address] if mapped is None else [address, mapped]
-        if any(candidate in METADATA_ADDRESSES for candidate in candidates):
-            return "cloud metadata"
-        if any(candidate in net for candidate in candidates for net in self.allowed_networks):
+        judged = self.judge(address)
+        return judged[0] if judged else None
+
+    def judge(self, address: IPAddress) -> tuple[str, IPAddress] | None:
+        """(why, culprit) when `address` may not be reached: the culprit is `address` itself, or
+        the IPv4 address it embeds (IPv4-mapped or -compatible, 6to4, Teredo, NAT64), which is
+        where packets to it end up, or which a relay on the way would reach for us."""
+        embedded = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
+        for candidate in (address, *embedded):
+            if candidate in METADATA_ADDRESSES:
+                return "cloud metadata", candidate
+        if self._allowed(address):
             return None
-        effective = mapped or address
-        for kind, flagged in (
-            ("unspecified", effective.is_unspecified),
-            ("loopback", effective.is_loopback),
-            ("link-local", effective.is_link_local),
-            ("multicast", effective.is_multicast),
-            ("reserved", effective.is_reserved),
-            ("private", effective.is_private),
-            ("non-public", not effective.is_global),
-        ):
-            if flagged:
-                return kind
+        for candidate in embedded:
+            kind = None if self._allowed(candidate) else _non_public(candidate)
+            if kind is not None:
+                return kind, candidate
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return None  # it is the IPv4 host it names, judged above
+        kind = _non_public(address)
+        return (kind, address) if kind else None
+
+    def destination_refusal(self, host: str) -> str | None:
+        """Why a configured host is refused before any lookup, or None: for IP literals and the
+        names that are loopback by definition (RFC 6761). Other names are judged when connecting,
+        after resolution, as they may resolve elsewhere by then."""
+        bare = host.strip("[]").rstrip(".").lower()
+        try:
+            addresses: list[IPAddress] = [ipaddress.ip_address(bare.split("%", 1)[0])]
+        except ValueError:
+            if bare != "localhost" and not bare.endswith(".localhost"):
+                return None
+            addresses = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+        for address in addresses:
+            judged = self.judge(address)
+            if judged is not None:
+                kind, culprit = judged
+                named = str(address) if bare == str(address) else f"{host} ({address})"
+                embeds = f", which embeds {culprit}," if culprit != address else ""
+                return (
+                    f"{named}{embeds} is a {kind} address; channels reach only public addresses "
+                    f"unless {ALLOW_SETTING} lists its network"
+                )
         return None
+
+    def _allowed(self, address: IPAddress) -> bool:
+        return any(address in net for net in self.allowed_networks)
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries by a standard translation scheme."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # (server, client), the client de-obfuscated
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def _non_public(address: IPAddress) -> str | None:
+    for kind, flagged in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+        ("non-public", not address.is_global),
+    ):
+        if flagged:
+            return kind
+    return None
 
 
 async def resolve_vetted(host: str, port: int, policy: OutboundPolicy) -> list[IPAddress]:
@@ -102,17 +166,25 @@ async def resolve_vetted(host: str, port: int, policy: OutboundPolicy) -> list[I
     addresses: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        kind = policy.refusal(address)
-        if kind is not None:
-            shown = host.strip("[]")
-            if shown == str(address):
-                raise AddressRefused(f"refused: {address} is a {kind} address")
-            raise AddressRefused(f"refused: {shown} resolves to {address}, a {kind} address")
+        judged = policy.judge(address)
+        if judged is not None:
+            raise AddressRefused(_refused_message(host.strip("[]"), address, *judged))
         if address not in addresses:
             addresses.append(address)
     if not addresses:
         raise OSError(f"{host} has no address")
     return addresses
+
+
+def _refused_message(shown: str, address: IPAddress, kind: str, culprit: IPAddress) -> str:
+    what = f"{culprit}, a {kind} address" if culprit != address else None
+    if shown != str(address):
+        return f"refused: {shown} resolves to {address}, " + (
+            f"which embeds {what}" if what else f"a {kind} address"
+        )
+    return (
+        f"refused: {address} embeds {what}" if what else f"refused: {address} is a {kind} address"
+    )
 
 
 async def open_vetted_socket(host: str, port: int, policy: OutboundPolicy) -> socket.socket:

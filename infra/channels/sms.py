@@ -14,6 +14,7 @@ from typing import Any
 
 from automation.ports import ConfigFault, DeliveryError, Outbound, Sent
 from infra.channels.http_post import (
+    destination_fault,
     guarded_client,
     origin_of,
     post,
@@ -35,6 +36,13 @@ class SmsChannel:
     def check_config(
         self, config: Mapping[str, Any], credentials: Mapping[str, str]
     ) -> list[ConfigFault]:
+        path = ("config", "provider_url")
+        destination = destination_fault(config.get("provider_url"), path, self.policy)
+        return self._format_faults(config, credentials) + ([destination] if destination else [])
+
+    def _format_faults(
+        self, config: Mapping[str, Any], credentials: Mapping[str, str]
+    ) -> list[ConfigFault]:
         faults: list[ConfigFault] = []
         url = url_fault(config.get("provider_url"), ("config", "provider_url"))
         if url:
@@ -48,7 +56,8 @@ class SmsChannel:
         return faults
 
     async def send(self, message: Outbound) -> Sent:
-        require_valid(self.check_config(message.config, message.credentials))
+        # The destination is judged when connecting, after resolution (see network.py).
+        require_valid(self._format_faults(message.config, message.credentials))
         if not message.recipients:
             raise DeliveryError("no recipients", retryable=False)
         # Refuse before sending anything: a half-sent run is harder to reason about.

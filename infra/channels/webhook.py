@@ -19,6 +19,7 @@ from typing import Any
 
 from automation.ports import ConfigFault, Outbound, Sent
 from infra.channels.http_post import (
+    destination_fault,
     guarded_client,
     origin_of,
     post,
@@ -99,11 +100,18 @@ class WebhookChannel:
     def check_config(
         self, config: Mapping[str, Any], credentials: Mapping[str, str]
     ) -> list[ConfigFault]:
+        destination = destination_fault(config.get("url"), ("config", "url"), self.policy)
+        return self._format_faults(config, credentials) + ([destination] if destination else [])
+
+    def _format_faults(
+        self, config: Mapping[str, Any], credentials: Mapping[str, str]
+    ) -> list[ConfigFault]:
         faults = [f for f in [url_fault(config.get("url"), ("config", "url"))] if f]
         return faults + _header_faults(config.get("headers")) + _secret_faults(credentials)
 
     async def send(self, message: Outbound) -> Sent:
-        require_valid(self.check_config(message.config, message.credentials))
+        # The destination is judged when connecting, after resolution (see network.py).
+        require_valid(self._format_faults(message.config, message.credentials))
         url: str = message.config["url"]
         body = payload(message)
         timestamp = int(self.clock())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import jwt
+import pytest
 
 from tests.conftest import JWT_SECRET
 
@@ -92,3 +93,33 @@ async def test_token_for_a_tenant_that_does_not_exist_is_refused(api):
 async def test_only_the_platform_role_creates_tenants(api):
     reply = await api.post("create-tenant", {"slug": "initech", "name": "Initech"})
     assert reply.status == 403
+
+
+MALFORMED_CLAIMS = [
+    {"roles": [["admin"]]},
+    {"roles": [{"admin": True}]},
+    {"roles": "admin"},
+    {"roles": [1]},
+    {"tenant": ["acme"]},
+    {"tenant": ""},
+]
+
+
+@pytest.mark.parametrize("overrides", MALFORMED_CLAIMS)
+async def test_signed_token_with_malformed_claims_is_401(api, overrides):
+    token = jwt.encode(claims(**overrides), JWT_SECRET, algorithm="HS256")
+    reply = await refused(api, token, 401)
+    claim = next(iter(overrides))
+    assert f"'{claim}'" in reply.body["detail"]
+
+
+async def test_garbage_token_is_called_malformed(api):
+    for garbage in ("not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.t7eyJ.x", "tw.e30.x"):
+        reply = await refused(api, garbage, 401)
+        assert reply.body["detail"] == "malformed token", reply.body["detail"]
+
+
+async def test_a_bad_signature_says_so(api):
+    token = jwt.encode(claims(), "another-secret-of-enough-length!!", algorithm="HS256")
+    reply = await refused(api, token, 401)
+    assert reply.body["detail"] == "invalid token: signature verification failed"

@@ -120,3 +120,129 @@ async def test_no_validation_worker_is_a_504_and_stores_nothing(api: Api) -> Non
     assert reply.status == 504
     assert reply.body["title"] == "Validation timed out"
     assert api.event_count() == before
+
+
+def nested_condition(levels: int) -> dict[str, Any]:
+    condition: dict[str, Any] = {">=": [{"var": "data.severity"}, 3]}
+    for _ in range(levels):
+        condition = {"and": [condition]}
+    return condition
+
+
+async def test_a_deeply_nested_condition_is_refused_with_the_depth_limit(
+    api: Api, automation: AutomationSide
+) -> None:
+    await api.command(
+        "define-occurrence-kind", name="incident", fields=[{"name": "severity", "type": "integer"}]
+    )
+    action = await api.command("create-action", name="Page", **WEBHOOK)
+    before = api.event_count()
+
+    async def attach(levels: int) -> Any:
+        return await api.post(
+            "attach-process-action",
+            {"name": f"Deep {levels}", "action_id": action.id, "condition": nested_condition(levels),
+             "trigger": {"on": "occurrence_recorded", "kind": "incident"}},
+        )  # fmt: skip
+
+    too_deep = await attach(126)  # 253 levels of JSON
+    assert too_deep.status == 422, too_deep.body
+    assert too_deep.headers["content-type"] == "application/problem+json"
+    assert "nested deeper than 64 levels" in faults(too_deep)[0][1]
+    assert api.event_count() == before
+    within = await attach(30)
+    assert within.status == 200, within.body
+
+
+async def test_another_tenants_ids_are_404_like_unknown_ones(
+    api: Api, automation: AutomationSide
+) -> None:
+    """Validated commands answer exactly as the others: a tenant never learns whether an id
+    exists elsewhere."""
+    await api.command(
+        "define-occurrence-kind", name="incident", fields=[{"name": "severity", "type": "integer"}]
+    )
+    action = await api.command("create-action", name="Page", **WEBHOOK)
+    attached = await api.command(
+        "attach-process-action", name="Always", action_id=action.id,
+        trigger={"on": "occurrence_recorded", "kind": "incident"},
+    )  # fmt: skip
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    intruder = api.mint("globex", "admin")
+    await api.command(
+        "define-occurrence-kind", token=intruder, name="incident",
+        fields=[{"name": "severity", "type": "integer"}],
+    )  # fmt: skip
+    unknown = "00000000-0000-4000-8000-000000000000"
+    before = api.event_count()
+
+    for action_id in (action.id, unknown):
+        for command, body in (
+            ("revise-action", {"action_id": action_id, "template": {"body": "hi"}}),
+            ("retire-action", {"action_id": action_id}),
+            ("attach-process-action", {"name": "Steal", "action_id": action_id,
+                                       "trigger": {"on": "occurrence_recorded", "kind": "incident"}}),
+        ):  # fmt: skip
+            reply = await api.post(command, body, token=intruder)
+            assert reply.status == 404, (command, reply.body)
+            assert reply.headers["content-type"] == "application/problem+json"
+            assert reply.body["detail"] == "no action with this id", (command, reply.body)
+            assert faults(reply) == [(["action_id"], "no action with this id")]
+    for process_action_id in (attached.id, unknown):
+        for command in ("revise-process-action", "pause-process-action"):
+            reply = await api.post(
+                command, {"process_action_id": process_action_id}, token=intruder
+            )
+            assert reply.status == 404, (command, reply.body)
+            assert reply.body["detail"] == "no process action with this id"
+    assert api.event_count() == before
+
+
+async def test_private_destinations_are_refused_when_an_action_is_saved(
+    api: Api, automation: AutomationSide
+) -> None:
+    """Tests allow loopback (BSDFLOW_OUTBOUND_ALLOW=127.0.0.0/8,::1/128), not private networks."""
+    before = api.event_count()
+    sms = {"channel": "sms", "template": {"body": "hi"}, "credentials": {"api_key": "k"}}
+    cases = [
+        ({**WEBHOOK, "config": {"url": "http://10.0.0.1/hook"}}, ["config", "url"], "10.0.0.1"),
+        ({**WEBHOOK, "config": {"url": "https://[2002:a00:1::]/in"}}, ["config", "url"], "10.0.0.1"),
+        ({**sms, "config": {"provider_url": "http://192.168.1.1/sms", "from": "bsdflow"}},
+         ["config", "provider_url"], "192.168.1.1"),
+    ]  # fmt: skip
+    for n, (body, path, address) in enumerate(cases):
+        reply = await api.post("create-action", {"name": f"Inside {n}", **body})
+        assert reply.status == 422, reply.body
+        [(where, message)] = faults(reply)
+        assert where == path
+        assert address in message
+        assert "BSDFLOW_OUTBOUND_ALLOW" in message
+    assert api.event_count() == before
+
+    action = await api.command("create-action", name="Local", **WEBHOOK)
+    moved = await api.post(
+        "revise-action", {"action_id": action.id, "config": {"url": "http://10.0.0.1/hook"}}
+    )
+    assert moved.status == 422, moved.body
+    assert faults(moved)[0][0] == ["config", "url"]
+    allowed = await api.post(
+        "revise-action", {"action_id": action.id, "config": {"url": "http://localhost:9/hook"}}
+    )
+    assert allowed.status == 200, allowed.body
+
+
+async def test_an_obviously_oversized_template_is_refused_when_saved(
+    api: Api, automation: AutomationSide
+) -> None:
+    before = api.event_count()
+    for body in ("{{ 'x' * 50000000 }}", "{{ 'ab'|center(10000000) }}"):
+        reply = await api.post(
+            "create-action", {**WEBHOOK, "name": "Huge", "template": {"body": body}}
+        )
+        assert reply.status == 422, reply.body
+        [(path, message)] = faults(reply)
+        assert path == ["template", "body"]
+        assert "template too large" in message
+        assert "exceed 100000 characters" in message
+    assert api.event_count() == before

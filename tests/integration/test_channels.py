@@ -196,6 +196,45 @@ def test_policy_judges_addresses() -> None:
         OutboundPolicy.from_setting("not-a-network")
 
 
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("2002:a00:1::", "private"),  # 6to4 of 10.0.0.1
+        ("2002:a9fe:a9fe::", "cloud metadata"),  # 6to4 of 169.254.169.254
+        ("2002:7f00:1::1", "loopback"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, client 10.0.0.1
+        ("2001:0:a00:1:8000:63bf:bec9:aafe", "private"),  # Teredo, server 10.0.0.1
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", "cloud metadata"),
+        ("::a00:1", "private"),  # IPv4-compatible
+        ("::ffff:a9fe:a9fe", "cloud metadata"),  # IPv4-mapped
+    ],
+)
+def test_ipv6_addresses_embedding_non_public_ipv4_are_refused(address: str, kind: str) -> None:
+    assert PUBLIC_ONLY.refusal(ipaddress.ip_address(address)) == kind
+
+
+def test_ipv6_addresses_embedding_public_or_allowed_ipv4_pass() -> None:
+    assert PUBLIC_ONLY.refusal(ipaddress.ip_address("2002:808:808::1")) is None
+    internal = OutboundPolicy.from_setting("10.0.0.0/8")
+    assert internal.refusal(ipaddress.ip_address("2002:a00:1::")) is None
+    assert internal.refusal(ipaddress.ip_address("2002:a9fe:a9fe::")) == "cloud metadata"
+    # The IPv6 address is judged too: NAT64's prefix is reserved unless allowed as well.
+    assert internal.refusal(ipaddress.ip_address("64:ff9b::a00:1")) == "reserved"
+    nat64 = OutboundPolicy.from_setting("10.0.0.0/8,64:ff9b::/96")
+    assert nat64.refusal(ipaddress.ip_address("64:ff9b::a00:1")) is None
+
+
+async def test_a_6to4_url_of_the_metadata_service_is_refused_before_connecting() -> None:
+    error = await refused(
+        WebhookChannel(PUBLIC_ONLY), outbound({"url": "http://[2002:a9fe:a9fe::]/"})
+    )
+    assert error.message == (
+        "refused: 2002:a9fe:a9fe:: embeds 169.254.169.254, a cloud metadata address"
+    )
+    assert not error.retryable
+
+
 def test_webhook_config_faults() -> None:
     channel = WebhookChannel(LOOPBACK)
 
@@ -432,3 +471,16 @@ def test_installed_entry_points_are_discovered(
     (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\necho = {__name__}:make_echo\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "echo" in default_channels(LOOPBACK).names()
+
+
+def test_destinations_outside_the_allow_list_are_config_faults() -> None:
+    for url in ("http://localhost:8080/in", "http://127.0.0.1/in", "http://[::1]/in"):
+        [fault] = [
+            f
+            for f in WebhookChannel(PUBLIC_ONLY).check_config({"url": url}, {"secret": SECRET})
+            if "BSDFLOW_OUTBOUND_ALLOW" in f.message
+        ]
+        assert fault.path == ("config", "url")
+        assert "loopback" in fault.message
+    lenient = WebhookChannel(LOOPBACK)
+    assert lenient.check_config({"url": "http://localhost/"}, {"secret": SECRET}) == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from uuid import UUID
+
+import psycopg
 
 PROBLEM = "application/problem+json"
 
@@ -60,3 +63,72 @@ async def test_bad_form_field_is_422_with_path(api):
     reply = await api.upload("process", "not-a-uuid", b"x")
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["path"] == ["target_id"]
+
+
+async def test_a_failed_upload_in_another_tenant_leaves_shared_bytes_alone(api):
+    opened = await api.command("open-process", kind="audit", title="A", stages=["a"])
+    shared = b"the same bytes in two tenants\n"
+    await api.attach("process", opened.id, shared)
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    api.token = api.mint("globex", "admin")
+
+    refused = await api.upload("process", "00000000-0000-4000-8000-000000000001", shared)
+
+    assert refused.status_code == 404
+    assert api.runtime.blobs.read(hashlib.sha256(shared).hexdigest()) == shared
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def waiting_on_a_lock(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+async def test_an_upload_that_fails_after_storing_its_bytes_leaves_them_for_others(api):
+    """Tenant B's upload stores new bytes X, then fails (its Idempotency-Key was taken while it
+    waited); tenant A's document of the same X, written meanwhile, must keep its bytes."""
+    theirs = await api.command("open-process", kind="audit", title="B", stages=["a"])
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    globex = api.mint("globex", "admin")
+    ours = await api.command("open-process", token=globex, kind="audit", title="A", stages=["a"])
+    content = b"bytes both tenants upload at once\n"
+    recorder = api.runtime.application.recorder
+    database_url = api.runtime.urls.database_url
+
+    def upload(token: str, target: str, key: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} | ({"Idempotency-Key": key} if key else {})
+        return api.http.post(
+            "/v1/commands/attach-document",
+            headers=headers,
+            data={"target_kind": "process", "target_id": target},
+            files={"file": ("x.txt", content, "text/plain")},
+        )
+
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("LOCK TABLE bsdflow_events IN EXCLUSIVE MODE")
+        first = asyncio.create_task(
+            api.post("register-participant", {"name": "Ada"}, headers={"Idempotency-Key": "k1"})
+        )
+        await until(lambda: waiting_on_a_lock(database_url))
+        loser = asyncio.create_task(upload(api.token, theirs.id, key="k1"))
+        await until(lambda: recorder.group.waiting == 1)
+        winner = asyncio.create_task(upload(globex, ours.id))
+        await until(lambda: recorder.group.waiting == 2)
+        blocker.commit()
+
+    assert (await first).status == 200
+    assert (await loser).status_code == 422  # the key now belongs to register-participant
+    assert (await winner).status_code == 200
+    assert api.runtime.blobs.read(hashlib.sha256(content).hexdigest()) == content

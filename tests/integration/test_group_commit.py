@@ -3,6 +3,7 @@ and each still gets its own positions or its own conflict."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -119,3 +120,27 @@ def test_many_threads_each_get_their_own_positions(database_url, recorder):
     assert sorted(a[0] for a in answers) == sorted(stored.values())
     ordered = [i for chunk in (ids[n::16] for n in range(16)) for i in chunk]
     assert [a[0] for a in answers] == [stored[(i, 1)] for i in ordered]
+
+
+def test_a_batch_of_large_requests_is_written_in_bounded_time(database_url, recorder):
+    """Twenty 60 KB requests queued together: psycopg's pipeline must never be handed more than
+    it can flush (it would wait forever for a reply to a query the server never got whole)."""
+    ids = [uuid.uuid4() for _ in range(20)]
+    queued = [[StoredEvent(i, 1, TOPIC, os.urandom(60_000))] for i in ids]
+
+    first, behind = with_events_table_locked(database_url, recorder, queued)
+
+    assert all(len(answer.result(timeout=30)) == 1 for answer in behind)
+    assert first.result(timeout=30)
+    assert recorder.group.batches < 21  # batched, yet each transaction within the caps
+    assert len(stored_positions(database_url)) == 21
+
+
+def test_one_request_larger_than_a_batch_is_written_alone(recorder, database_url):
+    big = uuid.uuid4()
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            recorder.insert_events, [StoredEvent(big, 1, TOPIC, os.urandom(1 << 20))]
+        )
+        assert len(answer.result(timeout=30)) == 1
+    assert (big, 1) in stored_positions(database_url)
