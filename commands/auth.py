@@ -37,6 +37,8 @@ class Principal:
     actor: str
     tenant_slug: str
     roles: frozenset[str]
+    expires_at: int | None = None
+    """The token's `exp` claim: long-lived connections end then."""
 
     @cached_property
     def tenant_id(self) -> UUID:
@@ -91,4 +93,9 @@ class TokenCodec:
         tenant, roles = claims.get("tenant"), claims.get("roles")
         if not isinstance(tenant, str) or not isinstance(roles, list):
             raise Unauthenticated("token lacks 'tenant' or 'roles'")
-        return Principal(actor=str(claims["sub"]), tenant_slug=tenant, roles=frozenset(roles))
+        return Principal(
+            actor=str(claims["sub"]),
+            tenant_slug=tenant,
+            roles=frozenset(roles),
+            expires_at=int(claims["exp"]),
+        )
