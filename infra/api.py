@@ -14,13 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from commands import problems
 from commands.catalog import COMMANDS
 from commands.http import BodyLimitMiddleware, RequestContextMiddleware, command_router
+from infra.docs import app_with_offline_docs
 from infra.graphql import GraphQLSettings, mount_graphql
 from infra.runtime import Runtime
 
 
 def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> FastAPI:
     """`graphql`: the read API's settings (default: from `BSDFLOW_GRAPHQL_*`)."""
-    app = FastAPI(
+    app = app_with_offline_docs(
         title="bsdflow",
         version="0.1.0",
         description="Commands for the bsdflow workflow platform. Reads are served over GraphQL.",

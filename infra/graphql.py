@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.auth import TokenCodec, Unauthenticated
+from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
 from infra.readdb import READER_ROLE
 from infra.runtime import Runtime
@@ -251,7 +252,11 @@ class GraphQLServices:
 def mount_graphql(app: FastAPI, runtime: Runtime, settings: GraphQLSettings) -> None:
     services = GraphQLServices(runtime, settings)
     app.state.graphql = services
-    app.include_router(build_router(services.api), prefix="/graphql", tags=["graphql"])
+    ide_page = None
+    if services.api.config.graphiql:
+        mount_graphiql_assets(app)
+        ide_page = graphiql_page()
+    app.include_router(build_router(services.api, ide_page), prefix="/graphql", tags=["graphql"])
     app.add_middleware(ResponseCache, api=services.api, answers=services.answers)
     inner = app.router.lifespan_context
 

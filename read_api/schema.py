@@ -19,8 +19,8 @@ import orjson
 import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -136,6 +136,11 @@ class ReadRouter(GraphQLRouter[Context, None]):
     execution (`read_api.sockets`, `read_api.broadcast`)."""
 
     graphql_transport_ws_handler_class = ReadSockets
+    ide_page: str | None = None
+    """GraphiQL's page (the composition root serves its assets locally); None: strawberry's."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self.ide_page or self.graphql_ide_html)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if (
@@ -180,7 +185,7 @@ class ReadRouter(GraphQLRouter[Context, None]):
         return acknowledged
 
 
-def build_router(api: ReadApi) -> ReadRouter:
+def build_router(api: ReadApi, ide_page: str | None = None) -> ReadRouter:
     async def get_context(connection: HTTPConnection) -> Context:
         await api.ready()
         websocket = isinstance(connection, WebSocket)
@@ -197,7 +202,7 @@ def build_router(api: ReadApi) -> ReadRouter:
                 ctx.refusal = exc
         return ctx
 
-    return ReadRouter(
+    router = ReadRouter(
         build_schema(api),
         graphql_ide="graphiql" if api.config.graphiql else None,
         context_getter=get_context,
@@ -205,3 +210,5 @@ def build_router(api: ReadApi) -> ReadRouter:
         connection_init_wait_timeout=timedelta(seconds=10),
         max_subscriptions_per_connection=api.config.max_subscriptions_per_connection,
     )
+    router.ide_page = ide_page
+    return router
