@@ -2,8 +2,9 @@
 
 - `Gate`: no valid token → UNAUTHENTICATED before parsing (HTTP 401; 403 for a token whose
   roles may not read); a document over `max_document_bytes` → BAD_REQUEST (413) before
-  parsing (websocket operations are measured earlier, in `read_api.broadcast`); a subscription over HTTP → BAD_REQUEST pointing at the websocket. It gives parse
-  and validation errors their codes (`read_api.errors`) and ends the request's transaction.
+  parsing (websocket operations are measured earlier, in `read_api.broadcast`); a
+  subscription over HTTP → BAD_REQUEST pointing at the websocket. It gives validation errors
+  their code (`read_api.errors`) and ends the request's transaction.
 - limits: tokens (parser), depth and aliases (validation, fragments included) — the rule
   classes are built once so the validation cache can hit;
 - `Freshness`: the request's read-your-writes waits (`X-Min-Position`, `atLeast` fields) as
@@ -31,7 +32,6 @@ from strawberry.types.graphql import OperationType
 
 from read_api.context import Context, ReadApiConfig
 from read_api.errors import (
-    PARSE_FAILED,
     VALIDATION_FAILED,
     BadRequest,
     DocumentTooLarge,
@@ -89,12 +89,10 @@ class Gate(SchemaExtension):
         finally:
             await ctx.close()
 
-    def on_parse(self) -> Iterator[None]:
-        yield
-        tag(self.execution_context.pre_execution_errors or (), PARSE_FAILED)
-
     def on_validate(self) -> Iterator[None]:
         yield
+        # graphql-core's validation errors carry no original error, as its coercion errors
+        # of variables do: only the phase tells them apart (syntax errors have their type)
         tag(self.execution_context.pre_execution_errors or (), VALIDATION_FAILED)
 
     def on_execute(self) -> Iterator[None]:

@@ -3,7 +3,8 @@ graphql-transport-ws only).
 
 Read-your-writes, two ways (both wait until every projection has applied the position, woken
 by the workers' commit notifications, up to a timeout; `extensions.freshness` says whether it
-timed out):
+timed out). However many a request asks for, it waits once, before execution, holding no
+reader connection (`read_api.waits`):
 - the `X-Min-Position: <position>` header, for the whole request;
 - the `atLeast(position: N, timeoutMs: T) { ... }` field, which returns the query root, for
   clients that cannot set headers (or over a websocket).
