@@ -37,6 +37,8 @@ class Principal:
     actor: str
     tenant_slug: str
     roles: frozenset[str]
+    expires_at: int | None = None
+    """The token's `exp` claim: long-lived connections end then."""
 
     @cached_property
     def tenant_id(self) -> UUID:
@@ -106,4 +108,9 @@ def _principal_of(claims: dict[str, object]) -> Principal:
         raise Unauthenticated("token claim 'roles' must be a list of role names")
     if not isinstance(actor, str) or not actor:
         raise Unauthenticated("token claim 'sub' must be a non-empty string")
-    return Principal(actor=actor, tenant_slug=tenant, roles=frozenset(roles))
+    expires_at = claims.get("exp")
+    if not isinstance(expires_at, int):
+        raise Unauthenticated("token claim 'exp' must be a number of seconds")
+    return Principal(
+        actor=actor, tenant_slug=tenant, roles=frozenset(roles), expires_at=expires_at
+    )

@@ -14,12 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from commands import problems
 from commands.catalog import COMMANDS
 from commands.http import BodyLimitMiddleware, RequestContextMiddleware, command_router
-from infra.graphql import mount_graphql
+from infra.docs import app_with_offline_docs
+from infra.graphql import GraphQLSettings, mount_graphql
 from infra.runtime import Runtime
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> FastAPI:
+    """`graphql`: the read API's settings (default: from `BSDFLOW_GRAPHQL_*`)."""
+    app = app_with_offline_docs(
         title="bsdflow",
         version="0.1.0",
         description="Commands for the bsdflow workflow platform. Reads are served over GraphQL.",
@@ -32,7 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.prevalidation = runtime.prevalidation
     problems.install(app)
     app.include_router(command_router(COMMANDS))
-    mount_graphql(app, runtime)
+    mount_graphql(app, runtime, graphql or GraphQLSettings())
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.auth import TokenCodec, Unauthenticated
+from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
 from infra.readdb import READER_ROLE
 from infra.runtime import Runtime
@@ -52,6 +53,11 @@ class GraphQLSettings(BaseSettings):
     timeout: float = 5.0
     """Default longest wait for read-your-writes (seconds)."""
     max_timeout: float = 30.0
+    """Longest wait of one request, however many waits it asks for (seconds)."""
+    max_waits_per_tenant: int = 32
+    """Read-your-writes waits one tenant may have in progress per API process."""
+    max_document_bytes: int = 65_536
+    """Query documents above this are refused before parsing (HTTP 413, BAD_REQUEST)."""
     statement_timeout_ms: int = 5_000
     max_depth: int = 10
     max_tokens: int = 2_000
@@ -67,6 +73,8 @@ class GraphQLSettings(BaseSettings):
         return ReadApiConfig(
             freshness_timeout=self.timeout,
             max_freshness_timeout=self.max_timeout,
+            max_waits_per_tenant=self.max_waits_per_tenant,
+            max_document_bytes=self.max_document_bytes,
             statement_timeout_ms=self.statement_timeout_ms,
             max_depth=self.max_depth,
             max_tokens=self.max_tokens,
@@ -88,7 +96,7 @@ def token_reader(codec: TokenCodec) -> TokenReader:
             principal = codec.principal(authorization)
         except Unauthenticated as exc:
             raise NotAuthenticated(str(exc)) from exc
-        return Viewer(principal.tenant_id, principal.actor, principal.roles)
+        return Viewer(principal.tenant_id, principal.actor, principal.roles, principal.expires_at)
 
     return read
 
@@ -241,10 +249,14 @@ class GraphQLServices:
         await self.redis.aclose()
 
 
-def mount_graphql(app: FastAPI, runtime: Runtime) -> None:
-    services = GraphQLServices(runtime, GraphQLSettings())
+def mount_graphql(app: FastAPI, runtime: Runtime, settings: GraphQLSettings) -> None:
+    services = GraphQLServices(runtime, settings)
     app.state.graphql = services
-    app.include_router(build_router(services.api), prefix="/graphql", tags=["graphql"])
+    ide_page = None
+    if services.api.config.graphiql:
+        mount_graphiql_assets(app)
+        ide_page = graphiql_page()
+    app.include_router(build_router(services.api, ide_page), prefix="/graphql", tags=["graphql"])
     app.add_middleware(ResponseCache, api=services.api, answers=services.answers)
     inner = app.router.lifespan_context
 

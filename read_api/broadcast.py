@@ -8,7 +8,7 @@ JSON once and handed as is to every member's bounded queue. Each member's own ta
 frames to its socket, so a slow socket holds up nobody else; a member that falls
 `subscriber_queue` frames behind is dropped with SLOW_CONSUMER, as an unshared subscription would be.
 The stream stops when its last member leaves. Queries and mutations sent over the socket, and
-documents that do not parse, take strawberry's own path.
+documents that do not parse or are too large, take strawberry's own path.
 
 Per delivered change this leaves one GraphQL execution per distinct subscription instead of
 one per socket (measured: executing and encoding per socket was most of the API's CPU with
@@ -49,8 +49,9 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from read_api.context import Context
-from read_api.errors import as_graphql_error
+from read_api.errors import DocumentTooLarge, as_graphql_error
 from read_api.fanout import SlowConsumer
+from read_api.limits import check_size
 
 log = logging.getLogger("bsdflow.read_api.broadcast")
 Key = tuple[UUID, str, bytes, str | None]
@@ -222,15 +223,15 @@ def refused(result: PreExecutionError) -> Finish:
 
 
 @functools.lru_cache(maxsize=512)
-def _document(query: str) -> DocumentNode | None:
+def _document(query: str, max_tokens: int) -> DocumentNode | None:
     try:
-        return parse(query)
+        return parse(query, max_tokens=max_tokens)
     except GraphQLSyntaxError:
         return None
 
 
-def is_subscription(query: str, operation_name: str | None) -> bool:
-    document = _document(query)
+def is_subscription(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    document = _document(query, max_tokens)
     if document is None:
         return False
     found: OperationDefinitionNode | None = get_operation_ast(document, operation_name)
@@ -251,8 +252,18 @@ class SharedSubscriptions(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws where identical subscriptions share one stream (see above)."""
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        viewer = self.context.viewer
-        if viewer is None or not is_subscription(operation.query, operation.operation_name):
+        viewer, config = self.context.viewer, self.context.api.config
+        try:
+            check_size(operation.query, config.max_document_bytes)  # before any parsing
+        except DocumentTooLarge as exc:
+            error = as_graphql_error(exc).formatted
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": [error]}
+            )
+            return
+        if viewer is None or not is_subscription(
+            operation.query, operation.operation_name, config.max_tokens
+        ):
             await super().run_operation(operation)
             return
         variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)

@@ -25,6 +25,7 @@ from read_api.loaders import Loaders
 from read_api.ports import ConnectionPool, NotAuthenticated, TokenReader, Viewer
 from read_api.session import Reads, Session, Stats
 from read_api.states import SharedStates
+from read_api.waits import Waits
 
 T = TypeVar("T")
 
@@ -34,6 +35,11 @@ class ReadApiConfig:
     freshness_timeout: float = 5.0
     """Default longest wait for read-your-writes, in seconds."""
     max_freshness_timeout: float = 30.0
+    """The longest a request waits, however many waits it asks for."""
+    max_waits_per_tenant: int = 32
+    """Read-your-writes waits a tenant may have in progress in one process (more: refused)."""
+    max_document_bytes: int = 65_536
+    """Query documents above this size are refused before parsing (HTTP and websocket)."""
     statement_timeout_ms: int = 5_000
     max_depth: int = 10
     max_tokens: int = 2_000
@@ -70,6 +76,7 @@ class ReadApi:
         self.cache = cache
         self.watermark = watermark
         self.fanout = fanout
+        self.waits = Waits(config.max_waits_per_tenant)
         self.states = SharedStates(self.session, watermark, config.freshness_timeout)
         self._start = start
         self._started: asyncio.Task[None] | None = None

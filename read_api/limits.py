@@ -1,26 +1,26 @@
 """The schema extensions: who may ask, how big a question may be, how fresh the answer is.
 
-- `Gate`: no valid token → an UNAUTHENTICATED error before parsing (HTTP 401; 403 for a
-  token whose roles may not read); it also ends the request's transaction afterwards.
+- `Gate`: no valid token → UNAUTHENTICATED before parsing (HTTP 401; 403 for a token whose
+  roles may not read); a document over `max_document_bytes` → BAD_REQUEST (413) before
+  parsing (websocket operations are measured earlier, in `read_api.broadcast`); a
+  subscription over HTTP → BAD_REQUEST pointing at the websocket. It gives validation errors
+  their code (`read_api.errors`) and ends the request's transaction.
 - limits: tokens (parser), depth and aliases (validation, fragments included) — the rule
   classes are built once so the validation cache can hit;
-- `Freshness`: the `X-Min-Position` header makes execution wait until every projection has
-  applied that position (woken by the workers' position messages); the result says how it went
-  under `extensions.freshness`, and with `report_statements` the SQL statement count under
-  `extensions.sql`;
-- `MaskErrors`: internal failures become "Unexpected error."; validation and input errors keep
-  their message and path.
+- `Freshness`: the request's read-your-writes waits (`X-Min-Position`, `atLeast` fields) as
+  one wait before execution (`read_api.waits`); the result says how it went under
+  `extensions.freshness`, and with `report_statements` the SQL statement count under
+  `extensions.sql`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, NoReturn
 
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -28,12 +28,28 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types.graphql import OperationType
 
 from read_api.context import Context, ReadApiConfig
-from read_api.errors import Forbidden, PublicError, as_graphql_error, should_mask
+from read_api.errors import (
+    VALIDATION_FAILED,
+    BadRequest,
+    DocumentTooLarge,
+    PublicError,
+    RateLimited,
+    Unauthenticated,
+    as_graphql_error,
+    tag,
+)
+from read_api.freshness import Freshness as Fresh
+from read_api.waits import REFUSED, Wanted, header_position, wanted_in
 
 MIN_POSITION_HEADER = "x-min-position"
 CACHE_SIZE = 512
+OVER_HTTP = (
+    "subscriptions run over WebSocket: connect to /graphql with the graphql-transport-ws "
+    "subprotocol (queries and mutations work over HTTP)"
+)
 
 
 def _context(extension: SchemaExtension) -> Context:
@@ -42,29 +58,79 @@ def _context(extension: SchemaExtension) -> Context:
     return ctx
 
 
+def refuse(ctx: Context, error: PublicError) -> NoReturn:
+    """Fail the whole request: its HTTP status (on HTTP) and a coded error."""
+    if error.status is not None and not ctx.transient and ctx.response is not None:
+        ctx.response.status_code = error.status
+    raise as_graphql_error(error)
+
+
+def check_size(query: str | None, limit: int) -> None:
+    """Parsing costs time in proportion to the text, comments included (which the parser's
+    token limit does not count): measure before parsing. UTF-8 takes at most 4 bytes a
+    character, so short documents are not encoded at all."""
+    if query is not None and len(query) * 4 > limit:
+        size = len(query.encode())
+        if size > limit:
+            raise DocumentTooLarge(f"the query document is {size} bytes; the limit is {limit}")
+
+
 class Gate(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         ctx = _context(self)
         if ctx.viewer is None:
-            refusal = ctx.refusal
-            if ctx.response is not None:
-                ctx.response.status_code = 403 if isinstance(refusal, Forbidden) else 401
-            raise as_graphql_error(refusal or PublicError("not authenticated"))
+            refuse(ctx, ctx.refusal or Unauthenticated("not authenticated"))
+        try:
+            check_size(self.execution_context.query, ctx.api.config.max_document_bytes)
+        except DocumentTooLarge as exc:
+            refuse(ctx, exc)
         try:
             yield
         finally:
             await ctx.close()
 
+    def on_validate(self) -> Iterator[None]:
+        yield
+        # graphql-core's validation errors carry no original error, as its coercion errors
+        # of variables do: only the phase tells them apart (syntax errors have their type)
+        tag(self.execution_context.pre_execution_errors or (), VALIDATION_FAILED)
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = _context(self)
+        if (
+            not ctx.transient
+            and self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        ):
+            refuse(ctx, BadRequest(OVER_HTTP))
+        yield
+
 
 class Freshness(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = _context(self)
+        ctx.freshness = None  # a websocket's context outlives each of its operations
+        REFUSED.set(None)
+        execution = self.execution_context
+        wanted = wanted_in(
+            execution.query or "",
+            execution.graphql_document,
+            execution.operation_name,
+            execution.variables or {},
+        )
         request = ctx.request
         raw = request.headers.get(MIN_POSITION_HEADER) if request is not None else None
         if raw is not None:
-            if not raw.strip().isdigit():
-                raise as_graphql_error(PublicError("X-Min-Position must be a whole number"))
-            await at_least(ctx, int(raw), None)
+            try:
+                wanted.append(Wanted(header_position(raw), None))
+            except PublicError as exc:
+                refuse(ctx, exc)
+        if wanted:
+            try:
+                await wait_once(ctx, wanted)
+            except RateLimited as refused:
+                if raw is not None:
+                    refuse(ctx, refused)
+                REFUSED.set(refused)  # the atLeast fields report it where they stand
         yield
 
     def get_results(self) -> dict[str, Any]:
@@ -77,12 +143,21 @@ class Freshness(SchemaExtension):
         return results
 
 
-async def at_least(ctx: Context, position: int, timeout_ms: int | None) -> None:
-    """Wait until every projection has applied `position` (or the timeout passes)."""
-    config = ctx.api.config
-    timeout = config.freshness_timeout if timeout_ms is None else timeout_ms / 1000
+async def wait_once(ctx: Context, wanted: list[Wanted]) -> None:
+    """One wait for all the request asked: the highest position, the longest timeout asked
+    for, at most the configured maximum. Before execution, so no connection is held."""
+    config, watermark = ctx.api.config, ctx.api.watermark
+    position = max(w.position for w in wanted)
+    timeout = max(
+        config.freshness_timeout if w.timeout_ms is None else w.timeout_ms / 1000 for w in wanted
+    )
     timeout = max(0.0, min(timeout, config.max_freshness_timeout))
-    ctx.freshness = await ctx.api.watermark.wait_for(position, timeout)
+    reached = watermark.floor()
+    if reached >= position:  # already there: no wait, no slot
+        ctx.freshness = Fresh(position, False, reached)
+        return
+    with ctx.api.waits.slot(ctx.require_viewer().tenant_id):
+        ctx.freshness = await watermark.wait_for(position, timeout)
 
 
 def extensions(config: ReadApiConfig) -> list[Callable[[], SchemaExtension]]:
@@ -100,6 +175,5 @@ def extensions(config: ReadApiConfig) -> list[Callable[[], SchemaExtension]]:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         Freshness,
-        lambda: MaskErrors(should_mask_error=should_mask),
     ]
     return found

@@ -24,6 +24,8 @@ class Viewer:
     tenant_id: UUID
     actor: str
     roles: frozenset[str]
+    expires_at: float | None = None
+    """The token's expiry (seconds since the epoch): a websocket is closed then."""
 
     @property
     def may_read(self) -> bool:

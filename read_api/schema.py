@@ -3,7 +3,8 @@ graphql-transport-ws only).
 
 Read-your-writes, two ways (both wait until every projection has applied the position, woken
 by the workers' commit notifications, up to a timeout; `extensions.freshness` says whether it
-timed out):
+timed out). However many a request asks for, it waits once, before execution, holding no
+reader connection (`read_api.waits`):
 - the `X-Min-Position: <position>` header, for the whole request;
 - the `atLeast(position: N, timeoutMs: T) { ... }` field, which returns the query root, for
   clients that cannot set headers (or over a websocket).
@@ -17,9 +18,10 @@ from typing import Any
 
 import orjson
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -30,13 +32,23 @@ from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.logging import StrawberryLogger
 
-from read_api.broadcast import SharedSubscriptions
 from read_api.context import Context, ReadApi
-from read_api.errors import Forbidden, PublicError, Unauthenticated, should_mask
-from read_api.limits import at_least, extensions
+from read_api.errors import (
+    INTERNAL,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PublicError,
+    Unauthenticated,
+    as_graphql_error,
+    code_of,
+    settle,
+)
+from read_api.limits import extensions
 from read_api.ports import Viewer
 from read_api.prebuilt import PrebuiltExecutor
 from read_api.response_cache import VIEWER
+from read_api.sockets import ReadSockets
 from read_api.subscriptions import Subscription
 from read_api.types.automation import AutomationQuery
 from read_api.types.automation_rules import RuleQuery
@@ -51,6 +63,7 @@ from read_api.types.occurrences import OccurrenceQuery
 from read_api.types.participants import ParticipantQuery
 from read_api.types.processes import ProcessQuery
 from read_api.types.search import SearchQuery
+from read_api.waits import REFUSED
 
 
 @strawberry.type
@@ -71,31 +84,42 @@ class Query(
     @field("Read-your-writes: waits until every read model has applied "
                       "`position` (a command's answer), at most `timeoutMs`, then answers the "
                       "nested query. `extensions.freshness.timedOut` says if it gave up.")  # fmt: skip
-    async def at_least(self, info: Info, position: int, timeout_ms: int | None = None) -> Query:
+    def at_least(self, info: Info, position: int, timeout_ms: int | None = None) -> Query:
+        # The wait itself ran before execution, once for the whole request (read_api.waits)
         if position < 0 or (timeout_ms is not None and timeout_ms < 0):
             raise PublicError("position and timeoutMs must not be negative")
-        await at_least(info.context, position, timeout_ms)
+        refused = REFUSED.get()
+        if refused is not None:
+            raise refused
         return Query()
 
 
 class ReadSchema(strawberry.Schema):
+    """Every error of every operation passes `process_errors`: there each gets its code, and
+    internal ones are logged, then masked (`read_api.errors`). With introspection off, no
+    error suggests names ("Did you mean …?"): the schema stays hidden."""
+
+    hide_suggestions = False
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log failures only: a client's mistake (bad input, limits, auth) is not ours."""
         for error in errors:
-            if should_mask(error):
+            if code_of(error) == INTERNAL:  # a client's mistake (input, limits, auth) is not ours
                 StrawberryLogger.error(error, execution_context)
+            settle(error, hide_suggestions=self.hide_suggestions)
 
 
 def build_schema(api: ReadApi) -> strawberry.Schema:
-    return ReadSchema(
+    schema = ReadSchema(
         query=Query,
         subscription=Subscription,
         extensions=extensions(api.config),
-        config=StrawberryConfig(disable_field_suggestions=True),
+        config=StrawberryConfig(disable_field_suggestions=False),
         execution_context_class=PrebuiltExecutor,
     )
+    schema.hide_suggestions = not api.config.introspection
+    return schema
 
 
 def connection_authorization(params: Mapping[str, Any]) -> str | None:
@@ -109,9 +133,15 @@ def connection_authorization(params: Mapping[str, Any]) -> str | None:
 
 class ReadRouter(GraphQLRouter[Context, None]):
     """Refuses the legacy `graphql-ws` subprotocol at the handshake; authenticates sockets in
-    `connection_init`; identical subscriptions share one execution (`read_api.broadcast`)."""
+    `connection_init` and closes them at the token's expiry; identical subscriptions share one
+    execution (`read_api.sockets`, `read_api.broadcast`)."""
 
-    graphql_transport_ws_handler_class = SharedSubscriptions
+    graphql_transport_ws_handler_class = ReadSockets
+    ide_page: str | None = None
+    """GraphiQL's page (the composition root serves its assets locally); None: strawberry's."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(self.ide_page or self.graphql_ide_html)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if (
@@ -119,7 +149,12 @@ class ReadRouter(GraphQLRouter[Context, None]):
             and await self.pick_websocket_subprotocol(request) is None
         ):
             return await self.reject_websocket(request)
-        return await super().run(request, context, root_value)
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:  # not JSON, no query…: a GraphQL error too, with a code
+            kind = NotFound if exc.status_code == 404 else BadRequest
+            body = {"errors": [as_graphql_error(kind(exc.reason)).formatted]}
+            return Response(orjson.dumps(body), exc.status_code, media_type="application/json")
 
     def encode_json(self, data: object) -> str:
         # orjson, never json: answers may hold `orjson.Fragment`s (read_api.prebuilt)
@@ -151,7 +186,7 @@ class ReadRouter(GraphQLRouter[Context, None]):
         return acknowledged
 
 
-def build_router(api: ReadApi) -> ReadRouter:
+def build_router(api: ReadApi, ide_page: str | None = None) -> ReadRouter:
     async def get_context(connection: HTTPConnection) -> Context:
         await api.ready()
         websocket = isinstance(connection, WebSocket)
@@ -168,7 +203,7 @@ def build_router(api: ReadApi) -> ReadRouter:
                 ctx.refusal = exc
         return ctx
 
-    return ReadRouter(
+    router = ReadRouter(
         build_schema(api),
         graphql_ide="graphiql" if api.config.graphiql else None,
         context_getter=get_context,
@@ -176,3 +211,5 @@ def build_router(api: ReadApi) -> ReadRouter:
         connection_init_wait_timeout=timedelta(seconds=10),
         max_subscriptions_per_connection=api.config.max_subscriptions_per_connection,
     )
+    router.ide_page = ide_page
+    return router

@@ -9,11 +9,14 @@ subscriber behind.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import websockets
 from gql import Client, gql
@@ -227,3 +230,39 @@ async def test_identical_subscriptions_share_one_stream(served, http, api):
         await sites_one.aclose()
         await depots.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def connected(served: Served, token: str) -> Any:
+    """A raw graphql-transport-ws socket past `connection_ack` (close codes are the point)."""
+    socket = await websockets.connect(served.ws_url, subprotocols=["graphql-transport-ws"])
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    await socket.send(json.dumps(init))
+    assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "connection_ack"
+    return socket
+
+
+async def test_a_socket_is_closed_when_its_token_expires(served, api):
+    token = api.runtime.tokens.mint("acme", ["viewer"], ttl_seconds=2)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    socket = await connected(served, token)
+    subscribe = {"id": "1", "type": "subscribe", "payload": {"query": ENTITY_CHANGED}}
+    await socket.send(json.dumps(subscribe))
+    await until(lambda: served.services.fanout.subscriber_count == 1)
+    await asyncio.wait_for(socket.wait_closed(), 30)  # bounded: the server must close it
+    assert socket.close_code == 4403
+    assert "expired" in (socket.close_reason or "")
+    assert time.time() >= expires_at - 0.5  # not before the token's expiry
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_an_oversized_subscribe_message_is_refused_before_parsing(served, api):
+    socket = await connected(served, api.token)
+    try:
+        query = "#" + "x" * 100_000 + "\n" + ENTITY_CHANGED
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert answer["type"] == "error"
+        assert answer["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert served.services.fanout.subscriber_count == 0
+    finally:
+        await socket.close()

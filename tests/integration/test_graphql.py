@@ -17,6 +17,7 @@ import pytest
 
 from domain.ids import tenant_id_for
 from infra.api import create_app
+from infra.graphql import GraphQLSettings
 from projections.notify import cache_key
 from projections.paging import encode_cursor
 
@@ -35,7 +36,7 @@ class GraphQL:
         variables: dict[str, Any] | None = None,
         *,
         token: str | None = None,
-        min_position: int | None = None,
+        min_position: int | str | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or self.token}"} if token != "" else {}
         if min_position is not None:
@@ -57,9 +58,11 @@ class GraphQL:
 
 
 @contextlib.asynccontextmanager
-async def serving(runtime: Any, token: str) -> AsyncIterator[GraphQL]:
+async def serving(
+    runtime: Any, token: str, settings: GraphQLSettings | None = None
+) -> AsyncIterator[GraphQL]:
     """An app of our own (settings are read when it is built), closed afterwards."""
-    app = create_app(runtime)
+    app = create_app(runtime, settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
         client = GraphQL(http, token)
@@ -391,12 +394,8 @@ async def test_errors_carry_paths_and_internal_failures_are_masked(api, graphql,
         "message": "Unexpected error.",
         "locations": broken["errors"][0]["locations"],
         "path": ["entities"],
+        "extensions": {"code": "INTERNAL"},
     }
-
-    typo = await graphql.query("{ entitiez { edges { cursor } } }")
-    message = typo["errors"][0]["message"]
-    assert "Cannot query field 'entitiez'" in message
-    assert "Did you mean" not in message  # no schema hints for guessers
 
 
 async def test_limits_refuse_deep_aliased_and_long_queries(api, graphql, read_side):

@@ -40,3 +40,20 @@ async def test_readiness_reports_an_unreachable_server(api):
     reply = await api.http.get("/ready")
     assert reply.status_code == 503
     assert reply.json()["checks"]["kafka"].startswith("error")
+
+
+async def test_commands_require_a_bearer_token_in_the_document(api):
+    spec = (await api.http.get("/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    bearer = [
+        name for name, s in schemes.items() if s["type"] == "http" and s["scheme"] == "bearer"
+    ]
+    assert len(bearer) == 1, schemes
+    assert schemes[bearer[0]]["bearerFormat"] == "JWT"
+    for name in COMMANDS:
+        operation = spec["paths"][f"/v1/commands/{name}"]["post"]
+        assert operation["security"] == [{bearer[0]: []}], name
+        header_names = {p["name"].lower() for p in operation.get("parameters", [])}
+        assert "authorization" not in header_names, name  # the Authorize button sends it
+    for path in ("/health", "/ready"):
+        assert "security" not in spec["paths"][path]["get"]
