@@ -59,8 +59,8 @@ from infra.readdb import migrate_read_side  # noqa: E402
 from projections.base import RecordedEvent  # noqa: E402
 from projections.registry import PROJECTIONS  # noqa: E402
 from projections.runtime import write_statements  # noqa: E402
-from projections.search import entity_columns  # noqa: E402
 from projections.search.queries import SearchReads  # noqa: E402
+from projections.search.statements import VARIANT_DEPTH, entity_columns  # noqa: E402
 
 TENANT = tenant_id_for("bench-search")
 TARGET_P95_MS = 50.0
@@ -168,7 +168,7 @@ def load(url: str, corpus: Corpus, count: int, samples: int) -> tuple[dict[str, 
     every = max(1, count // samples)
     with psycopg.connect(url, autocommit=True) as conn:
         type_id = define_type(conn)
-        conn.execute("DROP INDEX rm_search.items_tsv, rm_search.words_trgm")
+        conn.execute("DROP INDEX rm_search.items_tsv")
         conn.execute("CREATE UNLOGGED TABLE staging (n int, id uuid, data jsonb)")
         started = time.perf_counter()
         with conn.cursor() as cur, cur.copy("COPY staging (n, id, data) FROM STDIN") as copy:
@@ -203,6 +203,11 @@ def load(url: str, corpus: Corpus, count: int, samples: int) -> tuple[dict[str, 
             "INSERT INTO rm_search.words (tenant_id, word) SELECT DISTINCT i.tenant_id, l.lexeme "
             "FROM rm_search.items i, unnest(i.tsv) l "
             "WHERE rm_search.is_word(l.lexeme) ON CONFLICT DO NOTHING"
+        )
+        conn.execute(  # as the projection writes them (`statements.words_of`)
+            "INSERT INTO rm_search.word_variants (tenant_id, variant, word) "
+            "SELECT n.tenant_id, v, n.word FROM rm_search.words n, "
+            f"rm_search.deletions(n.word, {VARIANT_DEPTH}) v ON CONFLICT DO NOTHING"
         )
         timings["words_s"] = time.perf_counter() - started
         started = time.perf_counter()
