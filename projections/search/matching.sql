@@ -74,11 +74,14 @@ $$;
 -- the word itself; if it is the last word and still being typed, every word it begins; the
 -- tenant's words within its typo budget; and, last word, those whose beginning is within it.
 -- The budget: none below the tenant's minimum word size for one typo, two from its minimum
--- for two. At most `p_each` alternatives per word, cheapest first.
+-- for two. At most `p_each` alternatives per word, cheapest first. Every lookup is a few B-tree
+-- probes; the planner is told so (no sequential scans, hash or merge joins), as statistics of
+-- a freshly filled table would have it scan word_variants whole, once per query word.
 CREATE OR REPLACE FUNCTION {schema}.alternatives(
     p_tenant uuid, p_query text, p_prefix boolean, p_words int, p_each int
 ) RETURNS TABLE (term int, alternative tsquery, cost int)
-    LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+    LANGUAGE sql STABLE SET search_path = pg_catalog, public SET enable_seqscan = off
+    SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     WITH tolerance AS (
         SELECT coalesce(s.typo_tolerance, true) AS enabled,
                coalesce(s.min_word_size_for_one_typo, 5) AS one,
@@ -123,9 +126,14 @@ CREATE OR REPLACE FUNCTION {schema}.alternatives(
             FROM (
                 SELECT DISTINCT v.word
                 FROM unnest(ARRAY(SELECT rm_search.deletions(b.lexeme, b.k))) s(variant)
-                JOIN rm_search.word_variants v ON v.tenant_id = p_tenant
-                 AND v.variant >= s.variant AND v.variant < s.variant || U&'\+10FFFF'
-                WHERE length(v.word) - length(v.variant) <= b.k
+                CROSS JOIN LATERAL (
+                    -- a LIMIT keeps this a range scan per variant, whatever the statistics
+                    SELECT w.word FROM rm_search.word_variants w
+                    WHERE w.tenant_id = p_tenant AND w.variant >= s.variant COLLATE "C"
+                      AND w.variant < (s.variant || U&'\+10FFFF') COLLATE "C"
+                      AND length(w.word) - length(w.variant) <= b.k
+                    LIMIT 1000
+                ) v
             ) m,
             generate_series(greatest(1, length(b.lexeme) - b.k),
                             least(length(m.word), length(b.lexeme) + b.k)) n
