@@ -153,14 +153,17 @@ CREATE OR REPLACE FUNCTION {schema}.alternatives(
 $$;
 
 -- One page of matches, best first. Rows must match every query word if any row does;
--- otherwise every word is optional and rows match one word at least. The order: most words
--- matched; fewest typos; text relevance (`ts_rank`, within a factor p_ratio a tie: the field
--- weights A/B/C decide); fewest words matched only as a completion of a prefix; importance.
--- Planned per call (EXECUTE), so the plan always sees the actual query. `query`, the OR of
--- every alternative, is what the caller highlights.
+-- otherwise every word is optional and rows match one word at least. The order, as
+-- Meilisearch's ranking rules: most words matched; fewest typos; attribute (most words found
+-- in a field of weight A, then in A or B); exactness (fewest words in the A fields: "Newport"
+-- before "Newport News" for "newport"); fewest words matched only as a prefix; importance.
+-- Not `ts_rank`: a word matched through two alternatives, or a compound ("chapelle-sur-erdre"
+-- is also "chapelle"), would count twice; it is only the `score` shown, lower with typos and
+-- missing words. Planned per call (EXECUTE), so the plan always sees the actual query.
+-- `query`, the OR of every alternative, is what the caller highlights.
 CREATE OR REPLACE FUNCTION {schema}.matches(
-    p_query text, p_prefix boolean, p_kinds text[], p_words int, p_each int, p_ratio float8,
-    p_offset int, p_limit int
+    p_query text, p_prefix boolean, p_kinds text[], p_words int, p_each int, p_offset int,
+    p_limit int
 ) RETURNS TABLE (kind text, id uuid, title text, body text, score float8, importance float8,
                  query tsquery)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -174,25 +177,32 @@ DECLARE
     v_any tsquery;
     v_page text := $q$
         SELECT s.kind, s.id, s.title, s.body,
-               (s.rank * s.matched / $7 / (1 + s.typos + 0.5 * s.prefixes))::float8,
+               (ts_rank(s.tsv, $1) * s.matched / $7 / (1 + s.typos + 0.5 * s.prefixes))::float8,
                s.importance, $8
         FROM (
-            SELECT i.kind, i.id, i.title, i.body, i.importance, ts_rank(i.tsv, $1) AS rank,
-                   m.matched, m.typos, m.prefixes
-            FROM rm_search.items i CROSS JOIN LATERAL (
+            SELECT i.kind, i.id, i.title, i.body, i.importance, i.tsv, length(f.a) AS a_words,
+                   m.matched, m.typos, m.prefixes, m.in_a, m.in_ab
+            FROM rm_search.items i
+            CROSS JOIN LATERAL (
+                SELECT ts_filter(i.tsv, '{a}') AS a, ts_filter(i.tsv, '{a,b}') AS ab
+            ) f
+            CROSS JOIN LATERAL (
                 SELECT count(*)::int AS matched, coalesce(sum(b.best / 2), 0)::int AS typos,
-                       coalesce(sum(b.best % 2), 0)::int AS prefixes
+                       coalesce(sum(b.best % 2), 0)::int AS prefixes,
+                       count(*) FILTER (WHERE b.in_a) AS in_a,
+                       count(*) FILTER (WHERE b.in_ab) AS in_ab
                 FROM (
-                    SELECT min(a.cost) AS best FROM unnest($3, $4, $5) a(term, alternative, cost)
+                    SELECT min(a.cost) AS best, bool_or(f.a @@ a.alternative) AS in_a,
+                           bool_or(f.ab @@ a.alternative) AS in_ab
+                    FROM unnest($3, $4, $5) a(term, alternative, cost)
                     WHERE i.tsv @@ a.alternative GROUP BY a.term
                 ) b
             ) m
             WHERE i.tenant_id = $6 AND i.tsv @@ $1 AND i.kind = ANY($2)
         ) s
-        ORDER BY s.matched DESC, s.typos,
-                 round(ln(greatest(s.rank, 1e-12)) / ln($9)) DESC, s.prefixes,
+        ORDER BY s.matched DESC, s.typos, s.in_a DESC, s.in_ab DESC, s.a_words, s.prefixes,
                  s.importance DESC NULLS LAST, s.id
-        OFFSET $10 LIMIT $11
+        OFFSET $9 LIMIT $10
     $q$;
 BEGIN
     IF v_tenant IS NULL THEN
@@ -211,7 +221,7 @@ BEGIN
         FROM unnest(v_terms, v_alternatives) a(term, alternative) GROUP BY a.term
     ) g;
     RETURN QUERY EXECUTE v_page USING v_all, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_ratio, p_offset, p_limit;
+        v_tenant, v_count, v_any, p_offset, p_limit;
     IF FOUND OR v_count = 1 OR EXISTS (
         SELECT 1 FROM rm_search.items i
         WHERE i.tenant_id = v_tenant AND i.tsv @@ v_all AND i.kind = ANY(p_kinds)
@@ -219,14 +229,14 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE v_page USING v_any, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_ratio, p_offset, p_limit;
+        v_tenant, v_count, v_any, p_offset, p_limit;
 END
 $$;
 
 DROP FUNCTION IF EXISTS {schema}.query_terms(text, int, int, real);
 DROP FUNCTION IF EXISTS {schema}.ranked(
     tsquery, text[], int[], tsquery[], float8[], float8, int, int);
-REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, float8, int, int)
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, float8, int, int)
+DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, float8, int, int);
+REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int)
     TO bsdflow_reader;

@@ -6,9 +6,10 @@ within its typo budget (none under 5 letters, 1 typo from 5, 2 from 9: the tenan
 a swap of two adjacent letters is one typo); and, for the last word while it is being typed
 (the query does not end with a space), every word it begins, typos allowed there too, so
 "jerusalem dep" finds "Jerusalem depot". Rows must match every word if any row does;
-otherwise every word becomes optional. Best first: most words matched, fewest typos, text
-relevance (field weights A/B/C), fewest words matched only as a prefix, then the entity type's
-importance (Meilisearch's custom ranking).
+otherwise every word becomes optional. Best first: most words matched, fewest typos, most
+words in a field of weight A (then B), fewest words in the A fields (the exact title first),
+fewest words matched only as a prefix, then the entity type's importance (Meilisearch's custom
+ranking).
 
 `ts_rank` rather than `ts_rank_cd`: cover density grows linearly with repetitions, so a long
 document saying "Jerusalem" two hundred times in its body would outrank the city titled
@@ -37,8 +38,6 @@ MAX_QUERY_CHARS = 500
 MAX_QUERY_WORDS = 10
 ALTERNATIVES_PER_WORD = 12
 """Cheapest first; bounds the work per row when a word has many neighbours."""
-RANK_RATIO = 1.5
-"""Relevances within this factor are a tie: a title match (A) still beats a body match (C)."""
 HEADLINE_CHARS = 20_000
 """ts_headline parses all it is given: long document bodies are cut, for the snippet only."""
 HEADLINE = (
@@ -52,7 +51,7 @@ ESCAPED_TEXT = (
 PAGE_SQL = (
     f"SELECT kind, id, title, ts_headline('{SCHEMA}.unaccented', {ESCAPED_TEXT}, query, "  # noqa: S608 - constants only
     f"'{HEADLINE}'), score, importance FROM {SCHEMA}.matches(%s::text, %s::boolean, "
-    "%s::text[], %s::int, %s::int, %s::float8, %s::int, %s::int)"
+    "%s::text[], %s::int, %s::int, %s::int, %s::int)"
 )
 
 
@@ -96,8 +95,7 @@ class SearchReads:
         text = query[:MAX_QUERY_CHARS]
         typing = bool(text) and not text[-1].isspace()  # the last word may be unfinished
         args = [
-            text, typing, wanted, MAX_QUERY_WORDS, ALTERNATIVES_PER_WORD, RANK_RATIO, offset,
-            limit + 1,
+            text, typing, wanted, MAX_QUERY_WORDS, ALTERNATIVES_PER_WORD, offset, limit + 1,
         ]  # fmt: skip
         async with self.conn.cursor() as cur:
             await cur.execute(PAGE_SQL, args)
