@@ -18,13 +18,16 @@ class DefineEntityType(Command):
     description: str = ""
     fields: list[dict[str, Any]]
     search_importance: str | None = None
+    location_field: str | None = None
+    """A geo_point field whose value is the entity's location for geo queries."""
 
 
 def define_entity_type(cmd: DefineEntityType, ctx: CommandContext) -> Recorded:
     type_id = entity_type_id_for(ctx.tenant_id, cmd.name)
     entity_type = EntityType.define(
-        ctx.tenant_id, cmd.name, cmd.fields, cmd.description, cmd.search_importance
-    )
+        ctx.tenant_id, cmd.name, cmd.fields, cmd.description, cmd.search_importance,
+        cmd.location_field,
+    )  # fmt: skip
     ctx.reserve(type_id, f"entity type {cmd.name!r}", ("name",))
     return ctx.save(entity_type)
 
@@ -35,6 +38,7 @@ class ReviseEntityType(Command):
     entity_type_id: UUID
     fields: list[dict[str, Any]]
     search_importance: str | None = None
+    location_field: str | None = None
     expected_version: int | None = None
 
 
@@ -42,7 +46,7 @@ def revise_entity_type(cmd: ReviseEntityType, ctx: CommandContext) -> Recorded:
     entity_type = ctx.load(
         EntityType, cmd.entity_type_id, cmd.expected_version, ("entity_type_id",)
     )
-    entity_type.revise(cmd.fields, cmd.search_importance)
+    entity_type.revise(cmd.fields, cmd.search_importance, cmd.location_field)
     return ctx.save(entity_type)
 
 

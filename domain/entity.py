@@ -36,6 +36,8 @@ class Entity(Aggregate):
     ) -> Entity:
         if entity_type.retired:
             raise Conflict(f"entity type {entity_type.name!r} is retired", ("entity_type_id",))
+        if location is not None:
+            _refuse_own_location(entity_type)
         return cls(
             tenant_id=entity_type.tenant_id,
             entity_type_id=entity_type.id,
@@ -55,6 +57,8 @@ class Entity(Aggregate):
         """Apply a partial change, validated against the type's *current* schema."""
         if self.archived:
             raise Conflict("entity is archived")
+        if location is not None or clear_location:
+            _refuse_own_location(entity_type)
         cleaned = _validated(entity_type.fields, changes, partial=True)
         merged = {**self.data, **cleaned}
         missing = [f.name for f in entity_type.fields if f.required and merged.get(f.name) is None]
@@ -84,6 +88,17 @@ class Entity(Aggregate):
 
     def unique_values(self, fields: list[FieldSpec]) -> dict[str, str]:
         return {} if self.archived else unique_values(fields, self.data)
+
+
+def _refuse_own_location(entity_type: EntityType) -> None:
+    """A type that names its location field has one location, that field: a second one given
+    beside it would be ignored or would contradict it, so it is refused rather than guessed."""
+    if entity_type.location_field is not None:
+        raise InvalidInput(
+            f"entities of type {entity_type.name!r} are located by their field "
+            f"{entity_type.location_field!r}: set data.{entity_type.location_field} instead",
+            ("location",),
+        )
 
 
 def _validated(fields: list[FieldSpec], data: dict[str, Any], *, partial: bool) -> dict[str, Any]:

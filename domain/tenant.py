@@ -20,7 +20,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "locale": "en",
     "commands_per_second": 100,
     "deliveries_per_second": 200,
+    # search typo tolerance, as Meilisearch's: words this long get 1 typo, then 2
+    "typo_tolerance": True,
+    "min_word_size_for_one_typo": 5,
+    "min_word_size_for_two_typos": 9,
 }
+MIN_ONE_TYPO, MIN_TWO_TYPOS, MAX_WORD_SIZE = 3, 7, 100
+"""Search keeps each word's variants with up to two letters deleted from five letters on, one
+below: a word reached with two typos must be at least seven letters long."""
 _TIMEZONES = frozenset(available_timezones())
 
 
@@ -38,7 +45,27 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
         rate = settings[key]
         if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
             raise InvalidInput("must be an integer from 1 to 100000", ("settings", key))
+    _check_typos(settings)
     return settings
+
+
+def _check_typos(settings: dict[str, Any]) -> None:
+    if not isinstance(settings["typo_tolerance"], bool):
+        raise InvalidInput("must be true or false", ("settings", "typo_tolerance"))
+    for key, low in (
+        ("min_word_size_for_one_typo", MIN_ONE_TYPO),
+        ("min_word_size_for_two_typos", MIN_TWO_TYPOS),
+    ):
+        size = settings[key]
+        if not isinstance(size, int) or isinstance(size, bool) or not low <= size <= MAX_WORD_SIZE:
+            raise InvalidInput(
+                f"must be an integer from {low} to {MAX_WORD_SIZE}", ("settings", key)
+            )
+    if settings["min_word_size_for_one_typo"] > settings["min_word_size_for_two_typos"]:
+        raise InvalidInput(
+            "must not be above min_word_size_for_two_typos",
+            ("settings", "min_word_size_for_one_typo"),
+        )
 
 
 class Tenant(Aggregate):

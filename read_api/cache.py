@@ -57,6 +57,7 @@ def _entity_type(d: dict[str, Any]) -> EntityTypeRow:
         schema_version=d["schema_version"], retired=d["retired"], version=d["version"],
         created_at=datetime.fromisoformat(d["created_at"]),
         updated_at=datetime.fromisoformat(d["updated_at"]), position=d["position"],
+        location_field=d.get("location_field"),
     )  # fmt: skip
 
 

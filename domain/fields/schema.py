@@ -15,20 +15,23 @@ _MAX_LABEL_LENGTH = 200
 _IMPORTANCE_TYPES = ("integer", "number")
 
 
-def check_schema(fields: Sequence[FieldSpec], importance_field: str | None = None) -> None:
+def check_schema(
+    fields: Sequence[FieldSpec],
+    importance_field: str | None = None,
+    location_field: str | None = None,
+) -> None:
     errors: list[FieldError] = []
     seen: set[str] = set()
     for index, spec in enumerate(fields):
         errors.extend(_spec_errors(spec, ("fields", index), seen))
-    if importance_field is not None:
-        target = next((spec for spec in fields if spec.name == importance_field), None)
-        if target is None or target.type not in _IMPORTANCE_TYPES:
-            errors.append(
-                FieldError(
-                    ("search_importance",),
-                    f"must name an integer or number field, not {importance_field!r}",
-                )
-            )
+    named = (
+        ("search_importance", importance_field, _IMPORTANCE_TYPES, "an integer or number"),
+        ("location_field", location_field, ("geo_point",), "a geo_point"),
+    )
+    for key, name, types, what in named:
+        target = next((spec for spec in fields if spec.name == name), None)
+        if name is not None and (target is None or target.type not in types):
+            errors.append(FieldError((key,), f"must name {what} field, not {name!r}"))
     if errors:
         raise DataInvalid(errors)
 

@@ -1,5 +1,6 @@
 """Entities and entity types: typed columns for what every query needs, JSONB for the rest."""
 
+# ruff: noqa: S608 - SQL here is assembled from module constants only; values are parameters.
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -30,6 +31,15 @@ def title_field(fields: list[dict[str, Any]]) -> str | None:
     return (named or text or [None])[0]
 
 
+def located(data: str, location_field: str, given: str, coordinate: str) -> str:
+    """An entity's `lat` or `lon`: its type's location field when the type names one (the
+    field absent or null: no location), else the top-level location its commands gave."""
+    return (
+        f"CASE WHEN {location_field} IS NULL THEN {given} "
+        f"ELSE ({data} -> {location_field} ->> '{coordinate}')::double precision END"
+    )
+
+
 def jsonb(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -50,24 +60,28 @@ class EntitiesProjection(Projection):
         d = e.data
         yield q(
             "INSERT INTO {schema}.entity_types (tenant_id, id, name, description, fields, "
-            "search_importance, title_field, schema_version, version, created_at, updated_at, "
-            "position) VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s) "
+            "search_importance, location_field, title_field, schema_version, version, "
+            "created_at, updated_at, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
             e.tenant_id, e.originator_id, d["name"], d["description"], jsonb(d["fields"]),
-            d["search_importance"], title_field(d["fields"]), e.version, e.timestamp,
-            e.timestamp, e.position,
+            d["search_importance"], d.get("location_field"), title_field(d["fields"]),
+            e.version, e.timestamp, e.timestamp, e.position,
         )  # fmt: skip
 
     @handles(event_class(EntityType, "SchemaRevised"))
     def type_revised(self, e: RecordedEvent) -> Iterator[Statement]:
+        """Update the type, then move its entities if it now locates them otherwise."""
         d = e.data
         yield q(
             "UPDATE {schema}.entity_types SET fields = %s, search_importance = %s, "
-            "title_field = %s, schema_version = %s, version = %s, updated_at = %s, position = %s "
-            "WHERE tenant_id = %s AND id = %s",
-            jsonb(d["fields"]), d["search_importance"], title_field(d["fields"]),
-            d["schema_version"], e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            "location_field = %s, title_field = %s, schema_version = %s, version = %s, "
+            "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s",
+            jsonb(d["fields"]), d["search_importance"], d.get("location_field"),
+            title_field(d["fields"]), d["schema_version"], e.version, e.timestamp, e.position,
+            e.tenant_id, e.originator_id,
         )  # fmt: skip
+        yield q(RELOCATED, e.tenant_id, e.originator_id)
 
     @handles(event_class(EntityType, "Retired"))
     def type_retired(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -129,10 +143,12 @@ def with_changes(data: dict[str, Any], changes: dict[str, Any]) -> Any:
 
 CREATED = Rows(
     "INSERT INTO {schema}.entities (tenant_id, id, entity_type_id, version, schema_version, "
-    "title, importance, data, lat, lon, created_at, updated_at, position) "
+    "title, importance, data, lat, lon, given_lat, given_lon, created_at, updated_at, position) "
     "SELECT r.tenant_id, r.id, r.type_id, r.version, r.schema_version, "
-    "r.data ->> t.title_field, (r.data ->> t.search_importance)::double precision, "
-    "r.data, r.lat, r.lon, r.created_at, r.updated_at, r.position FROM {rows} "
+    "r.data ->> t.title_field, (r.data ->> t.search_importance)::double precision, r.data, "
+    f"{located('r.data', 't.location_field', 'r.lat', 'lat')}, "
+    f"{located('r.data', 't.location_field', 'r.lon', 'lon')}, "
+    "r.lat, r.lon, r.created_at, r.updated_at, r.position FROM {rows} "
     "LEFT JOIN {schema}.entity_types t ON t.tenant_id = r.tenant_id AND t.id = r.type_id "
     "ON CONFLICT (tenant_id, id) DO NOTHING",
     tenant_id="uuid", id="uuid", type_id="uuid", version="int", schema_version="int",
@@ -142,8 +158,10 @@ CREATED = Rows(
 UPDATED = Rows(
     "UPDATE {schema}.entities x SET data = n.data, title = n.data ->> t.title_field, "
     "importance = (n.data ->> t.search_importance)::double precision, version = n.version, "
-    "schema_version = n.schema_version, lat = n.lat, lon = n.lon, updated_at = n.ts, "
-    "position = n.position "
+    "schema_version = n.schema_version, "
+    f"lat = {located('n.data', 't.location_field', 'n.lat', 'lat')}, "
+    f"lon = {located('n.data', 't.location_field', 'n.lon', 'lon')}, "
+    "given_lat = n.lat, given_lon = n.lon, updated_at = n.ts, position = n.position "
     "FROM (SELECT r.*, e.entity_type_id, jsonb_strip_nulls(e.data || r.changes) AS data "
     "      FROM {rows} JOIN {schema}.entities e ON e.tenant_id = r.tenant_id AND e.id = r.id "
     "      WHERE e.version < r.version) n "
@@ -153,6 +171,16 @@ UPDATED = Rows(
     tenant_id="uuid", id="uuid", version="int", schema_version="int", changes="jsonb",
     lat="float8", lon="float8", ts="timestamptz", position="bigint",
 )  # fmt: skip
+RELOCATED = (
+    "UPDATE {schema}.entities x SET "
+    f"lat = {located('x.data', 't.location_field', 'x.given_lat', 'lat')}, "
+    f"lon = {located('x.data', 't.location_field', 'x.given_lon', 'lon')} "
+    "FROM {schema}.entity_types t WHERE t.tenant_id = %s AND t.id = %s "
+    "AND x.tenant_id = t.tenant_id AND x.entity_type_id = t.id AND ("
+    f"x.lat IS DISTINCT FROM {located('x.data', 't.location_field', 'x.given_lat', 'lat')} OR "
+    f"x.lon IS DISTINCT FROM {located('x.data', 't.location_field', 'x.given_lon', 'lon')})"
+)
+"""After a revision: each entity of the type where the type's (new) location rule puts it."""
 ARCHIVED = Rows(
     "UPDATE {schema}.entities x SET archived = true, version = r.version, updated_at = r.ts, "
     "position = r.position FROM {rows} "

@@ -58,6 +58,8 @@ class EntityTypeRow:
     created_at: datetime
     updated_at: datetime
     position: int
+    location_field: str | None = None
+    """The geo_point field whose value is the entity's location (lat/lon), if any."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ ENTITY_JSON: dict[str, str] = {
 attribute's value in Python (for `page_json`)."""
 TYPE_COLUMNS = (
     "id, name, description, fields, search_importance, title_field, schema_version, retired, "
-    "version, created_at, updated_at, position"
+    "version, created_at, updated_at, position, location_field"
 )
 
 

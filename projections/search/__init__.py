@@ -1,12 +1,12 @@
 """Search: one weighted tsvector per live record of every kind, plus the words for typo tolerance.
 
 Self-contained on purpose: it keeps its own copy of each entity type's searchable weights and
-importance field, and of the source values of every row, so it never depends on the order in
-which other projections apply. Vectors are computed in SQL (`{schema}.weighted`), the same way
-at insert, update and schema revision, and every write also records its lexemes in `words`.
+importance field, of each tenant's typo settings, and of the source values of every row, so it
+never depends on the order in which other projections apply. Vectors are computed in SQL
+(`{schema}.weighted`), the same way at insert, update and schema revision, and every write also
+records its new lexemes in `words`, with their deletion variants in `word_variants`.
 """
 
-# ruff: noqa: S608 - SQL here is assembled from module constants only; values are parameters.
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,156 +21,29 @@ from domain.entity_type import EntityType
 from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
-from projections.base import (
-    Projection,
-    RecordedEvent,
-    Rows,
-    Statement,
-    event_class,
-    handles,
-    q,
-)
+from domain.tenant import Tenant
+from projections.base import Projection, RecordedEvent, Rows, Statement, event_class, handles, q
 from projections.entities import title_field, with_changes
+from projections.search.statements import (
+    DELETED,
+    DOCUMENT_RENAMED,
+    ENTITY_CREATED,
+    ENTITY_UPDATED,
+    INSERTED,
+    PARTICIPANT_CHANGED,
+    PROCESS_OUTCOME,
+    PROCESS_STAGE,
+    TYPE_REINDEXED,
+)
 
+TYPO_DEFAULTS = {
+    "typo_tolerance": True,
+    "min_word_size_for_one_typo": 5,
+    "min_word_size_for_two_typos": 9,
+}
+"""A tenant's settings before it had these (older events): Meilisearch's defaults."""
 TEXT_TYPES = ("text", "long_text", "email", "phone", "url", "enum", "multi_enum")
 WEIGHTS = ("A", "B", "C")
-
-WORDS = (
-    " INSERT INTO {schema}.words (tenant_id, word) "
-    "SELECT DISTINCT c.tenant_id, l.lexeme FROM changed c, unnest(c.tsv) l "
-    "WHERE {schema}.is_word(l.lexeme) ON CONFLICT DO NOTHING"
-)
-"""Appended to every write (a CTE `changed` returning tenant_id, tsv): the new lexemes."""
-
-
-def entity_values(data: str, t: str) -> str:
-    """A query of an entity's title, body, tsv and importance from its data and its type's row
-    (alias t), reading the data once: a row subquery in an UPDATE, LATERAL in an INSERT."""
-    return (
-        f"SELECT coalesce({data} ->> {t}.title_field, ''), e.body, "
-        f"{{schema}}.weighted(e.a, e.b, e.c), {_importance(data, t)} "
-        f"FROM {{schema}}.entity_texts({data}, {t}.weights, {t}.title_field) e"
-    )
-
-
-def entity_columns(data: str, t: str) -> str:
-    """The same four as expressions, for a select list (each text one subquery)."""
-    texts = f"FROM {{schema}}.entity_texts({data}, {t}.weights, {t}.title_field) e"
-    return (
-        f"coalesce({data} ->> {t}.title_field, ''), (SELECT e.body {texts}), "
-        f"(SELECT {{schema}}.weighted(e.a, e.b, e.c) {texts}), {_importance(data, t)}"
-    )
-
-
-def _importance(data: str, t: str) -> str:
-    return (
-        f"CASE WHEN jsonb_typeof({data} -> {t}.importance_field) = 'number' "
-        f"THEN ({data} ->> {t}.importance_field)::float8 END"
-    )
-
-
-# body and tsv of the other kinds, from a row `n` with columns title, f (jsonb) and text.
-DERIVED = {
-    "process": (
-        "concat_ws(' · ', n.f ->> 'kind', n.f ->> 'stage', n.f ->> 'outcome')",
-        "{schema}.weighted(n.title, n.f ->> 'kind', concat_ws(' ', n.f ->> 'stage', "
-        "n.f ->> 'outcome'))",
-    ),
-    "participant": (
-        "concat_ws(' · ', n.f ->> 'email', n.f ->> 'external_ref')",
-        # the e-mail whole and in parts, so "ann" finds ann@example.com
-        "{schema}.weighted(n.title, concat_ws(' ', n.f ->> 'email', "
-        "translate(n.f ->> 'email', '@._-+', '     '), n.f ->> 'external_ref'), NULL)",
-    ),
-    "document": ("n.text", "{schema}.weighted(n.title, n.f ->> 'filename', n.text)"),
-    "occurrence": ("n.text", "{schema}.weighted(n.title, NULL, n.text)"),
-}
-
-
-def insert_sql(kind: str) -> Rows:
-    body, tsv = DERIVED[kind]
-    return Rows(
-        "WITH n AS (SELECT r.tenant_id, r.id, r.title, r.f, coalesce(r.text, '') AS text, "
-        "r.version, r.ts, r.position FROM {rows}), "
-        "changed AS (INSERT INTO {schema}.items (tenant_id, kind, id, title, body, fields, tsv, "
-        f"version, updated_at, position) SELECT n.tenant_id, '{kind}', n.id, n.title, {body}, "
-        f"n.f, {tsv}, n.version, n.ts, n.position FROM n "
-        "ON CONFLICT (tenant_id, kind, id) DO NOTHING RETURNING tenant_id, tsv)" + WORDS,
-        tenant_id="uuid", id="uuid", title="text", f="jsonb", text="text", version="int",
-        ts="timestamptz", position="bigint",
-    )  # fmt: skip
-
-
-def update_sql(kind: str, title: str, fields: str, value: str = "text") -> Rows:
-    """`title` and `fields` are expressions over the current row `x` and the event's `r.value`."""
-    body, tsv = DERIVED[kind]
-    return Rows(
-        f"WITH n AS (SELECT x.tenant_id, x.kind, x.id, {title} AS title, {fields} AS f, "
-        "x.body AS text, r.version, r.ts, r.position FROM {rows} JOIN {schema}.items x "
-        f"ON x.tenant_id = r.tenant_id AND x.kind = '{kind}' AND x.id = r.id "
-        "WHERE x.version < r.version), "
-        f"changed AS (UPDATE {{schema}}.items x SET title = n.title, fields = n.f, body = {body}, "
-        f"tsv = {tsv}, version = n.version, updated_at = n.ts, position = n.position FROM n "
-        "WHERE x.tenant_id = n.tenant_id AND x.kind = n.kind AND x.id = n.id "
-        "RETURNING x.tenant_id, x.tsv)" + WORDS,
-        tenant_id="uuid", id="uuid", value=value, version="int", ts="timestamptz",
-        position="bigint",
-    )  # fmt: skip
-
-
-def delete_sql(kind: str) -> Rows:
-    return Rows(
-        "DELETE FROM {schema}.items x USING {rows} "
-        f"WHERE x.tenant_id = r.tenant_id AND x.kind = '{kind}' AND x.id = r.id",
-        tenant_id="uuid", id="uuid",
-    )  # fmt: skip
-
-
-ENTITY_CREATED = Rows(
-    "WITH changed AS (INSERT INTO {schema}.items (tenant_id, kind, id, type_id, title, body, "
-    "tsv, importance, fields, version, updated_at, position) "
-    "SELECT r.tenant_id, 'entity', r.id, r.type_id, v.title, v.body, v.tsv, v.importance, "
-    "r.data, r.version, r.ts, r.position FROM {rows} LEFT JOIN {schema}.entity_types t "
-    "ON t.tenant_id = r.tenant_id AND t.id = r.type_id "
-    f"CROSS JOIN LATERAL ({entity_values('r.data', 't')}) v(title, body, tsv, importance) "
-    "ON CONFLICT (tenant_id, kind, id) DO NOTHING RETURNING tenant_id, tsv)" + WORDS,
-    tenant_id="uuid", id="uuid", type_id="uuid", data="jsonb", version="int",
-    ts="timestamptz", position="bigint",
-)  # fmt: skip
-ENTITY_UPDATED = Rows(
-    "WITH n AS (SELECT x.tenant_id, x.id, jsonb_strip_nulls(x.fields || r.changes) AS data, "
-    "t.weights, t.title_field, t.importance_field, r.version, r.ts, r.position "
-    "FROM {rows} JOIN {schema}.items x "
-    "ON x.tenant_id = r.tenant_id AND x.kind = 'entity' AND x.id = r.id "
-    "LEFT JOIN {schema}.entity_types t ON t.tenant_id = x.tenant_id AND t.id = x.type_id "
-    "WHERE x.version < r.version), "
-    "changed AS (UPDATE {schema}.items x SET (title, body, tsv, importance) = "
-    f"({entity_values('n.data', 'n')}), fields = n.data, version = n.version, "
-    "updated_at = n.ts, position = n.position FROM n "
-    "WHERE x.tenant_id = n.tenant_id AND x.kind = 'entity' AND x.id = n.id "
-    "RETURNING x.tenant_id, x.tsv)" + WORDS,
-    changes="jsonb", tenant_id="uuid", id="uuid", version="int", ts="timestamptz",
-    position="bigint",
-)  # fmt: skip
-INSERTED = {kind: insert_sql(kind) for kind in DERIVED}
-DELETED = {kind: delete_sql(kind) for kind in (*DERIVED, "entity")}
-PROCESS_STAGE = update_sql("process", "x.title", "x.fields || jsonb_build_object('stage', r.value)")
-PROCESS_OUTCOME = update_sql(
-    "process", "x.title", "x.fields || jsonb_build_object('outcome', r.value)"
-)
-PARTICIPANT_CHANGED = update_sql(
-    "participant",
-    "coalesce(r.value ->> 'name', x.title)",
-    "jsonb_strip_nulls(x.fields || (r.value - 'name' - 'phone'))",
-    value="jsonb",
-)
-DOCUMENT_RENAMED = update_sql("document", "r.value", "x.fields")
-TYPE_REINDEXED = (
-    "WITH changed AS (UPDATE {schema}.items x SET (title, body, tsv, importance) = "
-    f"({entity_values('x.fields', 't')}) FROM {{schema}}.entity_types t "
-    "WHERE t.tenant_id = %s AND t.id = %s AND x.tenant_id = t.tenant_id "
-    "AND x.kind = 'entity' AND x.type_id = t.id RETURNING x.tenant_id, x.tsv)" + WORDS
-)
 
 
 def search_weights(fields: list[dict[str, Any]]) -> dict[str, str]:
@@ -198,8 +71,29 @@ def jsonb(value: Any) -> str:
 class SearchProjection(Projection):
     name = "search"
     ddl = Path(__file__).with_name("schema.sql")
-    tables = ("entity_types", "items", "words")
+    matching = Path(__file__).with_name("matching.sql")
+    tables = ("entity_types", "items", "words", "word_variants", "tenant_settings")
     ordering_aggregates = frozenset({"EntityType"})
+
+    def create_sql(self, schema: str) -> str:
+        """Tables and index-side functions, then the query-side functions that read them."""
+        return super().create_sql(schema) + self.matching.read_text().replace("{schema}", schema)
+
+    @handles(event_class(Tenant, "Created"), event_class(Tenant, "SettingsChanged"))
+    def tenant_settings(self, e: RecordedEvent) -> Iterator[Statement]:
+        settings = e.data.get("settings") or {}  # v1 Created had none: the defaults
+        typo = {key: settings.get(key, value) for key, value in TYPO_DEFAULTS.items()}
+        yield q(
+            "INSERT INTO {schema}.tenant_settings (tenant_id, typo_tolerance, "
+            "min_word_size_for_one_typo, min_word_size_for_two_typos, version, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id) DO UPDATE SET "
+            "typo_tolerance = EXCLUDED.typo_tolerance, "
+            "min_word_size_for_one_typo = EXCLUDED.min_word_size_for_one_typo, "
+            "min_word_size_for_two_typos = EXCLUDED.min_word_size_for_two_typos, "
+            "version = EXCLUDED.version, position = EXCLUDED.position "
+            "WHERE tenant_settings.version < EXCLUDED.version",
+            e.originator_id, *typo.values(), e.version, e.position,
+        )  # fmt: skip
 
     @handles(event_class(EntityType, "Defined"), event_class(EntityType, "SchemaRevised"))
     def type_changed(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -222,7 +116,7 @@ class SearchProjection(Projection):
         d = e.data
         yield ENTITY_CREATED.of(
             e.tenant_id, e.originator_id, d["entity_type_id"], d["data"], e.version, e.timestamp,
-            e.position,
+            e.position, None,
         )  # fmt: skip
 
     @handles(event_class(Entity, "Updated"))
@@ -295,7 +189,13 @@ class SearchProjection(Projection):
             return None
         row, update = ENTITY_CREATED.row(earlier), ENTITY_UPDATED.row(later)
         row |= {k: update[k] for k in ("version", "ts", "position")}
-        row["data"] = with_changes(row["data"], update["changes"])
+        before, changes = row["data"], update["changes"]
+        # Words are never taken back, so the folded-away version's words must be recorded as
+        # if it had been applied: only needed when a changed value had text (a number changed,
+        # the earlier words are all in the later version).
+        if any(next(strings_of(before.get(key)), None) is not None for key in changes):
+            row["earlier"] = [*(row["earlier"] or []), before]
+        row["data"] = with_changes(before, changes)
         return Statement(earlier.sql, row, ENTITY_CREATED)
 
     @staticmethod

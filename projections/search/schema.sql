@@ -32,19 +32,56 @@ CREATE INDEX IF NOT EXISTS items_tsv ON {schema}.items USING gin (tsv);
 CREATE INDEX IF NOT EXISTS items_by_type ON {schema}.items (tenant_id, type_id)
     WHERE type_id IS NOT NULL;
 
--- Every indexed lexeme of a tenant, for typo tolerance: a query word with no exact lexeme is
--- replaced by its nearest words here (pg_trgm similarity).
+-- Every indexed lexeme of a tenant, for typo tolerance.
 CREATE TABLE IF NOT EXISTS {schema}.words (
     tenant_id uuid NOT NULL,
     word text NOT NULL,
     PRIMARY KEY (tenant_id, word)
 );
-CREATE INDEX IF NOT EXISTS words_trgm ON {schema}.words USING gin (word gin_trgm_ops);
+DROP INDEX IF EXISTS {schema}.words_trgm;  -- typo candidates come from word_variants now
+
+-- Each word with up to one letter deleted (up to two from five letters on), the word itself
+-- included: two words within k typos share a variant with at most k deletions on each side
+-- (symmetric deletion, as SymSpell), so a query word's candidates are a few B-tree probes
+-- with its own deletions, and none is missed, swaps included. Ranges over `variant` ("C"
+-- collation: byte order) find words whose beginning is within k typos of a prefix. Written
+-- once per new word; words over 24 letters get none (no typo tolerance).
+CREATE TABLE IF NOT EXISTS {schema}.word_variants (
+    tenant_id uuid NOT NULL,
+    variant text COLLATE "C" NOT NULL,
+    word text NOT NULL,
+    PRIMARY KEY (tenant_id, variant, word)
+);
+
+-- Each tenant's typo tolerance (its settings); no row: the defaults (on, 5 and 9 letters).
+CREATE TABLE IF NOT EXISTS {schema}.tenant_settings (
+    tenant_id uuid PRIMARY KEY,
+    typo_tolerance boolean NOT NULL,
+    min_word_size_for_one_typo int NOT NULL,
+    min_word_size_for_two_typos int NOT NULL,
+    version int NOT NULL,
+    position bigint NOT NULL
+);
 
 -- Which lexemes go into `words`: long enough for trigrams, not bare numbers.
 CREATE OR REPLACE FUNCTION {schema}.is_word(lexeme text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT length(lexeme) BETWEEN 3 AND 40 AND lexeme ~ '[[:alpha:]]'
+$$;
+
+-- The strings `word` becomes with up to `depth` letters deleted, itself included.
+CREATE OR REPLACE FUNCTION {schema}.deletions(word text, depth int) RETURNS SETOF text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT v FROM (
+        SELECT word AS v
+        UNION ALL
+        SELECT overlay(word PLACING '' FROM i FOR 1) FROM generate_series(1, length(word)) i
+        WHERE depth >= 1
+        UNION ALL
+        SELECT overlay(overlay(word PLACING '' FROM j FOR 1) PLACING '' FROM i FOR 1)
+        FROM generate_series(1, length(word)) i, generate_series(i + 1, length(word)) j
+        WHERE depth >= 2
+    ) d WHERE length(word) <= 24
 $$;
 
 -- The index vector: three weighted parts, unaccented, lower-cased, no stemming or stop words.
@@ -90,71 +127,15 @@ BEGIN
     END IF;
 END $$;
 
--- Reading. Row-level security keeps any operator that is not LEAKPROOF out of index scans (it
--- may only run after the policy's filter), and neither `@@` nor pg_trgm's `%` is: as the API's
--- reader role, every search would read the whole table. These two functions run as the
--- owner (the role that writes every tenant's rows, so it bypasses RLS) and apply the policy's
--- own predicate — the tenant set with SET LOCAL in this transaction, none set: no rows — so the
--- GIN indexes serve the query. Only the reader role may call them. Their bodies name the live
--- schema `rm_search` (not {schema}): after a rebuild renames `rm_search__next` into place they
--- still read the live tables.
-
--- Each lexeme of the query; whether the tenant has indexed it; if not, its nearest words.
-CREATE OR REPLACE FUNCTION {schema}.query_terms(
-    p_query text, p_min_fuzzy int, p_near int, p_min_similarity real
-) RETURNS TABLE (lexeme text, exact boolean, word text, similarity real)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT q.lexeme, e.exact, near.word, near.similarity
-    FROM (SELECT nullif(current_setting('bsdflow.tenant_id', true), '')::uuid AS id) tenant
-    CROSS JOIN unnest(to_tsvector('simple', public.bsdflow_unaccent(p_query))) q
-    CROSS JOIN LATERAL (
-        SELECT NOT rm_search.is_word(q.lexeme) OR EXISTS (
-            SELECT 1 FROM rm_search.words w WHERE w.tenant_id = tenant.id AND w.word = q.lexeme
-        ) AS exact
-    ) e
-    LEFT JOIN LATERAL (
-        SELECT w.word, similarity(w.word, q.lexeme) AS similarity FROM rm_search.words w
-        WHERE NOT e.exact AND length(q.lexeme) >= p_min_fuzzy
-          AND w.tenant_id = tenant.id AND w.word % q.lexeme
-          AND similarity(w.word, q.lexeme) >= p_min_similarity
-        ORDER BY 2 DESC, 1 LIMIT p_near
-    ) near ON true
-    WHERE tenant.id IS NOT NULL
-    ORDER BY 1, 4 DESC, 3
-$$;
-
--- One page of matches, best first: ts_rank times, for each fuzzy query word (p_terms numbers
--- them), the similarity of the best of its alternatives the row contains; scores within
--- p_bucket of each other are a tie broken by importance. Planned per call (EXECUTE), so the
--- plan always sees the actual query.
-CREATE OR REPLACE FUNCTION {schema}.ranked(
-    p_query tsquery, p_kinds text[], p_terms int[], p_words tsquery[], p_similarities float8[],
-    p_bucket float8, p_offset int, p_limit int
-) RETURNS TABLE (kind text, id uuid, title text, body text, score float8, importance float8)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+-- An index created before word_variants existed: derive them once from its words.
+DO $$
 BEGIN
-    RETURN QUERY EXECUTE $q$
-        SELECT s.kind, s.id, s.title, s.body, s.score, s.importance FROM (
-            SELECT i.kind, i.id, i.title, i.body, i.importance,
-                   ts_rank(i.tsv, $1) * coalesce((
-                       SELECT exp(sum(ln(greatest(t.best, 1e-9)))) FROM (
-                           SELECT max(CASE WHEN i.tsv @@ a.word THEN a.similarity ELSE 0 END) AS best
-                           FROM unnest($3, $4, $5) a(term, word, similarity) GROUP BY a.term
-                       ) t
-                   ), 1.0)::float8 AS score
-            FROM rm_search.items i
-            WHERE i.tenant_id = nullif(current_setting('bsdflow.tenant_id', true), '')::uuid
-              AND i.tsv @@ $1 AND i.kind = ANY($2)
-        ) s
-        ORDER BY round((s.score / $6)::numeric) DESC, s.importance DESC NULLS LAST, s.id
-        OFFSET $7 LIMIT $8
-    $q$ USING p_query, p_kinds, p_terms, p_words, p_similarities, p_bucket, p_offset, p_limit;
-END
-$$;
+    IF NOT EXISTS (SELECT 1 FROM {schema}.word_variants)
+       AND EXISTS (SELECT 1 FROM {schema}.words) THEN
+        INSERT INTO {schema}.word_variants (tenant_id, variant, word)
+        SELECT w.tenant_id, v, w.word FROM {schema}.words w,
+            {schema}.deletions(w.word, CASE WHEN length(w.word) >= 5 THEN 2 ELSE 1 END) v
+        ON CONFLICT DO NOTHING;
+    END IF;
+END $$;
 
-REVOKE ALL ON FUNCTION {schema}.query_terms(text, int, int, real) FROM PUBLIC;
-REVOKE ALL ON FUNCTION {schema}.ranked(tsquery, text[], int[], tsquery[], float8[], float8, int, int)
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION {schema}.query_terms(text, int, int, real) TO bsdflow_reader;
-GRANT EXECUTE ON FUNCTION {schema}.ranked(tsquery, text[], int[], tsquery[], float8[], float8, int, int)
-    TO bsdflow_reader;

@@ -40,6 +40,9 @@ class EntityType:
     description: str
     fields: JSON
     search_importance: str | None
+    location_field: str | None = strawberry.field(
+        description="The geo_point field that is its entities' location (lat/lon), if any."
+    )
     title_field: str | None
     schema_version: int
     retired: bool
@@ -52,7 +55,8 @@ class EntityType:
     def of(row: EntityTypeRow) -> EntityType:
         return EntityType(
             id=row.id, name=row.name, description=row.description, fields=JSON(row.fields),
-            search_importance=row.search_importance, title_field=row.title_field,
+            search_importance=row.search_importance, location_field=row.location_field,
+            title_field=row.title_field,
             schema_version=row.schema_version, retired=row.retired, version=row.version,
             created_at=row.created_at, updated_at=row.updated_at, position=row.position,
         )  # fmt: skip
