@@ -31,9 +31,7 @@ def claims(token: str) -> dict[str, object]:
     return decoded
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], ["token", "--role", "viewer"], ["url"]], ids=" ".join
-)
+@pytest.mark.parametrize("args", [["--help"], ["token", "--role", "viewer"], ["url"]], ids=" ".join)
 def test_light_commands_import_no_server_library(args: list[str], tmp_path: Path) -> None:
     """`--help`, `token` and `url` must not pay for the web, database and Kafka libraries."""
     probe = f"""
