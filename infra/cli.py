@@ -1,26 +1,28 @@
-"""The `bsdflow` command line."""
+"""The `bsdflow` command line.
+
+Commands import what they need when they run: the web, database and Kafka libraries take
+seconds to import, and `--help`, `token` or `url` must answer at once.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich.console import Console
 
-from commands.auth import TokenCodec
-from infra.automation import SERVICES, AutomationSide
-from infra.logging import configure_logging
+from infra.cli_errors import fail
 from infra.projections_cli import app as projections_app
-from infra.readdb import migrate_read_side
-from infra.readside import ReadSide
-from infra.runtime import build_runtime, running_servers
-from infra.services import wait_for_shutdown
 from infra.settings import DEMO_TENANT, Settings
+
+if TYPE_CHECKING:
+    from commands.auth import TokenCodec
 
 app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 console = Console()
+ROLES_HELP = "admin, editor, viewer, platform"
 
 
 @app.command()
@@ -45,24 +47,37 @@ def up(
 @app.command()
 def watch(
     query: Annotated[str, typer.Argument(help="A GraphQL subscription document")],
-    url: Annotated[str, typer.Option(help="GraphQL endpoint")] = "ws://127.0.0.1:8000/graphql",
-    token: Annotated[str | None, typer.Option(envvar="TOKEN", help="Bearer token")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="GraphQL endpoint, ws(s):// or http(s):// (turned into ws(s)://); default: "
+            "the `bsdflow up` running on this data folder, else BSDFLOW_HOST/BSDFLOW_PORT"
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="TOKEN", help="Bearer token (default: a demo viewer's)")
+    ] = None,
     count: Annotated[int, typer.Option(help="Stop after this many messages (0: never)")] = 0,
     timeout: Annotated[
         float, typer.Option(help="Give up after this many idle seconds (0: never)")
     ] = 0,
 ) -> None:
     """Subscribe over graphql-transport-ws and print each message as a JSON line."""
-    from infra.watch import subscribe
+    import orjson
 
+    from infra.instance import api_url, graphql_url, websocket_url
+    from infra.watch import SubscriptionError, subscribe
+
+    settings = Settings()
+    try:
+        target = websocket_url(url or graphql_url(api_url(settings)))
+    except ValueError as exc:
+        fail("watch", str(exc), 2)
     if token is None:
-        settings = Settings()
-        token = TokenCodec(settings.signing_secret(), settings.jwt_audience).mint(
-            DEMO_TENANT, ["viewer"]
-        )
+        token = _codec(settings).mint(DEMO_TENANT, ["viewer"])
     messages = subscribe(
-        url, token, query, wait=timeout or None,
-        on_subscribed=lambda: typer.echo("# subscribed", err=True),
+        target, token, query, wait=timeout or None,
+        on_subscribed=lambda: typer.echo(f"# subscribed to {target}", err=True),
     )  # fmt: skip
     try:
         for received, data in enumerate(messages, start=1):
@@ -70,8 +85,9 @@ def watch(
             if received == count:
                 return
     except TimeoutError:
-        typer.echo(f"no message for {timeout:g} s", err=True)
-        raise typer.Exit(1) from None
+        fail("watch", f"no message for {timeout:g} s")
+    except SubscriptionError as exc:
+        fail("watch", str(exc))
 
 
 @app.command()
@@ -91,6 +107,11 @@ def worker(
 
 
 def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
+    from infra.logging import configure_logging
+    from infra.readside import ReadSide
+    from infra.runtime import running_servers
+    from infra.services import wait_for_shutdown
+
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:
@@ -116,6 +137,11 @@ def automation_workers(
     ] = None,
 ) -> None:
     """Run the validation worker, the reactor and the scheduler until interrupted."""
+    from infra.automation import SERVICES, AutomationSide
+    from infra.logging import configure_logging
+    from infra.runtime import build_runtime, running_servers
+    from infra.services import wait_for_shutdown
+
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:
@@ -131,6 +157,9 @@ def automation_workers(
 @app.command()
 def migrate() -> None:
     """Create or update the event store and read-model tables (idempotent)."""
+    from infra.readdb import migrate_read_side
+    from infra.runtime import build_runtime, running_servers
+
     settings = Settings()
     with running_servers(settings) as urls:
         build_runtime(settings, urls).close()
@@ -142,15 +171,62 @@ def migrate() -> None:
 def token(
     tenant: Annotated[str, typer.Option(help="Tenant slug")] = DEMO_TENANT,
     role: Annotated[
-        list[str] | None, typer.Option(help="Role(s): admin, editor, viewer, platform")
+        list[str] | None,
+        typer.Option(help=f"Role(s): {ROLES_HELP}; without it, viewer (read only)"),
     ] = None,
     actor: Annotated[str, typer.Option(help="Who acts (the token subject)")] = "dev",
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
 ) -> None:
     """Mint a development JWT signed with this installation's secret."""
-    settings = Settings()
-    codec = TokenCodec(settings.signing_secret(), settings.jwt_audience)
-    typer.echo(codec.mint(tenant, role or ["admin"], actor=actor, ttl_seconds=ttl))
+    from commands.auth import ROLE_PERMISSIONS
+
+    unknown = sorted(set(role or []) - set(ROLE_PERMISSIONS))
+    if unknown:
+        fail("token", f"unknown role {', '.join(map(repr, unknown))}; roles: {ROLES_HELP}", 2)
+    if not role:
+        # The least privilege unless asked: a token pasted somewhere cannot change anything.
+        typer.echo(
+            "bsdflow token: no --role given, so this is a viewer token (read only); "
+            "use --role admin or --role editor to issue commands",
+            err=True,
+        )
+    codec = _codec(Settings())
+    typer.echo(codec.mint(tenant, role or ["viewer"], actor=actor, ttl_seconds=ttl))
+
+
+class Endpoint(StrEnum):
+    api = "api"
+    graphql = "graphql"
+    ws = "ws"
+    docs = "docs"
+
+
+@app.command()
+def url(
+    endpoint: Annotated[
+        Endpoint,
+        typer.Argument(help="api (base URL), graphql, ws (GraphQL over websockets) or docs"),
+    ] = Endpoint.api,
+) -> None:
+    """Print the URL of the running `bsdflow up` (recorded in the data folder), else the
+    configured one (BSDFLOW_HOST, BSDFLOW_PORT): `API=$(bsdflow url)`."""
+    from infra.instance import api_url, graphql_url, websocket_url
+
+    base = api_url(Settings())
+    typer.echo(
+        {
+            Endpoint.api: base,
+            Endpoint.graphql: graphql_url(base),
+            Endpoint.ws: websocket_url(graphql_url(base)),
+            Endpoint.docs: f"{base}/docs",
+        }[endpoint]
+    )
+
+
+def _codec(settings: Settings) -> TokenCodec:
+    from commands.auth import TokenCodec
+
+    return TokenCodec(settings.signing_secret(), settings.jwt_audience)
 
 
 @app.command()
@@ -159,9 +235,18 @@ def loadtest(
         str,
         typer.Argument(help="smoke, steady, burst, search-heavy, subscribers, or a YAML path"),
     ],
-    url: Annotated[str, typer.Option(help="The API to load")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The API to load (default: the running `bsdflow up`, else BSDFLOW_HOST/PORT)"
+        ),
+    ] = None,
     token: Annotated[
-        str | None, typer.Option(help="Bearer token (default: demo tenant admin, minted here)")
+        str | None,
+        typer.Option(
+            help="Bearer token; its tenant is loaded (default: a fresh loadtest-… tenant, "
+            "created with tokens minted here)"
+        ),
     ] = None,
     duration: Annotated[
         str | None, typer.Option(help="Override the duration, e.g. 30s or 2m")
@@ -183,10 +268,11 @@ def loadtest(
     quiet: Annotated[bool, typer.Option(help="No live progress")] = False,
 ) -> None:
     """Load a running bsdflow with a scenario; exit 1 when a threshold is breached."""
+    from infra.instance import api_url
     from infra.loadtest.command import main
 
     code = main(
-        scenario, url=url, token=token, duration=duration, rate=rate, vus=vus,
+        scenario, url=url or api_url(Settings()), token=token, duration=duration, rate=rate, vus=vus,
         iterations=iterations, out=out, thresholds=threshold or [], allow_remote=allow_remote,
         quiet=quiet, console=console,
     )  # fmt: skip

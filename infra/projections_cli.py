@@ -1,13 +1,15 @@
-"""`bsdflow projections …`: inspect, rebuild and repair the read models."""
+"""`bsdflow projections …`: inspect, rebuild and repair the read models.
+
+The projection registry, psycopg and the event decoding are imported inside the commands:
+this module is imported by every `bsdflow` call, `--help` included.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
-import psycopg
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -23,13 +25,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from infra.readdb import migrate_read_side, prepare_schema
-from infra.runtime import running_servers
+from infra.cli_errors import fail
 from infra.settings import Settings
-from projections.base import decode_event
-from projections.rebuild import head_position, rebuild
-from projections.registry import PROJECTIONS
-from projections.runtime import META_SCHEMA, checkpoint, write_statements
+
+if TYPE_CHECKING:
+    import psycopg
 
 app = typer.Typer(
     help="Inspect, rebuild and repair projections (read models).", no_args_is_help=True
@@ -40,6 +40,11 @@ EVENTS_TABLE = "bsdflow_events"
 
 @contextmanager
 def _connect() -> Iterator[psycopg.Connection[Any]]:
+    import psycopg
+
+    from infra.readdb import migrate_read_side
+    from infra.runtime import running_servers
+
     with running_servers(Settings()) as urls:
         migrate_read_side(urls.database_url)
         with psycopg.connect(urls.database_url, autocommit=True) as conn:
@@ -47,6 +52,8 @@ def _connect() -> Iterator[psycopg.Connection[Any]]:
 
 
 def _known(name: str) -> None:
+    from projections.registry import PROJECTIONS
+
     if name not in PROJECTIONS:
         raise typer.BadParameter(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}")
 
@@ -54,6 +61,8 @@ def _known(name: str) -> None:
 @app.command("list")
 def list_() -> None:
     """The registered projections, their schemas and tables."""
+    from projections.registry import PROJECTIONS
+
     table = Table("projection", "schema", "tables", "event types")
     for p in PROJECTIONS.values():
         table.add_row(p.name, p.schema, ", ".join(p.tables), str(len(p.event_types)))
@@ -63,6 +72,10 @@ def list_() -> None:
 @app.command()
 def status() -> None:
     """Each projection's position against the event store's head, and its dead letters."""
+    from projections.rebuild import head_position
+    from projections.registry import PROJECTIONS
+    from projections.runtime import META_SCHEMA, checkpoint
+
     with _connect() as conn:
         head = head_position(conn, EVENTS_TABLE)
         table = Table("projection", "position", "head", "behind", "dead letters")
@@ -86,10 +99,19 @@ def status() -> None:
 @app.command()
 def lag() -> None:
     """How many positions each projection is behind the head (0 = up to date)."""
+    from projections.rebuild import head_position
+    from projections.registry import PROJECTIONS
+    from projections.runtime import checkpoint
+
+    table = Table("projection", "behind")
+    table.columns[1].justify = "right"
     with _connect() as conn:
         head = head_position(conn, EVENTS_TABLE)
         for p in PROJECTIONS.values():
-            console.print(f"{p.name}\t{head - checkpoint(conn, p.schema)[0]}")
+            behind = head - checkpoint(conn, p.schema)[0]
+            table.add_row(p.name, str(behind), style=None if behind == 0 else "yellow")
+    table.caption = f"event-store head: position {head}"
+    console.print(table)
 
 
 @app.command("rebuild")
@@ -98,6 +120,10 @@ def rebuild_(
     chunk: Annotated[int, typer.Option(help="Events per transaction")] = 5_000,
 ) -> None:
     """Replay the event store into fresh tables, catch up, and swap them in with no downtime."""
+    from infra.readdb import prepare_schema
+    from projections.rebuild import head_position, rebuild
+    from projections.registry import PROJECTIONS
+
     _known(name)
     projection = PROJECTIONS[name]
     with _connect() as conn, _progress() as bar:
@@ -119,9 +145,10 @@ def dead_letters(
     retry_all: Annotated[bool, typer.Option("--retry-all", help="Re-apply every open one")] = False,
 ) -> None:
     """List parked (poison) events, or re-apply them after a fix."""
+    from projections.runtime import META_SCHEMA
+
     with _connect() as conn:
-        if retry is not None or retry_all:
-            _retry(conn, retry)
+        failed = _retry(conn, retry) if retry is not None or retry_all else 0
         rows = conn.execute(
             f"SELECT id, projection, position, event_type, kafka_offset, error, attempts, "  # noqa: S608
             f"parked_at, retried_at FROM {META_SCHEMA}.dead_letters ORDER BY id"
@@ -132,14 +159,39 @@ def dead_letters(
     for row in rows:
         table.add_row(*(str(v) if v is not None else "" for v in row))
     console.print(table)
+    if failed:
+        fail("projections dead-letters", f"{failed} dead letter(s) still fail (see above)")
 
 
-def _retry(conn: psycopg.Connection[Any], only: int | None) -> None:
+def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
+    """Re-apply one dead letter (`only`) or every open one; the number that still fail.
+
+    Asking for an id that does not exist, or was already re-applied, is an error: an empty
+    answer would read as success."""
+    import orjson
+    import psycopg
+
+    from projections.base import decode_event
+    from projections.registry import PROJECTIONS
+    from projections.runtime import META_SCHEMA, write_statements
+
+    if only is not None:
+        found = conn.execute(
+            f"SELECT retried_at FROM {META_SCHEMA}.dead_letters WHERE id = %s",  # noqa: S608
+            (only,),
+        ).fetchone()
+        if found is None:
+            fail("projections dead-letters", f"no dead letter {only}")
+        if found[0] is not None:
+            fail("projections dead-letters", f"dead letter {only} was re-applied at {found[0]}")
     rows = conn.execute(
         f"SELECT id, projection, position, originator_id, event_type, event "  # noqa: S608
         f"FROM {META_SCHEMA}.dead_letters WHERE retried_at IS NULL AND (%s::bigint IS NULL OR id = %s)",
         (only, only),
     ).fetchall()
+    if not rows:
+        console.print("no open dead letters: nothing to re-apply")
+    failed = 0
     for dead_id, name, position, originator_id, event_type, stored in rows:
         projection = PROJECTIONS[name]
         raw = {**stored["data"], "_meta": stored["meta"]}
@@ -155,7 +207,9 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> None:
                 )
             console.print(f"[green]re-applied dead letter {dead_id}[/green]")
         except psycopg.Error as exc:
+            failed += 1
             console.print(f"[red]dead letter {dead_id} still fails: {exc}[/red]")
+    return failed
 
 
 class RateColumn(ProgressColumn):

@@ -6,9 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import orjson
 import psycopg
 import redis
 
@@ -18,10 +16,12 @@ from commands.prevalidation import Prevalidation
 from commands.service import CommandService
 from commands.transcoding import event_metadata
 from domain.tenant import Tenant
+from infra import instance
 from infra.blobs import DiskBlobStore
 from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.eventstore import open_application
+from infra.instance import read_record, remember
 from infra.kafka import validation_topic
 from infra.redis_locks import RedisLocks
 from infra.rpc_port import BusRequests
@@ -84,26 +84,28 @@ def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
     )
 
 
-def urls_file(settings: Settings) -> Path:
-    return settings.data_dir / "servers.json"
+urls_file = instance.urls_file
+"""Where `bsdflow up` records what it serves (it removes the record when it stops)."""
 
 
 def remember_urls(settings: Settings, urls: ServerUrls) -> None:
-    """Let later CLI calls (status, rebuild…) reach the servers `bsdflow up` is running."""
-    urls_file(settings).write_bytes(orjson.dumps(dataclasses.asdict(urls)))
+    """Let later CLI calls (status, rebuild, watch, loadtest…) reach the servers and the API
+    `bsdflow up` is running (the API's URL comes from the settings it serves with)."""
+    remember(settings, dataclasses.asdict(urls))
 
 
 @contextmanager
 def running_servers(settings: Settings) -> Iterator[ServerUrls]:
     """Configured servers, else those of a running `bsdflow up`, else a stack started for the
     duration of the block (CLI commands like `projections status` work either way)."""
-    path = urls_file(settings)
-    if settings.embedded and path.exists():
-        urls = ServerUrls(**orjson.loads(path.read_bytes()))
+    record = read_record(settings) if settings.embedded else None
+    names = [f.name for f in dataclasses.fields(ServerUrls)]
+    if record is not None and all(isinstance(record.get(n), str) for n in names):
+        urls = ServerUrls(**{n: record[n] for n in names})
         try:
             psycopg.connect(urls.database_url, connect_timeout=2).close()
         except psycopg.OperationalError:
-            path.unlink(missing_ok=True)
+            urls_file(settings).unlink(missing_ok=True)
         else:
             yield urls
             return

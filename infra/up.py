@@ -8,7 +8,9 @@ from rich.panel import Panel
 
 from infra.api import create_app
 from infra.automation import AutomationSide
+from infra.graphql import GraphQLSettings
 from infra.http_server import server_options
+from infra.instance import configured_api_url
 from infra.logging import configure_logging
 from infra.readside import ReadSide
 from infra.runtime import build_runtime, remember_urls, resolve_urls, urls_file
@@ -35,23 +37,30 @@ def run_up(settings: Settings, *, read_side: bool, console: Console) -> None:
             automation = AutomationSide(runtime).start()
         runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
         admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
-        base = f"http://{settings.host}:{settings.port}"
+        base = configured_api_url(settings)
+        graphiql = GraphQLSettings().config(dev=settings.env == "dev").graphiql
         where = f"embedded stack in {settings.data_dir}" if stack else "external servers"
         console.print(
             Panel.fit(
                 f"[bold]bsdflow is up[/bold]  ({where})\n\n"
                 f"  API        {base}\n"
-                f"  OpenAPI    {base}/docs\n"
+                f"  GraphQL    {base}/graphql"
+                + ("  (GraphiQL: open it in a browser)" if graphiql else "")
+                + f"\n  OpenAPI    {base}/docs\n"
                 f"  Ready      {base}/ready\n"
                 f"  PostgreSQL {urls.database_url}\n"
                 f"  Kafka      {urls.kafka_bootstrap_servers}\n"
                 f"  Redis      {urls.redis_url}\n\n"
-                f"  Dev token (tenant '{DEMO_TENANT}', role admin):\n  {admin}\n\n"
+                "  In another terminal, from this folder:\n"
                 "  export TOKEN=$(.venv/bin/bsdflow token --tenant demo --role admin)\n"
+                "  API=$(.venv/bin/bsdflow url)   # watch and loadtest find this instance\n\n"
                 "  Press Ctrl-C to stop everything.",
                 title="bsdflow",
             )
         )
+        # Outside the box and never wrapped, so a terminal copies the token in one piece.
+        console.print(f"Dev token (tenant '{DEMO_TENANT}', role admin, valid 24 h):")
+        console.print(admin, soft_wrap=True, highlight=False, markup=False)
         uvicorn.run(
             create_app(runtime),
             host=settings.host,

@@ -2,7 +2,8 @@
 
 Failures become `OperationError`s whose `kind` is what the report groups by: `http_<status>`,
 `graphql` (a 200 with errors), `stale` (a read that gave up waiting for a position),
-`timeout`, `connection`.
+`timeout`, `connection`. Each carries a sample (status, problem title and detail, and the
+request: method, path, the start of the body) so a report says why, not only how often.
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ import httpx
 import orjson
 
 MIN_POSITION = "X-Min-Position"
+SAMPLE_BODY_CHARS = 500
+"""Enough of a request body to see the offending field, not a whole import."""
 
 
 class OperationError(Exception):
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", sample: dict[str, Any] | None = None) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+        self.sample: dict[str, Any] = sample or {"title": kind, "detail": detail}
+
+
+def request_sample(method: str, path: str, body: Any) -> dict[str, Any]:
+    """What was sent, without headers (the token stays out of reports)."""
+    text = orjson.dumps(body).decode() if body is not None else ""
+    if len(text) > SAMPLE_BODY_CHARS:
+        text = text[:SAMPLE_BODY_CHARS] + f"… ({len(text):,} chars)"
+    return {"method": method, "path": path, "body": text}
 
 
 class RemoteTarget(ValueError):
@@ -84,9 +96,10 @@ class ApiClient:
     ) -> dict[str, Any]:
         """`{"id", "version", "position"}` of an accepted command."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        response = await self._send("POST", f"/v1/commands/{name}", body, headers)
+        path = f"/v1/commands/{name}"
+        response = await self._send("POST", path, body, headers)
         if response.status_code != 200:
-            raise OperationError(f"http_{response.status_code}", _problem(response))
+            raise _refused(response, request_sample("POST", path, body))
         answer: dict[str, Any] = orjson.loads(response.content)
         return answer
 
@@ -97,15 +110,20 @@ class ApiClient:
         headers = {MIN_POSITION: str(min_position)} if min_position is not None else None
         body = {"query": query, "variables": variables or {}}
         response = await self._send("POST", "/graphql", body, headers)
+        sent = request_sample("POST", "/graphql", body)
         if response.status_code != 200:
-            raise OperationError(f"http_{response.status_code}", _problem(response))
+            raise _refused(response, sent)
         result = orjson.loads(response.content)
         if result.get("errors"):
             first = result["errors"][0]
-            raise OperationError("graphql", str(first.get("message", first))[:200])
+            message = str(first.get("message", first))[:200]
+            sample = {"status": 200, "title": "GraphQL error", "detail": message, "request": sent}
+            raise OperationError("graphql", message, sample)
         freshness = (result.get("extensions") or {}).get("freshness") or {}
         if freshness.get("timedOut"):
-            raise OperationError("stale", f"position {min_position} not reached")
+            detail = f"position {min_position} not reached"
+            sample = {"status": 200, "title": "read timed out", "detail": detail, "request": sent}
+            raise OperationError("stale", detail, sample)
         data: dict[str, Any] = result.get("data") or {}
         return data
 
@@ -121,19 +139,43 @@ class ApiClient:
         try:
             return await self.http.request(method, path, content=content, headers=headers)
         except httpx.TimeoutException as exc:
-            raise OperationError("timeout", type(exc).__name__) from exc
+            detail = type(exc).__name__
+            sample = {"title": "timeout", "detail": detail}
+            raise OperationError("timeout", detail, sample | _sent(method, path, body)) from exc
         except httpx.TransportError as exc:
-            raise OperationError("connection", f"{type(exc).__name__}: {exc}") from exc
+            detail = f"{type(exc).__name__}: {exc}"
+            sample = {"title": "connection", "detail": detail}
+            raise OperationError("connection", detail, sample | _sent(method, path, body)) from exc
 
 
-def _problem(response: httpx.Response) -> str:
-    """The problem+json title/detail, or the start of the body."""
+def describe_sample(sample: dict[str, Any]) -> str:
+    """One line: what was sent and what came back (the report has the body too)."""
+    request = sample.get("request") or {}
+    sent = f"{request.get('method', '')} {request.get('path', '')}".strip()
+    answer = " — ".join(str(p) for p in (sample.get("title"), sample.get("detail")) if p)
+    status = sample.get("status")
+    return f"{sent or sample.get('operation', '?')} → {f'{status} ' if status else ''}{answer}"
+
+
+def _sent(method: str, path: str, body: Any) -> dict[str, Any]:
+    return {"request": request_sample(method, path, body)}
+
+
+def _refused(response: httpx.Response, sent: dict[str, Any]) -> OperationError:
+    """A non-200 answer: the problem+json title and detail (with the first field errors)."""
+    title, detail = response.reason_phrase, response.text[:200]
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return response.text[:200]
+        body = None
     if isinstance(body, dict):
-        if body.get("errors"):
-            return str(body["errors"][0].get("message", ""))[:200]
-        return str(body.get("detail") or body.get("title") or "")[:200]
-    return str(body)[:200]
+        title = str(body.get("title") or title)
+        detail = str(body.get("detail") or "")
+        faults = [
+            f"{'.'.join(map(str, e.get('path') or [])) or '(body)'}: {e.get('message', '')}"
+            for e in body.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        detail = "; ".join(filter(None, [detail, *faults[:5]]))[:300]
+    sample = {"status": response.status_code, "title": title, "detail": detail, "request": sent}
+    return OperationError(f"http_{response.status_code}", detail or title, sample)

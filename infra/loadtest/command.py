@@ -21,8 +21,9 @@ BREACHED, CANNOT_RUN = 1, 2
 
 
 def default_credentials() -> tuple[str, Mint]:
-    """An admin token for the demo tenant signed with this installation's secret (what
-    `bsdflow token` mints), and a minter for scenarios that create their own tenant."""
+    """Tokens signed with this installation's secret (as `bsdflow token` mints them): the
+    minter creates the run's own tenant; the demo admin is only used by scenarios that ask
+    for the token's tenant (`data.tenant: token`) when no --token is given."""
     settings = Settings()
     codec = TokenCodec(settings.signing_secret(), settings.jwt_audience)
 

@@ -147,11 +147,12 @@ class Load:
         try:
             outcome = await step(ctx) or Outcome()
         except OperationError as exc:
-            self.recorder.failure(label, began - origin, loop.time() - origin, exc.kind)
+            self.recorder.failure(label, began - origin, loop.time() - origin, exc.kind, exc.sample)
             return
         except Exception as exc:  # a custom step's bug must not stop the run
             kind = f"step_error ({type(exc).__name__})"
-            self.recorder.failure(label, began - origin, loop.time() - origin, kind)
+            sample = {"title": type(exc).__name__, "detail": str(exc)[:300]}
+            self.recorder.failure(label, began - origin, loop.time() - origin, kind, sample)
             return
         answered = loop.time()
         self.recorder.success(label, began - origin, answered - origin, command=outcome.command)
@@ -177,9 +178,16 @@ class Load:
                     mode=spec.read_mode,
                     poll_interval=spec.poll_interval,
                 )
-        except (OperationError, TimeoutError) as exc:
-            series.failed.append(answered - self.origin)
-            series.errors[exc.kind if isinstance(exc, OperationError) else "stale"] += 1
+        except OperationError as exc:
+            series.fail(answered - self.origin, exc.kind, exc.sample)
+            return
+        except TimeoutError:
+            detail = (
+                f"{target[0]} {target[1]} not at position {position} after {spec.read_timeout:g} s"
+            )
+            series.fail(
+                answered - self.origin, "stale", {"title": "read timed out", "detail": detail}
+            )
             return
         series.ok.append((answered - self.origin, loop.time() - answered))
 

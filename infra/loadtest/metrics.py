@@ -102,6 +102,14 @@ class Series:
     """(start, latency) of each success."""
     failed: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The first failure of each kind as it happened: what was sent and what came back."""
+
+    def fail(self, start: float, kind: str, sample: dict[str, Any] | None = None) -> None:
+        self.failed.append(start)
+        self.errors[kind] += 1
+        if sample is not None:
+            self.samples.setdefault(kind, sample)
 
     @property
     def count(self) -> int:
@@ -114,6 +122,9 @@ class Series:
             "count": count,
             "ok": len(self.ok),
             "errors": dict(self.errors.most_common()),
+            "error_samples": {
+                kind: self.samples[kind] for kind in self.errors if kind in self.samples
+            },
             "error_rate": round(len(self.failed) / count, 6) if count else 0.0,
             "rps": round(count / span, 3) if span > 0 else 0.0,
             "latency_ms": latency_figures(latencies),
@@ -148,10 +159,10 @@ class Recorder:
         self.commands_ok += command
         self.recent.append((end, end - start))
 
-    def failure(self, name: str, start: float, end: float, kind: str) -> None:
-        series = self.series(name)
-        series.failed.append(start)
-        series.errors[kind] += 1
+    def failure(
+        self, name: str, start: float, end: float, kind: str, sample: dict[str, Any] | None = None
+    ) -> None:
+        self.series(name).fail(start, kind, sample)
         self.recent.append((end, None))
 
     @property
@@ -183,10 +194,12 @@ class Recorder:
 
     def totals(self, span: float) -> dict[str, Any]:
         merged = Series()
-        for series in self.operations.values():
+        for name, series in self.operations.items():
             merged.ok.extend(series.ok)
             merged.failed.extend(series.failed)
             merged.errors.update(series.errors)
+            for kind, sample in series.samples.items():
+                merged.samples.setdefault(kind, {"operation": name, **sample})
         merged.ok.sort()
         described = merged.describe(span)
         del described["timeline"]

@@ -14,6 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from infra.loadtest.client import describe_sample
 from infra.loadtest.executors import target_rate
 from infra.loadtest.freshness import FreshnessTracker
 from infra.loadtest.metrics import Recorder, percentile
@@ -139,7 +140,8 @@ TERMINAL_STATS = ("p50", "p95", "p99", "max")
 def print_summary(console: Console, summary: dict[str, Any]) -> None:
     totals = summary["totals"]
     console.print(
-        f"\n[bold]{summary['scenario']['name']}[/bold] against {summary['target']}: "
+        f"\n[bold]{summary['scenario']['name']}[/bold] against {summary['target']} "
+        f"(tenant {summary['tenant']}): "
         f"{totals['count']:,} operations in {summary['duration_s']:.1f} s "
         f"({totals['rps']:,.1f}/s), {totals['dropped']:,} dropped; "
         f"setup {summary['setup']['commands']} commands"
@@ -168,6 +170,10 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     failures = totals["errors"]
     if failures:
         console.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in failures.items()))
+        for kind, sample in totals.get("error_samples", {}).items():
+            console.print(
+                f"  {kind}: {describe_sample(sample)}", style="red", highlight=False, markup=False
+            )
     subs = summary["subscriptions"]
     console.print(
         f"subscriptions: {subs['connected']}/{subs['connections']} connected, "

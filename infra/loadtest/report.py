@@ -35,6 +35,7 @@ figcaption{font-weight:600;margin:0 0 4px}svg{width:100%;height:auto;font-size:1
 svg .grid{stroke:#e5e7eb}svg .axis{stroke:#9ca3af}svg .label{fill:#6b7280}
 .legend{font-size:12px;color:#374151}.key{margin-right:12px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 .none{color:#9ca3af}code{background:#eef2ff;padding:1px 4px;border-radius:4px}
+table.errors td{text-align:left;vertical-align:top;max-width:520px;overflow-wrap:anywhere}
 """
 
 
@@ -47,6 +48,23 @@ def write_reports(summary: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     html_path.write_text(render_html(summary), encoding="utf-8")
     return json_path, html_path
+
+
+def _sample_cells(sample: dict[str, Any] | None) -> str:
+    """The first error of a kind: which operation, the answer, and what was sent."""
+    if not sample:
+        return '<td colspan="4" class="none">no sample</td>'
+    request = sample.get("request") or {}
+    problem = " — ".join(str(p) for p in (sample.get("title"), sample.get("detail")) if p)
+    sent = f"{request.get('method', '')} {request.get('path', '')}".strip()
+    body = f"<br><code>{escape(request['body'])}</code>" if request.get("body") else ""
+    cells = (
+        escape(str(sample.get("operation", ""))),
+        escape(str(sample.get("status", ""))),
+        escape(problem),
+        f"{escape(sent)}{body}",
+    )
+    return "".join(f"<td>{cell}</td>" for cell in cells)
 
 
 def _ms(figures: dict[str, float], key: str) -> str:
@@ -140,8 +158,10 @@ def render_html(summary: dict[str, Any]) -> str:
         _row("command → subscriber", fresh["subscription"]),
         _row(f"command → GraphQL read ({fresh['read']['mode']})", fresh["read"]),
     ]
+    samples = totals.get("error_samples", {})
     errors = "".join(
-        f"<tr><td>{escape(k)}</td><td>{n:,}</td></tr>" for k, n in totals["errors"].items()
+        f"<tr><td>{escape(k)}</td><td>{n:,}</td>{_sample_cells(samples.get(k))}</tr>"
+        for k, n in totals["errors"].items()
     )
     per_op = "".join(
         f"<h3>{escape(name)}</h3>" + _timeline_charts(name, op, PALETTE[i % len(PALETTE)])
@@ -170,7 +190,7 @@ Load generator: start lag p99 {_ms(totals["schedule_lag_ms"], "p99")} ms, event-
 {_ms(totals["client_loop_lag_ms"], "p99")} ms (high values mean the client, not the server, was busy) · {totals["interrupted"]} iterations cut at the end ·
 setup {setup["commands"]} commands ({setup["entity_types"]} entity types, {setup["entities"]} entities,
 {setup["probe_commands"]} subscription probes) in {setup["seconds"]:.1f} s.</p>
-<h3>Errors by kind</h3><table><tr><th>kind</th><th>count</th></tr>{errors or '<tr><td colspan="2" class="none">none</td></tr>'}</table>
+<h3>Errors by kind</h3><table class="errors"><tr><th>kind</th><th>count</th><th>operation</th><th>status</th><th>problem (first of its kind)</th><th>request</th></tr>{errors or '<tr><td colspan="6" class="none">none</td></tr>'}</table>
 <div class="charts">{_throughput(summary)}</div>
 <h2>Freshness</h2>{_table(fresh_rows)}
 <p class="meta">From a command's HTTP answer to the subscription message carrying its position

@@ -114,8 +114,11 @@ class DataSpec(Strict):
     """Generated data: what exists before the load starts and how new records look."""
 
     seed: int = 1
-    tenant: Literal["token", "new"] = Field(
-        "token", description="the token's tenant, or a fresh one (needs a signing key)"
+    tenant: Literal["auto", "token", "new"] = Field(
+        "auto",
+        description="the token's tenant, or a fresh `loadtest-…` one (needs the signing key); "
+        "auto: a fresh one unless a --token was given, so a load test never writes into a "
+        "tenant people use",
     )
     entity_types: int = Field(2, ge=1, le=4)
     entities: int = Field(20, ge=1, description="created during setup, before measuring")

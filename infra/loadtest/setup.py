@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from infra.loadtest.client import ApiClient, OperationError
+from infra.loadtest.client import ApiClient, OperationError, describe_sample
 from infra.loadtest.data import DataGenerator
 from infra.loadtest.scenario import Scenario, Stream
 from infra.loadtest.steps import BUILTIN, Outcome, StepContext, World, create_entity
@@ -81,19 +81,20 @@ async def prepare(
     loop = asyncio.get_running_loop()
     began = loop.time()
     spec = scenario.data
-    prepared = Prepared(
-        World(occurrence_kinds=list(spec.occurrence_kinds)), api.token, tenant_of(api.token)
-    )
+    prepared = Prepared(World(), api.token, tenant_of(api.token))
     try:
-        if spec.tenant == "new":
+        if spec.tenant == "new" or (spec.tenant == "auto" and mint is not None):
             await _new_tenant(api, data, mint, prepared)
         for body in data.entity_types(spec.entity_types):
             answer = await api.command("define-entity-type", body)
             prepared.world.types.append((answer["id"], body["name"]))
             prepared.note(answer)
+        for body in data.occurrence_kinds(spec.occurrence_kinds):
+            prepared.note(await api.command("define-occurrence-kind", body))
+            prepared.world.occurrence_kinds.append(body["name"])
         await _seed_entities(api, data, prepared, spec.entities, spec.setup_concurrency)
     except OperationError as exc:
-        raise SetupError(f"setting up the scenario failed: {exc}") from exc
+        raise SetupError(f"setting up the scenario failed: {describe_sample(exc.sample)}") from exc
     await caught_up(api, prepared.last_position)
     prepared.seconds = loop.time() - began
     return prepared

@@ -1,4 +1,5 @@
-"""`bsdflow up` as a new user runs it: the README tour works as written; Ctrl-C stops cleanly."""
+"""`bsdflow up` as a new user runs it: the README tour works as written on whatever port the
+settings give, a load test right after it passes; Ctrl-C stops cleanly."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from tenacity import Retrying, stop_after_delay, wait_fixed
 
@@ -65,9 +67,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> None:
     port = free_port()
+    script = tour_script()
+    assert ":8000" not in script, "the tour names a port: it must follow BSDFLOW_PORT"
     up = Up(data_dir, port)
     try:
-        script = tour_script().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         result = subprocess.run(
             ["bash", "-e", "-c", script],
             check=False,
@@ -96,17 +99,36 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert '"entityChanged":{"position":' in out
         assert '"population":940000' in out
         assert (data_dir / "documents").exists()
+
+        loadtest = subprocess.run(
+            [str(BIN / "bsdflow"), "loadtest", "smoke", "--quiet"],
+            check=False,
+            cwd=ROOT,
+            env=up.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert loadtest.returncode == 0, loadtest.stdout + loadtest.stderr
+        assert f"against http://127.0.0.1:{port} (tenant loadtest-" in loadtest.stdout
     finally:
         banner = up.stop()
     assert "bsdflow is up" in banner
-    assert "Dev token" in banner
+    for url in ("/graphql", "/docs", ""):
+        assert f"http://127.0.0.1:{port}{url}" in banner, f"the banner lacks the {url!r} URL"
+    assert "GraphiQL" in banner
+    lines = banner.splitlines()
+    token = lines[next(i for i, line in enumerate(lines) if "Dev token" in line) + 1]
+    secret = (data_dir / "jwt-secret").read_text().strip()
+    claims = jwt.decode(token, secret, algorithms=["HS256"], audience="bsdflow")
+    assert claims["roles"] == ["admin"], "the banner's token is not whole on its own line"
     assert "stopped." in banner
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
 
     again = Up(data_dir, port)
     try:
         token = subprocess.run(
-            [str(BIN / "bsdflow"), "token", "--tenant", "demo"],
+            [str(BIN / "bsdflow"), "token", "--tenant", "demo", "--role", "admin"],
             env=again.env,
             capture_output=True,
             text=True,

@@ -22,8 +22,10 @@ from typer.testing import CliRunner
 
 from infra.api import create_app
 from infra.cli import app as cli
-from infra.loadtest import Target, load_scenario, run, with_overrides
+from infra.loadtest import StepContext, Target, load_scenario, run, with_overrides
+from infra.loadtest.scenario import Operation, SubscriptionSpec
 from infra.runtime import Runtime
+from tests.conftest import JWT_SECRET
 from tests.servers import uvicorn_serving
 
 TENANT = "loadtest"
@@ -138,3 +140,78 @@ def test_a_remote_target_is_refused_unless_allowed() -> None:
     )
     assert result.exit_code == 2
     assert "not a loopback address" in result.output
+
+
+def test_after_the_tour_a_run_passes_in_a_tenant_of_its_own(
+    base_url: str, runtime: Runtime, tmp_path: Path
+) -> None:
+    """The README tour types `incident` occurrences with fields the generator does not send;
+    without --token the load test creates its own tenant, types and kinds, and leaves `demo`
+    as it was (nothing of it shows up in the user's searches)."""
+    runtime.ensure_tenant("demo", "Demo organisation")
+    demo = runtime.tokens.mint("demo", ["admin"])
+    kind = httpx.post(
+        f"{base_url}/v1/commands/define-occurrence-kind",
+        headers={"Authorization": f"Bearer {demo}"},
+        json={"name": "incident", "fields": [
+            {"name": "severity", "type": "integer", "required": True},
+            {"name": "summary", "type": "text"}]},
+    )  # fmt: skip
+    assert kind.status_code == 200, kind.text
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli,
+        ["loadtest", "smoke", "--url", base_url, "--duration", "2s", "--rate", "6",
+         "--out", str(out), "--quiet"],
+        env={"BSDFLOW_JWT_SECRET": JWT_SECRET, "BSDFLOW_DATA_DIR": str(tmp_path / "cli")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = json.loads(next(out.glob("smoke-*.json")).read_text())
+    assert written["tenant"].startswith("loadtest-"), written["tenant"]
+    assert f"(tenant {written['tenant']})" in result.output
+    assert written["totals"]["errors"] == {}
+    assert read_model_counts(base_url, demo, runtime) == {
+        "entities": 0, "occurrences": 0, "processes": 0
+    }  # fmt: skip
+
+
+async def unknown_field(ctx: StepContext) -> None:
+    """A custom step the server refuses: create-entity with a field the type lacks."""
+    type_id, _ = ctx.world.types[0]
+    await ctx.api.command("create-entity", {"entity_type_id": type_id, "data": {"colour": "red"}})
+
+
+def test_each_error_kind_keeps_a_sample_of_what_was_sent_and_answered(
+    base_url: str, runtime: Runtime, tmp_path: Path
+) -> None:
+    token = runtime.tokens.mint(TENANT, ["admin"], actor="loadtest")
+    smoke = with_overrides(load_scenario("smoke"), duration=1, rate=5)
+    bad = Operation(op="custom", name="bad-entity", call=f"{__name__}:unknown_field")
+    scenario = smoke.model_copy(update={"mix": [bad], "thresholds": [],
+                                        "subscriptions": SubscriptionSpec(connections=0)})  # fmt: skip
+    output = io.StringIO()
+
+    result = run(scenario, Target(base_url, token), out_dir=tmp_path,
+                 console=Console(file=output, width=200), live=False)  # fmt: skip
+
+    totals = result.summary["totals"]
+    assert set(totals["errors"]) == {"http_422"}
+    sample = totals["error_samples"]["http_422"]
+    assert sample["operation"] == "bad-entity"
+    assert sample["status"] == 422
+    assert sample["title"] == "Invalid data"
+    assert "data.colour" in sample["detail"]
+    assert sample["request"]["method"] == "POST"
+    assert sample["request"]["path"] == "/v1/commands/create-entity"
+    assert '"colour":"red"' in sample["request"]["body"]
+    per_op = result.summary["operations"]["bad-entity"]["error_samples"]["http_422"]
+    assert per_op["request"] == sample["request"]
+    assert result.json_path is not None
+    assert result.html_path is not None
+    written = json.loads(result.json_path.read_text())
+    assert written["totals"]["error_samples"]["http_422"]["title"] == "Invalid data"
+    html = result.html_path.read_text()
+    assert "Invalid data" in html
+    assert "/v1/commands/create-entity" in html
+    assert "&quot;colour&quot;:&quot;red&quot;" in html
+    assert "POST /v1/commands/create-entity → 422 Invalid data" in output.getvalue()
