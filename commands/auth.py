@@ -111,6 +111,4 @@ def _principal_of(claims: dict[str, object]) -> Principal:
     expires_at = claims.get("exp")
     if not isinstance(expires_at, int):
         raise Unauthenticated("token claim 'exp' must be a number of seconds")
-    return Principal(
-        actor=actor, tenant_slug=tenant, roles=frozenset(roles), expires_at=expires_at
-    )
+    return Principal(actor=actor, tenant_slug=tenant, roles=frozenset(roles), expires_at=expires_at)

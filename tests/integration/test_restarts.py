@@ -230,16 +230,16 @@ async def test_the_whole_system_restarted_on_the_same_data(
     database kept, the broker empty."""
     data = tmp_path / "stack"
 
-    def start() -> tuple[EmbeddedStack, Runtime]:
+    def start() -> Runtime:
         stack = EmbeddedStack(data)
         urls = stack.start()
         open_application(urls.database_url, 1, 0).close()
         migrate_read_side(urls.database_url)
         settings = settings_for(urls, tmp_path / "data")
         settings.events_topic = events_topic_for(urls.database_url)
-        return stack, build_runtime(settings, urls, stack)
+        return build_runtime(settings, urls, stack)  # closing the runtime stops the stack
 
-    stack, runtime = start()
+    runtime = start()
     running = Running(runtime).start()
     try:
         api = await api_of(runtime)
@@ -248,14 +248,14 @@ async def test_the_whole_system_restarted_on_the_same_data(
         running.stop()
         runtime.close()
     for _ in range(2):  # and once more: two restarts in a row
-        stack, runtime = start()
+        runtime = start()
         running = Running(runtime).start()
         try:
             api = await api_of(runtime)
-            before = len(http_server.on("/ok"))
+            expected = len(http_server.on("/ok")) + 1
             last = await record_incident(api, ids, 3, "again")
             await running.settled(last.position)
-            await until(lambda: len(http_server.on("/ok")) == before + 1, what="one more call")
+            await until(lambda n=expected: len(http_server.on("/ok")) == n, what="one more call")
             published_once(runtime, running.topic)
         finally:
             running.stop()
