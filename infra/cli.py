@@ -45,6 +45,15 @@ def up(
 
 
 @app.command()
+def workers() -> None:
+    """Run the relay, every projection worker and automation in one process (what `bsdflow up`
+    runs beside the API) until interrupted."""
+    from infra.up import run_workers
+
+    run_workers(Settings())
+
+
+@app.command()
 def watch(
     query: Annotated[str, typer.Argument(help="A GraphQL subscription document")],
     url: Annotated[
@@ -110,8 +119,9 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
     from infra.logging import configure_logging
     from infra.readside import ReadSide
     from infra.runtime import running_servers
-    from infra.services import wait_for_shutdown
+    from infra.services import ShutdownRequest
 
+    shutdown = ShutdownRequest()  # first: a signal during start-up still stops properly
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:
@@ -124,7 +134,7 @@ def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
         )
         side.start(with_relay=with_relay)
         try:
-            wait_for_shutdown()
+            shutdown.wait()
         finally:
             side.stop()
 
@@ -140,15 +150,16 @@ def automation_workers(
     from infra.automation import SERVICES, AutomationSide
     from infra.logging import configure_logging
     from infra.runtime import build_runtime, running_servers
-    from infra.services import wait_for_shutdown
+    from infra.services import ShutdownRequest
 
+    shutdown = ShutdownRequest()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:
         runtime = build_runtime(settings, urls)
         side = AutomationSide(runtime, services=frozenset(service or SERVICES)).start()
         try:
-            wait_for_shutdown()
+            shutdown.wait()
         finally:
             side.stop()
             runtime.close()
@@ -278,3 +289,7 @@ def loadtest(
     )  # fmt: skip
     if code:
         raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # `python -m infra.cli`, as `bsdflow up` starts its workers
+    app()

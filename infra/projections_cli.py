@@ -185,15 +185,17 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
         if found[0] is not None:
             fail("projections dead-letters", f"dead letter {only} was re-applied at {found[0]}")
     rows = conn.execute(
-        f"SELECT id, projection, position, originator_id, event_type, event "  # noqa: S608
+        f"SELECT id, projection, position, originator_id, event_type, event, raw "  # noqa: S608
         f"FROM {META_SCHEMA}.dead_letters WHERE retried_at IS NULL AND (%s::bigint IS NULL OR id = %s)",
         (only, only),
     ).fetchall()
     if not rows:
         console.print("no open dead letters: nothing to re-apply")
     failed = 0
-    for dead_id, name, position, originator_id, event_type, stored in rows:
+    for dead_id, name, position, originator_id, event_type, shown, exact in rows:
         projection = PROJECTIONS[name]
+        # `raw` is the event as parked; `event` only a storable copy (older rows have no raw).
+        stored = orjson.loads(exact) if exact is not None else shown
         raw = {**stored["data"], "_meta": stored["meta"]}
         event = decode_event(
             position, originator_id, stored["version"], event_type, orjson.dumps(raw)

@@ -1,6 +1,18 @@
-"""`bsdflow up`: the whole system in one command, on the embedded stack unless configured."""
+"""`bsdflow up`: the whole system in one command, on the embedded stack unless configured.
+
+The API serves in this process; the relay, the projection workers and automation run in a
+second one (`bsdflow workers`), so their Python never competes with the API for one GIL and
+one event loop. SIGINT and SIGTERM stop both and then the embedded servers, in that order; the
+workers' process also stops by itself if this one dies (Linux's parent-death signal).
+"""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 
 import uvicorn
 from rich.console import Console
@@ -8,71 +20,140 @@ from rich.panel import Panel
 
 from infra.api import create_app
 from infra.automation import AutomationSide
+from infra.embedded import EmbeddedStack, ServerUrls, die_with_parent
 from infra.graphql import GraphQLSettings
 from infra.http_server import server_options
 from infra.instance import configured_api_url
 from infra.logging import configure_logging
+from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
-from infra.runtime import build_runtime, remember_urls, resolve_urls, urls_file
+from infra.runtime import Runtime, build_runtime, remember_urls, resolve_urls, urls_file
+from infra.services import ShutdownRequest, stopped_by_signals
 from infra.settings import DEMO_TENANT, Settings
 
 
 def run_up(settings: Settings, *, read_side: bool, console: Console) -> None:
     configure_logging(settings.log_level, settings.log_json)
-    with console.status("starting PostgreSQL, Kafka (Tansu) and Redis…"):
-        urls, stack = resolve_urls(settings)
-    runtime = build_runtime(settings, urls, stack)
-    background = None
-    automation = None
-    try:
-        remember_urls(settings, urls)
-        if read_side:
-            background = ReadSide(
-                urls.database_url,
-                urls.kafka_bootstrap_servers,
-                urls.redis_url,
-                topic=settings.events_topic,
+    with stopped_by_signals(), contextlib.suppress(KeyboardInterrupt):
+        stack: EmbeddedStack | None = None
+        runtime: Runtime | None = None
+        workers: WorkersProcess | None = None
+        try:
+            with console.status("starting PostgreSQL, Kafka (Tansu) and Redis…"):
+                urls, stack = resolve_urls(settings)
+            runtime = build_runtime(settings, urls, stack)
+            remember_urls(settings, urls)
+            runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
+            if read_side:
+                migrate_read_side(urls.database_url)
+                workers = WorkersProcess(settings, urls).start()
+            _banner(console, settings, runtime, embedded=stack is not None)
+            uvicorn.run(
+                create_app(runtime),
+                host=settings.host,
+                port=settings.port,
+                **server_options(settings.max_header_bytes),
             )
-            background.start()
-            automation = AutomationSide(runtime).start()
-        runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
-        admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
-        base = configured_api_url(settings)
-        graphiql = GraphQLSettings().config(dev=settings.env == "dev").graphiql
-        where = f"embedded stack in {settings.data_dir}" if stack else "external servers"
-        console.print(
-            Panel.fit(
-                f"[bold]bsdflow is up[/bold]  ({where})\n\n"
-                f"  API        {base}\n"
-                f"  GraphQL    {base}/graphql"
-                + ("  (GraphiQL: open it in a browser)" if graphiql else "")
-                + f"\n  OpenAPI    {base}/docs\n"
-                f"  Ready      {base}/ready\n"
-                f"  PostgreSQL {urls.database_url}\n"
-                f"  Kafka      {urls.kafka_bootstrap_servers}\n"
-                f"  Redis      {urls.redis_url}\n\n"
-                "  In another terminal, from this folder:\n"
-                "  export TOKEN=$(.venv/bin/bsdflow token --tenant demo --role admin)\n"
-                "  API=$(.venv/bin/bsdflow url)   # watch and loadtest find this instance\n\n"
-                "  Press Ctrl-C to stop everything.",
-                title="bsdflow",
-            )
+        finally:
+            with console.status("stopping…"):
+                if workers is not None:
+                    workers.stop()
+                urls_file(settings).unlink(missing_ok=True)
+                if runtime is not None:
+                    runtime.close()  # stops the embedded stack too
+                elif stack is not None:
+                    stack.stop()
+            console.print("stopped.")
+
+
+def _banner(console: Console, settings: Settings, runtime: Runtime, *, embedded: bool) -> None:
+    urls = runtime.urls
+    admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
+    base = configured_api_url(settings)
+    graphiql = GraphQLSettings().config(dev=settings.env == "dev").graphiql
+    where = f"embedded stack in {settings.data_dir}" if embedded else "external servers"
+    console.print(
+        Panel.fit(
+            f"[bold]bsdflow is up[/bold]  ({where})\n\n"
+            f"  API        {base}\n"
+            f"  GraphQL    {base}/graphql"
+            + ("  (GraphiQL: open it in a browser)" if graphiql else "")
+            + f"\n  OpenAPI    {base}/docs\n"
+            f"  Ready      {base}/ready\n"
+            f"  PostgreSQL {urls.database_url}\n"
+            f"  Kafka      {urls.kafka_bootstrap_servers}\n"
+            f"  Redis      {urls.redis_url}\n\n"
+            "  In another terminal, from this folder:\n"
+            "  export TOKEN=$(.venv/bin/bsdflow token --tenant demo --role admin)\n"
+            "  API=$(.venv/bin/bsdflow url)   # watch and loadtest find this instance\n\n"
+            "  Press Ctrl-C to stop everything.",
+            title="bsdflow",
         )
-        # Outside the box and never wrapped, so a terminal copies the token in one piece.
-        console.print(f"Dev token (tenant '{DEMO_TENANT}', role admin, valid 24 h):")
-        console.print(admin, soft_wrap=True, highlight=False, markup=False)
-        uvicorn.run(
-            create_app(runtime),
-            host=settings.host,
-            port=settings.port,
-            **server_options(settings.max_header_bytes),
+    )
+    # Outside the box and never wrapped, so a terminal copies the token in one piece.
+    console.print(f"Dev token (tenant '{DEMO_TENANT}', role admin, valid 24 h):")
+    console.print(admin, soft_wrap=True, highlight=False, markup=False)
+
+
+class WorkersProcess:
+    """`bsdflow workers` as a child process pointed at this process's servers."""
+
+    def __init__(self, settings: Settings, urls: ServerUrls) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": urls.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": urls.kafka_bootstrap_servers,
+            "REDIS_URL": urls.redis_url,
+            "BSDFLOW_DATA_DIR": str(settings.data_dir.resolve()),
+            "BSDFLOW_EVENTS_TOPIC": settings.events_topic,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkersProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "workers"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            # Its own process group: a Ctrl-C reaches this process, which stops it in order.
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
         )
-    finally:
-        with console.status("stopping…"):
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+
+def run_workers(settings: Settings) -> None:
+    """The relay, every projection worker and automation, until SIGINT or SIGTERM."""
+    from infra.runtime import running_servers
+
+    shutdown = ShutdownRequest()
+    configure_logging(settings.log_level, settings.log_json)
+    with running_servers(settings) as urls:
+        runtime = build_runtime(settings, urls)
+        side = automation = None
+        try:
+            if not shutdown.event.is_set():
+                side = ReadSide(
+                    urls.database_url,
+                    urls.kafka_bootstrap_servers,
+                    urls.redis_url,
+                    topic=settings.events_topic,
+                ).start()
+                automation = AutomationSide(runtime).start()
+            shutdown.wait()
+        finally:
             if automation is not None:
                 automation.stop()
-            if background is not None:
-                background.stop()
-            urls_file(settings).unlink(missing_ok=True)
+            if side is not None:
+                side.stop()
             runtime.close()
-        console.print("stopped.")

@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
+import orjson
 import pytest
 from tenacity import Retrying, stop_after_delay, wait_fixed
 
@@ -27,9 +29,45 @@ def tour_script() -> str:
     return "\n".join(re.findall(r"```bash\n(.*?)```", tour, flags=re.DOTALL))
 
 
+def servers_of(up_pid: int, data_dir: Path) -> set[int]:
+    """Every process a `bsdflow up` started: its descendants, and the servers that detach
+    (PostgreSQL names its data folder; redis-server and Tansu their ports)."""
+    record = orjson.loads((data_dir / "servers.json").read_bytes())
+    marks = [
+        str(data_dir).encode(),
+        record["redis_url"].rsplit("/", 1)[0].removeprefix("redis://").encode(),
+        record["kafka_bootstrap_servers"].encode(),
+    ]
+    parents: dict[int, int] = {}
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+        except (OSError, ValueError, IndexError):
+            continue
+        if any(mark in cmdline for mark in marks):
+            found.add(int(entry.name))
+    grown = True
+    while grown:
+        children = {pid for pid, ppid in parents.items() if ppid in found | {up_pid}}
+        grown = not children <= found
+        found |= children
+    return found - {up_pid}
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
 class Up:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, ignore_sigint: bool = False) -> None:
         self.port = port
+        self.data_dir = data_dir
         self.env = {
             **{
                 k: v
@@ -40,8 +78,11 @@ class Up:
             "BSDFLOW_PORT": str(port),
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         }
+        command = [str(BIN / "bsdflow"), "up"]
+        if ignore_sigint:  # as a job started in the background from a script: SIGINT ignored
+            command = ["bash", "-c", f"trap '' INT; exec {command[0]} up"]
         self.process = subprocess.Popen(
-            [str(BIN / "bsdflow"), "up"],
+            command,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -53,11 +94,38 @@ class Up:
                 assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
                 assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
 
-    def stop(self) -> str:
-        self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> str:
+        """Stop with `sig`; every server and worker it started must be gone after."""
+        started = servers_of(self.process.pid, self.data_dir)
+        assert len(started) >= 4, f"expected PostgreSQL, Tansu, Redis and the workers: {started}"
+        self.process.send_signal(sig)
+        output, _ = self.process.communicate(timeout=60)
         assert self.process.returncode == 0, output
+        for attempt in Retrying(stop=stop_after_delay(15), wait=wait_fixed(0.1), reraise=True):
+            with attempt:
+                assert alive(started) == set(), f"left running after {sig.name}: {alive(started)}"
         return output
+
+    def command(self, name: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        reply = httpx.post(
+            f"http://127.0.0.1:{self.port}/v1/commands/{name}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    def graphql(self, query: str, token: str, min_position: int) -> dict[str, Any]:
+        reply = httpx.post(
+            f"http://127.0.0.1:{self.port}/graphql",
+            json={"query": query},
+            headers={"Authorization": f"Bearer {token}", "X-Min-Position": str(min_position)},
+            timeout=60,
+        )
+        body = reply.json()
+        assert "errors" not in body, body
+        assert body["extensions"]["freshness"]["timedOut"] is False, body
+        return dict(body["data"])
 
 
 @pytest.fixture
@@ -140,5 +208,32 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
             headers={"Authorization": f"Bearer {token}"},
         )
         assert reply.status_code == 409, "the second run did not reuse the first run's data"
+        # New writes after the restart reach the read side (the broker started empty) ...
+        ada = again.command("register-participant", {"name": "Ada after restart"}, token)
+        seen = again.graphql("{ participants { edges { node { name } } } }", token, ada["position"])
+        names = {edge["node"]["name"] for edge in seen["participants"]["edges"]}
+        assert "Ada after restart" in names
+        site = again.graphql("{ entityTypes { id name } }", token, ada["position"])["entityTypes"]
+        site_id = next(t["id"] for t in site if t["name"] == "Site")
+        # ... and are pushed to subscribers.
+        watch = subprocess.Popen(
+            [str(BIN / "bsdflow"), "watch", "subscription { entityChanged { position } }",
+             "--count", "1", "--timeout", "60", "--token", token],
+            cwd=ROOT, env=again.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert watch.stderr is not None
+        assert "subscribed" in watch.stderr.readline()
+        created = again.command(
+            "create-entity", {"entity_type_id": site_id, "data": {"title": "After restart"}}, token
+        )
+        pushed, _ = watch.communicate(timeout=90)
+        assert watch.returncode == 0
+        assert orjson.loads(pushed)["entityChanged"]["position"] == created["position"]
     finally:
-        again.stop()
+        again.stop(signal.SIGTERM)
+
+
+def test_a_background_bsdflow_up_stops_on_sigint_too(data_dir: Path) -> None:
+    """Started from a script with `&`, a job inherits SIGINT ignored; it must still stop."""
+    up = Up(data_dir, free_port(), ignore_sigint=True)
+    assert "stopped." in up.stop(signal.SIGINT)

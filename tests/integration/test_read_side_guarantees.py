@@ -256,3 +256,40 @@ async def test_only_one_relay_leads(stack, database_url):
         # when the leader goes away, a waiting relay takes over
     with Background(second):
         await wait_until(second.is_leader.is_set)
+
+
+async def test_an_event_the_database_cannot_store_is_parked_and_later_ones_apply(
+    api, database_url, read_side, settled
+):
+    """Commands refuse NUL; an event holding one anyway (written by an older version, say)
+    is parked by every projection it breaks, without looping, while later events apply."""
+    valid = await api.command("register-participant", name="template")
+    with psycopg.connect(database_url) as conn:
+        topic, state = conn.execute(
+            "SELECT topic, state FROM bsdflow_events WHERE originator_id = %s", (valid.id,)
+        ).fetchone()
+        poisoned = orjson.loads(bytes(state))
+        poisoned["name"] = "nul\u0000x"
+        poison_id = uuid4()
+        conn.execute(
+            "INSERT INTO bsdflow_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 1, %s, %s)",
+            (poison_id, topic, orjson.dumps(poisoned)),
+        )
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="other", name="Other")
+    later = await api.command(
+        "register-participant", token=api.mint("other", "admin"), name="still flows"
+    )
+    await settled(later.position)
+    with psycopg.connect(database_url) as conn:
+        parked = conn.execute(
+            "SELECT projection, event, raw FROM bsdflow_ops.dead_letters WHERE originator_id = %s",
+            (poison_id,),
+        ).fetchall()
+        names = {r[0] for r in conn.execute("SELECT name FROM rm_participants.participants")}
+    assert {"participants", "search"} <= {p for p, _, _ in parked}
+    for _, shown, raw in parked:
+        assert orjson.loads(bytes(raw))["data"]["name"] == "nul\u0000x"  # kept exactly
+        assert shown["data"]["name"] == "nul\ufffdx"  # a copy the database can hold
+    assert "still flows" in names
