@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
 from infra.settings import Settings
 from tests.servers import Mailbox, Recorder, http_recorder, smtp_mailbox
+
+# Read-your-writes waits in tests are bounded conditions, not sleeps: on a machine busy with
+# other work the read side may need far longer than the 5 s a client waits by default.
+os.environ.setdefault("BSDFLOW_GRAPHQL_TIMEOUT", "60")
+os.environ.setdefault("BSDFLOW_GRAPHQL_MAX_TIMEOUT", "90")
 
 TEMPLATE_DB = "bsdflow_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
