@@ -99,7 +99,6 @@ class Relay:
         self.published = Published()
         self.republished = 0  # times the whole log was published again (broker lost it)
         self.is_leader = threading.Event()
-        self._admin: AdminClient | None = None
 
     @property
     def position(self) -> int:
@@ -139,7 +138,7 @@ class Relay:
         )
         # Kept for the lead: checked every `topic_check_seconds`, a new client each time
         # blocked the relay ≈ 55 ms a second, and commits in that window waited for it.
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
         try:
             with (
                 psycopg.connect(self.database_url, autocommit=True) as conn,
@@ -147,11 +146,11 @@ class Relay:
             ):
                 conn.execute(POSITION_DDL)
                 listener.execute(f"LISTEN {self.events_table}")
-                self._align(conn, self._admin)
+                self._align(conn, admin)
                 checked = time.monotonic()
                 while not stop.is_set():
                     if time.monotonic() - checked > self.topic_check_seconds:
-                        self._check_identity(self._admin)
+                        self._check_identity(admin)
                         checked = time.monotonic()
                     rows = self._next_rows(conn)
                     if rows:
