@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -118,7 +119,7 @@ def _keyset_query(
     clauses, params = ["true", *where[0]], list(where[1])
     direction, beyond = ("DESC", "<") if sort.descending else ("ASC", ">")
     if after:
-        key, last_id = decode_cursor(after)
+        key, last_id = _keyset_cursor(after)
         clauses.append(f"({sort.expression}, id) {beyond} (%s::{sort.cast}, %s::uuid)")
         params += [key, last_id]
     sql = (
@@ -126,6 +127,28 @@ def _keyset_query(
         f"ORDER BY {sort.expression} {direction}, id {direction} LIMIT %s"
     )
     return sql, [*params, first + 1]
+
+
+def _keyset_cursor(after: str) -> tuple[Any, str]:
+    """(sort key, id) of a keyset cursor; whatever else a client sends is its mistake."""
+    found = decode_cursor(after)
+    if len(found) != 2 or isinstance(found[0], list | dict) or not isinstance(found[1], str):
+        raise BadCursorError("not a cursor from this API")
+    try:
+        UUID(found[1])
+    except ValueError as exc:
+        raise BadCursorError("not a cursor from this API") from exc
+    return found[0], found[1]
+
+
+@asynccontextmanager
+async def _cursor_errors() -> AsyncIterator[None]:
+    """A cursor's sort key the database cannot cast (a text where a number sorts) is the
+    client's mistake, not a fault of the server."""
+    try:
+        yield
+    except psycopg.errors.DataError as exc:
+        raise BadCursorError("not a cursor from this API") from exc
 
 
 async def keyset_page(
@@ -142,7 +165,7 @@ async def keyset_page(
     continuing after the cursor `after`; each item's cursor is (sort key, id)."""
     first = clamp(first)
     sql, params = _keyset_query(columns, table, where, sort, first, after)
-    async with conn.cursor(row_factory=class_row(row_type)) as cur:
+    async with _cursor_errors(), conn.cursor(row_factory=class_row(row_type)) as cur:
         await cur.execute(sql, params)
         rows = await cur.fetchall()
     return page_of(rows, first, lambda r: (sort.key(r), str(r.id)))
@@ -195,7 +218,7 @@ async def keyset_json_page(
     # `cursor_id`, not `id`: ORDER BY `id` must stay the uuid column, not this text
     select = f"id::text AS cursor_id, {', '.join(sort.columns)}, {node}" if with_cursors else node
     sql, params = _keyset_query(select, table, where, sort, first, after)
-    async with conn.cursor(row_factory=namedtuple_row) as cur:
+    async with _cursor_errors(), conn.cursor(row_factory=namedtuple_row) as cur:
         await cur.execute(sql, values + params)
         rows = await cur.fetchall()
     has_next = len(rows) > first

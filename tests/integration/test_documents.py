@@ -8,6 +8,9 @@ from uuid import UUID
 
 import psycopg
 
+from tests.integration.test_group_commit import waiting_on_a_lock
+from tests.runs import until
+
 PROBLEM = "application/problem+json"
 
 
@@ -77,22 +80,6 @@ async def test_a_failed_upload_in_another_tenant_leaves_shared_bytes_alone(api):
 
     assert refused.status_code == 404
     assert api.runtime.blobs.read(hashlib.sha256(shared).hexdigest()) == shared
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
-def waiting_on_a_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()"
-        ).fetchone()
-    return bool(row and row[0])
 
 
 async def test_an_upload_that_fails_after_storing_its_bytes_leaves_them_for_others(api):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from domain.ids import tenant_id_for
@@ -393,9 +394,15 @@ async def test_errors_carry_paths_and_internal_failures_are_masked(api, graphql,
     assert "cursor" in bad["errors"][0]["message"]
 
     broken = await graphql.query(query, {"after": encode_cursor([1])})  # well-formed, wrong shape
-    assert broken["errors"][0] == {
+    assert broken["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+
+    # A fault of the server (here a read model gone missing) says nothing of its internals.
+    with psycopg.connect(api.runtime.urls.database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE rm_entities.entities RENAME TO entities_gone")
+    failed = await graphql.query(query)
+    assert failed["errors"][0] == {
         "message": "Unexpected error.",
-        "locations": broken["errors"][0]["locations"],
+        "locations": failed["errors"][0]["locations"],
         "path": ["entities"],
         "extensions": {"code": "INTERNAL"},
     }

@@ -49,13 +49,15 @@ async def test_every_error_carries_a_code(api, graphql, read_side):
     assert cursor["errors"][0]["message"] == "not a cursor from this API"
 
     query = "query($after: String) { entities(after: $after) { edges { cursor } } }"
-    broken = await graphql.query(query, {"after": encode_cursor([1])})  # well-formed, wrong shape
-    assert broken["errors"][0] == {
-        "message": "Unexpected error.",
-        "locations": broken["errors"][0]["locations"],
-        "path": ["entities"],
-        "extensions": {"code": "INTERNAL"},
-    }
+    # Well-formed, but not what this list's cursors hold: still the client's mistake.
+    for wrong in ([1], [1, "not-a-uuid"], ["x", "00000000-0000-0000-0000-000000000000"]):
+        broken = await graphql.query(query, {"after": encode_cursor(wrong)})
+        assert broken["errors"][0] == {
+            "message": "not a cursor from this API",
+            "locations": broken["errors"][0]["locations"],
+            "path": ["entities"],
+            "extensions": {"code": "BAD_USER_INPUT"},
+        }, wrong
 
 
 async def test_transport_mistakes_are_answered_as_graphql_errors(api, graphql, read_side):
