@@ -139,7 +139,9 @@ async def caught_up(api: ApiClient, position: int) -> None:
                     await api.graphql("{ counts { entities } }", min_position=position)
                     return
                 except OperationError as exc:
-                    if exc.kind != "stale":
+                    # "stale": the server stopped waiting; "timeout": this client did (a
+                    # server may wait longer than the client's request timeout): ask again.
+                    if exc.kind not in ("stale", "timeout"):
                         raise SetupError(f"reading after setup failed: {exc}") from exc
     except TimeoutError:
         raise SetupError(f"the read side did not reach position {position}") from None
