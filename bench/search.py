@@ -207,7 +207,7 @@ def load(url: str, corpus: Corpus, count: int, samples: int) -> tuple[dict[str, 
         conn.execute(  # as the projection writes them (`statements.words_of`)
             "INSERT INTO rm_search.word_variants (tenant_id, variant, word) "
             "SELECT n.tenant_id, v, n.word FROM rm_search.words n, "
-            f"rm_search.deletions(n.word, {VARIANT_DEPTH}) v ON CONFLICT DO NOTHING"
+            f"rm_search.deletions(n.word, {VARIANT_DEPTH}) v"
         )
         timings["words_s"] = time.perf_counter() - started
         started = time.perf_counter()

@@ -113,6 +113,22 @@ async def ask(bench: Bench, viewer: str, asked: list[Query]) -> tuple[list[list[
     return answers, latencies
 
 
+STORAGE = (
+    "SELECT (SELECT count(*) FROM rm_search.words WHERE tenant_id = %s), "
+    "(SELECT count(*) FROM rm_search.word_variants WHERE tenant_id = %s), "
+    "pg_total_relation_size('rm_search.word_variants'), pg_total_relation_size('rm_search.items')"
+)
+"""The typo tables' size: the deletion variants of every word, next to the records."""
+
+
+def storage(database_url: str, slug: str) -> dict[str, int]:
+    tenant = tenant_id_for(slug)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(STORAGE, (tenant, tenant)).fetchone()
+    assert row is not None
+    return dict(zip(("words", "variant_rows", "variant_bytes", "items_bytes"), row, strict=True))
+
+
 def trigram(database_url: str, slug: str, asked: list[Query]) -> list[list[str]]:
     tenant = tenant_id_for(slug)
     with psycopg.connect(database_url) as conn:
@@ -146,15 +162,16 @@ def main() -> None:
         print(f"loaded {len(targets):,} places in {seconds:.1f}s", flush=True)
         answers, latencies = run_async(ask(bench, viewer, asked + short))
         baseline = trigram(bench.urls.database_url, slug, asked + short)
+        sizes = storage(bench.urls.database_url, slug)
     n = len(asked)
     ours, theirs = score(asked, answers[:n]), score(asked, baseline[:n])
     ours_short, theirs_short = score(short, answers[n:]), score(short, baseline[n:])
-    report(args, len(targets), ours, theirs, ours_short, theirs_short, latencies)
+    report(args, len(targets), ours, theirs, ours_short, theirs_short, latencies, sizes)
 
 
 def report(
     args: argparse.Namespace, size: int, ours: Score, theirs: Score, ours_short: Score,
-    theirs_short: Score, latencies: list[float],
+    theirs_short: Score, latencies: list[float], sizes: dict[str, int],
 ) -> None:  # fmt: skip
     print(ours.line("bsdflow search through GraphQL"), flush=True)
     print(theirs.line("pg_trgm % ordered by similarity (baseline)"), flush=True)
@@ -163,6 +180,11 @@ def report(
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     print(f"GraphQL search latency over {size:,} places: p50={p50:.2f}ms p95={p95:.2f}ms "
           "(one client, HTTP round trip included)", flush=True)  # fmt: skip
+    mib = 1 << 20
+    print(f"typo index: {sizes['words']:,} words, {sizes['variant_rows']:,} deletion variants "
+          f"({sizes['variant_rows'] / max(sizes['words'], 1):.1f} per word), "
+          f"{sizes['variant_bytes'] / mib:.0f} MiB with its index "
+          f"(the records themselves: {sizes['items_bytes'] / mib:.0f} MiB)", flush=True)  # fmt: skip
     met = ours.first >= TARGET_FIRST and ours.top5 >= TARGET_TOP5
     print(f"target first >= {TARGET_FIRST:.0f} % and top five >= {TARGET_TOP5:.0f} %: "
           f"{'met' if met else 'NOT met'}", flush=True)  # fmt: skip
@@ -170,7 +192,7 @@ def report(
         "benchmark": "search_quality", "places": size, "bsdflow": ours.as_dict(),
         "trigram_baseline": theirs.as_dict(), "short_deletions": {
             "bsdflow": ours_short.as_dict(), "trigram_baseline": theirs_short.as_dict()},
-        "latency_ms": {"p50": round(p50, 3), "p95": round(p95, 3)},
+        "latency_ms": {"p50": round(p50, 3), "p95": round(p95, 3)}, "storage": sizes,
         "targets": {"first_pct": TARGET_FIRST, "top5_pct": TARGET_TOP5}, "target_met": met,
         "note": "a hit on a place of exactly the same name counts (no query can tell them "
                 "apart); queries are seeded, so runs repeat; see bench/_quality.py",

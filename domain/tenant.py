@@ -26,8 +26,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "min_word_size_for_two_typos": 9,
 }
 MIN_ONE_TYPO, MIN_TWO_TYPOS, MAX_WORD_SIZE = 3, 7, 100
-"""Search keeps each word's variants with up to two letters deleted from five letters on, one
-below: a word reached with two typos must be at least seven letters long."""
+"""Search keeps each word's variants with up to two letters deleted from seven letters on, one
+below: a word needs its second deletion only for a typed word as long as it or shorter, and
+two typos need a typed word of seven letters at least."""
 _TIMEZONES = frozenset(available_timezones())
 
 

@@ -63,6 +63,32 @@ CREATE OR REPLACE FUNCTION {schema}.typos(a text, b text, k int) RETURNS int
     FROM (SELECT public.levenshtein_less_equal(a, b, 2 * k) AS lev) l
 $$;
 
+-- How unlikely a one-typo slip from `word` to `typed` is, finer than counting typos: 0 if they
+-- are equal; 1 for a slip that adds no letter of its own (a letter left out, two neighbours
+-- swapped, a letter doubled); 2 for one that does (another letter in place of the right one,
+-- or a stray letter: it had to be that letter of the 25 others); 4 more if it is at the first
+-- letter, which people seldom miss. Two typos: 3, or 7 at the first letter. A typed word is
+-- far likelier to come from a word it reaches without inventing a letter, so "Picps" is
+-- Picpus before Picos, and "Doren" Doreen before Düren.
+CREATE OR REPLACE FUNCTION {schema}.slip(typed text, word text, typos int) RETURNS int
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN typos = 0 THEN 0
+                ELSE CASE WHEN d.i = 1 THEN 4 ELSE 0 END + CASE
+                    WHEN typos > 1 THEN 3
+                    WHEN length(word) > length(typed) THEN 1
+                    WHEN length(word) < length(typed) THEN
+                        CASE WHEN substr(typed, d.i, 1)
+                                  IN (substr(typed, d.i - 1, 1), substr(typed, d.i + 1, 1))
+                             THEN 1 ELSE 2 END
+                    WHEN substr(typed, d.i, 2) = reverse(substr(word, d.i, 2)) THEN 1
+                    ELSE 2 END END
+    FROM (
+        SELECT coalesce(min(n), 1) AS i
+        FROM generate_series(1, greatest(length(typed), length(word))) n
+        WHERE substr(typed, n, 1) <> substr(word, n, 1)
+    ) d
+$$;
+
 -- A tsquery operand that is exactly `word` (quoted: never parsed as operators).
 CREATE OR REPLACE FUNCTION {schema}.operand(word text, prefix boolean) RETURNS tsquery
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -77,9 +103,10 @@ $$;
 -- for two. At most `p_each` alternatives per word, cheapest first. Every lookup is a few B-tree
 -- probes; the planner is told so (no sequential scans, hash or merge joins), as statistics of
 -- a freshly filled table would have it scan word_variants whole, once per query word.
+DROP FUNCTION IF EXISTS {schema}.alternatives(uuid, text, boolean, int, int);
 CREATE OR REPLACE FUNCTION {schema}.alternatives(
     p_tenant uuid, p_query text, p_prefix boolean, p_words int, p_each int
-) RETURNS TABLE (term int, alternative tsquery, cost int)
+) RETURNS TABLE (term int, alternative tsquery, cost int, slip int)
     LANGUAGE sql STABLE SET search_path = pg_catalog, public SET enable_seqscan = off
     SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     WITH tolerance AS (
@@ -101,12 +128,13 @@ CREATE OR REPLACE FUNCTION {schema}.alternatives(
                     ELSE 0 END AS k
         FROM words w, tolerance t
     ), found AS (
-        SELECT b.term, rm_search.operand(b.lexeme, false) AS alternative, 0 AS cost
+        SELECT b.term, rm_search.operand(b.lexeme, false) AS alternative, 0 AS cost, 0 AS slip
         FROM budget b
         UNION ALL
-        SELECT b.term, rm_search.operand(b.lexeme, true), 1 FROM budget b WHERE b.last
+        SELECT b.term, rm_search.operand(b.lexeme, true), 1, 0 FROM budget b WHERE b.last
         UNION ALL
-        SELECT b.term, rm_search.operand(c.word, false), 2 * c.typos
+        SELECT b.term, rm_search.operand(c.word, false), 2 * c.typos,
+               rm_search.slip(b.lexeme, c.word, c.typos)
         FROM budget b CROSS JOIN LATERAL (
             SELECT m.word, rm_search.typos(b.lexeme, m.word, b.k) AS typos
             FROM (
@@ -118,7 +146,8 @@ CREATE OR REPLACE FUNCTION {schema}.alternatives(
         ) c
         WHERE b.k > 0 AND c.typos <= b.k
         UNION ALL
-        SELECT b.term, rm_search.operand(c.prefix, true), 2 * c.typos + 1
+        SELECT b.term, rm_search.operand(c.prefix, true), 2 * c.typos + 1,
+               rm_search.slip(b.lexeme, c.prefix, c.typos) + 2
         FROM budget b CROSS JOIN LATERAL (
             -- per word, its closest beginning (the longest of those as close)
             SELECT DISTINCT ON (m.word) left(m.word, n) AS prefix,
@@ -142,14 +171,16 @@ CREATE OR REPLACE FUNCTION {schema}.alternatives(
         WHERE b.last AND b.k > 0 AND c.typos <= b.k
     ), cheapest AS (
         -- by text: tsquery's equality ignores the prefix mark ('dep' = 'dep':*)
-        SELECT f.term, f.alternative::text AS alternative, min(f.cost) AS cost
-        FROM found f GROUP BY 1, 2
+        SELECT DISTINCT ON (f.term, f.alternative::text) f.term,
+               f.alternative::text AS alternative, f.cost, f.slip
+        FROM found f ORDER BY f.term, f.alternative::text, f.cost, f.slip
     )
-    SELECT r.term, r.alternative::tsquery, r.cost FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.term ORDER BY c.cost, c.alternative) AS n
+    SELECT r.term, r.alternative::tsquery, r.cost, r.slip FROM (
+        SELECT c.*, row_number() OVER (
+            PARTITION BY c.term ORDER BY c.cost, c.slip, c.alternative) AS n
         FROM cheapest c
     ) r WHERE r.n <= p_each
-    ORDER BY 1, 3, 2
+    ORDER BY 1, 3, 4, 2
 $$;
 
 -- One page of matches, best first. Rows must match every query word if any row does;
@@ -172,6 +203,7 @@ DECLARE
     v_terms int[];
     v_alternatives tsquery[];
     v_costs int[];
+    v_slips int[];
     v_count int;
     v_all tsquery;
     v_any tsquery;
@@ -181,26 +213,27 @@ DECLARE
                s.importance, $8
         FROM (
             SELECT i.kind, i.id, i.title, i.body, i.importance, i.tsv, length(f.a) AS a_words,
-                   m.matched, m.typos, m.prefixes, m.in_a, m.in_ab
+                   m.matched, m.typos, m.slips, m.prefixes, m.in_a, m.in_ab
             FROM rm_search.items i
             CROSS JOIN LATERAL (
                 SELECT ts_filter(i.tsv, '{a}') AS a, ts_filter(i.tsv, '{a,b}') AS ab
             ) f
             CROSS JOIN LATERAL (
-                SELECT count(*)::int AS matched, coalesce(sum(b.best / 2), 0)::int AS typos,
-                       coalesce(sum(b.best % 2), 0)::int AS prefixes,
+                SELECT count(*)::int AS matched, coalesce(sum(b.best / 32), 0)::int AS typos,
+                       coalesce(sum(b.best / 16 % 2), 0)::int AS prefixes,
+                       coalesce(sum(b.best % 16), 0)::int AS slips,
                        count(*) FILTER (WHERE b.in_a) AS in_a,
                        count(*) FILTER (WHERE b.in_ab) AS in_ab
                 FROM (
-                    SELECT min(a.cost) AS best, bool_or(f.a @@ a.alternative) AS in_a,
+                    SELECT min(a.cost * 16 + a.slip) AS best, bool_or(f.a @@ a.alternative) AS in_a,
                            bool_or(f.ab @@ a.alternative) AS in_ab
-                    FROM unnest($3, $4, $5) a(term, alternative, cost)
+                    FROM unnest($3, $4, $5, $11) a(term, alternative, cost, slip)
                     WHERE i.tsv @@ a.alternative GROUP BY a.term
                 ) b
             ) m
             WHERE i.tenant_id = $6 AND i.tsv @@ $1 AND i.kind = ANY($2)
         ) s
-        ORDER BY s.matched DESC, s.typos, s.in_a DESC, s.in_ab DESC, s.a_words, s.prefixes,
+        ORDER BY s.matched DESC, s.typos, s.slips, s.in_a DESC, s.in_ab DESC, s.a_words, s.prefixes,
                  s.importance DESC NULLS LAST, s.id
         OFFSET $9 LIMIT $10
     $q$;
@@ -208,8 +241,9 @@ BEGIN
     IF v_tenant IS NULL THEN
         RETURN;
     END IF;
-    SELECT array_agg(a.term), array_agg(a.alternative), array_agg(a.cost), max(a.term)
-    INTO v_terms, v_alternatives, v_costs, v_count
+    SELECT array_agg(a.term), array_agg(a.alternative), array_agg(a.cost), array_agg(a.slip),
+           max(a.term)
+    INTO v_terms, v_alternatives, v_costs, v_slips, v_count
     FROM rm_search.alternatives(v_tenant, p_query, p_prefix, p_words, p_each) a;
     IF v_count IS NULL THEN
         RETURN;
@@ -221,7 +255,7 @@ BEGIN
         FROM unnest(v_terms, v_alternatives) a(term, alternative) GROUP BY a.term
     ) g;
     RETURN QUERY EXECUTE v_page USING v_all, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_offset, p_limit;
+        v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
     IF FOUND OR v_count = 1 OR EXISTS (
         SELECT 1 FROM rm_search.items i
         WHERE i.tenant_id = v_tenant AND i.tsv @@ v_all AND i.kind = ANY(p_kinds)
@@ -229,7 +263,7 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE v_page USING v_any, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_offset, p_limit;
+        v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
 END
 $$;
 

@@ -6,10 +6,11 @@ within its typo budget (none under 5 letters, 1 typo from 5, 2 from 9: the tenan
 a swap of two adjacent letters is one typo); and, for the last word while it is being typed
 (the query does not end with a space), every word it begins, typos allowed there too, so
 "jerusalem dep" finds "Jerusalem depot". Rows must match every word if any row does;
-otherwise every word becomes optional. Best first: most words matched, fewest typos, most
-words in a field of weight A (then B), fewest words in the A fields (the exact title first),
-fewest words matched only as a prefix, then the entity type's importance (Meilisearch's custom
-ranking).
+otherwise every word becomes optional. Best first: most words matched, fewest typos, the
+likeliest slips among as many typos (a letter left out, swapped or doubled before a wrong or
+stray one, the first letter last: see `slip` in matching.sql), most words in a field of weight
+A (then B), fewest words in the A fields (the exact title first), fewest words matched only as
+a prefix, then the entity type's importance (Meilisearch's custom ranking).
 
 `ts_rank` rather than `ts_rank_cd`: cover density grows linearly with repetitions, so a long
 document saying "Jerusalem" two hundred times in its body would outrank the city titled

@@ -40,18 +40,31 @@ CREATE TABLE IF NOT EXISTS {schema}.words (
 );
 DROP INDEX IF EXISTS {schema}.words_trgm;  -- typo candidates come from word_variants now
 
--- Each word with up to one letter deleted (up to two from five letters on), the word itself
+-- Each word with up to one letter deleted (up to two from seven letters on), the word itself
 -- included: two words within k typos share a variant with at most k deletions on each side
 -- (symmetric deletion, as SymSpell), so a query word's candidates are a few B-tree probes
 -- with its own deletions, and none is missed, swaps included. Ranges over `variant` ("C"
 -- collation: byte order) find words whose beginning is within k typos of a prefix. Written
--- once per new word; words over 24 letters get none (no typo tolerance).
+-- once per new word (so no key is needed: `words` admits each word once); words over 24
+-- letters get none (no typo tolerance).
 CREATE TABLE IF NOT EXISTS {schema}.word_variants (
     tenant_id uuid NOT NULL,
     variant text COLLATE "C" NOT NULL,
-    word text NOT NULL,
-    PRIMARY KEY (tenant_id, variant, word)
+    word text NOT NULL
 );
+-- Until 2026-12 the table had a primary key and two deletions from five letters on: the
+-- second deletion of a word under seven letters is never needed (see statements.py).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint
+               WHERE conrelid = '{schema}.word_variants'::regclass AND contype = 'p') THEN
+        ALTER TABLE {schema}.word_variants DROP CONSTRAINT word_variants_pkey;
+        DELETE FROM {schema}.word_variants
+        WHERE length(word) < 7 AND length(word) - length(variant) = 2;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS word_variants_lookup
+    ON {schema}.word_variants (tenant_id, variant, word);
 
 -- Each tenant's typo tolerance (its settings); no row: the defaults (on, 5 and 9 letters).
 CREATE TABLE IF NOT EXISTS {schema}.tenant_settings (
@@ -134,8 +147,7 @@ BEGIN
        AND EXISTS (SELECT 1 FROM {schema}.words) THEN
         INSERT INTO {schema}.word_variants (tenant_id, variant, word)
         SELECT w.tenant_id, v, w.word FROM {schema}.words w,
-            {schema}.deletions(w.word, CASE WHEN length(w.word) >= 5 THEN 2 ELSE 1 END) v
-        ON CONFLICT DO NOTHING;
+            {schema}.deletions(w.word, CASE WHEN length(w.word) >= 7 THEN 2 ELSE 1 END) v;
     END IF;
 END $$;
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from projections.base import Rows
 
-VARIANT_DEPTH = "CASE WHEN length(n.word) >= 5 THEN 2 ELSE 1 END"
-"""Two deletions from five letters on: a word of seven letters or more may then be reached
-with two typos (see `domain.tenant`: the minimum word size for two typos is 7)."""
+VARIANT_DEPTH = "CASE WHEN length(n.word) >= 7 THEN 2 ELSE 1 END"
+"""Two deletions from seven letters on, else one. A word needs its second deletion only when
+the typed word has no letter the word lacks (each extra typed letter is one of its typos
+deleted on the typed side), so when the typed word is at most as long as the word; two typos
+need a typed word of seven letters at least (see `domain.tenant`: the smallest minimum word
+size for two typos), so a word of five or six letters never does. One deletion serves every
+word, as a tenant may allow one typo from three letters."""
 
 
 def words_of(vectors: str) -> str:
@@ -20,7 +24,7 @@ def words_of(vectors: str) -> str:
         "WHERE {schema}.is_word(l.lexeme) ON CONFLICT DO NOTHING RETURNING tenant_id, word) "
         "INSERT INTO {schema}.word_variants (tenant_id, variant, word) "
         "SELECT n.tenant_id, v.variant, n.word FROM new_words n, "
-        f"{{schema}}.deletions(n.word, {VARIANT_DEPTH}) v(variant) ON CONFLICT DO NOTHING"
+        f"{{schema}}.deletions(n.word, {VARIANT_DEPTH}) v(variant)"
     )
 
 
