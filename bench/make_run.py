@@ -1,6 +1,6 @@
 """`make run`'s own configuration against the API-only server, and what it costs when idle.
 
-    .venv/bin/python bench/make_run.py [--seconds 10] [--idle-seconds 20] [--only load|idle]
+    .venv/bin/python bench/make_run.py [--seconds 10] [--idle-seconds 30] [--skip api-only,idle]
 
 In one run: (a) the API-only server exactly as bench/commands.py starts it (embedded stack plus
 uvicorn in its own process, no relay, workers or automation): create-entity over HTTP from 1
@@ -139,6 +139,22 @@ def _ready(up: Up) -> bytes:
     return reply.content
 
 
+def meters_of(up: Up) -> Meters:
+    """CPU seconds of each kind of process `bsdflow up` started, and of this load process."""
+
+    def kind(prefix: str) -> float:
+        return sum(cpu_of(pid) for pid, what in processes_of(up).items() if what.startswith(prefix))
+
+    meters: Meters = {
+        name: (lambda prefix=prefix: kind(prefix))
+        for name, prefix in (
+            ("api", "api"), ("workers", "workers"), ("tansu", "tansu"), ("pg", "postgres"),
+            ("redis", "redis"),
+        )
+    }  # fmt: skip
+    return meters | {"load": cpu_seconds}
+
+
 def measure_make_run(
     load: Load | None,
     idle_seconds: float,
@@ -152,13 +168,7 @@ def measure_make_run(
         idle = idle_cost(up, idle_seconds, with_threads=threads) if idle_seconds > 0 else None
         figures: dict[str, Figure] = {}
         if load is not None:
-            kinds = processes_of(up)
-            api = up.process.pid
-            workers = next((p for p, k in kinds.items() if k.startswith("workers")), None)
-            meters: Meters = {"api": lambda: cpu_of(api), "load": cpu_seconds}
-            if workers is not None:
-                meters["workers"] = lambda: cpu_of(workers)
-            figures = measure(up.bench, load, meters, "make-run")
+            figures = measure(up.bench, load, meters_of(up), "make-run")
         return figures, idle, caught_up
 
 
@@ -252,7 +262,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds after start-up before the idle window"
     )
-    parser.add_argument("--only", choices=("load", "idle"), default=None, help="one part only")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts to leave out: api-only, make-run (its load), idle",
+    )
     parser.add_argument(
         "--threads", action="store_true", help="also print the idle CPU of each thread"
     )
@@ -269,14 +283,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     interrupt_on_sigterm()
-    load = None if args.only == "idle" else Load(args.seconds, args.warmup)
-    idle_seconds = 0.0 if args.only == "load" else args.idle_seconds
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    unknown = skip - {"api-only", "make-run", "idle"}
+    if unknown:
+        print(f"unknown parts to skip: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    load = Load(args.seconds, args.warmup)
+    run_load = None if "make-run" in skip else load
+    idle_seconds = 0.0 if "idle" in skip else args.idle_seconds
     root = Path(tempfile.mkdtemp(prefix="bsdflow-make-run-"))
     try:
-        api = measure_api_only(load) if load is not None else {}
+        api = {} if "api-only" in skip else measure_api_only(load)
         data_dir = args.data_dir.resolve() if args.data_dir else root / "up"
         run, idle, caught_up = measure_make_run(
-            load, idle_seconds, args.settle, data_dir, args.threads, args.source
+            run_load, idle_seconds, args.settle, data_dir, args.threads, args.source
         )
     except KeyboardInterrupt:
         print("interrupted: servers stopped.", file=sys.stderr)
