@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/graphql.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/make_run.py
 
 clean:
 	rm -rf $(VENV) .bsdflow

@@ -1,6 +1,7 @@
 """The scheduler: fires due runs, plans recurring ones, and applies catch-up after downtime.
 
-Each tick (every `tick` seconds of real time, with times read from an injectable clock):
+Each working tick (every `tick` seconds of real time while anything may have changed, at least
+every `idle_tick` seconds otherwise: see automation/pace.py; times come from an injectable clock):
 1. renew the lease, or stop acting;
 2. plan the next occurrences of recurring process actions (a little ahead, so they are in the
    read model before they fall due); occurrences that are already well past were missed, and
@@ -29,12 +30,20 @@ import structlog
 from automation.delivery import Delivery
 from automation.lease import Lease, Takeover
 from automation.lookup import Lookup
+from automation.pace import Pace
 from automation.ports import RateLimiter
 from commands.action_runs import Outcome, RunLedger, RunPlan
 from domain.action_catalog import parse_retry
 from domain.action_run import ActionRun
 from domain.schedules import parse_catch_up, parse_schedule
-from projections.automation.due import DueRun, Recurring, due_runs, recurring_actions, stuck_sending
+from projections.automation.due import (
+    DueRun,
+    Recurring,
+    due_runs,
+    next_due,
+    recurring_actions,
+    stuck_sending,
+)
 
 log = structlog.get_logger("bsdflow.scheduler")
 Clock = Callable[[], datetime]
@@ -56,6 +65,9 @@ class SchedulerConfig:
     """An attempt with no outcome after this long is failed as 'outcome unknown' (retried)."""
     batch: int = 2_000
     concurrency: int = 64
+    idle_tick: float = 5.0
+    """With a change counter (`Scheduler.changes`): at most this long between working ticks
+    while nothing changes — the lease heartbeat and recurring planning run this often then."""
 
 
 @dataclass
@@ -68,6 +80,9 @@ class Scheduler:
     clock: Clock = utc_now
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
     name: str = field(default_factory=lambda: f"scheduler-{uuid4().hex[:8]}")
+    changes: Callable[[], int] | None = None
+    """A counter that moves when the event log grows (the events topic's doorbell); lets
+    idle ticks skip their queries. None: every tick works."""
     fired: int = 0
     ticks: int = 0
     delivered: int = 0
@@ -85,9 +100,15 @@ class Scheduler:
         takeover: Takeover | None = None
         missed_since: datetime | None = None
         flushing: asyncio.Task[None] | None = None
+        pace = Pace(self.changes, idle_tick=self.config.idle_tick)
         try:
             while not stop.is_set():
                 now = self.clock()
+                busy = takeover is None or bool(tasks or self._outcomes or self._inflight)
+                if not pace.should_work(now, busy=busy):
+                    self.ticks += 1  # a tick that knows nothing changed, so needs no query
+                    await asyncio.sleep(self.config.tick)
+                    continue
                 if takeover is None:
                     takeover = await asyncio.to_thread(lease.acquire, now)
                     if takeover is not None:
@@ -103,6 +124,7 @@ class Scheduler:
                         task = asyncio.create_task(self._deliver(gate, run))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
+                    pace.worked(await asyncio.to_thread(next_due, conn))
                 # Outcomes are recorded while the next tick starts runs: neither waits for the other.
                 if self._outcomes and (flushing is None or flushing.done()):
                     flushing = asyncio.create_task(self._flush())

@@ -118,7 +118,11 @@ class Drowsiness:
 
     While paused it still polls (without fetching) every `tick` seconds, which serves rebalance
     callbacks and keeps it within `max.poll.interval.ms`, and it resumes to look for itself
-    every `fallback` seconds in case a ring was lost.
+    every `fallback` seconds in case a ring was lost. Such a look, with no ring, pauses again
+    after `recheck` seconds of empty polls rather than `after`: fetching from a resumed
+    partition answers at once when there is data, and the embedded broker holds every empty
+    fetch for `fetch.wait.max.ms`, so each look cost ≈ 50 fetches per consumer with `after`
+    (a dozen consumers looking every 10 s: most of the broker's idle CPU), ≈ 10 with `recheck`.
     """
 
     def __init__(
@@ -127,17 +131,21 @@ class Drowsiness:
         topics: tuple[str, ...],
         after: float = 0.5,
         tick: float = 1.0,
+        recheck: float = 0.1,
     ) -> None:
         self.doorbell = doorbell
         self.topics = topics
         self.after = after
         self.tick = tick
+        self.recheck = recheck
         self.rests = 0  # times paused, for tests and metrics
         self._idle_since: float | None = None
         self._rings = 0
+        self._looking = False  # resumed by the fallback, not by a ring
 
     def busy(self) -> None:
         self._idle_since = None
+        self._looking = False
 
     def rest_if_idle(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
         """Call after an empty poll; returns messages that arrived while paused, if any."""
@@ -148,7 +156,7 @@ class Drowsiness:
         if self._idle_since is None or rings != self._rings:
             self._idle_since, self._rings = now, rings
             return []
-        if now - self._idle_since < self.after:
+        if now - self._idle_since < (self.recheck if self._looking else self.after):
             return []
         return self._rest(consumer, stop, self.doorbell)
 
@@ -159,11 +167,13 @@ class Drowsiness:
         consumer.pause(assignment)
         self.rests += 1
         looked = time.monotonic()
+        self._looking = False
         try:
             while not stop.is_set():
                 if doorbell.wait(self.topics, self._rings, self.tick):
                     break
                 if time.monotonic() - looked > doorbell.fallback:
+                    self._looking = True
                     break
                 arrived = consumer.poll(0)
                 if arrived is not None:
@@ -172,4 +182,5 @@ class Drowsiness:
         finally:
             # Resume what is still assigned: a rebalance while paused may have changed it.
             resume(consumer, consumer.assignment())
-            self._idle_since = None
+            # A look counts as idle from now on; a ring starts the idle clock afresh.
+            self._idle_since = time.monotonic() if self._looking else None

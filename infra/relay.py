@@ -13,7 +13,8 @@ event store's log from the start:
   fresh topic if the one it found holds anything, which reproduces the same offsets.
 Every message carries the position of the one before it on its partition (`previous`), so a
 consumer can tell a log it can continue from one with a gap.
-LISTEN/NOTIFY wakes the relay as soon as a command commits; a short poll covers lost wake-ups.
+LISTEN/NOTIFY wakes the relay as soon as a command commits; it also looks once per topic check
+(`topic_check_seconds`), which covers a write that notified nobody (raw SQL into the table).
 After each batch it rings the topic's doorbell, which wakes idle consumers.
 One relay runs at a time (a PostgreSQL advisory lock); a second instance waits for it.
 """
@@ -158,7 +159,10 @@ class Relay:
                         if self.doorbell is not None:
                             self.doorbell.ring(self.topic)
                         continue
-                    for _ in listener.notifies(timeout=0.25, stop_after=1):
+                    # Idle, it wakes for a commit's NOTIFY or the next identity check only
+                    # (a 0.25 s poll was four queries a second with nothing to publish).
+                    wait = self.topic_check_seconds - (time.monotonic() - checked)
+                    for _ in listener.notifies(timeout=max(wait, 0.01), stop_after=1):
                         break
         finally:
             producer.flush(5)

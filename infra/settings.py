@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     outbound_read_timeout: float = 10.0
     validation_timeout: float = 5.0
     scheduler_tick: float = 0.2
+    scheduler_idle_tick: float = 5.0
+    """While nothing changes, the scheduler works (heartbeat, planning) this often only."""
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -21,7 +21,7 @@ from uuid import UUID
 import psycopg
 import redis
 import structlog
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from infra.doorbell import Doorbell, Drowsiness
@@ -50,6 +50,10 @@ from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint_
 
 log = structlog.get_logger("bsdflow.worker")
 IDENTITY_CHECK_SECONDS = 2.0
+OFFSET_COMMIT_SECONDS = 1.0
+"""Kafka offsets are committed at most this often while busy, and when the worker runs dry.
+They only inform tools (the checkpoint decides where to read); one commit per batch was one
+broker request per event per projection at low rates."""
 
 
 def delivered_from(message: Message, topic_id: str | None = None) -> Delivered:
@@ -100,6 +104,8 @@ class ProjectionWorker:
         self.rereads = 0  # partitions read again from the start (new topic, or a gap)
         self._known: dict[int, int] = {}  # partition → last position applied or being applied
         self._lost = False
+        self._to_commit: dict[int, int] = {}  # partition → next offset, applied, not committed
+        self._committed_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
         # Create the topic before subscribing: a broker may otherwise auto-create it with its
@@ -131,6 +137,7 @@ class ProjectionWorker:
                 )
                 self._consume(conn, admin, consumer, dead_letters, stop)
         finally:
+            self._commit_offsets(consumer, now=True)
             consumer.close()
             dead_letters.flush(5)
 
@@ -146,6 +153,7 @@ class ProjectionWorker:
         while not stop.is_set():
             messages = self._next_messages(consumer)
             if not messages:
+                self._commit_offsets(consumer, now=True)
                 if self._lost or time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
                     self._follow_topic(conn, admin, consumer)
                     checked = time.monotonic()
@@ -266,15 +274,27 @@ class ProjectionWorker:
             by_partition[delivered.partition].append(delivered)
         for partition, items in by_partition.items():
             result = apply_batch(conn, self.projection, items)
-            consumer.commit(
-                offsets=[TopicPartition(self.topic, partition, items[-1].offset + 1)],
-                asynchronous=True,
-            )
+            self._to_commit[partition] = items[-1].offset + 1
             self._park(dead_letters, result)
             if self.announce:
                 self._announce(items, result)
             # Advanced last: whoever waits on `position` also finds stale cache entries gone.
             self.position = max(self.position, result.position)
+        self._commit_offsets(consumer)
+
+    def _commit_offsets(self, consumer: Consumer, *, now: bool = False) -> None:
+        """Commit what was applied (only ever after its DB commit), throttled while busy."""
+        if not self._to_commit:
+            return
+        if not now and time.monotonic() - self._committed_at < OFFSET_COMMIT_SECONDS:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in self._to_commit.items()]
+        self._to_commit.clear()
+        self._committed_at = time.monotonic()
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+        except (KafkaException, RuntimeError) as exc:  # not assigned, or closed: harmless
+            log.info("offsets not committed", projection=self.projection.name, error=str(exc))
 
     def _park(self, producer: Producer, result: BatchResult) -> None:
         for parked in result.parked:

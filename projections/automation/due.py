@@ -49,6 +49,15 @@ def due_runs(conn: psycopg.Connection[Any], until: datetime, limit: int) -> list
     return [DueRun(*row) for row in rows]
 
 
+def next_due(conn: psycopg.Connection[Any]) -> datetime | None:
+    """When the earliest run still waiting falls due (None: no run waits)."""
+    row = conn.execute(
+        f"SELECT min(due_at) FROM {SCHEMA}.action_runs "  # noqa: S608
+        "WHERE status IN ('planned', 'retrying')"
+    ).fetchone()
+    return row[0] if row else None
+
+
 def stuck_sending(conn: psycopg.Connection[Any], before: datetime, limit: int) -> list[UUID]:
     """Runs whose attempt started before `before` and never reported back."""
     rows = conn.execute(
