@@ -111,6 +111,9 @@ class Reactor(Projection):
                 tenant_id, process_action_id, definition
             )
 
+    def concerns(self, event: RecordedEvent) -> bool:
+        return event.name.startswith("ProcessAction.") or event.name in TRIGGERING
+
     def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
         plans: list[RunPlan] = []
         for event in events:

@@ -105,7 +105,10 @@ class ProjectionWorker:
         self._known: dict[int, int] = {}  # partition → last position applied or being applied
         self._lost = False
         self._to_commit: dict[int, int] = {}  # partition → next offset, applied, not committed
-        self._committed_at = 0.0
+        self._committed_at = self._checkpointed_at = 0.0
+        self._unwritten: dict[int, Delivered] = {}
+        """partition → the last event of batches that concern this projection in no way, whose
+        checkpoint is not written yet (written with the next batch that does, or in time)."""
 
     def run(self, stop: threading.Event) -> None:
         # Create the topic before subscribing: a broker may otherwise auto-create it with its
@@ -153,6 +156,7 @@ class ProjectionWorker:
         while not stop.is_set():
             messages = self._next_messages(consumer)
             if not messages:
+                self._write_checkpoints(conn, now=True)
                 self._commit_offsets(consumer, now=True)
                 if self._lost or time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
                     self._follow_topic(conn, admin, consumer)
@@ -162,6 +166,7 @@ class ProjectionWorker:
             if batch:
                 self.drowsiness.busy()
                 self._apply(conn, consumer, dead_letters, batch)
+        self._write_checkpoints(conn, now=True)
 
     def _mark_lost(self) -> None:
         self._lost = True
@@ -273,14 +278,36 @@ class ProjectionWorker:
         for delivered in batch:
             by_partition[delivered.partition].append(delivered)
         for partition, items in by_partition.items():
-            result = apply_batch(conn, self.projection, items)
-            self._to_commit[partition] = items[-1].offset + 1
+            if any(self.projection.concerns(d.event) for d in items):
+                result = apply_batch(conn, self.projection, items)
+                self._unwritten.pop(partition, None)
+                self._to_commit[partition] = items[-1].offset + 1
+            else:
+                # Nothing to write: a transaction per batch only to move the checkpoint cost
+                # each projection a commit for every event of others (most events concern
+                # two or three of ten). Replaying them after a crash writes nothing either.
+                last = max(self.position, items[-1].event.position)
+                result = BatchResult(0, len(items), last, [])
+                self._unwritten[partition] = items[-1]
             self._park(dead_letters, result)
             if self.announce:
                 self._announce(items, result)
             # Advanced last: whoever waits on `position` also finds stale cache entries gone.
             self.position = max(self.position, result.position)
+        self._write_checkpoints(conn)
         self._commit_offsets(consumer)
+
+    def _write_checkpoints(self, conn: psycopg.Connection[Any], *, now: bool = False) -> None:
+        """Write the checkpoints batches of unconcerning events left unwritten (throttled)."""
+        if not self._unwritten:
+            return
+        if not now and time.monotonic() - self._checkpointed_at < OFFSET_COMMIT_SECONDS:
+            return
+        for partition, last in list(self._unwritten.items()):
+            apply_batch(conn, self.projection, [last])  # writes nothing but the checkpoint
+            self._to_commit[partition] = last.offset + 1
+        self._unwritten.clear()
+        self._checkpointed_at = time.monotonic()
 
     def _commit_offsets(self, consumer: Consumer, *, now: bool = False) -> None:
         """Commit what was applied (only ever after its DB commit), throttled while busy."""
