@@ -40,13 +40,16 @@ class ReadSide:
                 self.database_url, self.bootstrap, topic=self.topic, doorbell=doorbell
             )
             self._spawn("relay", self.relay.run)
-        for name in PROJECTIONS if self.projections is None else self.projections:
+        names = list(PROJECTIONS if self.projections is None else self.projections)
+        if names:
+            # One consumer for all: each event is fetched and decoded once, not once per
+            # projection, and announced in one message.
             worker = ProjectionWorker(
-                PROJECTIONS[name], self.database_url, self.bootstrap, client, topic=self.topic,
-                doorbell=doorbell,
+                [PROJECTIONS[name] for name in names], self.database_url, self.bootstrap,
+                client, topic=self.topic, doorbell=doorbell,
             )  # fmt: skip
             self.workers.append(worker)
-            self._spawn(f"projection-{name}", worker.run)
+            self._spawn("projections", worker.run)
         return self
 
     def _spawn(self, name: str, target: Service) -> None:

@@ -1,13 +1,18 @@
-"""A projection worker: consumes the events topic in batches and applies them to one projection.
+"""A projection worker: one Kafka consumer feeding one or more projections, in batches.
 
-Each batch commits in one PostgreSQL transaction with the projection's checkpoint; Kafka offsets
-are committed only after that. The checkpoint (position, offset, topic identity) decides where
-to read, never the broker's stored group offsets: on assignment the worker seeks just past the
-checkpoint's offset if the topic is the incarnation the checkpoint was taken on, and to the
-start otherwise (the broker lost its data and the relay refilled it), where the position check
-skips what was already applied. Every message names the position before it on its partition;
-one whose predecessor is past the checkpoint reveals a gap, and the worker reads that partition
-again from the start rather than skip an event.
+Each message is fetched and decoded once for all the worker's projections (one consumer per
+projection cost the broker a fetch, and the process a decode, per event per projection). Each
+projection applies a batch in one PostgreSQL transaction with its own checkpoint; Kafka offsets
+are committed only after that, and only inform tools. The checkpoints (position, offset, topic
+identity) decide where to read: on assignment the worker seeks just past the lowest of its
+projections' checkpoint offsets if the topic is the incarnation they were taken on, and to the
+start otherwise (the broker lost its data and the relay refilled it); each projection skips by
+position what it already applied. Every message names the position before it on its
+partition; one whose predecessor is past what was read reveals a gap, and the worker reads that
+partition again from the start rather than skip an event.
+
+After each batch the worker makes one announcement on Redis for all its projections: the
+changed objects per tenant, and every projection's position in one message.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +51,7 @@ from projections.notify import (
     Change,
     changes_channel,
     encode_changes,
-    position_message,
+    positions_message,
 )
 from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint_of
 
@@ -53,7 +60,7 @@ IDENTITY_CHECK_SECONDS = 2.0
 OFFSET_COMMIT_SECONDS = 1.0
 """Kafka offsets are committed at most this often while busy, and when the worker runs dry.
 They only inform tools (the checkpoint decides where to read); one commit per batch was one
-broker request per event per projection at low rates."""
+broker request per event at low rates. Unwritten checkpoints (below) follow the same pace."""
 
 
 def delivered_from(message: Message, topic_id: str | None = None) -> Delivered:
@@ -75,10 +82,32 @@ def delivered_from(message: Message, topic_id: str | None = None) -> Delivered:
     )
 
 
+def group_of(topic: str, projections: Sequence[Projection]) -> str:
+    """Workers running the same projections share one consumer group."""
+    names = sorted(p.name for p in projections)
+    if len(names) == 1:
+        return f"{topic}.projection.{names[0]}"
+    return f"{topic}.projections.{'+'.join(names)}"
+
+
+@dataclass(eq=False)
+class Track:
+    """One projection's progress inside a worker."""
+
+    projection: Projection
+    position: int = 0
+    """The last position applied (or known to concern it in no way), announced to readers."""
+    durable: dict[int, int] = field(default_factory=dict)
+    """partition → the offset after the last message whose checkpoint is written."""
+    unwritten: dict[int, Delivered] = field(default_factory=dict)
+    """partition → the last event of batches that concern this projection in no way, whose
+    checkpoint is not written yet (written with the next batch that does, or in time)."""
+
+
 class ProjectionWorker:
     def __init__(
         self,
-        projection: Projection,
+        projections: Projection | Sequence[Projection],
         database_url: str,
         bootstrap: str,
         redis_client: redis.Redis,
@@ -88,27 +117,38 @@ class ProjectionWorker:
         announce: bool = True,
         doorbell: Doorbell | None = None,
     ) -> None:
-        self.projection = projection
+        chosen = [projections] if isinstance(projections, Projection) else list(projections)
+        if not chosen:
+            raise ValueError("a projection worker needs at least one projection")
+        self.tracks = [Track(p) for p in chosen]
         self.database_url = database_url
         self.bootstrap = bootstrap
         self.redis = redis_client
         self.topic = topic
         self.batch_size = batch_size
-        self.position = 0
         self.delivered = 0  # messages consumed since start, applied or skipped
-        self.group = group or f"{topic}.projection.{projection.name}"
+        self.group = group or group_of(topic, chosen)
         self.announce = announce
         """Publish changes and positions (read models do; the reactor has nothing to announce)."""
         self.drowsiness = Drowsiness(doorbell, (topic,))
         self.topic_id: str | None = None
         self.rereads = 0  # partitions read again from the start (new topic, or a gap)
-        self._known: dict[int, int] = {}  # partition → last position applied or being applied
+        self._read: dict[int, int] = {}  # partition → the highest position read
         self._lost = False
-        self._to_commit: dict[int, int] = {}  # partition → next offset, applied, not committed
         self._committed_at = self._checkpointed_at = 0.0
-        self._unwritten: dict[int, Delivered] = {}
-        """partition → the last event of batches that concern this projection in no way, whose
-        checkpoint is not written yet (written with the next batch that does, or in time)."""
+
+    @property
+    def projections(self) -> list[Projection]:
+        return [track.projection for track in self.tracks]
+
+    @property
+    def positions(self) -> dict[str, int]:
+        return {track.projection.name: track.position for track in self.tracks}
+
+    @property
+    def position(self) -> int:
+        """The position every projection of this worker has reached."""
+        return min(track.position for track in self.tracks)
 
     def run(self, stop: threading.Event) -> None:
         # Create the topic before subscribing: a broker may otherwise auto-create it with its
@@ -129,10 +169,10 @@ class ProjectionWorker:
         try:
             with psycopg.connect(self.database_url) as conn:
                 conn.autocommit = True
-                self.position = checkpoint_of(conn, self.projection.schema).position
+                for track in self.tracks:
+                    track.position = checkpoint_of(conn, track.projection.schema).position
                 self.topic_id = topic_identity(admin, self.topic)
-                log.info("worker joining", projection=self.projection.name, group=self.group,
-                         position=self.position)  # fmt: skip
+                log.info("worker joining", group=self.group, positions=self.positions)
                 consumer.subscribe(
                     [self.topic],
                     on_assign=lambda c, ps: self._on_assign(conn, admin, c, ps),
@@ -182,7 +222,7 @@ class ProjectionWorker:
         found = topic_identity(admin, self.topic)
         if found == self.topic_id:
             return
-        log.warning("topic changed; reading it from the start", projection=self.projection.name,
+        log.warning("topic changed; reading it from the start", group=self.group,
                     was=self.topic_id, now=found)  # fmt: skip
         self.topic_id = found
         for tp in self._positioned(conn, consumer.assignment()):
@@ -214,7 +254,7 @@ class ProjectionWorker:
         # raises what a callback raised, which would restart the worker.
         log.info(
             "partitions assigned",
-            projection=self.projection.name,
+            group=self.group,
             topic_id=self.topic_id,
             offsets={str(tp.partition): tp.offset for tp in positioned},
         )
@@ -222,16 +262,21 @@ class ProjectionWorker:
     def _positioned(
         self, conn: psycopg.Connection[Any], partitions: list[TopicPartition]
     ) -> list[TopicPartition]:
-        """Where to read each partition: just past the checkpoint in the topic it was taken
-        on, else from the start. Explicit offsets only: the embedded broker answers offset
-        lookups wrongly, so neither OFFSET_BEGINNING nor group offsets survive its restart."""
+        """Where to read each partition: just past the lowest checkpoint in the topic it was
+        taken on, else from the start. Explicit offsets only: the embedded broker answers
+        offset lookups wrongly, so neither OFFSET_BEGINNING nor group offsets survive its
+        restart."""
         found = []
         for tp in partitions:
-            at = checkpoint_of(conn, self.projection.schema, tp.partition)
-            self._known[tp.partition] = at.position
-            same_log = at.topic_id is not None and at.topic_id == self.topic_id
-            offset = at.offset + 1 if same_log and at.offset >= 0 else 0
-            if offset == 0 and at.position > 0:
+            offsets, positions = [], []
+            for track in self.tracks:
+                at = checkpoint_of(conn, track.projection.schema, tp.partition)
+                same_log = at.topic_id is not None and at.topic_id == self.topic_id
+                offsets.append(at.offset + 1 if same_log and at.offset >= 0 else 0)
+                positions.append(at.position)
+            offset = min(offsets)
+            self._read[tp.partition] = min(positions)
+            if offset == 0 and max(positions) > 0:
                 self.rereads += 1
             found.append(TopicPartition(self.topic, tp.partition, offset))
         return found
@@ -249,20 +294,20 @@ class ProjectionWorker:
             if partition in broken:
                 continue
             delivered = delivered_from(message, self.topic_id)
-            known = self._known.get(partition, 0)
+            read = self._read.get(partition, 0)
             previous = header(headers_of(message), PREVIOUS)
             position = delivered.event.position
-            if position > known and previous is not None and int(previous) > known:
+            if position > read and previous is not None and int(previous) > read:
                 log.warning(
                     "gap in the log (an event between is missing); reading the partition again",
-                    projection=self.projection.name, partition=partition, applied=known,
-                    previous=int(previous), found=position,
+                    group=self.group, partition=partition, read=read, previous=int(previous),
+                    found=position,
                 )  # fmt: skip
                 consumer.seek(TopicPartition(self.topic, partition, 0))
                 self.rereads += 1
                 broken.add(partition)
                 continue
-            self._known[partition] = max(known, position)
+            self._read[partition] = max(read, position)
             batch.append(delivered)
         self.delivered += len(batch)
         return batch
@@ -277,87 +322,102 @@ class ProjectionWorker:
         by_partition: dict[int, list[Delivered]] = defaultdict(list)
         for delivered in batch:
             by_partition[delivered.partition].append(delivered)
+        reached = {track: track.position for track in self.tracks}
         for partition, items in by_partition.items():
-            if any(self.projection.concerns(d.event) for d in items):
-                result = apply_batch(conn, self.projection, items)
-                self._unwritten.pop(partition, None)
-                self._to_commit[partition] = items[-1].offset + 1
-            else:
-                # Nothing to write: a transaction per batch only to move the checkpoint cost
-                # each projection a commit for every event of others (most events concern
-                # two or three of ten). Replaying them after a crash writes nothing either.
-                last = max(self.position, items[-1].event.position)
-                result = BatchResult(0, len(items), last, [])
-                self._unwritten[partition] = items[-1]
-            self._park(dead_letters, result)
-            if self.announce:
-                self._announce(items, result)
-            # Advanced last: whoever waits on `position` also finds stale cache entries gone.
-            self.position = max(self.position, result.position)
+            for track in self.tracks:
+                projection = track.projection
+                if any(projection.concerns(d.event) for d in items):
+                    result = apply_batch(conn, projection, items)
+                    track.unwritten.pop(partition, None)
+                    track.durable[partition] = items[-1].offset + 1
+                    self._park(dead_letters, projection, result)
+                    last = result.position
+                else:
+                    # Nothing to write: a transaction per batch only to move the checkpoint
+                    # cost each projection a commit for every event of others (most events
+                    # concern two or three of ten). Replaying them after a crash writes
+                    # nothing either.
+                    track.unwritten[partition] = items[-1]
+                    last = items[-1].event.position
+                reached[track] = max(reached[track], last)
+        if self.announce:
+            self._announce(batch, {t.projection.name: at for t, at in reached.items()})
+        # Advanced last: whoever waits on a position also finds stale cache entries gone.
+        for track, position in reached.items():
+            track.position = position
         self._write_checkpoints(conn)
         self._commit_offsets(consumer)
 
     def _write_checkpoints(self, conn: psycopg.Connection[Any], *, now: bool = False) -> None:
         """Write the checkpoints batches of unconcerning events left unwritten (throttled)."""
-        if not self._unwritten:
-            return
         if not now and time.monotonic() - self._checkpointed_at < OFFSET_COMMIT_SECONDS:
             return
-        for partition, last in list(self._unwritten.items()):
-            apply_batch(conn, self.projection, [last])  # writes nothing but the checkpoint
-            self._to_commit[partition] = last.offset + 1
-        self._unwritten.clear()
+        for track in self.tracks:
+            for partition, last in track.unwritten.items():
+                apply_batch(conn, track.projection, [last])  # writes nothing but the checkpoint
+                track.durable[partition] = last.offset + 1
+            track.unwritten.clear()
         self._checkpointed_at = time.monotonic()
 
     def _commit_offsets(self, consumer: Consumer, *, now: bool = False) -> None:
-        """Commit what was applied (only ever after its DB commit), throttled while busy."""
-        if not self._to_commit:
-            return
+        """Commit, per partition, what every projection has applied (only after its DB
+        commit), throttled while busy."""
         if not now and time.monotonic() - self._committed_at < OFFSET_COMMIT_SECONDS:
             return
-        offsets = [TopicPartition(self.topic, p, o) for p, o in self._to_commit.items()]
-        self._to_commit.clear()
+        common = set.intersection(*(set(track.durable) for track in self.tracks))
+        offsets = [
+            TopicPartition(self.topic, p, min(t.durable[p] for t in self.tracks)) for p in common
+        ]
+        for track in self.tracks:
+            track.durable.clear()
         self._committed_at = time.monotonic()
+        if not offsets:
+            return
         try:
             consumer.commit(offsets=offsets, asynchronous=True)
         except (KafkaException, RuntimeError) as exc:  # not assigned, or closed: harmless
-            log.info("offsets not committed", projection=self.projection.name, error=str(exc))
+            log.info("offsets not committed", group=self.group, error=str(exc))
 
-    def _park(self, producer: Producer, result: BatchResult) -> None:
+    def _park(self, producer: Producer, projection: Projection, result: BatchResult) -> None:
         for parked in result.parked:
             event = parked.delivered.event
-            log.error("event parked", projection=self.projection.name, position=event.position,
+            log.error("event parked", projection=projection.name, position=event.position,
                       error=parked.error)  # fmt: skip
             producer.produce(
                 dead_letter_topic(self.topic),
                 key=str(event.originator_id).encode(),
                 value=parked.error.encode(),
                 headers=[
-                    ("projection", self.projection.name.encode()),
+                    ("projection", projection.name.encode()),
                     ("position", str(event.position).encode()),
                     ("event_type", event.type.encode()),
                     ("original_offset", str(parked.delivered.offset).encode()),
                 ],
             )
-        producer.poll(0)
+        if result.parked:
+            producer.poll(0)
 
-    def _announce(self, items: list[Delivered], result: BatchResult) -> None:
-        """After the commit: tell subscribers what changed and drop stale cache entries."""
-        changes = []
-        for delivered in items:
+    def _announce(self, batch: list[Delivered], positions: dict[str, int]) -> None:
+        """After the commits, in one round trip: drop stale cache entries, tell subscribers
+        what changed, then every projection's position. Several projections may announce the
+        same object; it is announced once."""
+        changes: dict[tuple[str, UUID, int], Change] = {}
+        for delivered in batch:
             event = delivered.event
-            found = self.projection.change_of(event)
-            if found is not None:
-                kind, object_id = found
-                changes.append(Change(kind, event.tenant_id, object_id, event.name, event.position))
+            for track in self.tracks:
+                found = track.projection.change_of(event)
+                if found is not None:
+                    kind, object_id = found
+                    change = Change(kind, event.tenant_id, object_id, event.name, event.position)
+                    changes.setdefault((kind, object_id, event.position), change)
         pipe = self.redis.pipeline(transaction=False)
-        stale = [key for change in changes for key in change.cache_keys]
+        stale = {key for change in changes.values() for key in change.cache_keys}
         if stale:
             pipe.delete(*stale)
         by_tenant: dict[UUID, list[Change]] = defaultdict(list)
-        for change in changes:
+        for change in changes.values():
             by_tenant[change.tenant_id].append(change)
         for tenant_id, announced in by_tenant.items():
             pipe.publish(changes_channel(tenant_id), encode_changes(announced))
-        pipe.publish(POSITIONS_CHANNEL, position_message(self.projection.name, result.position))
+        pipe.publish(POSITIONS_CHANNEL, positions_message(positions))
         pipe.execute()

@@ -1,13 +1,13 @@
 """What a committed batch tells the rest of the system: which objects changed, at which position.
 
-The worker publishes these on Redis after each commit, one message per tenant and batch; the
-read API fans them out to subscriptions and to read-your-writes waiters, and the same keys name
-the cache entries to drop.
+A worker publishes these on Redis after each batch, one message per tenant, then one with the
+positions of all its projections; the read API fans them out to subscriptions and to
+read-your-writes waiters, and the same keys name the cache entries to drop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -67,5 +67,6 @@ def cache_key(kind: str, tenant_id: UUID | str, key: UUID | str) -> str:
     return f"{CACHE_PREFIX}{kind}:{tenant_id}:{key}"
 
 
-def position_message(projection: str, position: int) -> bytes:
-    return orjson.dumps({"projection": projection, "position": position})
+def positions_message(positions: Mapping[str, int]) -> bytes:
+    """Where each projection of one worker stands: {"positions": {name: position, …}}."""
+    return orjson.dumps({"positions": dict(positions)})

@@ -66,9 +66,9 @@ class Watermark:
             self.advance(projection, position)
 
     def on_message(self, payload: bytes) -> None:
-        """A `bsdflow:positions` message: {"projection": name, "position": n}."""
-        message = orjson.loads(payload)
-        self.advance(str(message["projection"]), int(message["position"]))
+        """A `bsdflow:positions` message: {"positions": {name: position, …}}."""
+        positions = orjson.loads(payload)["positions"]
+        self.advance_all({str(name): int(at) for name, at in positions.items()})
 
     async def sync(self) -> None:
         """Catch up from the checkpoint tables (at start, and after a lost connection)."""

@@ -195,7 +195,7 @@ class Settled:
         deadline = asyncio.get_running_loop().time() + timeout
         while min(w.position for w in self.side.workers) < position:
             if asyncio.get_running_loop().time() > deadline:
-                behind = {w.projection.name: w.position for w in self.side.workers}
+                behind = {n: at for w in self.side.workers for n, at in w.positions.items()}
                 raise AssertionError(f"projections did not reach {position}: {behind}")
             await asyncio.sleep(0.01)
 
