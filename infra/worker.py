@@ -136,6 +136,7 @@ class ProjectionWorker:
         self._read: dict[int, int] = {}  # partition → the highest position read
         self._lost = False
         self._committed_at = self._checkpointed_at = 0.0
+        self._unannounced_checkpoints = False
 
     @property
     def projections(self) -> list[Projection]:
@@ -197,6 +198,10 @@ class ProjectionWorker:
             messages = self._next_messages(consumer)
             if not messages:
                 self._write_checkpoints(conn, now=True)
+                if self._unannounced_checkpoints and self.announce:
+                    # A reader that started after the last announcement may have read the
+                    # checkpoint tables before these rows were written: tell it again.
+                    self._publish_positions()
                 self._commit_offsets(consumer, now=True)
                 if self._lost or time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
                     self._follow_topic(conn, admin, consumer)
@@ -352,12 +357,18 @@ class ProjectionWorker:
         """Write the checkpoints batches of unconcerning events left unwritten (throttled)."""
         if not now and time.monotonic() - self._checkpointed_at < OFFSET_COMMIT_SECONDS:
             return
+        if any(track.unwritten for track in self.tracks):
+            self._unannounced_checkpoints = True
         for track in self.tracks:
             for partition, last in track.unwritten.items():
                 apply_batch(conn, track.projection, [last])  # writes nothing but the checkpoint
                 track.durable[partition] = last.offset + 1
             track.unwritten.clear()
         self._checkpointed_at = time.monotonic()
+
+    def _publish_positions(self) -> None:
+        self._unannounced_checkpoints = False
+        self.redis.publish(POSITIONS_CHANNEL, positions_message(self.positions))
 
     def _commit_offsets(self, consumer: Consumer, *, now: bool = False) -> None:
         """Commit, per partition, what every projection has applied (only after its DB
@@ -421,3 +432,4 @@ class ProjectionWorker:
             pipe.publish(changes_channel(tenant_id), encode_changes(announced))
         pipe.publish(POSITIONS_CHANNEL, positions_message(positions))
         pipe.execute()
+        self._unannounced_checkpoints = False

@@ -135,6 +135,7 @@ async def test_process_changes_are_filtered_by_id(served, http, api, settled):
             "stage": "review",
             "stageHistory": [{"stage": "new"}, {"stage": "review"}],
         }
+        await updates.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
 
 
@@ -152,6 +153,7 @@ async def test_recorded_occurrences_are_filtered_by_kind(served, http, api):
             "position": leak["position"],
             "occurrence": {"kind": "leak", "data": {"litres": 40}},
         }
+        await updates.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
 
 
@@ -171,6 +173,7 @@ async def test_tenant_b_receives_nothing_of_tenant_a(served, http, api):
         message = (await asyncio.wait_for(first, 30))["entityChanged"]
         # Changes arrive in order: had A's change reached B, it would have come first.
         assert message["entity"]["id"] == from_b["id"]
+        await updates.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
 
 

@@ -9,6 +9,7 @@ waits for its position (`settled`, `X-Min-Position`), never a sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -384,6 +385,10 @@ async def test_action_run_changes_are_pushed_per_process_action(served, api):
         message = (await asyncio.wait_for(seen_by_beta, 30))["actionRunChanged"]
         assert (message["position"], message["run"]["id"]) == (their_position, str(their_run.id))
         first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        await updates.aclose()  # a client that leaves without it waits out gql's close timeout
+        await foreign.aclose()
     await until_subscribers(services, 0)
 
 
