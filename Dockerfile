@@ -15,6 +15,7 @@ COPY projections/ projections/
 COPY read_api/ read_api/
 COPY automation/ automation/
 COPY infra/ infra/
+COPY loadtest/ loadtest/
 RUN pip install .
 
 # Non-root; /data exists and is owned by the app user, so a named volume mounted there is writable.

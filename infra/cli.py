@@ -6,7 +6,9 @@ seconds to import, and `--help`, `token` or `url` must answer at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -280,11 +282,25 @@ def loadtest(
 ) -> None:
     """Load a running bsdflow with a scenario; exit 1 when a threshold is breached."""
     from infra.instance import api_url
-    from infra.loadtest.command import main
+    from loadtest.command import main
+
+    settings = Settings()
+
+    def credentials() -> tuple[str, Callable[[str, list[str]], str]]:
+        """Tokens signed with this installation's secret, as `bsdflow token` mints them: the
+        minter creates the run's own tenant; the demo admin only serves scenarios that ask
+        for the token's tenant (`data.tenant: token`) when no --token is given."""
+        codec = _codec(settings)
+
+        def mint(tenant: str, roles: list[str]) -> str:
+            return codec.mint(tenant, roles, actor="loadtest")
+
+        return mint(DEMO_TENANT, ["admin"]), mint
 
     code = main(
-        scenario, url=url or api_url(Settings()), token=token, duration=duration, rate=rate, vus=vus,
-        iterations=iterations, out=out, thresholds=threshold or [], allow_remote=allow_remote,
+        scenario, url=url or api_url(settings), token=token, duration=duration, rate=rate,
+        vus=vus, iterations=iterations, out=Path(out) if out else settings.data_dir / "loadtest",
+        credentials=credentials, thresholds=threshold or [], allow_remote=allow_remote,
         quiet=quiet, console=console,
     )  # fmt: skip
     if code:

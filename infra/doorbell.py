@@ -22,12 +22,13 @@ from typing import Any, cast
 
 import redis
 import structlog
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from infra.kafka import resume
 
 log = structlog.get_logger("bsdflow.doorbell")
 PREFIX = "bsdflow:doorbell:"
+SUBSCRIBE_SECONDS = 5.0
 
 
 class Doorbell:
@@ -43,6 +44,7 @@ class Doorbell:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._subscribed = threading.Event()
 
     def ring(self, *topics: str) -> None:
         """Tell every consumer of these topics that something was produced (best effort)."""
@@ -78,24 +80,34 @@ class Doorbell:
         return self._epoch + sum(self._rings[topic] for topic in topics)
 
     def _listen(self) -> None:
+        """Start the listener once, and return when it is subscribed: a ring sent before that
+        would be lost, and a consumer counting rings from then on would sleep through it."""
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
-                self._thread.start()
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
+            self._thread.start()
+            if not self._subscribed.wait(SUBSCRIBE_SECONDS):
+                log.warning("doorbell not subscribed yet; a lost ring costs one fallback look")
 
     def _run(self) -> None:
         while not self._stop.is_set():
             pubsub: Any = None
             try:
-                pubsub = cast("Any", self._client).pubsub(ignore_subscribe_messages=True)
+                pubsub = cast("Any", self._client).pubsub()
                 pubsub.psubscribe(PREFIX + "*")
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
-                    if message is not None:
+                    if message is None:
+                        continue
+                    if message["type"] == "psubscribe":
+                        # After a reconnect, rings may have been missed: wake everyone once.
+                        self._heard_everything()
+                        self._subscribed.set()
+                    elif message["type"] == "pmessage":
                         self._heard(message["channel"])
             except redis.RedisError as exc:
                 log.warning("doorbell listener reconnecting", error=str(exc))
-                self._heard_everything()  # rings may have been missed: wake everyone once
                 self._stop.wait(1.0)
             finally:
                 if pubsub is not None:
@@ -111,6 +123,19 @@ class Doorbell:
         with self._changed:
             self._epoch += 1
             self._changed.notify_all()
+
+
+def caught_up(consumer: Consumer, assignment: list[TopicPartition]) -> bool:
+    """True once a fetch answered for every partition and nothing is left behind its position.
+
+    Empty polls alone do not say it: right after an assignment the fetcher may not have asked
+    yet (no high watermark known), and a consumer pausing then would sleep through events
+    produced, and rung for, before it joined."""
+    for partition in consumer.position(assignment):
+        _, high = consumer.get_watermark_offsets(partition, cached=True)
+        if high < 0 or 0 <= partition.offset < high:
+            return False
+    return True
 
 
 class Drowsiness:
@@ -162,7 +187,7 @@ class Drowsiness:
 
     def _rest(self, consumer: Consumer, stop: threading.Event, doorbell: Doorbell) -> list[Message]:
         assignment = consumer.assignment()
-        if not assignment:
+        if not assignment or not caught_up(consumer, assignment):
             return []
         consumer.pause(assignment)
         self.rests += 1

@@ -76,7 +76,7 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "session.timeout.ms": session,
-        "heartbeat.interval.ms": session // 10,
+        "heartbeat.interval.ms": 300,
         # Also the rebalance timeout: a member killed without leaving holds up a new join for
         # at most this long (300 s by default).
         "max.poll.interval.ms": 15_000,

@@ -53,7 +53,7 @@ from projections.notify import (
     encode_changes,
     positions_message,
 )
-from projections.runtime import BatchResult, Delivered, apply_batch, checkpoint_of
+from projections.runtime import BatchResult, Delivered, apply_batch, apply_together, checkpoint_of
 
 log = structlog.get_logger("bsdflow.worker")
 IDENTITY_CHECK_SECONDS = 2.0
@@ -329,22 +329,27 @@ class ProjectionWorker:
             by_partition[delivered.partition].append(delivered)
         reached = {track: track.position for track in self.tracks}
         for partition, items in by_partition.items():
+            concerned = [
+                t for t in self.tracks if any(t.projection.concerns(d.event) for d in items)
+            ]
+            results = (
+                [apply_batch(conn, concerned[0].projection, items)]
+                if len(concerned) == 1
+                else apply_together(conn, [t.projection for t in concerned], items)
+            )
+            for track, result in zip(concerned, results, strict=True):
+                track.unwritten.pop(partition, None)
+                track.durable[partition] = items[-1].offset + 1
+                self._park(dead_letters, track.projection, result)
+                reached[track] = max(reached[track], result.position)
             for track in self.tracks:
-                projection = track.projection
-                if any(projection.concerns(d.event) for d in items):
-                    result = apply_batch(conn, projection, items)
-                    track.unwritten.pop(partition, None)
-                    track.durable[partition] = items[-1].offset + 1
-                    self._park(dead_letters, projection, result)
-                    last = result.position
-                else:
+                if track not in concerned:
                     # Nothing to write: a transaction per batch only to move the checkpoint
                     # cost each projection a commit for every event of others (most events
                     # concern two or three of ten). Replaying them after a crash writes
                     # nothing either.
                     track.unwritten[partition] = items[-1]
-                    last = items[-1].event.position
-                reached[track] = max(reached[track], last)
+                    reached[track] = max(reached[track], items[-1].event.position)
         if self.announce:
             self._announce(batch, {t.projection.name: at for t, at in reached.items()})
         # Advanced last: whoever waits on a position also finds stale cache entries gone.

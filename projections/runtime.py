@@ -1,4 +1,4 @@
-"""Applying events to a projection: one transaction per batch, checkpoint inside it.
+"""Applying events to projections: one transaction per batch, checkpoints inside it.
 
 The checkpoint is the last applied event-store position per partition, kept in the
 projection's own schema: a redelivered or replayed event at or below it is skipped, so applying
@@ -168,19 +168,40 @@ def apply_batch(
     schema = schema or projection.schema
     if not batch:
         return BatchResult(0, 0, checkpoint(conn, schema)[0], [])
-    partition = batch[0].partition
     try:
         with conn.transaction(), conn.cursor() as cur:
-            last, _ = _locked_checkpoint(cur, schema, partition)
-            fresh = [d for d in batch if d.event.position > last]
-            send(cur, writes(schema, projection.runs(d.event for d in fresh)))
-            end = batch[-1]
-            _advance(cur, schema, max(last, end.event.position), end)
-        return BatchResult(len(fresh), len(batch) - len(fresh), max(last, end.event.position), [])
+            return _apply_in(cur, projection, batch, schema)
     except Exception as exc:
         if unavailable(conn, exc):
             raise  # not the events' fault: let the worker reconnect and try again
     return _apply_one_by_one(conn, projection, batch, schema, attempts, backoff, sleep)
+
+
+def apply_together(
+    conn: psycopg.Connection[Any], projections: Sequence[Projection], batch: Sequence[Delivered]
+) -> list[BatchResult]:
+    """Apply one partition's batch to several projections in one transaction: one commit
+    instead of one per projection (most events concern two or three). If any of them fails,
+    nothing is kept and each is applied on its own, where failures are retried and parked."""
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            return [_apply_in(cur, p, batch, p.schema) for p in projections]
+    except Exception as exc:
+        if unavailable(conn, exc):
+            raise
+    return [apply_batch(conn, p, batch) for p in projections]
+
+
+def _apply_in(
+    cur: psycopg.Cursor[Any], projection: Projection, batch: Sequence[Delivered], schema: str
+) -> BatchResult:
+    last, _ = _locked_checkpoint(cur, schema, batch[0].partition)
+    fresh = [d for d in batch if d.event.position > last]
+    send(cur, writes(schema, projection.runs(d.event for d in fresh)))
+    end = batch[-1]
+    position = max(last, end.event.position)
+    _advance(cur, schema, position, end)
+    return BatchResult(len(fresh), len(batch) - len(fresh), position, [])
 
 
 # SQLSTATE classes that say the database cannot work right now, whatever the event: connection

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from infra.api import create_app
 from infra.cli import app as cli
-from infra.loadtest import StepContext, Target, load_scenario, run, with_overrides
-from infra.loadtest.scenario import Operation, SubscriptionSpec
 from infra.runtime import Runtime
+from loadtest import StepContext, Target, load_scenario, run, with_overrides
+from loadtest.scenario import Operation, SubscriptionSpec
 from tests.conftest import JWT_SECRET
 from tests.servers import uvicorn_serving
 

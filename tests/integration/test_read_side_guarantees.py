@@ -15,6 +15,7 @@ import orjson
 import psycopg
 import redis
 
+from infra.doorbell import Doorbell
 from infra.readdb import READER_ROLE, TENANT_SETTING, prepare_schema
 from infra.relay import Relay
 from infra.worker import ProjectionWorker
@@ -148,6 +149,28 @@ async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(api, stac
     assert len(rows) == 65
     assert rows[ids[-1]] == 2
     assert all(rows[i] == 1 for i in ids[:-1])
+
+
+async def test_a_worker_joining_after_the_events_reads_them_without_waiting_for_a_ring(
+    api, stack, database_url
+):
+    """The relay rang before the worker joined; the worker must not pause on its first empty
+    polls (its fetcher had not asked yet) and sleep until a ring that was already sent."""
+    topic = f"bsdflow.events.{database_name(database_url)}"
+    relay = Relay(database_url, stack.kafka_bootstrap_servers, topic=topic)
+    with Background(relay):
+        _, last = await seed(api, 3)
+        await wait_until(lambda: relay.position >= last.position)
+    doorbell = Doorbell(stack.redis_url, fallback=3600)  # no look of its own during the test
+    worker = ProjectionWorker(
+        ENTITIES, database_url, stack.kafka_bootstrap_servers, redis.Redis.from_url(stack.redis_url),
+        topic=topic, doorbell=doorbell,
+    )  # fmt: skip
+    try:
+        with Background(worker):
+            await wait_until(lambda: worker.position >= last.position)
+    finally:
+        doorbell.close()
 
 
 def checkpoint_of(database_url: str) -> int:

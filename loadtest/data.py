@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.loadtest.vocabulary import (
+from loadtest.vocabulary import (
     ASSETS,
     CONDITIONS,
     FACILITIES,

@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from infra.loadtest.metrics import Recorder
-from infra.loadtest.scenario import ConstantArrivalRate, ConstantVUs, RampingArrivalRate
+from loadtest.metrics import Recorder
+from loadtest.scenario import ConstantArrivalRate, ConstantVUs, RampingArrivalRate
 
 Iteration = Callable[[], Coroutine[Any, Any, None]]
 TICK = 0.2

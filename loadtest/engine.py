@@ -13,13 +13,13 @@ from typing import Any
 
 from rich.console import Console
 
-from infra.loadtest.client import check_target
-from infra.loadtest.load import Load, Target
-from infra.loadtest.progress import LiveView, print_summary
-from infra.loadtest.report import write_reports
-from infra.loadtest.scenario import Scenario
-from infra.loadtest.steps import Mix
-from infra.loadtest.thresholds import Verdict, judge, parse_threshold
+from loadtest.client import check_target
+from loadtest.load import Load, Target
+from loadtest.progress import LiveView, print_summary
+from loadtest.report import write_reports
+from loadtest.scenario import Scenario
+from loadtest.steps import Mix
+from loadtest.thresholds import Verdict, judge, parse_threshold
 
 __all__ = ["RunResult", "Target", "run", "run_async"]
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from infra.loadtest.client import ApiClient, OperationError, describe_sample
-from infra.loadtest.data import DataGenerator
-from infra.loadtest.scenario import Scenario, Stream
-from infra.loadtest.steps import BUILTIN, Outcome, StepContext, World, create_entity
-from infra.loadtest.subscriber import Subscriber
+from loadtest.client import ApiClient, OperationError, describe_sample
+from loadtest.data import DataGenerator
+from loadtest.scenario import Scenario, Stream
+from loadtest.steps import BUILTIN, Outcome, StepContext, World, create_entity
+from loadtest.subscriber import Subscriber
 
 READY_WAIT = 30.0
 CATCH_UP_WAIT = 60.0

@@ -1,36 +1,22 @@
 """What `bsdflow loadtest` does with its options; the typer function in `infra/cli.py` only
-declares them. Exit codes: 0 all thresholds held, 1 a threshold was breached, 2 the run
+declares them and supplies what only the installation knows (how to mint its tokens, where its
+data folder is). Exit codes: 0 all thresholds held, 1 a threshold was breached, 2 the run
 could not start (bad scenario, refused target, failed setup)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
 
-from commands.auth import TokenCodec
-from infra.loadtest.client import RemoteTarget
-from infra.loadtest.engine import Target, run
-from infra.loadtest.scenario import load_scenario, parse_duration, with_overrides
-from infra.loadtest.setup import Mint, SetupError
-from infra.settings import Settings
+from loadtest.client import RemoteTarget
+from loadtest.engine import Target, run
+from loadtest.scenario import load_scenario, parse_duration, with_overrides
+from loadtest.setup import Mint, SetupError
 
-DEMO_TENANT = "demo"
 BREACHED, CANNOT_RUN = 1, 2
-
-
-def default_credentials() -> tuple[str, Mint]:
-    """Tokens signed with this installation's secret (as `bsdflow token` mints them): the
-    minter creates the run's own tenant; the demo admin is only used by scenarios that ask
-    for the token's tenant (`data.tenant: token`) when no --token is given."""
-    settings = Settings()
-    codec = TokenCodec(settings.signing_secret(), settings.jwt_audience)
-
-    def mint(tenant: str, roles: list[str]) -> str:
-        return codec.mint(tenant, roles, actor="loadtest")
-
-    return mint(DEMO_TENANT, ["admin"]), mint
 
 
 def main(
@@ -42,7 +28,8 @@ def main(
     rate: float | None,
     vus: int | None,
     iterations: int | None,
-    out: Path | str | None,
+    out: Path,
+    credentials: Callable[[], tuple[str, Mint]],
     thresholds: list[str],
     allow_remote: bool,
     quiet: bool,
@@ -58,14 +45,14 @@ def main(
             iterations=iterations,
         )
         if token is None:
-            token, mint = default_credentials()
+            token, mint = credentials()
         else:
             mint = None
         result = run(
             scenario,
             Target(url, token, allow_remote=allow_remote, mint=mint),
             extra_thresholds=thresholds,
-            out_dir=Path(out) if out else Settings().data_dir / "loadtest",
+            out_dir=out,
             console=console,
             live=not quiet,
         )

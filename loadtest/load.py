@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.loadtest.client import ApiClient, OperationError, websocket_url
-from infra.loadtest.data import DataGenerator
-from infra.loadtest.executors import execute
-from infra.loadtest.freshness import FreshnessTracker
-from infra.loadtest.metrics import Recorder
-from infra.loadtest.progress import LiveView
-from infra.loadtest.scenario import ConstantVUs, Scenario
-from infra.loadtest.setup import (
+from loadtest.client import ApiClient, OperationError, websocket_url
+from loadtest.data import DataGenerator
+from loadtest.executors import execute
+from loadtest.freshness import FreshnessTracker
+from loadtest.metrics import Recorder
+from loadtest.progress import LiveView
+from loadtest.scenario import ConstantVUs, Scenario
+from loadtest.setup import (
     Mint,
     Prepared,
     SetupError,
@@ -28,8 +28,8 @@ from infra.loadtest.setup import (
     tenant_of,
     wait_until_ready,
 )
-from infra.loadtest.steps import Mix, Outcome, Step, StepContext, World, read_back
-from infra.loadtest.subscriber import SubscriberPool
+from loadtest.steps import Mix, Outcome, Step, StepContext, World, read_back
+from loadtest.subscriber import SubscriberPool
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ Custom steps import `Outcome` and `StepContext` from here.
 
 from __future__ import annotations
 
-from infra.loadtest.engine import RunResult, Target, run, run_async
-from infra.loadtest.scenario import Scenario, builtin_names, load_scenario, with_overrides
-from infra.loadtest.steps import Outcome, StepContext
+from loadtest.engine import RunResult, Target, run, run_async
+from loadtest.scenario import Scenario, builtin_names, load_scenario, with_overrides
+from loadtest.steps import Outcome, StepContext
 
 __all__ = [
     "Outcome",

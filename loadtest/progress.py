@@ -14,12 +14,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from infra.loadtest.client import describe_sample
-from infra.loadtest.executors import target_rate
-from infra.loadtest.freshness import FreshnessTracker
-from infra.loadtest.metrics import Recorder, percentile
-from infra.loadtest.scenario import Scenario
-from infra.loadtest.thresholds import shown
+from loadtest.client import describe_sample
+from loadtest.executors import target_rate
+from loadtest.freshness import FreshnessTracker
+from loadtest.metrics import Recorder, percentile
+from loadtest.scenario import Scenario
+from loadtest.thresholds import shown
 
 REFRESH_PER_SECOND = 4
 LAG_WARNING_MS = 50.0

@@ -164,7 +164,7 @@ class Scenario(Strict):
 
 
 def builtin_names() -> list[str]:
-    folder = resources.files("infra.loadtest") / "scenarios"
+    folder = resources.files("loadtest") / "scenarios"
     return sorted(
         p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
     )
@@ -176,7 +176,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     if path.suffix in {".yaml", ".yml"} or path.exists():
         text, source = path.read_text(), path.resolve()
     else:
-        shipped = resources.files("infra.loadtest") / "scenarios" / f"{name_or_path}.yaml"
+        shipped = resources.files("loadtest") / "scenarios" / f"{name_or_path}.yaml"
         if not shipped.is_file():
             raise FileNotFoundError(
                 f"no scenario {name_or_path!r}: give a YAML path or one of {builtin_names()}"

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from infra.loadtest.metrics import Series
+from loadtest.metrics import Series
 
 EARLY_LIMIT = 50_000
 

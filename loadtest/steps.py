@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.loadtest.client import ApiClient, OperationError
-from infra.loadtest.data import DataGenerator
-from infra.loadtest.scenario import Scenario
+from loadtest.client import ApiClient, OperationError
+from loadtest.data import DataGenerator
+from loadtest.scenario import Scenario
 
 
 @dataclass(frozen=True)

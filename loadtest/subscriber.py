@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from infra.loadtest.scenario import Stream
+from loadtest.scenario import Stream
 
 PROTOCOL = "graphql-transport-ws"
 SELECTIONS: dict[str, str] = {

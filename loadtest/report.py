@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from infra.loadtest.svg import PALETTE, Line, histogram_chart, line_chart
-from infra.loadtest.thresholds import shown
+from loadtest.svg import PALETTE, Line, histogram_chart, line_chart
+from loadtest.thresholds import shown
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#111827;background:#f8fafc}
