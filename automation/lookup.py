@@ -78,9 +78,14 @@ class Lookup:
         if process is None:
             return None
         record = process_record(
-            process.kind, process.title, process.stage, previous_stage, process.status,
-            process.due_at, process.data,
-        )  # fmt: skip
+            process.kind,
+            process.title,
+            process.stage,
+            previous_stage,
+            process.status,
+            process.due_at,
+            process.data,
+        )
         return {"id": str(process.id), **record, "participants": process.participants}
 
     def participants(
@@ -92,8 +97,14 @@ class Lookup:
         for participant_id in ids:
             p = self.get(Participant, participant_id)
             if p is not None:
-                found.append({
-                    "id": str(p.id), "name": p.name, "email": p.email, "phone": p.phone,
-                    "kind": p.kind, "role": roles.get(str(p.id)),
-                })  # fmt: skip
+                found.append(
+                    {
+                        "id": str(p.id),
+                        "name": p.name,
+                        "email": p.email,
+                        "phone": p.phone,
+                        "kind": p.kind,
+                        "role": roles.get(str(p.id)),
+                    }
+                )
         return found

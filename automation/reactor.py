@@ -67,10 +67,12 @@ class Watch:
 
     def definition(self) -> dict[str, Any]:
         return {
-            "action_id": str(self.action_id), "trigger": self.trigger.to_json(),
-            "condition": self.condition, "schedule": self.schedule.to_json(),
+            "action_id": str(self.action_id),
+            "trigger": self.trigger.to_json(),
+            "condition": self.condition,
+            "schedule": self.schedule.to_json(),
             "paused": self.paused,
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,11 @@ class Reactor(Projection):
         elif current is None:
             return
         elif kind == "Revised":
-            watch = Watch.of(tenant, pa_id, {**current.definition(), "condition": d["condition"],
-                                             "schedule": d["schedule"]})  # fmt: skip
+            watch = Watch.of(
+                tenant,
+                pa_id,
+                {**current.definition(), "condition": d["condition"], "schedule": d["schedule"]},
+            )
         else:
             watch = Watch.of(tenant, pa_id, {**current.definition(), "paused": kind == "Paused"})
         self.watches[tenant][pa_id] = watch
@@ -148,8 +153,11 @@ class Reactor(Projection):
             "INSERT INTO {schema}.process_actions (tenant_id, id, definition, position) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO UPDATE "
             "SET definition = EXCLUDED.definition, position = EXCLUDED.position",
-            tenant, pa_id, orjson.dumps(watch.definition()).decode(), event.position,
-        )  # fmt: skip
+            tenant,
+            pa_id,
+            orjson.dumps(watch.definition()).decode(),
+            event.position,
+        )
 
     def _plans(self, event: RecordedEvent) -> Iterator[RunPlan]:
         subject = self._subject(event)
@@ -176,25 +184,37 @@ class Reactor(Projection):
                 action_id=watch.action_id,
                 trigger_key=f"event:{event.originator_id}:{event.version}",
                 planned_at=planned_at,
-                context={**subject.context, "tenant": tenant,
-                         "trigger": {"event": event.name, "at": trigger_time.isoformat(),
-                                     "position": event.position}},
+                context={
+                    **subject.context,
+                    "tenant": tenant,
+                    "trigger": {
+                        "event": event.name,
+                        "at": trigger_time.isoformat(),
+                        "position": event.position,
+                    },
+                },
                 retry=parse_retry(item.retry),
                 correlation_id=str(event.meta.get("correlation_id", "")),
-            )  # fmt: skip
+            )
 
     def _subject(self, event: RecordedEvent) -> Subject | None:
         d = event.data
         if event.name == "Occurrence.Recorded":
             record = occurrence_record(
-                d["kind"], datetime.fromisoformat(d["occurred_at"]), d["data"], d["location"],
+                d["kind"],
+                datetime.fromisoformat(d["occurred_at"]),
+                d["data"],
+                d["location"],
                 UUID(d["process_id"]) if d["process_id"] else None,
-            )  # fmt: skip
+            )
             process = self.lookup.process(UUID(d["process_id"])) if d["process_id"] else None
             roles = process["participants"] if process else {}
             participants = self.lookup.participants(roles, map(UUID, d["participant_ids"]))
-            context = {"occurrence": {"id": str(event.originator_id), **record},
-                       "process": process, "participants": participants}  # fmt: skip
+            context = {
+                "occurrence": {"id": str(event.originator_id), **record},
+                "process": process,
+                "participants": participants,
+            }
 
             def occurrence_matches(t: Trigger) -> bool:
                 return t.kind == d["kind"] and (
@@ -215,8 +235,11 @@ class Reactor(Projection):
                 previous = (
                     entity_record(type_name, before.data, before.location) if before else None
                 )
-            context = {"entity": {"id": str(entity.id), **record}, "process": None,
-                       "participants": []}  # fmt: skip
+            context = {
+                "entity": {"id": str(entity.id), **record},
+                "process": None,
+                "participants": [],
+            }
             on = "entity_created" if event.name == "Entity.Created" else "entity_changed"
             type_id = entity.entity_type_id
             return Subject(on, record, previous, context, lambda t: t.entity_type_id == type_id)

@@ -209,15 +209,22 @@ class Scheduler:
         planned_runs = {r.due_at for r in runs}
         plans = [
             RunPlan(
-                tenant_id=action.tenant_id, process_action_id=action.id,
-                action_id=action.action_id, trigger_key=f"at:{at.isoformat()}", planned_at=at,
-                context={"tenant": tenant, "schedule": {"at": at.isoformat()},
-                         "trigger": {"event": "schedule", "at": at.isoformat()},
-                         "participants": [], "process": None},
+                tenant_id=action.tenant_id,
+                process_action_id=action.id,
+                action_id=action.action_id,
+                trigger_key=f"at:{at.isoformat()}",
+                planned_at=at,
+                context={
+                    "tenant": tenant,
+                    "schedule": {"at": at.isoformat()},
+                    "trigger": {"event": "schedule", "at": at.isoformat()},
+                    "participants": [],
+                    "process": None,
+                },
                 retry=parse_retry(item.retry),
             )
             for at in [*(t for t in missed if t in kept and t not in planned_runs), *upcoming]
-        ]  # fmt: skip
+        ]
         return plans, [r.id for r in runs if r.due_at not in kept], until
 
     def _start_due(
@@ -230,14 +237,21 @@ class Scheduler:
         started = self.ledger.start(allowed, now, epoch) if allowed else []
         self._inflight.update(run.id for run in started)
         self.fired += len(started)
-        stuck = [i for i in stuck_sending(conn, now - self.config.stuck_after, 500)
-                 if i not in self._inflight]  # fmt: skip
+        stuck = [
+            i
+            for i in stuck_sending(conn, now - self.config.stuck_after, 500)
+            if i not in self._inflight
+        ]
         if stuck:
             self._outcomes.extend(
-                Outcome(i, False, "delivery outcome unknown: the sender stopped mid-attempt",
-                        retryable=True)
+                Outcome(
+                    i,
+                    False,
+                    "delivery outcome unknown: the sender stopped mid-attempt",
+                    retryable=True,
+                )
                 for i in stuck
-            )  # fmt: skip
+            )
         return started
 
     def _within_rate(self, tenant_id: UUID) -> bool:

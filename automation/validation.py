@@ -82,16 +82,20 @@ class Validator:
             item = catalog_item(self.app, tenant_id, action_id)
             variables = trigger.variables(trigger_fields(self.app, tenant_id, trigger))
             check_definition(
-                trigger, body.get("condition"), body.get("schedule") or {"type": "immediate"},
-                body.get("catch_up"), variables,
-            )  # fmt: skip
+                trigger,
+                body.get("condition"),
+                body.get("schedule") or {"type": "immediate"},
+                body.get("catch_up"),
+                variables,
+            )
         except (DomainError, DataInvalid) as exc:
             return _refused(exc)
         return _faults(self._template_fits(item, trigger, variables))
 
     def _new_action(self, tenant_id: UUID, body: Reply) -> Reply:
-        faults = self._action_faults(str(body.get("channel", "")), body.get("template"),
-                                     body.get("config") or {}, body)  # fmt: skip
+        faults = self._action_faults(
+            str(body.get("channel", "")), body.get("template"), body.get("config") or {}, body
+        )
         if faults:
             return _faults(faults)
         name = action_name_key(str(body.get("name", "")))
@@ -123,13 +127,15 @@ class Validator:
         self, item: ActionCatalogItem, trigger: Trigger, variables: Mapping[str, Any]
     ) -> list[Fault]:
         """The action's placeholders must exist in what this trigger's records carry."""
-        faults = check_template(template_texts(item.template, item.config), trigger.subject,
-                                variables)  # fmt: skip
+        faults = check_template(
+            template_texts(item.template, item.config), trigger.subject, variables
+        )
         return [
-            Fault(("action_id",), f"action {item.name!r}: {'/'.join(map(str, f.path))}: "
-                                  f"{f.message}")
+            Fault(
+                ("action_id",), f"action {item.name!r}: {'/'.join(map(str, f.path))}: {f.message}"
+            )
             for f in faults
-        ]  # fmt: skip
+        ]
 
     def _name_taken(self, tenant_id: UUID, name: str) -> bool:
         try:

@@ -72,9 +72,14 @@ class RunLedger:
         def new_run(run_id: UUID) -> ActionRun:
             p = by_id[run_id]
             return ActionRun.plan(
-                p.tenant_id, p.process_action_id, p.action_id, p.trigger_key, p.planned_at,
-                p.context, p.retry,
-            )  # fmt: skip
+                p.tenant_id,
+                p.process_action_id,
+                p.action_id,
+                p.trigger_key,
+                p.planned_at,
+                p.context,
+                p.retry,
+            )
 
         def unless_planned(run_id: UUID) -> ActionRun | None:
             return None if self.app.exists(run_id) else new_run(run_id)
@@ -86,8 +91,12 @@ class RunLedger:
     def start(self, run_ids: Iterable[UUID], at: datetime, fence: int) -> list[ActionRun]:
         """Start the next attempt of each run that is still startable; returns those started."""
         ids = list(run_ids)
-        return self._apply(ids, self._changing(lambda run: run.start(at, fence), ids),
-                           "start-action-run", redo=self._changing(lambda run: run.start(at, fence)))  # fmt: skip
+        return self._apply(
+            ids,
+            self._changing(lambda run: run.start(at, fence), ids),
+            "start-action-run",
+            redo=self._changing(lambda run: run.start(at, fence)),
+        )
 
     def finish(self, outcomes: Sequence[Outcome], at: datetime) -> list[ActionRun]:
         by_id = {o.run_id: o for o in outcomes}
@@ -99,12 +108,17 @@ class RunLedger:
             else:
                 run.fail(at, outcome.detail, retryable=outcome.retryable, jitter=self.jitter())
 
-        return self._apply(by_id, self._changing(finish, by_id), "record-action-outcome",
-                           redo=self._changing(finish))  # fmt: skip
+        return self._apply(
+            by_id,
+            self._changing(finish, by_id),
+            "record-action-outcome",
+            redo=self._changing(finish),
+        )
 
     def cancel(self, run_ids: Iterable[UUID], reason: str) -> list[ActionRun]:
-        return self._apply(run_ids, self._changing(lambda run: run.cancel(reason)),
-                           "cancel-action-run")  # fmt: skip
+        return self._apply(
+            run_ids, self._changing(lambda run: run.cancel(reason)), "cancel-action-run"
+        )
 
     def load(self, run_id: UUID) -> ActionRun | None:
         try:

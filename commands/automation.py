@@ -159,9 +159,15 @@ def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Reco
     trigger = parse_trigger(cmd.trigger)
     variables = trigger_variables(ctx.app, ctx.tenant_id, trigger)
     action = ProcessAction.attach(
-        ctx.tenant_id, cmd.name, cmd.action_id, trigger, cmd.condition, cmd.schedule,
-        cmd.catch_up, variables,
-    )  # fmt: skip
+        ctx.tenant_id,
+        cmd.name,
+        cmd.action_id,
+        trigger,
+        cmd.condition,
+        cmd.schedule,
+        cmd.catch_up,
+        variables,
+    )
     return ctx.save(action)
 
 
@@ -249,22 +255,45 @@ def plan_action_run(cmd: PlanActionRun, ctx: CommandContext) -> Recorded:
     if cmd.planned_at.tzinfo is None:
         raise InvalidInput("must include a timezone offset", ("planned_at",))
     run = ActionRun.plan(
-        ctx.tenant_id, action.id, item.id, cmd.trigger_key, cmd.planned_at, cmd.context,
+        ctx.tenant_id,
+        action.id,
+        item.id,
+        cmd.trigger_key,
+        cmd.planned_at,
+        cmd.context,
         parse_retry(item.retry),
-    )  # fmt: skip
+    )
     return ctx.save(run)
 
 
 SPECS: list[CommandSpec[Any]] = [
-    CommandSpec("create-action", CreateAction, create_action, "automation:write", validation="action"),
-    CommandSpec("revise-action", ReviseAction, revise_action, "automation:write", validation="action"),
+    CommandSpec(
+        "create-action", CreateAction, create_action, "automation:write", validation="action"
+    ),
+    CommandSpec(
+        "revise-action", ReviseAction, revise_action, "automation:write", validation="action"
+    ),
     CommandSpec("retire-action", RetireAction, retire_action, "automation:write"),
-    CommandSpec("attach-process-action", AttachProcessAction, attach_process_action,
-                "automation:write", validation="process-action"),
-    CommandSpec("revise-process-action", ReviseProcessAction, revise_process_action,
-                "automation:write", validation="process-action"),
-    CommandSpec("pause-process-action", PauseProcessAction, pause_process_action, "automation:write"),
-    CommandSpec("resume-process-action", ResumeProcessAction, resume_process_action, "automation:write"),
+    CommandSpec(
+        "attach-process-action",
+        AttachProcessAction,
+        attach_process_action,
+        "automation:write",
+        validation="process-action",
+    ),
+    CommandSpec(
+        "revise-process-action",
+        ReviseProcessAction,
+        revise_process_action,
+        "automation:write",
+        validation="process-action",
+    ),
+    CommandSpec(
+        "pause-process-action", PauseProcessAction, pause_process_action, "automation:write"
+    ),
+    CommandSpec(
+        "resume-process-action", ResumeProcessAction, resume_process_action, "automation:write"
+    ),
     CommandSpec("cancel-action-run", CancelActionRun, cancel_action_run, "automation:operate"),
     CommandSpec("plan-action-run", PlanActionRun, plan_action_run, "automation:run"),
-]  # fmt: skip
+]

@@ -25,9 +25,13 @@ class DefineEntityType(Command):
 def define_entity_type(cmd: DefineEntityType, ctx: CommandContext) -> Recorded:
     type_id = entity_type_id_for(ctx.tenant_id, cmd.name)
     entity_type = EntityType.define(
-        ctx.tenant_id, cmd.name, cmd.fields, cmd.description, cmd.search_importance,
+        ctx.tenant_id,
+        cmd.name,
+        cmd.fields,
+        cmd.description,
+        cmd.search_importance,
         cmd.location_field,
-    )  # fmt: skip
+    )
     ctx.reserve(type_id, f"entity type {cmd.name!r}", ("name",))
     return ctx.save(entity_type)
 

@@ -97,9 +97,11 @@ def install(app: FastAPI) -> None:
     async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
         if _body_not_json(request, exc.errors()):
             return problem(
-                request, 415, "Unsupported media type",
+                request,
+                415,
+                "Unsupported media type",
                 "send the body as JSON, with the header Content-Type: application/json",
-            )  # fmt: skip
+            )
         errors = _validation_errors(exc.errors())
         return problem(request, 422, "Invalid request", "the request body is not valid", errors)
 

@@ -24,7 +24,6 @@ from domain.ids import action_run_id_for
 from domain.schedules import backoff_delay
 
 STARTABLE = frozenset({"planned", "retrying"})
-FINAL = frozenset({"delivered", "dead", "cancelled"})
 MAX_ERROR = 2_000
 
 

@@ -77,21 +77,31 @@ class AutomationSide:
                 ).fetchall()
             )
         self.reactor_worker = reactor_worker = ProjectionWorker(
-            self.reactor, urls.database_url, urls.kafka_bootstrap_servers, rt.redis,
-            topic=settings.events_topic, group=f"{settings.events_topic}.automation.reactor",
-            announce=False, doorbell=rt.doorbell,
-        )  # fmt: skip
+            self.reactor,
+            urls.database_url,
+            urls.kafka_bootstrap_servers,
+            rt.redis,
+            topic=settings.events_topic,
+            group=f"{settings.events_topic}.automation.reactor",
+            announce=False,
+            doorbell=rt.doorbell,
+        )
         config = self.scheduler_config or SchedulerConfig(
             tick=settings.scheduler_tick, idle_tick=settings.scheduler_idle_tick
         )
         events_topic = settings.events_topic
         self.scheduler = Scheduler(
-            urls.database_url, ledger, Delivery(lookup, channels, rt.secrets), lookup,
-            RedisTokenBucket(rt.redis), clock=self.clock, config=config,
+            urls.database_url,
+            ledger,
+            Delivery(lookup, channels, rt.secrets),
+            lookup,
+            RedisTokenBucket(rt.redis),
+            clock=self.clock,
+            config=config,
             # The relay rings the events topic after each batch it publishes: ticks between
             # rings, with nothing due or in flight, skip their queries.
             changes=lambda: rt.doorbell.rings(events_topic),
-        )  # fmt: skip
+        )
         unknown = self.services - SERVICES
         if unknown:
             raise ValueError(f"unknown services {sorted(unknown)}; known: {sorted(SERVICES)}")

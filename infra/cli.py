@@ -87,9 +87,12 @@ def watch(
     if token is None:
         token = _codec(settings).mint(DEMO_TENANT, ["viewer"])
     messages = subscribe(
-        target, token, query, wait=timeout or None,
+        target,
+        token,
+        query,
+        wait=timeout or None,
         on_subscribed=lambda: typer.echo(f"# subscribed to {target}", err=True),
-    )  # fmt: skip
+    )
     try:
         for received, data in enumerate(messages, start=1):
             typer.echo(orjson.dumps(data).decode())
@@ -298,11 +301,20 @@ def loadtest(
         return mint(DEMO_TENANT, ["admin"]), mint
 
     code = main(
-        scenario, url=url or api_url(settings), token=token, duration=duration, rate=rate,
-        vus=vus, iterations=iterations, out=Path(out) if out else settings.data_dir / "loadtest",
-        credentials=credentials, thresholds=threshold or [], allow_remote=allow_remote,
-        quiet=quiet, console=console,
-    )  # fmt: skip
+        scenario,
+        url=url or api_url(settings),
+        token=token,
+        duration=duration,
+        rate=rate,
+        vus=vus,
+        iterations=iterations,
+        out=Path(out) if out else settings.data_dir / "loadtest",
+        credentials=credentials,
+        thresholds=threshold or [],
+        allow_remote=allow_remote,
+        quiet=quiet,
+        console=console,
+    )
     if code:
         raise typer.Exit(code)
 

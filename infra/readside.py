@@ -45,9 +45,13 @@ class ReadSide:
             # One consumer for all: each event is fetched and decoded once, not once per
             # projection, and announced in one message.
             worker = ProjectionWorker(
-                [PROJECTIONS[name] for name in names], self.database_url, self.bootstrap,
-                client, topic=self.topic, doorbell=doorbell,
-            )  # fmt: skip
+                [PROJECTIONS[name] for name in names],
+                self.database_url,
+                self.bootstrap,
+                client,
+                topic=self.topic,
+                doorbell=doorbell,
+            )
             self.workers.append(worker)
             self._spawn("projections", worker.run)
         return self

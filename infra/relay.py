@@ -123,8 +123,11 @@ class Relay:
                     try:
                         self._lead(stop)
                     except TopicChangedError as exc:
-                        log.warning("topic changed under the relay; checking it again",
-                                    topic=self.topic, reason=str(exc))  # fmt: skip
+                        log.warning(
+                            "topic changed under the relay; checking it again",
+                            topic=self.topic,
+                            reason=str(exc),
+                        )
                     except Exception:  # broker or database trouble: retry, keep the lead
                         log.exception("relay failed; retrying")
                         stop.wait(1.0)
@@ -175,16 +178,20 @@ class Relay:
         if stored.topic_id is not None and stored.topic_id == found:
             self.published = self._beyond(stored)
             if self.published != stored:
-                log.info("found events published by an earlier relay; continuing after them",
-                         topic=self.topic, position=self.published.position)  # fmt: skip
+                log.info(
+                    "found events published by an earlier relay; continuing after them",
+                    topic=self.topic,
+                    position=self.published.position,
+                )
                 self._store(conn, self.published)
             return
         if stored.position > 0:
             log.warning(
                 "the topic does not hold what was published (the broker lost it, or it was "
                 "recreated); publishing the event store again from the start",
-                topic=self.topic, stored_position=stored.position,
-            )  # fmt: skip
+                topic=self.topic,
+                stored_position=stored.position,
+            )
             self.republished += 1
         if any(True for _ in read_to_end(self.bootstrap, self.topic, 0)):
             # Whatever it holds is not a prefix of the log: start a fresh topic so the
@@ -259,9 +266,12 @@ class Relay:
             while True:
                 try:
                     producer.produce(
-                        self.topic, bytes(state), str(originator_id).encode(), headers=headers,
+                        self.topic,
+                        bytes(state),
+                        str(originator_id).encode(),
+                        headers=headers,
                         on_delivery=delivered,
-                    )  # fmt: skip
+                    )
                     break
                 except BufferError:
                     producer.poll(0.05)

@@ -400,8 +400,11 @@ class RpcServer:
             tp.offset = 0 if renewed else max(committed.get((tp.topic, tp.partition), 0), 0)
         consumer.assign(partitions)
         self.ready.set()
-        log.info("rpc server assigned", group=self.group,
-                 partitions=[(tp.topic, tp.partition) for tp in partitions])  # fmt: skip
+        log.info(
+            "rpc server assigned",
+            group=self.group,
+            partitions=[(tp.topic, tp.partition) for tp in partitions],
+        )
 
     def _serve(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         for message in batch:
@@ -424,8 +427,11 @@ class RpcServer:
         topic, correlation_id = message.topic() or "", header(headers, CORRELATION_ID)
         reply_to = header(headers, REPLY_TO)
         if not correlation_id or not reply_to:
-            log.warning("request without correlation_id/reply_to dropped", topic=topic,
-                        offset=message.offset())  # fmt: skip
+            log.warning(
+                "request without correlation_id/reply_to dropped",
+                topic=topic,
+                offset=message.offset(),
+            )
             return
         if _expired(header(headers, DEADLINE)):
             log.info(
@@ -437,9 +443,11 @@ class RpcServer:
         # No BufferError to expect: at most one batch of replies is queued between flushes.
         try:
             producer.produce(
-                reply_to, reply, headers=[(CORRELATION_ID, correlation_id.encode())],
+                reply_to,
+                reply,
+                headers=[(CORRELATION_ID, correlation_id.encode())],
                 on_delivery=_reply_reported,
-            )  # fmt: skip
+            )
         except KafkaException as exc:  # the reply topic is known to be gone: its client left
             log.warning("reply not sent", reply_to=reply_to, error=str(exc))
 

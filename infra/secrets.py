@@ -24,9 +24,11 @@ class FernetSecretBox:
     @lru_cache(maxsize=1_024)  # noqa: B019 - one box per process; keys are tiny
     def _fernet(self, tenant_id: UUID) -> Fernet:
         derived = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None,
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
             info=b"bsdflow-credentials:" + tenant_id.bytes,
-        ).derive(self._master)  # fmt: skip
+        ).derive(self._master)
         return Fernet(base64.urlsafe_b64encode(derived))
 
     def seal(self, tenant_id: UUID, secrets: Mapping[str, str]) -> str:

@@ -227,8 +227,12 @@ class ProjectionWorker:
         found = topic_identity(admin, self.topic)
         if found == self.topic_id:
             return
-        log.warning("topic changed; reading it from the start", group=self.group,
-                    was=self.topic_id, now=found)  # fmt: skip
+        log.warning(
+            "topic changed; reading it from the start",
+            group=self.group,
+            was=self.topic_id,
+            now=found,
+        )
         self.topic_id = found
         for tp in self._positioned(conn, consumer.assignment()):
             consumer.seek(tp)
@@ -305,9 +309,12 @@ class ProjectionWorker:
             if position > read and previous is not None and int(previous) > read:
                 log.warning(
                     "gap in the log (an event between is missing); reading the partition again",
-                    group=self.group, partition=partition, read=read, previous=int(previous),
+                    group=self.group,
+                    partition=partition,
+                    read=read,
+                    previous=int(previous),
                     found=position,
-                )  # fmt: skip
+                )
                 consumer.seek(TopicPartition(self.topic, partition, 0))
                 self.rereads += 1
                 broken.add(partition)
@@ -397,8 +404,12 @@ class ProjectionWorker:
     def _park(self, producer: Producer, projection: Projection, result: BatchResult) -> None:
         for parked in result.parked:
             event = parked.delivered.event
-            log.error("event parked", projection=projection.name, position=event.position,
-                      error=parked.error)  # fmt: skip
+            log.error(
+                "event parked",
+                projection=projection.name,
+                position=event.position,
+                error=parked.error,
+            )
             producer.produce(
                 dead_letter_topic(self.topic),
                 key=str(event.originator_id).encode(),

@@ -146,26 +146,39 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
         f"({totals['rps']:,.1f}/s), {totals['dropped']:,} dropped; "
         f"setup {summary['setup']['commands']} commands"
     )
-    table = Table(box=box.SIMPLE_HEAD, title="latency in ms (successful operations)",
-                  title_justify="left", pad_edge=False, collapse_padding=True)  # fmt: skip
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title="latency in ms (successful operations)",
+        title_justify="left",
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("operation", no_wrap=True)
     for column in ("count", "rate/s", "errors", *TERMINAL_STATS):
         table.add_column(column, justify="right", no_wrap=True)
     rows = [*summary["operations"].items(), ("all", totals)]
     for name, op in rows:
         table.add_row(
-            name, f"{op['count']:,}", f"{op['rps']:,.1f}", _errors(op),
+            name,
+            f"{op['count']:,}",
+            f"{op['rps']:,.1f}",
+            _errors(op),
             *(_ms(op["latency_ms"], k) for k in TERMINAL_STATS),
-            style="bold" if name == "all" else None, end_section=name == "all",
-        )  # fmt: skip
+            style="bold" if name == "all" else None,
+            end_section=name == "all",
+        )
     labels = {"subscription": "→ subscriber", "read": "→ GraphQL read"}
     table.add_row("[cyan]freshness[/cyan]", "", "", "", "", "", "", "")
     for kind, label in labels.items():
         fresh = summary["freshness"][kind]
         table.add_row(
-            f" {label}", f"{fresh['count']:,}", "", _errors(fresh),
-            *(_ms(fresh["latency_ms"], k) for k in TERMINAL_STATS), style="cyan",
-        )  # fmt: skip
+            f" {label}",
+            f"{fresh['count']:,}",
+            "",
+            _errors(fresh),
+            *(_ms(fresh["latency_ms"], k) for k in TERMINAL_STATS),
+            style="cyan",
+        )
     console.print(table)
     failures = totals["errors"]
     if failures:

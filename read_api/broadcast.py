@@ -296,9 +296,12 @@ class SharedSubscriptions(BaseGraphQLTransportWSHandler[Context, None]):
             SlowConsumer(f"more than {member.limit} changes were waiting for this subscription")
         )
         await operation.send_operation_message(
-            {"id": operation.id, "type": "next",
-             "payload": {"data": None, "errors": [error.formatted]}}
-        )  # fmt: skip
+            {
+                "id": operation.id,
+                "type": "next",
+                "payload": {"data": None, "errors": [error.formatted]},
+            }
+        )
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     def _text_sender(self) -> Callable[[str], Awaitable[None]]:

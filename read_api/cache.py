@@ -42,23 +42,38 @@ def _dump(value: Any) -> bytes:
 def _entity(raw: bytes) -> EntityRow:
     d = orjson.loads(raw)
     return EntityRow(
-        id=UUID(d["id"]), entity_type_id=UUID(d["entity_type_id"]), version=d["version"],
-        schema_version=d["schema_version"], title=d["title"], importance=d["importance"],
-        data=d["data"], lat=d["lat"], lon=d["lon"], archived=d["archived"],
+        id=UUID(d["id"]),
+        entity_type_id=UUID(d["entity_type_id"]),
+        version=d["version"],
+        schema_version=d["schema_version"],
+        title=d["title"],
+        importance=d["importance"],
+        data=d["data"],
+        lat=d["lat"],
+        lon=d["lon"],
+        archived=d["archived"],
         created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]), position=d["position"],
-    )  # fmt: skip
+        updated_at=datetime.fromisoformat(d["updated_at"]),
+        position=d["position"],
+    )
 
 
 def _entity_type(d: dict[str, Any]) -> EntityTypeRow:
     return EntityTypeRow(
-        id=UUID(d["id"]), name=d["name"], description=d["description"], fields=d["fields"],
-        search_importance=d["search_importance"], title_field=d["title_field"],
-        schema_version=d["schema_version"], retired=d["retired"], version=d["version"],
+        id=UUID(d["id"]),
+        name=d["name"],
+        description=d["description"],
+        fields=d["fields"],
+        search_importance=d["search_importance"],
+        title_field=d["title_field"],
+        schema_version=d["schema_version"],
+        retired=d["retired"],
+        version=d["version"],
         created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]), position=d["position"],
+        updated_at=datetime.fromisoformat(d["updated_at"]),
+        position=d["position"],
         location_field=d.get("location_field"),
-    )  # fmt: skip
+    )
 
 
 ENTITY = Codec[EntityRow](_dump, _entity)

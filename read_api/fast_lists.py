@@ -138,8 +138,9 @@ def shape_of(connection: GraphQLObjectType, columns: Collection[str]) -> Shape:
             for name, field in info_type.fields.items()
             if (python := _python_name(field)) is not None
         }
-        shape = Shape(connection.name, edge.name, node.name, info_type.name, info_fields,
-                      node_columns)  # fmt: skip
+        shape = Shape(
+            connection.name, edge.name, node.name, info_type.name, info_fields, node_columns
+        )
         by_columns[key] = shape
     return shape
 
@@ -229,8 +230,10 @@ def plan_connection(info: Info, columns: Collection[str]) -> ConnectionPlan | No
                     return None
             elif name == "pageInfo":
                 page_infos[key] = collect(shape.page_info, subsets, fragments)
-                if any(n != TYPENAME and n not in shape.page_info_fields
-                       for n, _ in page_infos[key].values()):  # fmt: skip
+                if any(
+                    n != TYPENAME and n not in shape.page_info_fields
+                    for n, _ in page_infos[key].values()
+                ):
                     return None
             elif name != TYPENAME:
                 return None

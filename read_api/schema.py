@@ -81,9 +81,11 @@ class Query(
     ActionRunQuery,
     RuleQuery,
 ):
-    @field("Read-your-writes: waits until every read model has applied "
-                      "`position` (a command's answer), at most `timeoutMs`, then answers the "
-                      "nested query. `extensions.freshness.timedOut` says if it gave up.")  # fmt: skip
+    @field(
+        "Read-your-writes: waits until every read model has applied "
+        "`position` (a command's answer), at most `timeoutMs`, then answers the "
+        "nested query. `extensions.freshness.timedOut` says if it gave up."
+    )
     def at_least(self, info: Info, position: int, timeout_ms: int | None = None) -> Query:
         # The wait itself ran before execution, once for the whole request (read_api.waits)
         if position < 0 or (timeout_ms is not None and timeout_ms < 0):

@@ -48,8 +48,10 @@ class OccurrenceChange:
     occurrence: Occurrence
 
 
-@strawberry.type(description="An action run's new state after one of its events (planned, "
-                 "started, delivered, failed, cancelled).")  # fmt: skip
+@strawberry.type(
+    description="An action run's new state after one of its events (planned, "
+    "started, delivered, failed, cancelled)."
+)
 class ActionRunChange:
     position: int
     event: str
@@ -88,9 +90,10 @@ async def rows(api: ReadApi, changes: list[Change]) -> list[Any]:
                 found[kind, tenant_id] = await fetch(reads, list(dict.fromkeys(ids)))
     loaded = [found.get((c.kind, c.tenant_id), {}).get(c.id) for c in changes]
     late = [
-        i for i, (change, row) in enumerate(zip(changes, loaded, strict=True))
+        i
+        for i, (change, row) in enumerate(zip(changes, loaded, strict=True))
         if row is None or row.position < change.position
-    ]  # fmt: skip
+    ]
     for i, row in zip(
         late, await asyncio.gather(*(api.states.row(changes[i]) for i in late)), strict=True
     ):
@@ -128,8 +131,10 @@ class Subscription:
             if kind is None or row.kind == kind:
                 yield OccurrenceChange(position=change.position, occurrence=Occurrence.of(row))
 
-    @subscription("Action runs as they are planned, sent, delivered, failed or cancelled; "
-                  "filter by run and/or process action.")  # fmt: skip
+    @subscription(
+        "Action runs as they are planned, sent, delivered, failed or cancelled; "
+        "filter by run and/or process action."
+    )
     async def action_run_changed(
         self, info: Info, id: UUID | None = None, process_action_id: UUID | None = None
     ) -> AsyncGenerator[ActionRunChange, None]:

@@ -82,7 +82,6 @@ ARITY: dict[str, Arity] = {
     "within_km": _a(4, 4, "[point, lat, lon, km]"),
     "today": _a(1, 1, "days from today, e.g. 0 or -7"),
 }
-CHANGE_OPERATORS = frozenset({"changed", "changed_from", "changed_to"})
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,14 @@ def _update(table: str, e: RecordedEvent, assignments: str, *values: object) -> 
     return q(
         f"UPDATE {{schema}}.{table} SET {assignments}, version = %s, "  # noqa: S608
         "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-        *values, e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
-    )  # fmt: skip
+        *values,
+        e.version,
+        e.timestamp,
+        e.position,
+        e.tenant_id,
+        e.originator_id,
+        e.version,
+    )
 
 
 def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: Any) -> Statement:
@@ -40,8 +46,13 @@ def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: A
         "UPDATE {schema}.action_run_attempts SET outcome = %s, finished_at = %s, "  # noqa: S608
         f"{assignments} WHERE tenant_id = %s AND run_id = %s "
         "AND attempt = %s AND outcome = 'sending'",
-        outcome, when(e.data["at"]), *values, e.tenant_id, e.originator_id, e.data["attempt"],
-    )  # fmt: skip
+        outcome,
+        when(e.data["at"]),
+        *values,
+        e.tenant_id,
+        e.originator_id,
+        e.data["attempt"],
+    )
 
 
 class AutomationProjection(Projection):
@@ -69,9 +80,16 @@ class AutomationProjection(Projection):
             "version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["name"], d["description"], jsonb(d["fields"]),
-            e.version, e.position, e.timestamp, e.timestamp,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["description"],
+            jsonb(d["fields"]),
+            e.version,
+            e.position,
+            e.timestamp,
+            e.timestamp,
+        )
 
     @handles(event_class(OccurrenceKind, "Revised"))
     def kind_revised(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -85,19 +103,32 @@ class AutomationProjection(Projection):
             "has_credentials, retry, version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["name"], d["channel"], jsonb(d["template"]),
-            jsonb(d["config"]), d["credentials"] is not None, jsonb(d["retry"]), e.version,
-            e.position, e.timestamp, e.timestamp,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["channel"],
+            jsonb(d["template"]),
+            jsonb(d["config"]),
+            d["credentials"] is not None,
+            jsonb(d["retry"]),
+            e.version,
+            e.position,
+            e.timestamp,
+            e.timestamp,
+        )
 
     @handles(event_class(ActionCatalogItem, "Revised"))
     def action_revised(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield _update(
-            "actions", e, "template = %s, config = %s, has_credentials = %s, retry = %s",
-            jsonb(d["template"]), jsonb(d["config"]), d["credentials"] is not None,
+            "actions",
+            e,
+            "template = %s, config = %s, has_credentials = %s, retry = %s",
+            jsonb(d["template"]),
+            jsonb(d["config"]),
+            d["credentials"] is not None,
             jsonb(d["retry"]),
-        )  # fmt: skip
+        )
 
     @handles(event_class(ActionCatalogItem, "Retired"))
     def action_retired(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -111,18 +142,32 @@ class AutomationProjection(Projection):
             "trigger_on, condition, schedule, catch_up, version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["name"], d["action_id"], jsonb(d["trigger"]),
-            d["trigger"]["on"], _nullable_json(d["condition"]), jsonb(d["schedule"]),
-            jsonb(d["catch_up"]), e.version, e.position, e.timestamp, e.timestamp,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["action_id"],
+            jsonb(d["trigger"]),
+            d["trigger"]["on"],
+            _nullable_json(d["condition"]),
+            jsonb(d["schedule"]),
+            jsonb(d["catch_up"]),
+            e.version,
+            e.position,
+            e.timestamp,
+            e.timestamp,
+        )
 
     @handles(event_class(ProcessAction, "Revised"))
     def process_action_revised(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield _update(
-            "process_actions", e, "condition = %s, schedule = %s, catch_up = %s",
-            _nullable_json(d["condition"]), jsonb(d["schedule"]), jsonb(d["catch_up"]),
-        )  # fmt: skip
+            "process_actions",
+            e,
+            "condition = %s, schedule = %s, catch_up = %s",
+            _nullable_json(d["condition"]),
+            jsonb(d["schedule"]),
+            jsonb(d["catch_up"]),
+        )
 
     @handles(event_class(ProcessAction, "Paused"))
     def paused(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -141,10 +186,19 @@ class AutomationProjection(Projection):
             "trigger_key, status, planned_at, due_at, context, version, position, created_at, "
             "updated_at) VALUES (%s, %s, %s, %s, %s, 'planned', %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["process_action_id"], d["action_id"],
-            d["trigger_key"], planned_at, planned_at, jsonb(d["context"]), e.version, e.position,
-            e.timestamp, e.timestamp,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["process_action_id"],
+            d["action_id"],
+            d["trigger_key"],
+            planned_at,
+            planned_at,
+            jsonb(d["context"]),
+            e.version,
+            e.position,
+            e.timestamp,
+            e.timestamp,
+        )
 
     @handles(event_class(ActionRun, "Started"))
     def started(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -153,20 +207,29 @@ class AutomationProjection(Projection):
         yield q(
             "INSERT INTO {schema}.action_run_attempts (tenant_id, run_id, attempt, started_at, "
             "outcome) VALUES (%s, %s, %s, %s, 'sending') ON CONFLICT DO NOTHING",
-            e.tenant_id, e.originator_id, d["attempt"], when(d["at"]),
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["attempt"],
+            when(d["at"]),
+        )
 
     @handles(event_class(ActionRun, "Delivered"))
     def delivered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield _update(
-            "action_runs", e, "status = 'delivered', provider_message_id = %s, finished_at = %s",
-            d["provider_message_id"], when(d["at"]),
-        )  # fmt: skip
+            "action_runs",
+            e,
+            "status = 'delivered', provider_message_id = %s, finished_at = %s",
+            d["provider_message_id"],
+            when(d["at"]),
+        )
         yield _finish_attempt(
-            e, "delivered", "provider_message_id = %s, detail = %s",
-            d["provider_message_id"], d["detail"] or None,
-        )  # fmt: skip
+            e,
+            "delivered",
+            "provider_message_id = %s, detail = %s",
+            d["provider_message_id"],
+            d["detail"] or None,
+        )
 
     @handles(event_class(ActionRun, "Failed"))
     def failed(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -174,20 +237,26 @@ class AutomationProjection(Projection):
         d = e.data
         next_at = when(d["next_attempt_at"])
         yield _update(
-            "action_runs", e,
+            "action_runs",
+            e,
             "last_error = %s, status = %s, due_at = coalesce(%s::timestamptz, due_at), "
             "finished_at = %s",
-            d["error"], "retrying" if next_at else "dead", next_at,
+            d["error"],
+            "retrying" if next_at else "dead",
+            next_at,
             None if next_at else when(d["at"]),
-        )  # fmt: skip
+        )
         yield _finish_attempt(e, "failed", "error = %s, next_attempt_at = %s", d["error"], next_at)
 
     @handles(event_class(ActionRun, "Cancelled"))
     def cancelled(self, e: RecordedEvent) -> Iterator[Statement]:
         yield _update(
-            "action_runs", e, "status = 'cancelled', last_error = %s, finished_at = %s",
-            e.data["reason"], e.timestamp,
-        )  # fmt: skip
+            "action_runs",
+            e,
+            "status = 'cancelled', last_error = %s, finished_at = %s",
+            e.data["reason"],
+            e.timestamp,
+        )
 
 
 def _nullable_json(value: Any) -> str | None:

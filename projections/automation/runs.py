@@ -23,7 +23,6 @@ ATTEMPT_COLUMNS = (
     "run_id, attempt, started_at, finished_at, outcome, error, detail, provider_message_id, "
     "next_attempt_at"
 )
-STATUSES = ("planned", "sending", "delivered", "retrying", "dead", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -107,9 +106,15 @@ class RunReads:
         """Most recently planned first; the cursor is (planned_at, id)."""
         clauses, params = _clauses(where or RunFilter())
         return await keyset_page(
-            self.conn, ActionRunRow, f"{SCHEMA}.action_runs", RUN_COLUMNS, (clauses, params),
-            newest_first("planned_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            ActionRunRow,
+            f"{SCHEMA}.action_runs",
+            RUN_COLUMNS,
+            (clauses, params),
+            newest_first("planned_at"),
+            first,
+            after,
+        )
 
     async def attempts(self, run_ids: list[UUID]) -> dict[UUID, list[AttemptRow]]:
         """Run id → its attempts, first attempt first (runs never started are absent)."""

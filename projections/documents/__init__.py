@@ -23,24 +23,44 @@ class DocumentsProjection(Projection):
             "filename, content_type, size, sha256, version, created_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["target_kind"], d["target_id"], d["title"],
-            d["filename"], d["content_type"], d["size"], d["sha256"], e.version, e.timestamp,
-            e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["target_kind"],
+            d["target_id"],
+            d["title"],
+            d["filename"],
+            d["content_type"],
+            d["size"],
+            d["sha256"],
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Document, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
         yield q(
             "UPDATE {schema}.documents SET title = %s, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["title"], e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            e.data["title"],
             e.version,
-        )  # fmt: skip
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
 
     @handles(event_class(Document, "Removed"))
     def removed(self, e: RecordedEvent) -> Iterator[Statement]:
         yield q(
             "UPDATE {schema}.documents SET removed = true, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
-        )  # fmt: skip
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )

@@ -71,6 +71,12 @@ class DocumentReads:
             clauses.append("target_id = %s")
             params.append(target_id)
         return await keyset_page(
-            self.conn, DocumentRow, f"{SCHEMA}.documents", COLUMNS, (clauses, params),
-            newest_first("created_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            DocumentRow,
+            f"{SCHEMA}.documents",
+            COLUMNS,
+            (clauses, params),
+            newest_first("created_at"),
+            first,
+            after,
+        )

@@ -64,10 +64,19 @@ class EntitiesProjection(Projection):
             "created_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["name"], d["description"], jsonb(d["fields"]),
-            d["search_importance"], d.get("location_field"), title_field(d["fields"]),
-            e.version, e.timestamp, e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["description"],
+            jsonb(d["fields"]),
+            d["search_importance"],
+            d.get("location_field"),
+            title_field(d["fields"]),
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(EntityType, "SchemaRevised"))
     def type_revised(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -77,10 +86,17 @@ class EntitiesProjection(Projection):
             "UPDATE {schema}.entity_types SET fields = %s, search_importance = %s, "
             "location_field = %s, title_field = %s, schema_version = %s, version = %s, "
             "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s",
-            jsonb(d["fields"]), d["search_importance"], d.get("location_field"),
-            title_field(d["fields"]), d["schema_version"], e.version, e.timestamp, e.position,
-            e.tenant_id, e.originator_id,
-        )  # fmt: skip
+            jsonb(d["fields"]),
+            d["search_importance"],
+            d.get("location_field"),
+            title_field(d["fields"]),
+            d["schema_version"],
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+        )
         yield q(RELOCATED, e.tenant_id, e.originator_id)
 
     @handles(event_class(EntityType, "Retired"))
@@ -88,26 +104,46 @@ class EntitiesProjection(Projection):
         yield q(
             "UPDATE {schema}.entity_types SET retired = true, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s",
-            e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
-        )  # fmt: skip
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+        )
 
     @handles(event_class(Entity, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         lat, lon = point(d["location"])
         yield CREATED.of(
-            e.tenant_id, e.originator_id, d["entity_type_id"], e.version, d["schema_version"],
-            d["data"], lat, lon, e.timestamp, e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["entity_type_id"],
+            e.version,
+            d["schema_version"],
+            d["data"],
+            lat,
+            lon,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Entity, "Updated"))
     def updated(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         lat, lon = point(d["location"])
         yield UPDATED.of(
-            e.tenant_id, e.originator_id, e.version, d["schema_version"], d["changes"], lat, lon,
-            e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+            d["schema_version"],
+            d["changes"],
+            lat,
+            lon,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Entity, "Archived"))
     def archived(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -151,10 +187,18 @@ CREATED = Rows(
     "r.lat, r.lon, r.created_at, r.updated_at, r.position FROM {rows} "
     "LEFT JOIN {schema}.entity_types t ON t.tenant_id = r.tenant_id AND t.id = r.type_id "
     "ON CONFLICT (tenant_id, id) DO NOTHING",
-    tenant_id="uuid", id="uuid", type_id="uuid", version="int", schema_version="int",
-    data="jsonb", lat="float8", lon="float8", created_at="timestamptz",
-    updated_at="timestamptz", position="bigint",
-)  # fmt: skip
+    tenant_id="uuid",
+    id="uuid",
+    type_id="uuid",
+    version="int",
+    schema_version="int",
+    data="jsonb",
+    lat="float8",
+    lon="float8",
+    created_at="timestamptz",
+    updated_at="timestamptz",
+    position="bigint",
+)
 UPDATED = Rows(
     "UPDATE {schema}.entities x SET data = n.data, title = n.data ->> t.title_field, "
     "importance = (n.data ->> t.search_importance)::double precision, version = n.version, "
@@ -168,9 +212,16 @@ UPDATED = Rows(
     "LEFT JOIN {schema}.entity_types t "
     "  ON t.tenant_id = n.tenant_id AND t.id = n.entity_type_id "
     "WHERE x.tenant_id = n.tenant_id AND x.id = n.id",
-    tenant_id="uuid", id="uuid", version="int", schema_version="int", changes="jsonb",
-    lat="float8", lon="float8", ts="timestamptz", position="bigint",
-)  # fmt: skip
+    tenant_id="uuid",
+    id="uuid",
+    version="int",
+    schema_version="int",
+    changes="jsonb",
+    lat="float8",
+    lon="float8",
+    ts="timestamptz",
+    position="bigint",
+)
 RELOCATED = (
     "UPDATE {schema}.entities x SET "
     f"lat = {located('x.data', 't.location_field', 'x.given_lat', 'lat')}, "
@@ -185,5 +236,9 @@ ARCHIVED = Rows(
     "UPDATE {schema}.entities x SET archived = true, version = r.version, updated_at = r.ts, "
     "position = r.position FROM {rows} "
     "WHERE x.tenant_id = r.tenant_id AND x.id = r.id AND x.version < r.version",
-    tenant_id="uuid", id="uuid", version="int", ts="timestamptz", position="bigint",
-)  # fmt: skip
+    tenant_id="uuid",
+    id="uuid",
+    version="int",
+    ts="timestamptz",
+    position="bigint",
+)

@@ -83,8 +83,12 @@ class EntityOrder(StrEnum):
 
 _LOWEST = -1.0e308  # stands for "no importance" so the keyset stays total
 SORTS: dict[EntityOrder, Sort[EntityRow]] = {
-    EntityOrder.NEWEST: Sort("created_at", True, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)),
-    EntityOrder.OLDEST: Sort("created_at", False, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)),
+    EntityOrder.NEWEST: Sort(
+        "created_at", True, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)
+    ),
+    EntityOrder.OLDEST: Sort(
+        "created_at", False, "timestamptz", lambda r: r.created_at.isoformat(), ("created_at",)
+    ),
     EntityOrder.RECENTLY_UPDATED: Sort(
         "updated_at", True, "timestamptz", lambda r: r.updated_at.isoformat(), ("updated_at",)
     ),
@@ -92,10 +96,13 @@ SORTS: dict[EntityOrder, Sort[EntityRow]] = {
         "coalesce(lower(title), '')", False, "text", lambda r: (r.title or "").lower(), ("title",)
     ),
     EntityOrder.IMPORTANCE: Sort(
-        f"coalesce(importance, {_LOWEST})", True, "float8",
-        lambda r: _LOWEST if r.importance is None else r.importance, ("importance",),
+        f"coalesce(importance, {_LOWEST})",
+        True,
+        "float8",
+        lambda r: _LOWEST if r.importance is None else r.importance,
+        ("importance",),
     ),
-}  # fmt: skip
+}
 
 
 ENTITY_COLUMNS = (
@@ -153,9 +160,15 @@ class EntityReads:
     ) -> Page[EntityRow]:
         """Keyset pagination in the chosen order; the cursor is (sort key, id)."""
         return await keyset_page(
-            self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, _conditions(where),
-            SORTS[order], first, after,
-        )  # fmt: skip
+            self.conn,
+            EntityRow,
+            f"{SCHEMA}.entities",
+            ENTITY_COLUMNS,
+            _conditions(where),
+            SORTS[order],
+            first,
+            after,
+        )
 
     async def page_json(
         self,
@@ -171,9 +184,15 @@ class EntityReads:
         `EntityRow` attribute or a constant), in output order. Same rows, same cursors."""
         values = [(key, ENTITY_JSON[v] if isinstance(v, str) else v) for key, v in fields]
         return await keyset_json_page(
-            self.conn, f"{SCHEMA}.entities", values, _conditions(where), SORTS[order], first,
-            after, with_cursors=with_cursors,
-        )  # fmt: skip
+            self.conn,
+            f"{SCHEMA}.entities",
+            values,
+            _conditions(where),
+            SORTS[order],
+            first,
+            after,
+            with_cursors=with_cursors,
+        )
 
     async def types(self) -> list[EntityTypeRow]:
         async with self.conn.cursor(row_factory=class_row(EntityTypeRow)) as cur:

@@ -34,18 +34,29 @@ class GroupsProjection(Projection):
             "INSERT INTO {schema}.groups (tenant_id, id, name, description, version, created_at, "
             "updated_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["name"], d["description"], e.version, e.timestamp,
-            e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["description"],
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Group, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
         yield q(
             "UPDATE {schema}.groups SET name = %s, version = %s, updated_at = %s, position = %s "
             "WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["name"], e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            e.data["name"],
             e.version,
-        )  # fmt: skip
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
 
     @handles(event_class(Group, "MembersAdded"))
     def members_added(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -56,16 +67,27 @@ class GroupsProjection(Projection):
             "  SELECT unnest(%s::uuid[]) AS id, 'entity' AS kind "
             "  UNION ALL SELECT unnest(%s::uuid[]), 'participant') m "
             f"WHERE {UNSEEN} ON CONFLICT DO NOTHING",
-            e.tenant_id, e.originator_id, entities, participants,
-            e.tenant_id, e.originator_id, e.version,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            entities,
+            participants,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
         yield q(
             "UPDATE {schema}.groups SET entity_ids = entity_ids || %s::uuid[], "
             "participant_ids = participant_ids || %s::uuid[], version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            entities, participants, e.version, e.timestamp, e.position, e.tenant_id,
-            e.originator_id, e.version,
-        )  # fmt: skip
+            entities,
+            participants,
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
 
     @handles(event_class(Group, "MembersRemoved"))
     def members_removed(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -73,8 +95,13 @@ class GroupsProjection(Projection):
         yield q(
             "DELETE FROM {schema}.members WHERE tenant_id = %s AND group_id = %s "  # noqa: S608
             f"AND member_id = ANY(%s::uuid[]) AND {UNSEEN}",
-            e.tenant_id, e.originator_id, gone, e.tenant_id, e.originator_id, e.version,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            gone,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
         yield q(
             "UPDATE {schema}.groups SET "
             "entity_ids = ARRAY(SELECT m FROM unnest(entity_ids) WITH ORDINALITY AS u(m, i) "
@@ -83,6 +110,12 @@ class GroupsProjection(Projection):
             "  AS u(m, i) WHERE m <> ALL(%s::uuid[]) ORDER BY i), "
             "version = %s, updated_at = %s, position = %s "
             "WHERE tenant_id = %s AND id = %s AND version < %s",
-            gone, gone, e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            gone,
+            gone,
             e.version,
-        )  # fmt: skip
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )

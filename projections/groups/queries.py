@@ -55,9 +55,15 @@ class GroupReads:
             clauses.append("lower(name) LIKE %s")
             params.append(like_prefix(name_prefix))
         return await keyset_page(
-            self.conn, GroupRow, f"{SCHEMA}.groups", COLUMNS, (clauses, params),
-            newest_first("created_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            GroupRow,
+            f"{SCHEMA}.groups",
+            COLUMNS,
+            (clauses, params),
+            newest_first("created_at"),
+            first,
+            after,
+        )
 
     async def groups_of(self, member_ids: list[UUID]) -> dict[UUID, list[UUID]]:
         """Member id → the ids of the groups it belongs to (members in no group are absent)."""

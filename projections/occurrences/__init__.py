@@ -26,16 +26,32 @@ class OccurrencesProjection(Projection):
             "process_id, entity_ids, participant_ids, version, recorded_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s::uuid[], %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["kind"], datetime.fromisoformat(d["occurred_at"]),
-            jsonb(d["data"]), lat, lon, d["process_id"], d["entity_ids"], d["participant_ids"],
-            e.version, e.timestamp, e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["kind"],
+            datetime.fromisoformat(d["occurred_at"]),
+            jsonb(d["data"]),
+            lat,
+            lon,
+            d["process_id"],
+            d["entity_ids"],
+            d["participant_ids"],
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Occurrence, "Retracted"))
     def retracted(self, e: RecordedEvent) -> Iterator[Statement]:
         yield q(
             "UPDATE {schema}.occurrences SET retracted = %s, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["reason"], e.version, e.timestamp, e.position, e.tenant_id, e.originator_id,
+            e.data["reason"],
             e.version,
-        )  # fmt: skip
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )

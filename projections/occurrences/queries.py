@@ -83,6 +83,12 @@ class OccurrenceReads:
         """Most recent occurred_at first; the cursor is (occurred_at, id)."""
         clauses, params = _clauses(where or OccurrenceFilter())
         return await keyset_page(
-            self.conn, OccurrenceRow, f"{SCHEMA}.occurrences", COLUMNS, (clauses, params),
-            newest_first("occurred_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            OccurrenceRow,
+            f"{SCHEMA}.occurrences",
+            COLUMNS,
+            (clauses, params),
+            newest_first("occurred_at"),
+            first,
+            after,
+        )

@@ -24,9 +24,18 @@ class ParticipantsProjection(Projection):
             "external_ref, version, created_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["kind"], d["name"], d["email"], d["phone"],
-            d["external_ref"], e.version, e.timestamp, e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["kind"],
+            d["name"],
+            d["email"],
+            d["phone"],
+            d["external_ref"],
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
 
     @handles(event_class(Participant, "Updated"))
     def updated(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -43,6 +52,11 @@ class ParticipantsProjection(Projection):
             "version = %s, updated_at = %s, position = %s "
             "FROM (SELECT %s::jsonb AS v) c "
             "WHERE p.tenant_id = %s AND p.id = %s AND p.version < %s",
-            e.version, e.timestamp, e.position, jsonb(e.data["changes"]), e.tenant_id,
-            e.originator_id, e.version,
-        )  # fmt: skip
+            e.version,
+            e.timestamp,
+            e.position,
+            jsonb(e.data["changes"]),
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )

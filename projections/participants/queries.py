@@ -54,6 +54,12 @@ class ParticipantReads:
             clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
             params.append(group_id)
         return await keyset_page(
-            self.conn, ParticipantRow, f"{SCHEMA}.participants", COLUMNS, (clauses, params),
-            newest_first("created_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            ParticipantRow,
+            f"{SCHEMA}.participants",
+            COLUMNS,
+            (clauses, params),
+            newest_first("created_at"),
+            first,
+            after,
+        )

@@ -35,9 +35,19 @@ class ProcessesProjection(Projection):
             "data, version, opened_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
-            e.tenant_id, e.originator_id, d["kind"], d["title"], d["stages"], first,
-            when(d["due_at"]), jsonb(d["data"]), e.version, e.timestamp, e.timestamp, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["kind"],
+            d["title"],
+            d["stages"],
+            first,
+            when(d["due_at"]),
+            jsonb(d["data"]),
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
         yield q(HISTORY, e.tenant_id, e.originator_id, e.position, first, None, e.timestamp)
 
     @handles(event_class(Process, "StageEntered"))
@@ -45,9 +55,14 @@ class ProcessesProjection(Projection):
         d = e.data
         yield self._update(e, "stage = %s", d["stage"])
         yield q(
-            HISTORY, e.tenant_id, e.originator_id, e.position, d["stage"], d["previous"],
+            HISTORY,
+            e.tenant_id,
+            e.originator_id,
+            e.position,
+            d["stage"],
+            d["previous"],
             e.timestamp,
-        )  # fmt: skip
+        )
 
     @handles(event_class(Process, "ParticipantAssigned"))
     def assigned(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -84,5 +99,11 @@ class ProcessesProjection(Projection):
         return q(
             f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "  # noqa: S608
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            *values, e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version,
-        )  # fmt: skip
+            *values,
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )

@@ -102,9 +102,15 @@ class ProcessReads:
         """Newest first; the cursor is (opened_at, id)."""
         clauses, params = _clauses(where or ProcessFilter())
         return await keyset_page(
-            self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, (clauses, params),
-            newest_first("opened_at"), first, after,
-        )  # fmt: skip
+            self.conn,
+            ProcessRow,
+            f"{SCHEMA}.processes",
+            COLUMNS,
+            (clauses, params),
+            newest_first("opened_at"),
+            first,
+            after,
+        )
 
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
         """Process id → the stages it entered, oldest first (processes not found are absent)."""

@@ -92,8 +92,11 @@ class SearchProjection(Projection):
             "min_word_size_for_two_typos = EXCLUDED.min_word_size_for_two_typos, "
             "version = EXCLUDED.version, position = EXCLUDED.position "
             "WHERE tenant_settings.version < EXCLUDED.version",
-            e.originator_id, *typo.values(), e.version, e.position,
-        )  # fmt: skip
+            e.originator_id,
+            *typo.values(),
+            e.version,
+            e.position,
+        )
 
     @handles(event_class(EntityType, "Defined"), event_class(EntityType, "SchemaRevised"))
     def type_changed(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -106,18 +109,29 @@ class SearchProjection(Projection):
             "title_field = EXCLUDED.title_field, importance_field = EXCLUDED.importance_field, "
             "version = EXCLUDED.version, position = EXCLUDED.position "
             "WHERE entity_types.version < EXCLUDED.version",
-            e.tenant_id, e.originator_id, jsonb(search_weights(fields)), title_field(fields),
-            e.data["search_importance"], e.version, e.position,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            jsonb(search_weights(fields)),
+            title_field(fields),
+            e.data["search_importance"],
+            e.version,
+            e.position,
+        )
         yield q(TYPE_REINDEXED, e.tenant_id, e.originator_id)
 
     @handles(event_class(Entity, "Created"))
     def entity_created(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield ENTITY_CREATED.of(
-            e.tenant_id, e.originator_id, d["entity_type_id"], d["data"], e.version, e.timestamp,
-            e.position, None,
-        )  # fmt: skip
+            e.tenant_id,
+            e.originator_id,
+            d["entity_type_id"],
+            d["data"],
+            e.version,
+            e.timestamp,
+            e.position,
+            None,
+        )
 
     @handles(event_class(Entity, "Updated"))
     def entity_updated(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -96,8 +96,14 @@ class SearchReads:
         text = query[:MAX_QUERY_CHARS]
         typing = bool(text) and not text[-1].isspace()  # the last word may be unfinished
         args = [
-            text, typing, wanted, MAX_QUERY_WORDS, ALTERNATIVES_PER_WORD, offset, limit + 1,
-        ]  # fmt: skip
+            text,
+            typing,
+            wanted,
+            MAX_QUERY_WORDS,
+            ALTERNATIVES_PER_WORD,
+            offset,
+            limit + 1,
+        ]
         async with self.conn.cursor() as cur:
             await cur.execute(PAGE_SQL, args)
             rows = await cur.fetchall()

@@ -84,9 +84,15 @@ def insert_sql(kind: str) -> Rows:
         f"version, updated_at, position) SELECT n.tenant_id, '{kind}', n.id, n.title, {body}, "
         f"n.f, {tsv}, n.version, n.ts, n.position FROM n "
         "ON CONFLICT (tenant_id, kind, id) DO NOTHING RETURNING tenant_id, tsv)" + WORDS,
-        tenant_id="uuid", id="uuid", title="text", f="jsonb", text="text", version="int",
-        ts="timestamptz", position="bigint",
-    )  # fmt: skip
+        tenant_id="uuid",
+        id="uuid",
+        title="text",
+        f="jsonb",
+        text="text",
+        version="int",
+        ts="timestamptz",
+        position="bigint",
+    )
 
 
 def update_sql(kind: str, title: str, fields: str, value: str = "text") -> Rows:
@@ -101,17 +107,22 @@ def update_sql(kind: str, title: str, fields: str, value: str = "text") -> Rows:
         f"tsv = {tsv}, version = n.version, updated_at = n.ts, position = n.position FROM n "
         "WHERE x.tenant_id = n.tenant_id AND x.kind = n.kind AND x.id = n.id "
         "RETURNING x.tenant_id, x.tsv)" + WORDS,
-        tenant_id="uuid", id="uuid", value=value, version="int", ts="timestamptz",
+        tenant_id="uuid",
+        id="uuid",
+        value=value,
+        version="int",
+        ts="timestamptz",
         position="bigint",
-    )  # fmt: skip
+    )
 
 
 def delete_sql(kind: str) -> Rows:
     return Rows(
         "DELETE FROM {schema}.items x USING {rows} "
         f"WHERE x.tenant_id = r.tenant_id AND x.kind = '{kind}' AND x.id = r.id",
-        tenant_id="uuid", id="uuid",
-    )  # fmt: skip
+        tenant_id="uuid",
+        id="uuid",
+    )
 
 
 ENTITY_CREATED = Rows(
@@ -131,9 +142,15 @@ ENTITY_CREATED = Rows(
     "CROSS JOIN LATERAL jsonb_array_elements(r.earlier) d(data) "
     "CROSS JOIN LATERAL {schema}.entity_texts(d.data, t.weights, t.title_field) e)"
     + words_of("vectors"),
-    tenant_id="uuid", id="uuid", type_id="uuid", data="jsonb", version="int",
-    ts="timestamptz", position="bigint", earlier="jsonb",
-)  # fmt: skip
+    tenant_id="uuid",
+    id="uuid",
+    type_id="uuid",
+    data="jsonb",
+    version="int",
+    ts="timestamptz",
+    position="bigint",
+    earlier="jsonb",
+)
 ENTITY_UPDATED = Rows(
     "WITH n AS (SELECT x.tenant_id, x.id, jsonb_strip_nulls(x.fields || r.changes) AS data, "
     "t.weights, t.title_field, t.importance_field, r.version, r.ts, r.position "
@@ -146,9 +163,13 @@ ENTITY_UPDATED = Rows(
     "updated_at = n.ts, position = n.position FROM n "
     "WHERE x.tenant_id = n.tenant_id AND x.kind = 'entity' AND x.id = n.id "
     "RETURNING x.tenant_id, x.tsv)" + WORDS,
-    changes="jsonb", tenant_id="uuid", id="uuid", version="int", ts="timestamptz",
+    changes="jsonb",
+    tenant_id="uuid",
+    id="uuid",
+    version="int",
+    ts="timestamptz",
     position="bigint",
-)  # fmt: skip
+)
 INSERTED = {kind: insert_sql(kind) for kind in DERIVED}
 DELETED = {kind: delete_sql(kind) for kind in (*DERIVED, "entity")}
 PROCESS_STAGE = update_sql("process", "x.title", "x.fields || jsonb_build_object('stage', r.value)")

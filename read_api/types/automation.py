@@ -38,10 +38,15 @@ class OccurrenceKind:
     @staticmethod
     def of(row: OccurrenceKindRow) -> OccurrenceKind:
         return OccurrenceKind(
-            id=row.id, name=row.name, description=row.description, fields=JSON(row.fields),
-            version=row.version, position=row.position, created_at=row.created_at,
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            fields=JSON(row.fields),
+            version=row.version,
+            position=row.position,
+            created_at=row.created_at,
             updated_at=row.updated_at,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type(description="A catalog action: a channel, a template and the channel's config.")
@@ -64,15 +69,24 @@ class Action:
     @staticmethod
     def of(row: ActionRow) -> Action:
         return Action(
-            id=row.id, name=row.name, channel=row.channel, template=JSON(row.template),
-            config=JSON(row.config), has_credentials=row.has_credentials, retry=JSON(row.retry),
-            retired=row.retired, version=row.version, position=row.position,
-            created_at=row.created_at, updated_at=row.updated_at,
-        )  # fmt: skip
+            id=row.id,
+            name=row.name,
+            channel=row.channel,
+            template=JSON(row.template),
+            config=JSON(row.config),
+            has_credentials=row.has_credentials,
+            retry=JSON(row.retry),
+            retired=row.retired,
+            version=row.version,
+            position=row.position,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
-@strawberry.type(description="A catalog action attached to a trigger, with a condition and a "
-                 "schedule.")  # fmt: skip
+@strawberry.type(
+    description="A catalog action attached to a trigger, with a condition and a schedule."
+)
 class ProcessAction:
     id: UUID
     name: str
@@ -91,13 +105,20 @@ class ProcessAction:
     @staticmethod
     def of(row: ProcessActionRow) -> ProcessAction:
         return ProcessAction(
-            id=row.id, name=row.name, action_id=row.action_id, trigger=JSON(row.trigger),
+            id=row.id,
+            name=row.name,
+            action_id=row.action_id,
+            trigger=JSON(row.trigger),
             trigger_on=row.trigger_on,
             condition=None if row.condition is None else JSON(row.condition),
-            schedule=JSON(row.schedule), catch_up=JSON(row.catch_up), paused=row.paused,
-            version=row.version, position=row.position, created_at=row.created_at,
+            schedule=JSON(row.schedule),
+            catch_up=JSON(row.catch_up),
+            paused=row.paused,
+            version=row.version,
+            position=row.position,
+            created_at=row.created_at,
             updated_at=row.updated_at,
-        )  # fmt: skip
+        )
 
     @strawberry.field
     async def action(self, info: Info) -> Action | None:

@@ -219,10 +219,12 @@ def _zone(name: str) -> ZoneInfo:
 
 @strawberry.type
 class RuleQuery:
-    @field("Check a condition against a trigger's fields and try it, with no side effects: on "
-           "`sample` (a record shaped like the trigger's; `previous` is its state before an "
-           "entity change) and/or on the `last` (at most 100) real records of the trigger. "
-           "`now` and `timezone` fix the clock for date operators.")  # fmt: skip
+    @field(
+        "Check a condition against a trigger's fields and try it, with no side effects: on "
+        "`sample` (a record shaped like the trigger's; `previous` is its state before an "
+        "entity change) and/or on the `last` (at most 100) real records of the trigger. "
+        "`now` and `timezone` fix the clock for date operators."
+    )
     async def rule_dry_run(
         self,
         info: Info,

@@ -14,8 +14,10 @@ from read_api.types.automation import Action, ProcessAction, action_by_id, proce
 from read_api.types.common import DEFAULT_PAGE, Connection, Info, connection, field, page_size
 
 
-@strawberry.enum(description="planned → sending → delivered; a failed send is retrying (then "
-                 "sending again) or dead; planned or retrying runs may be cancelled.")  # fmt: skip
+@strawberry.enum(
+    description="planned → sending → delivered; a failed send is retrying (then "
+    "sending again) or dead; planned or retrying runs may be cancelled."
+)
 class ActionRunStatus(Enum):
     PLANNED = "planned"
     SENDING = "sending"
@@ -48,10 +50,15 @@ class ActionRunAttempt:
     @staticmethod
     def of(row: AttemptRow) -> ActionRunAttempt:
         return ActionRunAttempt(
-            attempt=row.attempt, started_at=row.started_at, finished_at=row.finished_at,
-            outcome=AttemptOutcome(row.outcome), error=row.error, detail=row.detail,
-            provider_message_id=row.provider_message_id, next_attempt_at=row.next_attempt_at,
-        )  # fmt: skip
+            attempt=row.attempt,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            outcome=AttemptOutcome(row.outcome),
+            error=row.error,
+            detail=row.detail,
+            provider_message_id=row.provider_message_id,
+            next_attempt_at=row.next_attempt_at,
+        )
 
 
 @strawberry.type(description="One planned execution of a process action, and what became of it.")
@@ -76,13 +83,23 @@ class ActionRun:
     @staticmethod
     def of(row: ActionRunRow) -> ActionRun:
         return ActionRun(
-            id=row.id, process_action_id=row.process_action_id, action_id=row.action_id,
-            trigger_key=row.trigger_key, status=ActionRunStatus(row.status),
-            planned_at=row.planned_at, due_at=row.due_at, attempts=row.attempts,
-            last_error=row.last_error, provider_message_id=row.provider_message_id,
-            context=JSON(row.context), version=row.version, position=row.position,
-            created_at=row.created_at, updated_at=row.updated_at, finished_at=row.finished_at,
-        )  # fmt: skip
+            id=row.id,
+            process_action_id=row.process_action_id,
+            action_id=row.action_id,
+            trigger_key=row.trigger_key,
+            status=ActionRunStatus(row.status),
+            planned_at=row.planned_at,
+            due_at=row.due_at,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            provider_message_id=row.provider_message_id,
+            context=JSON(row.context),
+            version=row.version,
+            position=row.position,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            finished_at=row.finished_at,
+        )
 
     @strawberry.field
     async def attempt_history(self, info: Info) -> list[ActionRunAttempt]:
@@ -120,8 +137,10 @@ class ActionRunWhere:
 
 @strawberry.type
 class ActionRunQuery:
-    @field("Action runs, most recently planned first, by status, process action, catalog "
-           "action and planned time.")  # fmt: skip
+    @field(
+        "Action runs, most recently planned first, by status, process action, catalog "
+        "action and planned time."
+    )
     async def action_runs(
         self,
         info: Info,

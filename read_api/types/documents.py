@@ -37,11 +37,20 @@ class Document:
     @staticmethod
     def of(row: DocumentRow) -> Document:
         return Document(
-            id=row.id, target_kind=row.target_kind, target_id=row.target_id, title=row.title,
-            filename=row.filename, content_type=row.content_type, size=row.size,
-            sha256=row.sha256, removed=row.removed, version=row.version,
-            created_at=row.created_at, updated_at=row.updated_at, position=row.position,
-        )  # fmt: skip
+            id=row.id,
+            target_kind=row.target_kind,
+            target_id=row.target_id,
+            title=row.title,
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+            sha256=row.sha256,
+            removed=row.removed,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            position=row.position,
+        )
 
 
 async def documents_of(info: Info, target_id: UUID) -> list[Document]:

@@ -54,12 +54,20 @@ class EntityType:
     @staticmethod
     def of(row: EntityTypeRow) -> EntityType:
         return EntityType(
-            id=row.id, name=row.name, description=row.description, fields=JSON(row.fields),
-            search_importance=row.search_importance, location_field=row.location_field,
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            fields=JSON(row.fields),
+            search_importance=row.search_importance,
+            location_field=row.location_field,
             title_field=row.title_field,
-            schema_version=row.schema_version, retired=row.retired, version=row.version,
-            created_at=row.created_at, updated_at=row.updated_at, position=row.position,
-        )  # fmt: skip
+            schema_version=row.schema_version,
+            retired=row.retired,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            position=row.position,
+        )
 
 
 @strawberry.type(description="An instance of an entity type; `data` holds its field values.")
@@ -81,11 +89,20 @@ class Entity:
     @staticmethod
     def of(row: EntityRow) -> Entity:
         return Entity(
-            id=row.id, entity_type_id=row.entity_type_id, version=row.version,
-            schema_version=row.schema_version, title=row.title, importance=row.importance,
-            data=JSON(row.data), lat=row.lat, lon=row.lon, archived=row.archived,
-            created_at=row.created_at, updated_at=row.updated_at, position=row.position,
-        )  # fmt: skip
+            id=row.id,
+            entity_type_id=row.entity_type_id,
+            version=row.version,
+            schema_version=row.schema_version,
+            title=row.title,
+            importance=row.importance,
+            data=JSON(row.data),
+            lat=row.lat,
+            lon=row.lon,
+            archived=row.archived,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            position=row.position,
+        )
 
     @strawberry.field
     async def entity_type(self, info: Info) -> EntityType | None:
@@ -149,8 +166,10 @@ class EntityQuery:
         row = await info.context.loaders.entity.load(id)
         return Entity.of(row) if row else None
 
-    @field("Entities (newest first unless `order` says otherwise), filtered by type, field "
-           "values, creation time and group.")  # fmt: skip
+    @field(
+        "Entities (newest first unless `order` says otherwise), filtered by type, field "
+        "values, creation time and group."
+    )
     async def entities(
         self,
         info: Info,

@@ -40,9 +40,13 @@ class GeoHit:
     @staticmethod
     def of(row: GeoRow) -> GeoHit:
         return GeoHit(
-            kind=GeoKind(row.kind), id=row.id, title=row.title, lat=row.lat, lon=row.lon,
+            kind=GeoKind(row.kind),
+            id=row.id,
+            title=row.title,
+            lat=row.lat,
+            lon=row.lon,
             distance_m=row.distance_m,
-        )  # fmt: skip
+        )
 
     @strawberry.field
     async def node(self, info: Info) -> GeoNode | None:
@@ -77,8 +81,9 @@ async def _geo(info: Info, read: Callable[[Reads], Awaitable[list[GeoRow]]]) -> 
 
 @strawberry.type
 class GeoQuery:
-    @field("The nearest located objects, nearest first, optionally no "
-                      "farther than `radiusM` metres.")  # fmt: skip
+    @field(
+        "The nearest located objects, nearest first, optionally no farther than `radiusM` metres."
+    )
     async def nearby(
         self,
         info: Info,
@@ -93,8 +98,10 @@ class GeoQuery:
             info, lambda reads: reads.geo.nearby(lat, lon, _kinds(kinds), size, radius_m)
         )
 
-    @field("Everything within `radiusM` of (lat, lon), nearest first, or "
-                      "inside the box south/west/north/east (west > east crosses ±180°).")  # fmt: skip
+    @field(
+        "Everything within `radiusM` of (lat, lon), nearest first, or "
+        "inside the box south/west/north/east (west > east crosses ±180°)."
+    )
     async def within(
         self,
         info: Info,

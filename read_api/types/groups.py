@@ -35,10 +35,16 @@ class Group:
     @staticmethod
     def of(row: GroupRow) -> Group:
         return Group(
-            id=row.id, name=row.name, description=row.description, entity_ids=row.entity_ids,
-            participant_ids=row.participant_ids, version=row.version, created_at=row.created_at,
-            updated_at=row.updated_at, position=row.position,
-        )  # fmt: skip
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            entity_ids=row.entity_ids,
+            participant_ids=row.participant_ids,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            position=row.position,
+        )
 
     @field("Member entities (batched).")
     async def entities(self, info: Info) -> list[Entity]:

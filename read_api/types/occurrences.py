@@ -42,11 +42,20 @@ class Occurrence:
     @staticmethod
     def of(row: OccurrenceRow) -> Occurrence:
         return Occurrence(
-            id=row.id, kind=row.kind, occurred_at=row.occurred_at, data=JSON(row.data),
-            lat=row.lat, lon=row.lon, process_id=row.process_id, entity_ids=row.entity_ids,
-            participant_ids=row.participant_ids, retracted=row.retracted, version=row.version,
-            recorded_at=row.recorded_at, position=row.position,
-        )  # fmt: skip
+            id=row.id,
+            kind=row.kind,
+            occurred_at=row.occurred_at,
+            data=JSON(row.data),
+            lat=row.lat,
+            lon=row.lon,
+            process_id=row.process_id,
+            entity_ids=row.entity_ids,
+            participant_ids=row.participant_ids,
+            retracted=row.retracted,
+            version=row.version,
+            recorded_at=row.recorded_at,
+            position=row.position,
+        )
 
     @strawberry.field
     async def process(self, info: Info) -> Process | None:
@@ -79,10 +88,13 @@ class OccurrenceWhere:
 
     def to_filter(self) -> OccurrenceFilter:
         return OccurrenceFilter(
-            kind=self.kind, process_id=self.process_id, entity_id=self.entity_id,
-            occurred_after=self.occurred_after, occurred_before=self.occurred_before,
+            kind=self.kind,
+            process_id=self.process_id,
+            entity_id=self.entity_id,
+            occurred_after=self.occurred_after,
+            occurred_before=self.occurred_before,
             include_retracted=self.include_retracted,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type
@@ -92,8 +104,7 @@ class OccurrenceQuery:
         row = await info.context.loaders.occurrence.load(id)
         return Occurrence.of(row) if row else None
 
-    @field("Occurrences, most recent first, by kind, process, entity and "
-                      "time range.")  # fmt: skip
+    @field("Occurrences, most recent first, by kind, process, entity and time range.")
     async def occurrences(
         self,
         info: Info,

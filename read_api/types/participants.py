@@ -38,10 +38,17 @@ class Participant:
     @staticmethod
     def of(row: ParticipantRow) -> Participant:
         return Participant(
-            id=row.id, kind=row.kind, name=row.name, email=row.email, phone=row.phone,
-            external_ref=row.external_ref, version=row.version, created_at=row.created_at,
-            updated_at=row.updated_at, position=row.position,
-        )  # fmt: skip
+            id=row.id,
+            kind=row.kind,
+            name=row.name,
+            email=row.email,
+            phone=row.phone,
+            external_ref=row.external_ref,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            position=row.position,
+        )
 
     @strawberry.field
     async def groups(

@@ -72,12 +72,23 @@ class Process:
     @staticmethod
     def of(row: ProcessRow) -> Process:
         return Process(
-            id=row.id, kind=row.kind, title=row.title, stages=row.stages, stage=row.stage,
-            status=row.status, outcome=row.outcome, due_at=row.due_at, data=JSON(row.data),
-            entity_ids=row.entity_ids, version=row.version, opened_at=row.opened_at,
-            updated_at=row.updated_at, closed_at=row.closed_at, position=row.position,
+            id=row.id,
+            kind=row.kind,
+            title=row.title,
+            stages=row.stages,
+            stage=row.stage,
+            status=row.status,
+            outcome=row.outcome,
+            due_at=row.due_at,
+            data=JSON(row.data),
+            entity_ids=row.entity_ids,
+            version=row.version,
+            opened_at=row.opened_at,
+            updated_at=row.updated_at,
+            closed_at=row.closed_at,
+            position=row.position,
             roles=row.participants,
-        )  # fmt: skip
+        )
 
     @field("Who takes part, with which role.")
     def participants(self) -> list[ProcessParticipant]:
@@ -109,11 +120,15 @@ class ProcessWhere:
 
     def to_filter(self) -> ProcessFilter:
         return ProcessFilter(
-            kind=self.kind, stage=self.stage, status=self.status,
-            participant_id=self.participant_id, entity_id=self.entity_id,
-            due_before=self.due_before, opened_after=self.opened_after,
+            kind=self.kind,
+            stage=self.stage,
+            status=self.status,
+            participant_id=self.participant_id,
+            entity_id=self.entity_id,
+            due_before=self.due_before,
+            opened_after=self.opened_after,
             opened_before=self.opened_before,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type
@@ -123,8 +138,10 @@ class ProcessQuery:
         row = await info.context.loaders.process.load(id)
         return Process.of(row) if row else None
 
-    @field("Processes, newest first, by kind, stage, status, participant, "
-                      "entity, due date and opening time.")  # fmt: skip
+    @field(
+        "Processes, newest first, by kind, stage, status, participant, "
+        "entity, due date and opening time."
+    )
     async def processes(
         self,
         info: Info,

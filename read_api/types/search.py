@@ -66,9 +66,13 @@ class SearchHit:
     @staticmethod
     def of(row: SearchRow) -> SearchHit:
         return SearchHit(
-            kind=Kind(row.kind), id=row.id, title=row.title, snippet=row.snippet,
-            rank=row.rank, importance=row.importance,
-        )  # fmt: skip
+            kind=Kind(row.kind),
+            id=row.id,
+            title=row.title,
+            snippet=row.snippet,
+            rank=row.rank,
+            importance=row.importance,
+        )
 
     @field("The object found (null if it went away meanwhile).")
     async def node(self, info: Info) -> Node | None:
@@ -77,8 +81,10 @@ class SearchHit:
 
 @strawberry.type
 class SearchQuery:
-    @field("Best matches first across the chosen kinds (all by default). "
-                      "Words need not be exact: 'wrkflow' finds 'workflow'.")  # fmt: skip
+    @field(
+        "Best matches first across the chosen kinds (all by default). "
+        "Words need not be exact: 'wrkflow' finds 'workflow'."
+    )
     async def search(
         self,
         info: Info,
