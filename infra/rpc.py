@@ -399,6 +399,7 @@ class RpcServer:
             # A new incarnation of a topic starts at 0, whatever the group remembers.
             tp.offset = 0 if renewed else max(committed.get((tp.topic, tp.partition), 0), 0)
         consumer.assign(partitions)
+        consumer.resume(partitions)  # taken back while paused, a partition stays paused
         self.ready.set()
         log.info(
             "rpc server assigned",

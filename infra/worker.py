@@ -234,8 +234,10 @@ class ProjectionWorker:
             now=found,
         )
         self.topic_id = found
-        for tp in self._positioned(conn, consumer.assignment()):
+        positioned = self._positioned(conn, consumer.assignment())
+        for tp in positioned:
             consumer.seek(tp)
+        self.drowsiness.reading_from(consumer, positioned)
 
     def _next_messages(self, consumer: Consumer) -> list[Message]:
         """Wait for one message, then take only what the client has already fetched.
@@ -259,6 +261,9 @@ class ProjectionWorker:
         self.topic_id = topic_identity(admin, self.topic)
         positioned = self._positioned(conn, partitions)
         consumer.assign(positioned)
+        # A partition taken back while paused (a rebalance during a rest) stays paused.
+        consumer.resume(positioned)
+        self.drowsiness.reading_from(consumer, positioned)
         # str keys: the JSON log renderer refuses int keys, and `poll` (unlike `consume`)
         # raises what a callback raised, which would restart the worker.
         log.info(
@@ -315,7 +320,9 @@ class ProjectionWorker:
                     previous=int(previous),
                     found=position,
                 )
-                consumer.seek(TopicPartition(self.topic, partition, 0))
+                again = TopicPartition(self.topic, partition, 0)
+                consumer.seek(again)
+                self.drowsiness.reading_from(consumer, [again])
                 self.rereads += 1
                 broken.add(partition)
                 continue
