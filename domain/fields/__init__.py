@@ -6,7 +6,7 @@ Importing this package registers every built-in strategy.
 from __future__ import annotations
 
 from domain.fields import composite, scalar, text
-from domain.fields.base import STRATEGIES, FieldStrategy, register, strategy_for
+from domain.fields.base import STRATEGIES, FieldStrategy, VarType, register, strategy_for
 from domain.fields.errors import DataInvalid, FieldError, NestedValueError
 from domain.fields.regex import MAX_MATCH_INPUT, MAX_PATTERN_LENGTH, safe_compile
 from domain.fields.schema import check_schema, unique_values, validate_data
@@ -21,6 +21,7 @@ __all__ = [
     "FieldSpec",
     "FieldStrategy",
     "NestedValueError",
+    "VarType",
     "check_schema",
     "register",
     "safe_compile",

@@ -9,10 +9,13 @@ import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from domain.fields.errors import FieldError
 from domain.fields.spec import FieldSpec
+
+VarType = Literal["number", "text", "boolean", "date", "datetime", "list", "geo", "any"]
+"""What a rule may do with a value: which operators apply, what it compares with."""
 
 Problem = tuple[str, str]
 """(constraint key, message): keyed so check_schema can point at the offending constraint."""
@@ -23,7 +26,10 @@ class FieldStrategy(ABC):
     allowed_constraints: ClassVar[frozenset[str]] = frozenset()
     can_be_unique: ClassVar[bool] = True
     text_like: ClassVar[bool] = False
-    """Whether the value carries words worth full-text indexing (gates FieldSpec.searchable)."""
+    """Whether the value carries words worth full-text indexing (gates FieldSpec.searchable;
+    with no field marked searchable, every text-like field is indexed)."""
+    rule_type: ClassVar[VarType] = "any"
+    """The value's type in the rule language ("any": checked only when evaluated)."""
 
     def check_constraints(self, spec: FieldSpec) -> list[str]:
         return [f"{key}: {message}" for key, message in self.constraint_problems(spec)]

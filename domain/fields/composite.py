@@ -46,6 +46,7 @@ def _choices(spec: FieldSpec) -> list[str]:
 @register
 class EnumField(FieldStrategy):
     name = "enum"
+    rule_type = "text"
     allowed_constraints = frozenset({"values"})
     text_like = True
 
@@ -62,6 +63,7 @@ class EnumField(FieldStrategy):
 @register
 class MultiEnumField(FieldStrategy):
     name = "multi_enum"
+    rule_type = "list"
     allowed_constraints = frozenset({"values", "min_items", "max_items"})
     can_be_unique = False
     text_like = True
@@ -99,6 +101,7 @@ class MultiEnumField(FieldStrategy):
 @register
 class GeoPointField(FieldStrategy):
     name = "geo_point"
+    rule_type = "geo"
     can_be_unique = False
 
     def validate(self, value: object, spec: FieldSpec) -> object:
@@ -138,6 +141,7 @@ class ReferenceField(FieldStrategy):
     """Format only: whether the target exists, and has the right type, needs the store."""
 
     name = "reference"
+    rule_type = "text"
     allowed_constraints = frozenset({"entity_type_id"})
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
@@ -158,6 +162,7 @@ class JsonField(FieldStrategy):
     """An escape hatch for structure we do not model, bounded so it cannot bloat every event."""
 
     name = "json"
+    rule_type = "any"
     allowed_constraints = frozenset({"max_bytes"})
     can_be_unique = False
 

@@ -27,6 +27,7 @@ class IntegerField(FieldStrategy):
     """64-bit bounded so the value can be sorted and cast in SQL without overflow."""
 
     name = "integer"
+    rule_type = "number"
     allowed_constraints = frozenset({"min", "max"})
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
@@ -50,6 +51,7 @@ class IntegerField(FieldStrategy):
 @register
 class NumberField(FieldStrategy):
     name = "number"
+    rule_type = "number"
     allowed_constraints = frozenset({"min", "max"})
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
@@ -69,6 +71,7 @@ class BooleanField(FieldStrategy):
     """Strictly true/false: accepting "yes" or 1 would make the stored meaning guesswork."""
 
     name = "boolean"
+    rule_type = "boolean"
     can_be_unique = False
 
     def validate(self, value: object, spec: FieldSpec) -> object:
@@ -107,6 +110,7 @@ def parse_datetime(raw: object) -> datetime:
 @register
 class DateField(FieldStrategy):
     name = "date"
+    rule_type = "date"
     allowed_constraints = frozenset({"min", "max"})
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
@@ -128,6 +132,7 @@ class DateTimeField(FieldStrategy):
     """Stored in UTC so the same instant written in two zones is stored (and claimed) once."""
 
     name = "datetime"
+    rule_type = "datetime"
     allowed_constraints = frozenset({"min", "max"})
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:

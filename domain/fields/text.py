@@ -36,6 +36,7 @@ class _BoundedText(FieldStrategy):
     bad_characters: ClassVar[re.Pattern[str]]
     allowed_constraints = frozenset({"min_length", "max_length"})
     text_like = True
+    rule_type = "text"
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return range_problems(spec, "min_length", "max_length", parse_count)
@@ -99,6 +100,7 @@ class EmailField(FieldStrategy):
 
     name = "email"
     text_like = True
+    rule_type = "text"
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         text = require_str(value)
@@ -127,6 +129,7 @@ class PhoneField(FieldStrategy):
 
     name = "phone"
     text_like = True
+    rule_type = "text"
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         text = require_str(value)
@@ -145,6 +148,7 @@ class UrlField(FieldStrategy):
 
     name = "url"
     text_like = True
+    rule_type = "text"
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         text = require_str(value)

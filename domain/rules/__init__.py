@@ -13,10 +13,11 @@ changed_to, within_km). Semantics are described in values.py, dates.py and the b
 
 from __future__ import annotations
 
+from domain.fields import VarType
 from domain.rules.check import check_rule
 from domain.rules.compile import CompiledRule, compile_rule
 from domain.rules.explain import Explanation, TraceNode
-from domain.rules.types import RuleInput, VarType, field_var_types
+from domain.rules.types import RuleInput, field_var_types
 
 __all__ = [
     "CompiledRule",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from domain.fields import VarType
 from domain.rules.check_base import TOP, Checker
 from domain.rules.check_ops import SIGNATURES
 from domain.rules.shape import guard_size
-from domain.rules.types import VarType
 
 
 def check_rule(

@@ -18,9 +18,9 @@ from difflib import get_close_matches
 from typing import Any, Protocol
 
 from domain.errors import InvalidInput
+from domain.fields import VarType
 from domain.rules.nodes import NOT_CONSTANT
 from domain.rules.shape import Call, Path, known_call
-from domain.rules.types import VarType
 
 _LISTED_KNOWN = 10
 

@@ -5,38 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.fields import FieldSpec
+from domain.fields import STRATEGIES, FieldSpec, VarType
 from domain.rules.dates import zone_named
-
-VarType = Literal["number", "text", "boolean", "date", "datetime", "list", "geo", "any"]
-
-# Field types the rule checker knows; anything else (a type added later) is "any" so that a new
-# field type never makes existing rules unsavable, at the price of a weaker check.
-_FIELD_VAR_TYPES: dict[str, VarType] = {
-    "integer": "number",
-    "number": "number",
-    "text": "text",
-    "long_text": "text",
-    "email": "text",
-    "phone": "text",
-    "url": "text",
-    "enum": "text",
-    "reference": "text",
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "datetime",
-    "multi_enum": "list",
-    "geo_point": "geo",
-    "json": "any",
-}
 
 
 def field_var_types(fields: Iterable[FieldSpec], prefix: str = "data.") -> dict[str, VarType]:
     """The variables a record's typed fields give a rule, e.g. {"data.severity": "number"}."""
-    return {f"{prefix}{spec.name}": _FIELD_VAR_TYPES.get(spec.type, "any") for spec in fields}
+    return {f"{prefix}{spec.name}": _rule_type(spec.type) for spec in fields}
+
+
+def _rule_type(field_type: str) -> VarType:
+    strategy = STRATEGIES.get(field_type)  # a type this version does not know: checked late
+    return strategy.rule_type if strategy is not None else "any"
 
 
 @dataclass(frozen=True, slots=True)

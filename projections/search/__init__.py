@@ -18,6 +18,7 @@ import orjson
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
+from domain.fields import STRATEGIES
 from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
@@ -42,14 +43,18 @@ TYPO_DEFAULTS = {
     "min_word_size_for_two_typos": 9,
 }
 """A tenant's settings before it had these (older events): Meilisearch's defaults."""
-TEXT_TYPES = ("text", "long_text", "email", "phone", "url", "enum", "multi_enum")
 WEIGHTS = ("A", "B", "C")
 
 
 def search_weights(fields: list[dict[str, Any]]) -> dict[str, str]:
     """The fields marked searchable, with their weight; none marked: every text field at C."""
     marked = {f["name"]: f["searchable"] for f in fields if f.get("searchable") in WEIGHTS}
-    return marked or {f["name"]: "C" for f in fields if f.get("type") in TEXT_TYPES}
+    return marked or {f["name"]: "C" for f in fields if _text_like(f.get("type"))}
+
+
+def _text_like(field_type: Any) -> bool:
+    strategy = STRATEGIES.get(field_type) if isinstance(field_type, str) else None
+    return strategy is not None and strategy.text_like
 
 
 def strings_of(value: Any) -> Iterator[str]:

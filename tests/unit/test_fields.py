@@ -11,6 +11,7 @@ from domain.fields import (
     FieldSpec,
     FieldStrategy,
     check_schema,
+    register,
     strategy_for,
     unique_values,
     validate_data,
@@ -362,3 +363,27 @@ def test_from_dict_refuses_malformed_shapes_as_value_error() -> None:
     assert "colour: unknown key" in str(caught.value)
     with pytest.raises(ValueError, match="name: is required"):
         FieldSpec.from_dict({"type": "text"})
+
+
+def test_a_new_field_type_is_declared_in_its_strategy_alone():
+    """What rules and search make of a field comes from its strategy: a type added later is
+    checked by rules and indexed by search with no other table to update."""
+    from domain.rules import field_var_types
+    from projections.search import search_weights
+
+    @register
+    class PostcodeField(FieldStrategy):
+        name = "postcode"
+        text_like = True
+        rule_type = "text"
+
+        def validate(self, value: object, spec: FieldSpec) -> object:
+            return str(value)
+
+    try:
+        fields = [FieldSpec(name="zip", type="postcode"), FieldSpec(name="n", type="integer")]
+        assert field_var_types(fields) == {"data.zip": "text", "data.n": "number"}
+        assert search_weights([f.to_dict() for f in fields]) == {"zip": "C"}
+    finally:
+        del STRATEGIES["postcode"]
+    assert field_var_types([FieldSpec(name="zip", type="postcode")]) == {"data.zip": "any"}
