@@ -346,11 +346,10 @@ class ProjectionWorker:
             concerned = [
                 t for t in self.tracks if any(t.projection.concerns(d.event) for d in items)
             ]
-            results = (
-                [apply_batch(conn, concerned[0].projection, items)]
-                if len(concerned) == 1
-                else apply_together(conn, [t.projection for t in concerned], items)
-            )
+            if len(concerned) > 1:
+                results = apply_together(conn, [t.projection for t in concerned], items)
+            else:
+                results = [apply_batch(conn, t.projection, items) for t in concerned]
             for track, result in zip(concerned, results, strict=True):
                 track.unwritten.pop(partition, None)
                 track.durable[partition] = items[-1].offset + 1
