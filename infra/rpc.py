@@ -389,9 +389,12 @@ class RpcServer:
     ) -> None:
         # Explicit offsets, the group's committed ones else 0 (old requests there are past
         # their deadline and skipped): the embedded broker's offset lookups are unreliable.
-        committed = {
-            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)
-        }
+        try:
+            stored = consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:  # closing, or the broker is gone: start from 0
+            log.info("committed offsets unknown", group=self.group, error=str(exc))
+            stored = []
+        committed = {(tp.topic, tp.partition): tp.offset for tp in stored}
         for tp in partitions:
             found = topic_identity(admin, tp.topic)
             renewed = tp.topic in self._identities and self._identities[tp.topic] != found
