@@ -10,6 +10,7 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY domain/ domain/
+COPY eventstore/ eventstore/
 COPY commands/ commands/
 COPY projections/ projections/
 COPY read_api/ read_api/

@@ -11,33 +11,26 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
-from commands.application import Bsdflow
 from domain.action_catalog import ActionCatalogItem
 from domain.entity_type import EntityType
 from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import DEFAULT_SETTINGS, Tenant
 from domain.triggers import process_record
+from eventstore import Aggregate, EventStore
 
 A = TypeVar("A", bound=Aggregate)
 TTL_SECONDS = 5.0
 
 
 class Lookup:
-    def __init__(self, app: Bsdflow, ttl: float = TTL_SECONDS) -> None:
-        self.app = app
+    def __init__(self, store: EventStore, ttl: float = TTL_SECONDS) -> None:
+        self.store = store
         self.ttl = ttl
         self._cache: dict[tuple[str, UUID], tuple[float, Any]] = {}
 
     def get(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
-        try:
-            found: Aggregate = self.app.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, cls) else None
+        return self.store.find(cls, aggregate_id, version)
 
     def _cached(self, kind: str, key: UUID, load: Any) -> Any:
         hit = self._cache.get((kind, key))

@@ -29,7 +29,8 @@ from domain.entity import Entity
 from domain.rules import CompiledRule, RuleInput, compile_rule
 from domain.schedules import Schedule, parse_schedule
 from domain.triggers import Trigger, entity_record, occurrence_record, parse_trigger
-from projections.base import Projection, RecordedEvent, Statement, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, q
 
 log = structlog.get_logger("bsdflow.reactor")
 

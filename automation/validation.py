@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from automation.ports import Channels
 from automation.templates import Fault, check_template, template_texts
-from commands.application import Bsdflow
 from commands.automation import ACTION_NAMES, action_name_key, catalog_item, trigger_fields
 from commands.context import not_found_message
 from commands.ports import Locks
@@ -27,6 +24,7 @@ from domain.fields import DataInvalid
 from domain.process_action import ProcessAction, check_definition
 from domain.triggers import Trigger, parse_trigger
 from domain.unique import UniqueClaim
+from eventstore import EventStore
 
 NAME_LOCK_SECONDS = 30.0
 Reply = dict[str, Any]
@@ -47,7 +45,7 @@ def _refused(exc: DomainError | DataInvalid) -> Reply:
 
 @dataclass
 class Validator:
-    app: Bsdflow
+    store: EventStore
     locks: Locks
     channels: Channels
 
@@ -79,8 +77,8 @@ class Validator:
             else:
                 existing = self._process_action(tenant_id, UUID(body["process_action_id"]))
                 trigger, action_id = parse_trigger(existing.trigger), existing.action_id
-            item = catalog_item(self.app, tenant_id, action_id)
-            variables = trigger.variables(trigger_fields(self.app, tenant_id, trigger))
+            item = catalog_item(self.store, tenant_id, action_id)
+            variables = trigger.variables(trigger_fields(self.store, tenant_id, trigger))
             check_definition(
                 trigger,
                 body.get("condition"),
@@ -138,23 +136,15 @@ class Validator:
         ]
 
     def _name_taken(self, tenant_id: UUID, name: str) -> bool:
-        try:
-            claim: UniqueClaim = self.app.repository.get(
-                UniqueClaim.create_id(tenant_id, ACTION_NAMES, name)
-            )
-        except AggregateNotFoundError:
-            return False
-        return claim.owner_id is not None
+        claim = self.store.find(UniqueClaim, UniqueClaim.create_id(tenant_id, ACTION_NAMES, name))
+        return claim is not None and claim.owner_id is not None
 
     def _item(self, tenant_id: UUID, action_id: UUID) -> ActionCatalogItem:
-        return catalog_item(self.app, tenant_id, action_id)
+        return catalog_item(self.store, tenant_id, action_id)
 
     def _process_action(self, tenant_id: UUID, process_action_id: UUID) -> ProcessAction:
-        try:
-            found: ProcessAction = self.app.repository.get(process_action_id)
-        except AggregateNotFoundError:
-            found = None  # type: ignore[assignment]
-        if not isinstance(found, ProcessAction) or found.tenant_id != tenant_id:
+        found = self.store.find(ProcessAction, process_action_id)
+        if found is None or found.tenant_id != tenant_id:
             raise NotFound(not_found_message(ProcessAction), ("process_action_id",))
         return found
 

@@ -55,8 +55,8 @@ from bench._harness import (  # noqa: E402
 from bench._rawhttp import raw_connections  # noqa: E402
 from commands.catalog import COMMANDS  # noqa: E402
 from commands.service import CommandService  # noqa: E402
+from eventstore.postgres import PostgresEventStore, eventstore_env  # noqa: E402
 from infra.blobs import DiskBlobStore  # noqa: E402
-from infra.eventstore import eventstore_env, open_application  # noqa: E402
 from infra.redis_locks import RedisLocks  # noqa: E402
 from infra.secrets import FernetSecretBox  # noqa: E402
 
@@ -176,12 +176,12 @@ def in_process_create_entity(
     group_commit: bool = True,
 ) -> Figure:
     """`threads` threads run create-entity through CommandService, as the API's threadpool does."""
-    app = open_application(
+    store = PostgresEventStore(
         bench.urls.database_url, pool_size=threads, overflow=0, group_commit=group_commit
     )
     client = redis.Redis.from_url(bench.urls.redis_url)
     service = CommandService(
-        app,
+        store,
         RedisLocks(client),
         DiskBlobStore(bench.data_dir / "in-process-blobs", 1 << 20),
         FernetSecretBox(JWT_SECRET),
@@ -202,7 +202,7 @@ def in_process_create_entity(
         name = f"create-entity in-process t={threads} ({mode})"
         return thread_load(name, "cmd/s", create_one, threads, load.seconds, load.warmup)
     finally:
-        app.close()
+        store.close()
         client.close()
 
 

@@ -25,14 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 
 from bench._harness import fresh_database, machine_note, write_results
-from commands.transcoding import event_metadata
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.tenant import Tenant
+from eventstore import decode_event
+from eventstore.postgres import PostgresEventStore
 from infra.embedded import EmbeddedStack
-from infra.eventstore import open_application
 from infra.readdb import migrate_read_side, prepare_schema
-from projections.base import decode_event
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
 from projections.runtime import Delivered, apply_batch
@@ -64,33 +63,32 @@ CITIES = ["Jerusalem", "Haifa", "Lyon", "Porto", "Gdansk", "Tartu", "Aarhus", "B
 
 def write_events(database_url: str, total: int, text: str = "sites") -> None:
     random.seed(1)  # the same events in every run
-    app = open_application(database_url, 2, 0)
+    store = PostgresEventStore(database_url, 2, 0)
     meta = {"tenant_id": str(Tenant.create_id("bench")), "actor": "bench", "correlation_id": "b"}
-    with event_metadata(meta):
-        tenant = Tenant.create("bench", "Bench", {})
-        site = EntityType.define(
-            tenant.id, "Site",
-            [{"name": "title", "type": "text", "searchable": "A"},
-             {"name": "city", "type": "text", "searchable": "B"},
-             {"name": "population", "type": "integer"}],
-            search_importance="population",
-        )  # fmt: skip
-        app.save(tenant, site)
-        written = 2
-        names = _place_names() if text == "places" else []
-        while written < total:
-            chunk = []
-            for _ in range(min(500, (total - written) // 2 + 1)):
-                entity = Entity.create(
-                    site,
-                    _data() if text == "sites" else _place(names),
-                    {"lat": random.uniform(-60, 60), "lon": random.uniform(-170, 170)},
-                )
-                entity.update(site, {"population": random.randint(10, 10**6)})
-                chunk.append(entity)
-            app.save(*chunk)
-            written += 2 * len(chunk)
-    app.close()
+    tenant = Tenant.create("bench", "Bench", {})
+    site = EntityType.define(
+        tenant.id, "Site",
+        [{"name": "title", "type": "text", "searchable": "A"},
+         {"name": "city", "type": "text", "searchable": "B"},
+         {"name": "population", "type": "integer"}],
+        search_importance="population",
+    )  # fmt: skip
+    store.save(tenant, site, metadata=meta)
+    written = 2
+    names = _place_names() if text == "places" else []
+    while written < total:
+        chunk = []
+        for _ in range(min(500, (total - written) // 2 + 1)):
+            entity = Entity.create(
+                site,
+                _data() if text == "sites" else _place(names),
+                {"lat": random.uniform(-60, 60), "lon": random.uniform(-170, 170)},
+            )
+            entity.update(site, {"population": random.randint(10, 10**6)})
+            chunk.append(entity)
+        store.save(*chunk, metadata=meta)
+        written += 2 * len(chunk)
+    store.close()
 
 
 def _data() -> dict[str, object]:
@@ -159,7 +157,7 @@ def main() -> None:
         try:
             urls = stack.start()
             database_url = fresh_database(urls.database_url, "bench_projections")
-            open_application(database_url, 1, 0).close()
+            PostgresEventStore(database_url, 1, 0).close()
             migrate_read_side(database_url)
             started = time.perf_counter()
             write_events(database_url, args.events, args.text)

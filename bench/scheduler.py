@@ -61,17 +61,16 @@ from bench._harness import (
     write_results,
 )
 from commands.action_runs import RunLedger, RunPlan
-from commands.transcoding import event_metadata
 from domain.action_catalog import ActionCatalogItem, RetryPolicy
 from domain.action_run import ActionRun
 from domain.fields import FieldSpec
 from domain.process_action import ProcessAction
 from domain.tenant import Tenant
 from domain.triggers import parse_trigger
+from eventstore.postgres import PostgresEventStore, eventstore_env
 from infra.automation import AutomationSide
 from infra.channels import ChannelRegistry, OutboundPolicy, WebhookChannel
 from infra.embedded import EmbeddedStack, ServerUrls, free_port
-from infra.eventstore import eventstore_env, open_application
 from infra.logging import configure_logging
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
@@ -172,9 +171,8 @@ def setup(rt: Runtime, webhook_url: str) -> tuple[Target, Target]:
         for a in (sink, hook)
     ]  # fmt: skip
     meta = {"tenant_id": str(tenant_id), "actor": "bench", "correlation_id": "bench"}
-    with event_metadata(meta):
-        tenant = Tenant.create("bench", "Bench", {"deliveries_per_second": 100_000})
-        rt.application.save(tenant, sink, hook, *attached)
+    tenant = Tenant.create("bench", "Bench", {"deliveries_per_second": 100_000})
+    rt.store.save(tenant, sink, hook, *attached, metadata=meta)
     return (
         Target(tenant_id, sink.id, attached[0].id),
         Target(tenant_id, hook.id, attached[1].id),
@@ -360,7 +358,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         scheduler = self.side.scheduler
         assert scheduler is not None
-        ledger = RunLedger(self.runtime.application, actor="bench")
+        ledger = RunLedger(self.runtime.store, actor="bench")
         self.clock.hold()
         due = datetime.now(UTC)  # the clock is a day behind: nothing is due until it moves
         todo = plans(target, count, due, spread)
@@ -514,7 +512,7 @@ def main() -> None:
         print(lines[-1], flush=True)
 
         database_url = fresh_database(urls.database_url, "bench_scheduler")
-        open_application(database_url, 1, 0).close()
+        PostgresEventStore(database_url, 1, 0).close()
         migrate_read_side(database_url)
         topic = f"bsdflow.events.bench_scheduler_{uuid.uuid4().hex[:8]}"
         run_urls = ServerUrls(database_url, urls.kafka_bootstrap_servers, urls.redis_url)

@@ -54,9 +54,9 @@ from bench._harness import (  # noqa: E402
 )
 from domain.entity_type import EntityType  # noqa: E402
 from domain.ids import tenant_id_for  # noqa: E402
+from eventstore import RecordedEvent  # noqa: E402
 from infra.embedded import EmbeddedStack  # noqa: E402
 from infra.readdb import migrate_read_side  # noqa: E402
-from projections.base import RecordedEvent  # noqa: E402
 from projections.registry import PROJECTIONS  # noqa: E402
 from projections.runtime import write_statements  # noqa: E402
 from projections.search.queries import SearchReads  # noqa: E402

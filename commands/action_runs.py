@@ -18,14 +18,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
-from commands.application import Bsdflow
-from commands.transcoding import event_metadata
 from domain.action_catalog import RetryPolicy
 from domain.action_run import ActionRun
 from domain.errors import Conflict
+from eventstore import ConcurrentWrite, EventStore, Metadata
 
 BATCH = 1_000
 MAX_BATCH_BYTES = 256 * 1024
@@ -61,7 +58,7 @@ class Outcome:
 
 @dataclass
 class RunLedger:
-    app: Bsdflow
+    store: EventStore
     actor: str
     jitter: Callable[[], float] = field(default=random.random)
 
@@ -82,7 +79,7 @@ class RunLedger:
             )
 
         def unless_planned(run_id: UUID) -> ActionRun | None:
-            return None if self.app.exists(run_id) else new_run(run_id)
+            return None if self.store.exists(run_id) else new_run(run_id)
 
         # Optimistic: most plans are new, so no lookup per run; a run planned before makes the
         # batch's insert fail, and the one-by-one retry skips what exists.
@@ -121,21 +118,17 @@ class RunLedger:
         )
 
     def load(self, run_id: UUID) -> ActionRun | None:
-        try:
-            run: ActionRun = self.app.load(run_id, ActionRun)
-        except AggregateNotFoundError:
-            return None
-        return run
+        return self.store.find(ActionRun, run_id)
 
     def _changing(
         self, change: Callable[[ActionRun], None], run_ids: Iterable[UUID] = ()
     ) -> Callable[[UUID], ActionRun | None]:
         """Load (all of `run_ids` in one query up front, others one by one) and change a run."""
-        preloaded = {run.id: run for run in self.app.get_many(list(run_ids))}
+        preloaded = {run.id: run for run in self.store.find_many(ActionRun, list(run_ids))}
 
         def load_and_change(run_id: UUID) -> ActionRun | None:
             run = preloaded.pop(run_id, None) or self.load(run_id)
-            if not isinstance(run, ActionRun):
+            if run is None:
                 return None
             try:
                 change(run)
@@ -165,18 +158,17 @@ class RunLedger:
                 "command": command,
                 "command_id": str(uuid4()),
             }
-            with event_metadata(meta):
-                for chunk in _chunks(runs):
-                    saved.extend(self._save(chunk, redo or operation))
+            for chunk in _chunks(runs):
+                saved.extend(self._save(chunk, redo or operation, meta))
         return saved
 
     def _save(
-        self, runs: list[ActionRun], redo: Callable[[UUID], ActionRun | None]
+        self, runs: list[ActionRun], redo: Callable[[UUID], ActionRun | None], meta: Metadata
     ) -> list[ActionRun]:
         try:
-            self.app.save(*runs)
+            self.store.save(*runs, metadata=meta)
             return runs
-        except IntegrityError:
+        except ConcurrentWrite:
             pass
         # A concurrent writer got to some run first. The failed save consumed the pending
         # events, so redo each operation on fresh state, one run at a time.
@@ -186,8 +178,8 @@ class RunLedger:
             if run is None:
                 continue
             try:
-                self.app.save(run)
-            except IntegrityError:
+                self.store.save(run, metadata=meta)
+            except ConcurrentWrite:
                 continue  # lost this one: it is the other writer's
             kept.append(run)
         return kept

@@ -11,10 +11,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
-from commands.application import Bsdflow
 from commands.context import CommandContext, Recorded, not_found_message
 from commands.registry import Command, CommandSpec
 from domain.action_catalog import ActionCatalogItem, parse_retry
@@ -26,6 +22,7 @@ from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
 from domain.rules import VarType
 from domain.triggers import Trigger, parse_trigger
+from eventstore import Aggregate, EventStore
 
 A = TypeVar("A", bound=Aggregate)
 ACTION_NAMES = "action-name"
@@ -35,22 +32,17 @@ def action_name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _get(app: Bsdflow, cls: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
-    try:
-        found: Aggregate = app.load(aggregate_id, cls)
-    except AggregateNotFoundError:
-        return None
-    if isinstance(found, cls) and getattr(found, "tenant_id", None) == tenant_id:
-        return found
-    return None
+def _get(store: EventStore, cls: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
+    found = store.find(cls, aggregate_id)
+    return found if getattr(found, "tenant_id", None) == tenant_id else None
 
 
-def trigger_fields(app: Bsdflow, tenant_id: UUID, trigger: Trigger) -> list[FieldSpec]:
+def trigger_fields(store: EventStore, tenant_id: UUID, trigger: Trigger) -> list[FieldSpec]:
     """The typed fields a trigger's records carry (an occurrence kind's or an entity type's)."""
     if trigger.needs_fields == "occurrence_kind":
         assert trigger.kind is not None
         kind = _get(
-            app, OccurrenceKind, tenant_id, OccurrenceKind.create_id(tenant_id, trigger.kind)
+            store, OccurrenceKind, tenant_id, OccurrenceKind.create_id(tenant_id, trigger.kind)
         )
         if kind is None:
             raise InvalidInput(
@@ -61,19 +53,19 @@ def trigger_fields(app: Bsdflow, tenant_id: UUID, trigger: Trigger) -> list[Fiel
         return kind.fields
     if trigger.needs_fields == "entity_type":
         assert trigger.entity_type_id is not None
-        entity_type = _get(app, EntityType, tenant_id, trigger.entity_type_id)
+        entity_type = _get(store, EntityType, tenant_id, trigger.entity_type_id)
         if entity_type is None:
             raise NotFound(not_found_message(EntityType), ("trigger", "entity_type_id"))
         return entity_type.fields
     return []
 
 
-def trigger_variables(app: Bsdflow, tenant_id: UUID, trigger: Trigger) -> dict[str, VarType]:
-    return trigger.variables(trigger_fields(app, tenant_id, trigger))
+def trigger_variables(store: EventStore, tenant_id: UUID, trigger: Trigger) -> dict[str, VarType]:
+    return trigger.variables(trigger_fields(store, tenant_id, trigger))
 
 
-def catalog_item(app: Bsdflow, tenant_id: UUID, action_id: UUID) -> ActionCatalogItem:
-    item = _get(app, ActionCatalogItem, tenant_id, action_id)
+def catalog_item(store: EventStore, tenant_id: UUID, action_id: UUID) -> ActionCatalogItem:
+    item = _get(store, ActionCatalogItem, tenant_id, action_id)
     if item is None:
         raise NotFound(not_found_message(ActionCatalogItem), ("action_id",))
     if item.retired:
@@ -155,9 +147,9 @@ class AttachProcessAction(Command):
 
 
 def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Recorded:
-    catalog_item(ctx.app, ctx.tenant_id, cmd.action_id)
+    catalog_item(ctx.store, ctx.tenant_id, cmd.action_id)
     trigger = parse_trigger(cmd.trigger)
-    variables = trigger_variables(ctx.app, ctx.tenant_id, trigger)
+    variables = trigger_variables(ctx.store, ctx.tenant_id, trigger)
     action = ProcessAction.attach(
         ctx.tenant_id,
         cmd.name,
@@ -186,7 +178,7 @@ def revise_process_action(cmd: ReviseProcessAction, ctx: CommandContext) -> Reco
         ProcessAction, cmd.process_action_id, cmd.expected_version, ("process_action_id",)
     )
     trigger = parse_trigger(action.trigger)
-    variables = trigger_variables(ctx.app, ctx.tenant_id, trigger)
+    variables = trigger_variables(ctx.store, ctx.tenant_id, trigger)
     action.revise(trigger, cmd.condition, cmd.schedule, cmd.catch_up, variables)
     return ctx.save(action)
 
@@ -248,10 +240,10 @@ class PlanActionRun(Command):
 def plan_action_run(cmd: PlanActionRun, ctx: CommandContext) -> Recorded:
     action = ctx.load(ProcessAction, cmd.process_action_id, path=("process_action_id",))
     run_id = ActionRun.create_id(action.id, cmd.trigger_key)
-    if ctx.app.exists(run_id):
+    if ctx.store.exists(run_id):
         run = ctx.load(ActionRun, run_id, path=("trigger_key",))
-        return Recorded(run.id, run.version, ctx.app.position_of(run.id, run.version))
-    item = catalog_item(ctx.app, ctx.tenant_id, action.action_id)
+        return Recorded(run.id, run.version, ctx.store.position_of(run.id, run.version))
+    item = catalog_item(ctx.store, ctx.tenant_id, action.action_id)
     if cmd.planned_at.tzinfo is None:
         raise InvalidInput("must include a timezone offset", ("planned_at",))
     run = ActionRun.plan(

@@ -7,17 +7,13 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
-from commands.application import Bsdflow
 from commands.auth import Principal
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
 from commands.receipts import CommandReceipt
-from commands.transcoding import event_metadata
 from domain.errors import Conflict, NotFound
 from domain.tenant import Tenant
 from domain.unique import UniqueClaim
+from eventstore import Aggregate, EventStore
 
 A = TypeVar("A", bound=Aggregate)
 LOCK_TTL_SECONDS = 10.0
@@ -49,7 +45,7 @@ class ReceiptRequest:
 
 @dataclass
 class CommandContext:
-    app: Bsdflow
+    store: EventStore
     principal: Principal
     locks: Locks
     blobs: BlobStore
@@ -71,14 +67,8 @@ class CommandContext:
         path: tuple[str | int, ...] = ("id",),
     ) -> A:
         """Load an aggregate of this tenant; another tenant's id is indistinguishable from none."""
-        try:
-            aggregate: Aggregate = self.app.load(aggregate_id, cls)
-        except AggregateNotFoundError:
-            raise NotFound(not_found_message(cls), path) from None
-        if (
-            not isinstance(aggregate, cls)
-            or getattr(aggregate, "tenant_id", None) != self.tenant_id
-        ):
+        aggregate = self.store.find(cls, aggregate_id)
+        if aggregate is None or getattr(aggregate, "tenant_id", None) != self.tenant_id:
             raise NotFound(not_found_message(cls), path)
         if expected_version is not None and aggregate.version != expected_version:
             raise Conflict(
@@ -101,7 +91,7 @@ class CommandContext:
         if token is None:
             raise Conflict(f"{what} is already taken", path)
         self._held.append((key, token))
-        if self.app.exists(aggregate_id):
+        if self.store.exists(aggregate_id):
             raise Conflict(f"{what} is already taken", path)
 
     def claim(
@@ -114,9 +104,8 @@ class CommandContext:
         if token is None:
             raise Conflict(f"{value!r} is already taken", path)
         self._held.append((key, token))
-        try:
-            claim: UniqueClaim = self.app.load(claim_id, UniqueClaim)
-        except AggregateNotFoundError:
+        claim = self.store.find(UniqueClaim, claim_id)
+        if claim is None:
             return UniqueClaim(
                 tenant_id=self.tenant_id, scope=scope, value=value, owner_id=owner_id
             )
@@ -128,9 +117,8 @@ class CommandContext:
 
     def release(self, scope: str, value: str) -> UniqueClaim | None:
         claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
-        try:
-            claim: UniqueClaim = self.app.load(claim_id, UniqueClaim)
-        except AggregateNotFoundError:
+        claim = self.store.find(UniqueClaim, claim_id)
+        if claim is None:
             return None
         claim.release()
         return claim
@@ -149,13 +137,7 @@ class CommandContext:
                     result_version=primary.version,
                 )
             )
-        with event_metadata(self.metadata):
-            recordings = self.app.save(*pending)
-        position = (
-            max(r.notification.id for r in recordings)
-            if recordings
-            else self.app.recorder.max_notification_id() or 0
-        )
+        position = self.store.save(*pending, metadata=self.metadata)
         return Recorded(id=primary.id, version=primary.version, position=position)
 
     def release_locks(self) -> None:

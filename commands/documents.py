@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from commands.context import CommandContext, Recorded
 from commands.ports import StagedBlob
 from commands.registry import Command, CommandSpec
@@ -15,6 +13,7 @@ from domain.entity import Entity
 from domain.errors import InvalidInput
 from domain.occurrence import Occurrence
 from domain.process import Process
+from eventstore import Aggregate
 
 TARGETS: dict[str, type[Aggregate]] = {
     "process": Process,

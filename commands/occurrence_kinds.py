@@ -43,7 +43,7 @@ def revise_occurrence_kind(cmd: ReviseOccurrenceKind, ctx: CommandContext) -> Re
 
 def occurrence_kind_named(ctx: CommandContext, name: str) -> OccurrenceKind | None:
     kind_id = OccurrenceKind.create_id(ctx.tenant_id, name)
-    if not ctx.app.exists(kind_id):
+    if not ctx.store.exists(kind_id):
         return None
     return ctx.load(OccurrenceKind, kind_id)
 

@@ -9,10 +9,7 @@ from uuid import UUID
 
 import orjson
 import structlog
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
-from commands.application import Bsdflow
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
@@ -21,6 +18,7 @@ from commands.registry import Command, CommandSpec
 from domain.errors import Conflict, DomainError, NotFound
 from domain.ids import receipt_id_for
 from domain.tenant import Tenant
+from eventstore import ConcurrentWrite, EventStore
 
 log = structlog.get_logger("bsdflow.commands")
 
@@ -43,7 +41,7 @@ def request_hash(command: str, body: Command, upload: StagedBlob | None) -> str:
 
 @dataclass
 class CommandService:
-    app: Bsdflow
+    store: EventStore
     locks: Locks
     blobs: BlobStore
     secrets: SecretBox
@@ -71,7 +69,7 @@ class CommandService:
                 return replay
         meta = {**metadata, "tenant_id": str(principal.tenant_id), "actor": principal.actor}
         ctx = CommandContext(
-            self.app, principal, self.locks, self.blobs, meta, self.secrets, receipt, upload
+            self.store, principal, self.locks, self.blobs, meta, self.secrets, receipt, upload
         )
         try:
             result = spec.handler(body, ctx)
@@ -83,7 +81,7 @@ class CommandService:
                 reason=refused.message,
             )
             raise
-        except IntegrityError:
+        except ConcurrentWrite:
             # Someone else stored an event at the same (id, version) first.
             if receipt is not None:
                 replay = self._replay(principal.tenant_id, receipt)
@@ -115,23 +113,19 @@ class CommandService:
         """Commands for a tenant that was never created are refused; positive answers are cached."""
         if tenant_id in self._known_tenants:
             return
-        try:
-            tenant: object = self.app.load(tenant_id, Tenant)
-        except AggregateNotFoundError:
-            raise NotFound("the token's tenant does not exist") from None
-        if isinstance(tenant, Tenant):
-            self._known_tenants.add(tenant_id)
+        if self.store.find(Tenant, tenant_id) is None:
+            raise NotFound("the token's tenant does not exist")
+        self._known_tenants.add(tenant_id)
 
     def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
         receipt_id = receipt_id_for(tenant_id, receipt.key)
-        try:
-            stored: CommandReceipt = self.app.load(receipt_id, CommandReceipt)
-        except AggregateNotFoundError:
+        stored = self.store.find(CommandReceipt, receipt_id)
+        if stored is None:
             return None
         if stored.request_hash != receipt.request_hash:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used with a different request",
                 ("Idempotency-Key",),
             )
-        position = self.app.position_of(receipt_id, 1)
+        position = self.store.position_of(receipt_id, 1)
         return Recorded(stored.result_id, stored.result_version, position)

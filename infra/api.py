@@ -70,7 +70,7 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
 
 def _check_postgres(runtime: Runtime) -> str:
     try:
-        runtime.application.recorder.max_notification_id()
+        runtime.store.head()
     except Exception as exc:
         return f"error: {exc}"
     return "ok"

@@ -52,7 +52,7 @@ class AutomationSide:
     def start(self) -> AutomationSide:
         rt, settings = self.runtime, self.runtime.settings
         urls = rt.urls
-        lookup = Lookup(rt.application)
+        lookup = Lookup(rt.store)
         channels = self.channels or default_channels(
             OutboundPolicy.from_setting(
                 settings.outbound_allow,
@@ -60,14 +60,14 @@ class AutomationSide:
                 read_timeout=settings.outbound_read_timeout,
             )
         )
-        validator = Validator(rt.application, RedisLocks(rt.redis), channels)
+        validator = Validator(rt.store, RedisLocks(rt.redis), channels)
         self.validation = RpcServer(
             urls.kafka_bootstrap_servers,
             f"{settings.events_topic}.validation",
             validator.handlers(partial(validation_topic, settings.events_topic)),
             doorbell=rt.doorbell,
         )
-        ledger = RunLedger(rt.application, actor="bsdflow-automation")
+        ledger = RunLedger(rt.store, actor="bsdflow-automation")
         self.reactor = Reactor(ledger, lookup)
         with psycopg.connect(urls.database_url, autocommit=True) as conn:
             create_schema(conn, self.reactor, self.reactor.schema)

@@ -35,7 +35,6 @@ app = typer.Typer(
     help="Inspect, rebuild and repair projections (read models).", no_args_is_help=True
 )
 console = Console()
-EVENTS_TABLE = "bsdflow_events"
 
 
 @contextmanager
@@ -72,12 +71,12 @@ def list_() -> None:
 @app.command()
 def status() -> None:
     """Each projection's position against the event store's head, and its dead letters."""
-    from projections.rebuild import head_position
+    from eventstore.reading import head_position
     from projections.registry import PROJECTIONS
     from projections.runtime import META_SCHEMA, checkpoint
 
     with _connect() as conn:
-        head = head_position(conn, EVENTS_TABLE)
+        head = head_position(conn)
         table = Table("projection", "position", "head", "behind", "dead letters")
         for p in PROJECTIONS.values():
             position, _ = checkpoint(conn, p.schema)
@@ -99,14 +98,14 @@ def status() -> None:
 @app.command()
 def lag() -> None:
     """How many positions each projection is behind the head (0 = up to date)."""
-    from projections.rebuild import head_position
+    from eventstore.reading import head_position
     from projections.registry import PROJECTIONS
     from projections.runtime import checkpoint
 
     table = Table("projection", "behind")
     table.columns[1].justify = "right"
     with _connect() as conn:
-        head = head_position(conn, EVENTS_TABLE)
+        head = head_position(conn)
         for p in PROJECTIONS.values():
             behind = head - checkpoint(conn, p.schema)[0]
             table.add_row(p.name, str(behind), style=None if behind == 0 else "yellow")
@@ -120,14 +119,15 @@ def rebuild_(
     chunk: Annotated[int, typer.Option(help="Events per transaction")] = 5_000,
 ) -> None:
     """Replay the event store into fresh tables, catch up, and swap them in with no downtime."""
+    from eventstore.reading import head_position
     from infra.readdb import prepare_schema
-    from projections.rebuild import head_position, rebuild
+    from projections.rebuild import rebuild
     from projections.registry import PROJECTIONS
 
     _known(name)
     projection = PROJECTIONS[name]
     with _connect() as conn, _progress() as bar:
-        task = bar.add_task(f"rebuilding {name}", total=head_position(conn, EVENTS_TABLE))
+        task = bar.add_task(f"rebuilding {name}", total=head_position(conn))
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -171,7 +171,7 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
     import orjson
     import psycopg
 
-    from projections.base import decode_event
+    from eventstore import decode_event, encode_state
     from projections.registry import PROJECTIONS
     from projections.runtime import META_SCHEMA, write_statements
 
@@ -196,10 +196,8 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
         projection = PROJECTIONS[name]
         # `raw` is the event as parked; `event` only a storable copy (older rows have no raw).
         stored = orjson.loads(exact) if exact is not None else shown
-        raw = {**stored["data"], "_meta": stored["meta"]}
-        event = decode_event(
-            position, originator_id, stored["version"], event_type, orjson.dumps(raw)
-        )
+        state = encode_state(stored["data"], stored["meta"])
+        event = decode_event(position, originator_id, stored["version"], event_type, state)
         try:
             with conn.transaction(), conn.cursor() as cur:
                 write_statements(cur, projection.schema, projection.statements([event]))

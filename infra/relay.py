@@ -31,7 +31,8 @@ import structlog
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from commands.transcoding import read_metadata
+from eventstore import read_metadata
+from eventstore.reading import StoredRow, events_after, listen_for_writes
 from infra.doorbell import Doorbell
 from infra.kafka import (
     EVENTS_TOPIC,
@@ -84,7 +85,6 @@ class Relay:
         self,
         database_url: str,
         bootstrap: str,
-        events_table: str = "bsdflow_events",
         topic: str = EVENTS_TOPIC,
         batch_size: int = 2_000,
         topic_check_seconds: float = 1.0,
@@ -92,7 +92,6 @@ class Relay:
     ) -> None:
         self.database_url = database_url
         self.bootstrap = bootstrap
-        self.events_table = events_table
         self.topic = topic
         self.batch_size = batch_size
         self.topic_check_seconds = topic_check_seconds
@@ -149,7 +148,7 @@ class Relay:
                 psycopg.connect(self.database_url, autocommit=True) as listener,
             ):
                 conn.execute(POSITION_DDL)
-                listener.execute(f"LISTEN {self.events_table}")
+                listen_for_writes(listener)
                 self._align(conn, admin)
                 checked = time.monotonic()
                 while not stop.is_set():
@@ -231,15 +230,10 @@ class Relay:
         )
         self.published = published
 
-    def _next_rows(self, conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-        return conn.execute(
-            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
-            f"FROM {self.events_table} WHERE notification_id > %s "
-            "ORDER BY notification_id LIMIT %s",
-            (self.published.position, self.batch_size),
-        ).fetchall()
+    def _next_rows(self, conn: psycopg.Connection[Any]) -> list[StoredRow]:
+        return events_after(conn, self.published.position, self.batch_size)
 
-    def _publish(self, producer: Producer, rows: list[tuple[Any, ...]]) -> Published:
+    def _publish(self, producer: Producer, rows: list[StoredRow]) -> Published:
         """Publish rows after the stored position; the new position once all are delivered."""
         failures: list[str] = []
         offsets: list[int] = []
@@ -252,8 +246,8 @@ class Relay:
 
         previous = self.published.position
         for position, originator_id, version, event_type, state in rows:
-            meta = read_metadata(bytes(state))
-            headers = [
+            meta = read_metadata(state)
+            headers: list[tuple[str, str | bytes | None]] = [
                 ("event_type", event_type.encode()),
                 ("position", str(position).encode()),
                 (PREVIOUS, str(previous).encode()),
@@ -267,7 +261,7 @@ class Relay:
                 try:
                     producer.produce(
                         self.topic,
-                        bytes(state),
+                        state,
                         str(originator_id).encode(),
                         headers=headers,
                         on_delivery=delivered,

@@ -10,17 +10,15 @@ from dataclasses import dataclass, field
 import psycopg
 import redis
 
-from commands.application import Bsdflow
 from commands.auth import TokenCodec
 from commands.prevalidation import Prevalidation
 from commands.service import CommandService
-from commands.transcoding import event_metadata
 from domain.tenant import Tenant
+from eventstore.postgres import PostgresEventStore
 from infra import instance
 from infra.blobs import DiskBlobStore
 from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
-from infra.eventstore import open_application
 from infra.instance import read_record, remember
 from infra.kafka import validation_topic
 from infra.redis_locks import RedisLocks
@@ -33,7 +31,7 @@ from infra.settings import Settings
 class Runtime:
     settings: Settings
     urls: ServerUrls
-    application: Bsdflow
+    store: PostgresEventStore
     redis: redis.Redis
     blobs: DiskBlobStore
     tokens: TokenCodec
@@ -47,7 +45,7 @@ class Runtime:
     def close(self) -> None:
         self.bus.close()
         self.doorbell.close()
-        self.application.close()
+        self.store.close()
         self.redis.close()
         if self.stack is not None:
             self.stack.stop()
@@ -55,11 +53,10 @@ class Runtime:
     def ensure_tenant(self, slug: str, name: str) -> None:
         """Create a tenant outside the HTTP path (first start of `bsdflow up`)."""
         tenant_id = Tenant.create_id(slug)
-        if self.application.exists(tenant_id):
+        if self.store.exists(tenant_id):
             return
         meta = {"tenant_id": str(tenant_id), "actor": "bsdflow-up", "correlation_id": "bootstrap"}
-        with event_metadata(meta):
-            self.application.save(Tenant.create(slug, name, {}))
+        self.store.save(Tenant.create(slug, name, {}), metadata=meta)
 
 
 def resolve_urls(settings: Settings) -> tuple[ServerUrls, EmbeddedStack | None]:
@@ -120,9 +117,7 @@ def running_servers(settings: Settings) -> Iterator[ServerUrls]:
 def build_runtime(
     settings: Settings, urls: ServerUrls, stack: EmbeddedStack | None = None
 ) -> Runtime:
-    application = open_application(
-        urls.database_url, settings.db_pool_size, settings.db_pool_overflow
-    )
+    store = PostgresEventStore(urls.database_url, settings.db_pool_size, settings.db_pool_overflow)
     client = redis.Redis.from_url(urls.redis_url, socket_timeout=5, health_check_interval=30)
     blobs = DiskBlobStore(settings.documents_dir.resolve(), settings.max_document_bytes)
     locks = RedisLocks(client)
@@ -132,11 +127,11 @@ def build_runtime(
     return Runtime(
         settings=settings,
         urls=urls,
-        application=application,
+        store=store,
         redis=client,
         blobs=blobs,
         tokens=TokenCodec(settings.signing_secret(), settings.jwt_audience),
-        commands=CommandService(application, locks, blobs, secrets),
+        commands=CommandService(store, locks, blobs, secrets),
         secrets=secrets,
         bus=bus,
         prevalidation=Prevalidation(

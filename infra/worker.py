@@ -31,6 +31,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from eventstore import RecordedEvent, decode_event
 from infra.doorbell import Doorbell, Drowsiness
 from infra.kafka import (
     EVENTS_TOPIC,
@@ -45,7 +46,7 @@ from infra.kafka import (
     producer_config,
     topic_identity,
 )
-from projections.base import Projection, RecordedEvent, decode_event
+from projections.base import Projection
 from projections.notify import (
     POSITIONS_CHANNEL,
     Change,

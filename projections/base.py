@@ -13,57 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import orjson
-from eventsourcing.utils import get_topic
 
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """One stored domain event as the read side sees it (plain JSON payload, no domain object)."""
-
-    position: int
-    originator_id: UUID
-    version: int
-    type: str
-    data: dict[str, Any]
-    meta: Mapping[str, str]
-
-    @property
-    def tenant_id(self) -> UUID:
-        tenant = self.meta.get("tenant_id") or self.data.get("tenant_id")
-        return _uuid(str(tenant))
-
-    @property
-    def timestamp(self) -> datetime:
-        return datetime.fromisoformat(str(self.data["timestamp"]))
-
-    @property
-    def name(self) -> str:
-        """`Entity.Created` for `domain.entity:Entity.Created`."""
-        return self.type.rsplit(":", 1)[-1]
-
-
-@lru_cache(maxsize=4096)
-def _uuid(text: str) -> UUID:
-    """Tenant ids repeat across a batch; parsing one is a measurable part of applying it."""
-    return UUID(text)
-
-
-def decode_event(
-    position: int, originator_id: UUID, version: int, event_type: str, state: bytes
-) -> RecordedEvent:
-    """Build a RecordedEvent from a stored event's JSON state (Kafka value or event-store row)."""
-    data: dict[str, Any] = orjson.loads(state)
-    meta = data.pop("_meta", None) or {}
-    return RecordedEvent(position, originator_id, version, event_type, data, meta)
-
+from eventstore import RecordedEvent, type_of
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -130,7 +87,7 @@ def handles(*event_classes: type) -> Callable[[H], H]:
     """Mark a method as the handler of these domain event classes."""
 
     def mark(method: H) -> H:
-        method.__handles__ = tuple(get_topic(cls) for cls in event_classes)  # type: ignore[attr-defined]
+        method.__handles__ = tuple(type_of(cls) for cls in event_classes)  # type: ignore[attr-defined]
         return method
 
     return mark

@@ -27,7 +27,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from projections.base import Projection, decode_event
+from eventstore import decode_event
+from eventstore.reading import StoredRow, events_after, head_position
+from projections.base import Projection
 from projections.runtime import CHECKPOINT_DDL, Write, send, writes
 
 Progress = Callable[[int, int], None]
@@ -48,11 +50,6 @@ class RebuildResult:
     @property
     def rate(self) -> float:
         return self.events_scanned / self.seconds if self.seconds else 0.0
-
-
-def head_position(conn: psycopg.Connection[Any], events_table: str) -> int:
-    row = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {events_table}").fetchone()  # noqa: S608
-    return int(row[0]) if row else 0
 
 
 def deferred_indexes(projection: Projection, schema: str) -> dict[str, str]:
@@ -77,26 +74,7 @@ class _Chunk:
     writes: list[Write]
 
 
-def _read(
-    conn: psycopg.Connection[Any],
-    events_table: str,
-    types: list[str],
-    position: int,
-    stop: int,
-    chunk: int,
-) -> list[tuple[Any, ...]]:
-    with conn.cursor(binary=True) as cur:
-        return cur.execute(
-            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
-            f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s "
-            "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s",
-            (position, stop, types, chunk),
-        ).fetchall()
-
-
-def _prepare(
-    projection: Projection, schema: str, rows: list[tuple[Any, ...]], chunk: int
-) -> _Chunk:
+def _prepare(projection: Projection, schema: str, rows: list[StoredRow], chunk: int) -> _Chunk:
     events = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
     found = writes(schema, projection.runs(events))
     return _Chunk(len(events), events[-1].position if events else None, len(rows) == chunk, found)
@@ -107,7 +85,6 @@ def _replay(
     reader: psycopg.Connection[Any],
     projection: Projection,
     schema: str,
-    events_table: str,
     start: int,
     stop: int,
     chunk: int,
@@ -125,7 +102,7 @@ def _replay(
         return position, applied
 
     def fetch(after: int) -> _Chunk:
-        rows = _read(reader, events_table, types, after, stop, chunk)
+        rows = events_after(reader, after, chunk, until=stop, types=types)
         return _prepare(projection, schema, rows, chunk)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -168,7 +145,6 @@ def _fill(
     reader: psycopg.Connection[Any],
     projection: Projection,
     deferred: dict[str, str],
-    events_table: str,
     chunk: int,
     progress: Progress,
     catch_up_lag: int,
@@ -181,12 +157,12 @@ def _fill(
         """Replay until the remainder is small enough to apply under the swap's lock."""
         applied = 0
         while True:
-            head = head_position(conn, events_table)
+            head = head_position(conn)
             position, done = _replay(
-                conn, reader, projection, fresh, events_table, position, head, chunk, progress
+                conn, reader, projection, fresh, position, head, chunk, progress
             )
             applied += done
-            if head_position(conn, events_table) - position <= catch_up_lag:
+            if head_position(conn) - position <= catch_up_lag:
                 return position, applied
 
     # Filling commits need not wait for the disk: after a crash the fresh schema is dropped
@@ -207,7 +183,6 @@ def rebuild(
     projection: Projection,
     prepare: Prepare,
     *,
-    events_table: str = "bsdflow_events",
     chunk: int = 5_000,
     progress: Progress = lambda done, total: None,
     catch_up_lag: int = 1_000,
@@ -225,20 +200,17 @@ def rebuild(
     # Reading on a session of its own keeps the reads off the writes' path (`_replay`).
     info = make_conninfo(conn.info.dsn, password=conn.info.password or None)
     with psycopg.connect(info, autocommit=True) as reader, _fewer_collections():
-        position, applied = _fill(
-            conn, reader, projection, deferred, events_table, chunk, progress, catch_up_lag
-        )
+        position, applied = _fill(conn, reader, projection, deferred, chunk, progress, catch_up_lag)
         with conn.transaction():
             conn.execute(CHECKPOINT_DDL.replace("{schema}", live))
             conn.execute(f"LOCK TABLE {live}._checkpoint IN ACCESS EXCLUSIVE MODE")
-            head = head_position(conn, events_table)
+            head = head_position(conn)
             # Nested transactions are savepoints here: the last events commit with the rename.
             position, done = _replay(
                 conn,
                 reader,
                 projection,
                 fresh,
-                events_table,
                 position,
                 head,
                 chunk,

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 import psycopg
 
-from projections.base import Params, Projection, RecordedEvent, Statement
+from eventstore import RecordedEvent
+from projections.base import Params, Projection, Statement
 
 META_SCHEMA = "bsdflow_ops"
 META_DDL = f"""

@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from automation.scheduler import SchedulerConfig
+from eventstore.postgres import PostgresEventStore
 from infra.api import create_app
 from infra.automation import AutomationSide
 from infra.embedded import EmbeddedStack, ServerUrls, with_database
-from infra.eventstore import open_application
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
@@ -51,7 +51,7 @@ def stack(embedded_stack: EmbeddedStack) -> ServerUrls:
     with psycopg.connect(urls.database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
         conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    open_application(with_database(urls.database_url, TEMPLATE_DB), 1, 0).close()
+    PostgresEventStore(with_database(urls.database_url, TEMPLATE_DB), 1, 0).close()
     migrate_read_side(with_database(urls.database_url, TEMPLATE_DB))
     return urls
 
@@ -162,7 +162,7 @@ class Api:
         return response.json()
 
     def event_count(self) -> int:
-        return self.runtime.application.event_count()
+        return self.runtime.store.count()
 
 
 @pytest.fixture

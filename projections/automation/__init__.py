@@ -17,7 +17,8 @@ from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
 from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, q
 from projections.entities import jsonb
 
 

@@ -21,7 +21,8 @@ from domain.group import Group
 from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, q
 
 KINDS = (
     "entities",

@@ -11,9 +11,9 @@ import orjson
 
 from domain.entity import Entity
 from domain.entity_type import EntityType
+from eventstore import RecordedEvent
 from projections.base import (
     Projection,
-    RecordedEvent,
     Rows,
     Statement,
     event_class,

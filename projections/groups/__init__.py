@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from domain.group import Group
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, q
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
 # event cannot re-add a member that a later event removed.

@@ -7,7 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 from domain.occurrence import Occurrence
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, q
 from projections.entities import jsonb, point
 
 

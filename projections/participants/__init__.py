@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from domain.participant import Participant
-from projections.base import Projection, RecordedEvent, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, q
 from projections.entities import jsonb
 
 

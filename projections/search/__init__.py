@@ -23,7 +23,8 @@ from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import Tenant
-from projections.base import Projection, RecordedEvent, Rows, Statement, event_class, handles, q
+from eventstore import RecordedEvent
+from projections.base import Projection, Rows, Statement, event_class, handles, q
 from projections.entities import title_field, with_changes
 from projections.search.statements import (
     DELETED,

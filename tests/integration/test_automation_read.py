@@ -1,7 +1,7 @@
 """The automation read side: commands and saved aggregates in, `/graphql` answers out.
 
-Catalog actions and process actions are saved straight through the application (inside
-`event_metadata`, as the command side saves them) so this file does not depend on the
+Catalog actions and process actions are saved straight through the event store (with
+metadata, as the command side saves them) so this file does not depend on the
 validation worker; occurrence kinds and occurrences go through the command API. Every read
 waits for its position (`settled`, `X-Min-Position`), never a sleep.
 """
@@ -22,7 +22,6 @@ from eventsourcing.domain import Aggregate
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
-from commands.transcoding import event_metadata
 from domain.action_catalog import ActionCatalogItem, RetryPolicy
 from domain.action_run import ActionRun
 from domain.fields import FieldSpec
@@ -81,9 +80,7 @@ async def graphql(runtime: Any, api: Any) -> AsyncIterator[GraphQL]:
 def save(api: Any, *aggregates: Aggregate, tenant: UUID = ACME) -> int:
     """Store aggregates as a command would (tenant in the metadata); returns the position."""
     meta = {"tenant_id": str(tenant), "actor": "tester", "correlation_id": "test"}
-    with event_metadata(meta):
-        recordings = api.runtime.application.save(*aggregates)
-    return max(r.notification.id for r in recordings)
+    return api.runtime.store.save(*aggregates, metadata=meta)
 
 
 def email_action(name: str, credentials: str | None = None, tenant: UUID = ACME) -> Any:

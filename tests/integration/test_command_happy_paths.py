@@ -18,6 +18,7 @@ from domain.participant import Participant
 from domain.process import Process
 from domain.process_action import ProcessAction
 from domain.tenant import Tenant
+from eventstore import Aggregate
 from tests.servers import SECRET
 
 SITE_FIELDS = [
@@ -34,7 +35,7 @@ async def run(api: Any, command: str, **body: Any) -> Any:
 
 
 def load(api: Any, aggregate_id: str) -> Any:
-    return api.runtime.application.repository.get(UUID(aggregate_id))
+    return api.runtime.store.find(Aggregate, UUID(aggregate_id))
 
 
 async def test_tenant_commands(api):

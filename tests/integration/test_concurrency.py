@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from uuid import UUID
 
 import pytest
+
+from domain.process import Process
 
 RACERS = 20
 
@@ -34,7 +37,7 @@ async def test_concurrent_writers_to_one_aggregate_never_both_win(api):
     )
     statuses = Counter(r.status for r in replies)
     assert set(statuses) <= {200, 409}
-    process = api.runtime.application.repository.get(__import__("uuid").UUID(opened.id))
+    process = api.runtime.store.find(Process, UUID(opened.id))
     assert len(process.participants) == statuses[200]
 
 

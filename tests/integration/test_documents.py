@@ -8,6 +8,7 @@ from uuid import UUID
 
 import psycopg
 
+from domain.document import Document
 from tests.integration.test_group_commit import waiting_on_a_lock
 from tests.runs import until
 
@@ -21,7 +22,7 @@ async def test_content_is_stored_under_its_sha256(api):
     assert reply.status_code == 200, reply.text
     digest = hashlib.sha256(content).hexdigest()
     assert api.runtime.blobs.read(digest) == content
-    document = api.runtime.application.repository.get(UUID(reply.json()["id"]))
+    document = api.runtime.store.find(Document, UUID(reply.json()["id"]))
     assert (document.sha256, document.size, document.title, document.filename) == (
         digest,
         len(content),
@@ -91,7 +92,7 @@ async def test_an_upload_that_fails_after_storing_its_bytes_leaves_them_for_othe
     globex = api.mint("globex", "admin")
     ours = await api.command("open-process", token=globex, kind="audit", title="A", stages=["a"])
     content = b"bytes both tenants upload at once\n"
-    recorder = api.runtime.application.recorder
+    store = api.runtime.store
     database_url = api.runtime.urls.database_url
 
     def upload(token: str, target: str, key: str | None = None):
@@ -110,9 +111,9 @@ async def test_an_upload_that_fails_after_storing_its_bytes_leaves_them_for_othe
         )
         await until(lambda: waiting_on_a_lock(database_url))
         loser = asyncio.create_task(upload(api.token, theirs.id, key="k1"))
-        await until(lambda: recorder.group.waiting == 1)
+        await until(lambda: store.queued_writes == 1)
         winner = asyncio.create_task(upload(globex, ours.id))
-        await until(lambda: recorder.group.waiting == 2)
+        await until(lambda: store.queued_writes == 2)
         blocker.commit()
 
     assert (await first).status == 200

@@ -8,9 +8,11 @@ from uuid import UUID
 import orjson
 import psycopg
 
-from commands.application import SNAPSHOT_EVERY
-from commands.transcoding import read_metadata
+from domain.entity import Entity
+from domain.process import Process
 from domain.tenant import DEFAULT_SETTINGS, Tenant
+from eventstore import read_metadata
+from eventstore.postgres import SNAPSHOT_EVERY
 
 
 def stored_rows(database_url, originator_id):
@@ -47,7 +49,7 @@ async def test_events_are_plain_json_and_load_back_typed(api, database_url):
     payload = orjson.loads(state)
     assert payload["due_at"] == "2026-12-01T10:00:00+00:00"
     assert payload["tenant_id"] == str(Tenant.create_id("acme"))
-    process = api.runtime.application.repository.get(UUID(opened.id))
+    process = api.runtime.store.find(Process, UUID(opened.id))
     assert isinstance(process.tenant_id, UUID)
     assert isinstance(process.due_at, datetime)
 
@@ -69,7 +71,7 @@ async def test_a_v1_tenant_event_is_upcast_when_loaded(api, database_url):
             "VALUES (%s, 1, %s, %s)",
             (tenant_id, "domain.tenant:Tenant.Created", v1_state),
         )
-    legacy = api.runtime.application.repository.get(tenant_id)
+    legacy = api.runtime.store.find(Tenant, tenant_id)
     assert (legacy.slug, legacy.settings) == ("legacy", DEFAULT_SETTINGS)
     token = api.mint("legacy", "admin")
     await api.command("rename-tenant", token=token, name="Legacy Company")
@@ -88,11 +90,11 @@ async def test_long_streams_are_snapshotted_and_load_identically(api, database_u
             (UUID(entity.id),),
         ).fetchall()
     assert snapshots == [(SNAPSHOT_EVERY,)]
-    app = api.runtime.application
-    from_snapshot = app.repository.get(UUID(entity.id))
+    store = api.runtime.store
+    from_snapshot = store.find(Entity, UUID(entity.id))
     assert from_snapshot.data == {"n": SNAPSHOT_EVERY + 4}
     assert from_snapshot.version == SNAPSHOT_EVERY + 5
     assert isinstance(from_snapshot.entity_type_id, UUID)
     assert isinstance(from_snapshot.created_on, datetime)
-    at_snapshot = app.repository.get(UUID(entity.id), version=SNAPSHOT_EVERY)
+    at_snapshot = store.find(Entity, UUID(entity.id), SNAPSHOT_EVERY)
     assert at_snapshot.data == {"n": SNAPSHOT_EVERY - 1}

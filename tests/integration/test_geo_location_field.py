@@ -150,5 +150,5 @@ async def test_v1_entity_type_events_load_without_a_location_field(api, database
                 "VALUES (%s, %s, %s, %s)",
                 (type_id, version, f"domain.entity_type:EntityType.{topic}", orjson.dumps(state)),
             )
-    legacy = api.runtime.application.repository.get(type_id)
+    legacy = api.runtime.store.find(EntityType, type_id)
     assert (legacy.schema_version, legacy.location_field) == (2, None)

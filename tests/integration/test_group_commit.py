@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from infra.eventstore import open_application
-from infra.group_commit import GroupCommitRecorder
+from eventstore.group_commit import GroupCommitRecorder
+from eventstore.postgres import StoreApplication, eventstore_env
 
 TOPIC = "tests:Thing.Happened"
 
@@ -26,7 +26,7 @@ def event(originator: uuid.UUID, version: int = 1) -> StoredEvent:
 
 @pytest.fixture
 def recorder(database_url: str) -> Iterator[GroupCommitRecorder]:
-    app = open_application(database_url, pool_size=16, overflow=0)
+    app = StoreApplication(env=eventstore_env(database_url, pool_size=16, overflow=0))
     assert isinstance(app.recorder, GroupCommitRecorder)
     yield app.recorder
     app.close()

@@ -42,7 +42,7 @@ def base_url(runtime: Runtime, read_side: Any) -> Iterator[str]:
 
 def read_model_counts(base_url: str, token: str, runtime: Runtime) -> dict[str, int]:
     """Counts once every projection has applied the whole event store (X-Min-Position)."""
-    position = runtime.application.recorder.max_notification_id() or 0
+    position = runtime.store.head()
     response = httpx.post(
         f"{base_url}/graphql",
         json={"query": "{ counts { entities occurrences processes } }"},
@@ -62,7 +62,7 @@ def test_a_short_run_reports_what_the_server_recorded(
     token = runtime.tokens.mint(TENANT, ["admin"], actor="loadtest")
     smoke = with_overrides(load_scenario("smoke"), duration=3, rate=6)
     scenario = smoke.model_copy(update={"thresholds": ["errors < 1%", "missed == 0"]})
-    before = runtime.application.event_count()
+    before = runtime.store.count()
     output = io.StringIO()
 
     result = run(
@@ -81,7 +81,7 @@ def test_a_short_run_reports_what_the_server_recorded(
     assert totals["errors"] == {}
     assert totals["dropped"] == 0
     # One accepted command, one event: setup, probes and the measured commands together.
-    grown = runtime.application.event_count() - before
+    grown = runtime.store.count() - before
     assert grown == setup["commands"] + totals["commands_ok"]
     ok = {name: op["ok"] for name, op in ops.items()}
     assert totals["commands_ok"] == sum(ok.get(name, 0) for name in (*STREAMED,))

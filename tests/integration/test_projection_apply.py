@@ -17,7 +17,6 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from commands.transcoding import event_metadata
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
@@ -26,9 +25,9 @@ from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import Tenant
-from infra.eventstore import open_application
+from eventstore import RecordedEvent, decode_event
+from eventstore.postgres import PostgresEventStore
 from infra.readdb import prepare_schema
-from projections.base import RecordedEvent, decode_event
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
 from projections.runtime import Delivered, apply_batch, checkpoint, writes
@@ -42,65 +41,63 @@ FIELDS = [
 
 
 def write_stream(database_url: str) -> None:
-    app = open_application(database_url, 2, 0)
+    store = PostgresEventStore(database_url, 2, 0)
     tenant_id = Tenant.create_id("apply")
-    with event_metadata({"tenant_id": str(tenant_id), "actor": "t", "correlation_id": "c"}):
-        tenant = Tenant.create("apply", "Apply", {})
-        site = EntityType.define(tenant.id, "Site", FIELDS, search_importance="population")
-        app.save(tenant, site)
-        entities = []
-        for i in range(40):
-            entity = Entity.create(
-                site,
-                {"title": f"Haifa depot {i}", "city": "Haifa", "note": "n", "population": i},
-                {"lat": 32.8, "lon": 35.0 + i / 100} if i % 2 else None,
-            )
-            if i % 3 == 0:
-                entity.update(site, {"title": f"Lyon works {i}", "note": None})
-            if i % 5 == 0:
-                entity.update(site, {"city": "Porto"}, {"lat": 41.1, "lon": -8.6})
-            entities.append(entity)
-        app.save(*entities[:20])
-        site.revise([*FIELDS[:1], {**FIELDS[1], "searchable": "C"}, *FIELDS[2:]], "population")
-        app.save(site, *entities[20:])
-        for entity in entities[::4]:
-            entity.update(site, {"population": 1_000})
-        for entity in entities[1::7]:
-            entity.archive()
-        app.save(*entities)
-        people = [
-            Participant.register(tenant.id, f"Ann {i}", email=f"a{i}@x.org") for i in range(6)
-        ]
-        people[0].update({"email": None, "name": "Anna"})
-        process = Process.open(tenant.id, "inspection", "Bridge check", ["open", "review"])
-        process.enter_stage("review")
-        process.assign(people[1].id, "lead")
-        process.link_entity(entities[2].id)
-        process.close("done")
-        group = Group.create(tenant.id, "North")
-        group.add_members([entities[0].id, entities[3].id], [people[2].id])
-        group.remove_members([entities[0].id], [])
-        document = Document.attach(
-            tenant.id, "entity", entities[3].id, "r.txt", "text/plain", 3,
-            hashlib.sha256(b"abc").hexdigest(), text="bridge survey",
-        )  # fmt: skip
-        document.rename("Survey")
-        seen = [
-            Occurrence.record(
-                tenant.id,
-                "sighting",
-                datetime.now(UTC),
-                {"what": f"crack {i}"},
-                {"lat": 31.0, "lon": 35.0},
-                process.id,
-                [entities[5].id],
-                [people[3].id],
-            )
-            for i in range(3)
-        ]
-        seen[1].retract("duplicate")
-        app.save(*people, process, group, document, *seen)
-    app.close()
+    meta = {"tenant_id": str(tenant_id), "actor": "t", "correlation_id": "c"}
+    tenant = Tenant.create("apply", "Apply", {})
+    site = EntityType.define(tenant.id, "Site", FIELDS, search_importance="population")
+    store.save(tenant, site, metadata=meta)
+    entities = []
+    for i in range(40):
+        entity = Entity.create(
+            site,
+            {"title": f"Haifa depot {i}", "city": "Haifa", "note": "n", "population": i},
+            {"lat": 32.8, "lon": 35.0 + i / 100} if i % 2 else None,
+        )
+        if i % 3 == 0:
+            entity.update(site, {"title": f"Lyon works {i}", "note": None})
+        if i % 5 == 0:
+            entity.update(site, {"city": "Porto"}, {"lat": 41.1, "lon": -8.6})
+        entities.append(entity)
+    store.save(*entities[:20], metadata=meta)
+    site.revise([*FIELDS[:1], {**FIELDS[1], "searchable": "C"}, *FIELDS[2:]], "population")
+    store.save(site, *entities[20:], metadata=meta)
+    for entity in entities[::4]:
+        entity.update(site, {"population": 1_000})
+    for entity in entities[1::7]:
+        entity.archive()
+    store.save(*entities, metadata=meta)
+    people = [Participant.register(tenant.id, f"Ann {i}", email=f"a{i}@x.org") for i in range(6)]
+    people[0].update({"email": None, "name": "Anna"})
+    process = Process.open(tenant.id, "inspection", "Bridge check", ["open", "review"])
+    process.enter_stage("review")
+    process.assign(people[1].id, "lead")
+    process.link_entity(entities[2].id)
+    process.close("done")
+    group = Group.create(tenant.id, "North")
+    group.add_members([entities[0].id, entities[3].id], [people[2].id])
+    group.remove_members([entities[0].id], [])
+    document = Document.attach(
+        tenant.id, "entity", entities[3].id, "r.txt", "text/plain", 3,
+        hashlib.sha256(b"abc").hexdigest(), text="bridge survey",
+    )  # fmt: skip
+    document.rename("Survey")
+    seen = [
+        Occurrence.record(
+            tenant.id,
+            "sighting",
+            datetime.now(UTC),
+            {"what": f"crack {i}"},
+            {"lat": 31.0, "lon": 35.0},
+            process.id,
+            [entities[5].id],
+            [people[3].id],
+        )
+        for i in range(3)
+    ]
+    seen[1].retract("duplicate")
+    store.save(*people, process, group, document, *seen, metadata=meta)
+    store.close()
 
 
 def load_events(database_url: str) -> list[Delivered]:

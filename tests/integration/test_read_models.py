@@ -16,7 +16,8 @@ from uuid import UUID, uuid4
 import psycopg
 
 from domain.ids import tenant_id_for
-from projections.base import Projection, decode_event
+from eventstore import decode_event
+from projections.base import Projection
 from projections.counts.queries import CountReads
 from projections.documents.queries import DocumentReads
 from projections.entities.queries import EntityFilter, EntityReads

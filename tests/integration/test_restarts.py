@@ -18,10 +18,10 @@ import httpx
 import psycopg
 import pytest
 
+from eventstore.postgres import PostgresEventStore
 from infra.api import create_app
 from infra.automation import AutomationSide
 from infra.embedded import EmbeddedStack
-from infra.eventstore import open_application
 from infra.kafka import header, headers_of, read_to_end
 from infra.readdb import migrate_read_side, prepare_schema
 from infra.readside import ReadSide
@@ -150,7 +150,7 @@ def published_once(runtime: Runtime, topic: str) -> None:
     doubled = [p for p, n in Counter(positions).items() if n > 1]
     assert doubled == [], f"published more than once: {doubled[:10]}"
     assert positions == sorted(positions)
-    assert len(positions) == runtime.application.event_count()
+    assert len(positions) == runtime.store.count()
 
 
 def models_equal_a_rebuild(database_url: str) -> None:
@@ -233,7 +233,7 @@ async def test_the_whole_system_restarted_on_the_same_data(
     def start() -> Runtime:
         stack = EmbeddedStack(data)
         urls = stack.start()
-        open_application(urls.database_url, 1, 0).close()
+        PostgresEventStore(urls.database_url, 1, 0).close()
         migrate_read_side(urls.database_url)
         settings = settings_for(urls, tmp_path / "data")
         settings.events_topic = events_topic_for(urls.database_url)

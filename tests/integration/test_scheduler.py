@@ -80,7 +80,7 @@ async def test_two_running_schedulers_deliver_each_run_exactly_once(
 async def test_racing_starts_begin_each_attempt_once(api: Api, runtime: Any) -> None:
     """Even without the lease, the run's version in the event store is the fence."""
     tenant_id = tenant_id_for("acme")
-    ledger = RunLedger(runtime.application, actor="test")
+    ledger = RunLedger(runtime.store, actor="test")
     due = datetime.now(UTC)
     plans = [
         RunPlan(tenant_id, tenant_id, tenant_id, f"race:{i}", due, {}, RetryPolicy())

@@ -8,7 +8,7 @@ when an event is loaded. Snapshots hold arbitrary aggregate state, so their valu
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -21,24 +21,19 @@ import orjson
 from eventsourcing.domain import DomainEventProtocol, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-META_KEY = "_meta"
-_metadata: ContextVar[dict[str, str] | None] = ContextVar("event_metadata", default=None)
+from eventstore.envelope import META_KEY
+
+_metadata: ContextVar[Mapping[str, str] | None] = ContextVar("event_metadata", default=None)
 
 
 @contextmanager
-def event_metadata(meta: dict[str, str]) -> Iterator[None]:
-    """Every event stored inside this block carries `meta` (tenant, actor, correlation...)."""
+def event_metadata(meta: Mapping[str, str]) -> Iterator[None]:
+    """Every event mapped inside this block carries `meta` (tenant, actor, correlation...)."""
     token = _metadata.set(meta)
     try:
         yield
     finally:
         _metadata.reset(token)
-
-
-def read_metadata(state: bytes) -> dict[str, str]:
-    """The metadata of a stored event's state, for consumers that do not load the event."""
-    decoded: dict[str, Any] = orjson.loads(state)
-    return dict(decoded.get(META_KEY) or {})
 
 
 class OrjsonTranscoder(Transcoder):
@@ -130,7 +125,7 @@ class TypedMapper(Mapper[UUID]):
         meta = _metadata.get()
         if meta is not None:
             with_meta = object.__new__(type(domain_event))
-            object.__setattr__(with_meta, "__dict__", {**vars(domain_event), META_KEY: meta})
+            object.__setattr__(with_meta, "__dict__", {**vars(domain_event), META_KEY: dict(meta)})
             domain_event = with_meta
         return super().to_stored_event(domain_event)
 
@@ -146,4 +141,4 @@ class TypedMapper(Mapper[UUID]):
         return domain_event
 
 
-__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata", "read_metadata"]
+__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata"]
