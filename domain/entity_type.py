@@ -28,10 +28,6 @@ def parse_fields(
     return fields
 
 
-_PARSED_FIELDS: dict[str, list[FieldSpec]] = {}
-_PARSED_FIELDS_MAX = 4_096
-
-
 class EntityType(Aggregate):
     class Defined(Aggregate.Created):
         """v1 had no `location_field` (v2: the geo_point field that is an entity's location)."""
@@ -114,16 +110,15 @@ class EntityType(Aggregate):
 
     @property
     def fields(self) -> list[FieldSpec]:
-        # Every entity command reads the fields several times; parsing is pure, so the specs
-        # are shared by content (not by id and version: an unsaved revision has new content).
-        key = repr(self.field_dicts)
-        specs = _PARSED_FIELDS.get(key)
-        if specs is None:
-            specs = [FieldSpec.from_dict(item) for item in self.field_dicts]
-            if len(_PARSED_FIELDS) >= _PARSED_FIELDS_MAX:
-                _PARSED_FIELDS.clear()
-            _PARSED_FIELDS[key] = specs
-        return list(specs)
+        # An entity command reads the fields several times: they are parsed once per loaded
+        # type, and again only once a revision has replaced the dicts they came from.
+        parsed: tuple[list[dict[str, Any]], tuple[FieldSpec, ...]] | None = self.__dict__.get(
+            "_parsed_fields"
+        )
+        if parsed is None or parsed[0] is not self.field_dicts:
+            parsed = (self.field_dicts, tuple(FieldSpec.from_dict(f) for f in self.field_dicts))
+            self.__dict__["_parsed_fields"] = parsed
+        return list(parsed[1])
 
     def revise(
         self,
