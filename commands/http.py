@@ -16,13 +16,11 @@ from fastapi import APIRouter, Depends, File, Form, Header, Request, Security, U
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.auth import Principal, TokenCodec
 from commands.context import Recorded
-from commands.prevalidation import Prevalidation
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
@@ -80,36 +78,14 @@ def _accepted(result: Recorded) -> Response:
 
 
 def _json_endpoint(spec: CommandSpec[Any]) -> Callable[..., Any]:
-    def endpoint(
+    async def endpoint(
         request: Request, body: Command, who: Principal, idempotency_key: str | None
     ) -> Response:
         service: CommandService = request.app.state.commands
-        result = service.execute(
-            spec, body, who, _metadata(request, spec.name), _key(idempotency_key)
-        )
-        return _accepted(result)
+        metadata = _metadata(request, spec.name)
+        return _accepted(await service.submit(spec, body, who, metadata, _key(idempotency_key)))
 
-    async def validated_endpoint(
-        request: Request, body: Command, who: Principal, idempotency_key: str | None
-    ) -> Response:
-        """Asks the validation worker first (it may hold a lock on a unique name for us)."""
-        who.require(spec.permission)
-        service: CommandService = request.app.state.commands
-        if idempotency_key is not None:
-            key = _key(idempotency_key)
-            assert key is not None
-            replay = await run_in_threadpool(service.replay, spec, body, who, key)
-            if replay is not None:
-                return _accepted(replay)
-        checker: Prevalidation = request.app.state.prevalidation
-        held = await checker.check(spec, body, who)
-        try:
-            return await run_in_threadpool(endpoint, request, body, who, idempotency_key)
-        finally:
-            checker.release(held)
-
-    chosen: Callable[..., Any] = validated_endpoint if spec.validation else endpoint
-    chosen.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
             inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=spec.model),
@@ -117,7 +93,7 @@ def _json_endpoint(spec: CommandSpec[Any]) -> Callable[..., Any]:
             _idempotency_param(),
         ]
     )
-    return chosen
+    return endpoint
 
 
 def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import orjson
 import structlog
+from anyio import to_thread
 
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
+from commands.prevalidation import Prevalidation
 from commands.receipts import CommandReceipt
 from commands.registry import Command, CommandSpec
 from domain.errors import Conflict, DomainError, NotFound
@@ -45,7 +48,35 @@ class CommandService:
     locks: Locks
     blobs: BlobStore
     secrets: SecretBox
+    prevalidation: Prevalidation | None = None
+    """Checks the commands whose spec names a validation (absent: the handler's checks alone)."""
     _known_tenants: set[UUID] = field(default_factory=set)
+
+    async def submit(
+        self,
+        spec: CommandSpec[Any],
+        body: Command,
+        principal: Principal,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
+        upload: StagedBlob | None = None,
+    ) -> Recorded:
+        """`execute`, from async code, on a worker thread; first, for a spec that names a
+        validation, the validation worker's check (which may lock a unique name for this
+        command until it is stored or refused). A replayed request is not checked again."""
+        run = partial(self.execute, spec, body, principal, metadata, idempotency_key, upload)
+        if spec.validation is None or self.prevalidation is None:
+            return await to_thread.run_sync(run)
+        principal.require(spec.permission)
+        if idempotency_key is not None:
+            replay = await to_thread.run_sync(self.replay, spec, body, principal, idempotency_key)
+            if replay is not None:
+                return replay
+        held = await self.prevalidation.check(spec, body, principal)
+        try:
+            return await to_thread.run_sync(run)
+        finally:
+            self.prevalidation.release(held)
 
     def execute(
         self,

@@ -31,7 +31,6 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
     app.state.tokens = runtime.tokens
     app.state.blobs = runtime.blobs
     app.state.stage_upload = runtime.blobs.stage
-    app.state.prevalidation = runtime.prevalidation
     problems.install(app)
     app.include_router(command_router(COMMANDS))
     mount_graphql(app, runtime, graphql or GraphQLSettings())

@@ -124,6 +124,12 @@ def build_runtime(
     secrets = FernetSecretBox(settings.credentials_key())
     doorbell = Doorbell(urls.redis_url)
     bus = BusRequests(urls.kafka_bootstrap_servers, doorbell)
+    prevalidation = Prevalidation(
+        bus,
+        lambda name: validation_topic(settings.events_topic, name),
+        locks,
+        settings.validation_timeout,
+    )
     return Runtime(
         settings=settings,
         urls=urls,
@@ -131,15 +137,10 @@ def build_runtime(
         redis=client,
         blobs=blobs,
         tokens=TokenCodec(settings.signing_secret(), settings.jwt_audience),
-        commands=CommandService(store, locks, blobs, secrets),
+        commands=CommandService(store, locks, blobs, secrets, prevalidation),
         secrets=secrets,
         bus=bus,
-        prevalidation=Prevalidation(
-            bus,
-            lambda name: validation_topic(settings.events_topic, name),
-            locks,
-            settings.validation_timeout,
-        ),
+        prevalidation=prevalidation,
         doorbell=doorbell,
         stack=stack,
     )
