@@ -23,7 +23,7 @@ import orjson
 import structlog
 
 from automation.lookup import Lookup
-from commands.action_runs import RunLedger, RunPlan
+from commands.action_runs import ActionRunBatches, RunPlan
 from domain.action_catalog import parse_retry
 from domain.entity import Entity
 from domain.rules import CompiledRule, RuleInput, compile_rule
@@ -96,8 +96,8 @@ class Reactor(Projection):
     tables = ("process_actions",)
     change_kinds: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, ledger: RunLedger, lookup: Lookup) -> None:
-        self.ledger = ledger
+    def __init__(self, action_runs: ActionRunBatches, lookup: Lookup) -> None:
+        self.action_runs = action_runs
         self.lookup = lookup
         self.watches: dict[UUID, dict[UUID, Watch]] = defaultdict(dict)
         self.planned = 0
@@ -131,7 +131,7 @@ class Reactor(Projection):
                     log.exception("could not evaluate event", position=event.position)
         if plans:
             # Stored before the checkpoint commits (it does after this generator ends).
-            self.planned += len(self.ledger.plan(plans))
+            self.planned += len(self.action_runs.plan(plans))
 
     def _index(self, event: RecordedEvent) -> Iterator[Statement]:
         tenant, pa_id, d = event.tenant_id, event.originator_id, event.data

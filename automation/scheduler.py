@@ -32,7 +32,7 @@ from automation.lease import Lease, Takeover
 from automation.lookup import Lookup
 from automation.pace import Pace
 from automation.ports import RateLimiter
-from commands.action_runs import Outcome, RunLedger, RunPlan
+from commands.action_runs import ActionRunBatches, Outcome, RunPlan
 from domain.action_catalog import parse_retry
 from domain.action_run import ActionRun
 from domain.schedules import parse_catch_up, parse_schedule
@@ -73,7 +73,7 @@ class SchedulerConfig:
 @dataclass
 class Scheduler:
     database_url: str
-    ledger: RunLedger
+    runs: ActionRunBatches
     delivery: Delivery
     lookup: Lookup
     limiter: RateLimiter
@@ -176,9 +176,9 @@ class Scheduler:
             keep, _ = parse_catch_up(runs[0].catch_up).select([r.due_at for r in runs], now)
             cancels.extend(r.id for r in runs if r.due_at not in set(keep))
         if plans:
-            self.ledger.plan(plans)
+            self.runs.plan(plans)
         if cancels:
-            self.ledger.cancel(cancels, "missed while no scheduler was running (catch-up policy)")
+            self.runs.cancel(cancels, "missed while no scheduler was running (catch-up policy)")
             log.info("missed runs skipped", count=len(cancels))
         for action_id, until in cursors:  # after the plans are stored: never skip one
             lease.advance_cursor(action_id, until)
@@ -234,7 +234,7 @@ class Scheduler:
             r for r in due_runs(conn, now, self.config.batch) if r.id not in self._inflight
         ]
         allowed = [r.id for r in candidates if self._within_rate(r.tenant_id)]
-        started = self.ledger.start(allowed, now, epoch) if allowed else []
+        started = self.runs.start(allowed, now, epoch) if allowed else []
         self._inflight.update(run.id for run in started)
         self.fired += len(started)
         stuck = [
@@ -268,7 +268,7 @@ class Scheduler:
             return
         outcomes, self._outcomes = self._outcomes, []
         try:
-            finished = await asyncio.to_thread(self.ledger.finish, outcomes, self.clock())
+            finished = await asyncio.to_thread(self.runs.finish, outcomes, self.clock())
         except Exception:
             log.exception("could not record outcomes; retrying next tick", count=len(outcomes))
             self._outcomes.extend(outcomes)

@@ -4,7 +4,7 @@
 
 Starts the embedded stack, the relay and the `automation` projection (ReadSide), and the
 validation worker, reactor and scheduler (AutomationSide), all in this one process as
-`bsdflow up` runs them. Plans N runs with `RunLedger.plan` (the reactor's path), all due at one
+`bsdflow up` runs them. Plans N runs with `ActionRunBatches.plan` (the reactor's path), all due at one
 instant (`--spread 0`, the default and harshest burst) or evenly over `--spread` seconds; waits
 until the read model shows them planned; then moves the scheduler's injected clock to the due
 instant and times firing (Started stored) and delivery to an in-process "sink" channel that
@@ -16,7 +16,7 @@ The clock moves, rather than runs being planned "slightly in the future", so the
 falls exactly when planning is visible however long planning takes; it never runs ahead of
 real time, so the scheduler's stuck-attempt sweep cannot mistake fresh sends for stale ones.
 
-Plans go 500 per `RunLedger.plan` call (`--plan-batch`): one save of 1,000 planned runs
+Plans go 500 per `ActionRunBatches.plan` call (`--plan-batch`): one save of 1,000 planned runs
 (~0.8 MB in one INSERT) hangs forever on the embedded PostgreSQL's Unix socket, in psycopg's
 pipeline mode (its `pipeline_communicate` stops writing once the command queue is empty even
 when `PQflush` still has bytes to send).
@@ -60,7 +60,8 @@ from bench._harness import (
     stop_process,
     write_results,
 )
-from commands.action_runs import RunLedger, RunPlan
+from commands.action_runs import RunPlan
+from commands.auth import Principal
 from domain.action_catalog import ActionCatalogItem, RetryPolicy
 from domain.action_run import ActionRun
 from domain.fields import FieldSpec
@@ -358,7 +359,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         scheduler = self.side.scheduler
         assert scheduler is not None
-        ledger = RunLedger(self.runtime.store, actor="bench")
+        ledger = self.runtime.commands.action_runs(Principal.system("bench"))
         self.clock.hold()
         due = datetime.now(UTC)  # the clock is a day behind: nothing is due until it moves
         todo = plans(target, count, due, spread)
@@ -426,7 +427,7 @@ def report(phase: dict[str, Any], base_rate: float, label: str, handed: str) -> 
     how = ("all due at one instant" if not phase["spread_s"]
            else f"due over {phase['spread_s']:.0f} s")  # fmt: skip
     return [
-        line(f"{label} plan (RunLedger.plan, {phase['plan_batch']:,} per call)", n,
+        line(f"{label} plan (ActionRunBatches.plan, {phase['plan_batch']:,} per call)", n,
              phase["plan_s"], base_rate),
         line(f"{label} planned in the read model, from plan start", n, phase["visible_s"],
              base_rate, f"({phase['visible_s'] - phase['plan_s']:.2f} s after the last plan)"),
@@ -480,7 +481,7 @@ def main() -> None:
     parser.add_argument("--webhook-runs", type=int, default=5_000,
                         help="runs through the real webhook channel (0: skip)")  # fmt: skip
     parser.add_argument("--plan-batch", type=int, default=500,
-                        help="plans per RunLedger.plan call (see the docstring before 1,000)")  # fmt: skip
+                        help="plans per ActionRunBatches.plan call (see the docstring before 1,000)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per wait, seconds")
     parser.add_argument("--serve-webhooks", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,7 +1,9 @@
-"""Batch operations on action runs for the automation workers (reactor, scheduler, delivery).
+"""The batch forms of the action-run commands, for the automation workers (reactor, scheduler).
 
-These are the same domain operations as the `plan-action-run` and `cancel-action-run`
-commands, applied to many runs per event-store transaction: a burst of 50,000 runs due in
+The command service hands them out (`CommandService.action_runs`) to a principal granted
+`automation:run`, whose actor every event names. They are the same domain operations as the
+`plan-action-run` and `cancel-action-run` commands, applied to many runs per event-store
+transaction: a burst of 50,000 runs due in
 one minute is planned and started in thousands per write, not one by one. Per tenant, so every
 event's metadata names its tenant. When a concurrent writer got to a run first, the batch falls
 back to one run at a time and skips the runs it lost, so one collision never drops the rest.
@@ -15,10 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 
+from commands.context import command_metadata
 from domain.action_catalog import RetryPolicy
 from domain.action_run import ActionRun
 from domain.errors import Conflict
@@ -45,6 +48,17 @@ class RunPlan:
     def run_id(self) -> UUID:
         return ActionRun.create_id(self.process_action_id, self.trigger_key)
 
+    def new_run(self) -> ActionRun:
+        return ActionRun.plan(
+            self.tenant_id,
+            self.process_action_id,
+            self.action_id,
+            self.trigger_key,
+            self.planned_at,
+            self.context,
+            self.retry,
+        )
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -57,7 +71,7 @@ class Outcome:
 
 
 @dataclass
-class RunLedger:
+class ActionRunBatches:
     store: EventStore
     actor: str
     jitter: Callable[[], float] = field(default=random.random)
@@ -67,16 +81,7 @@ class RunLedger:
         by_id = {plan.run_id: plan for plan in plans}
 
         def new_run(run_id: UUID) -> ActionRun:
-            p = by_id[run_id]
-            return ActionRun.plan(
-                p.tenant_id,
-                p.process_action_id,
-                p.action_id,
-                p.trigger_key,
-                p.planned_at,
-                p.context,
-                p.retry,
-            )
+            return by_id[run_id].new_run()
 
         def unless_planned(run_id: UUID) -> ActionRun | None:
             return None if self.store.exists(run_id) else new_run(run_id)
@@ -152,12 +157,7 @@ class RunLedger:
                 by_tenant[run.tenant_id].append(run)
         saved: list[ActionRun] = []
         for tenant_id, runs in by_tenant.items():
-            meta = {
-                "tenant_id": str(tenant_id),
-                "actor": self.actor,
-                "command": command,
-                "command_id": str(uuid4()),
-            }
+            meta = command_metadata(command, tenant_id, self.actor)
             for chunk in _chunks(runs):
                 saved.extend(self._save(chunk, redo or operation, meta))
         return saved

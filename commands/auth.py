@@ -40,6 +40,12 @@ class Principal:
     expires_at: int | None = None
     """The token's `exp` claim: long-lived connections end then."""
 
+    @classmethod
+    def system(cls, actor: str) -> Principal:
+        """A service of bsdflow's own (the reactor, the scheduler), acting in every tenant with
+        the automation role: each event it stores names the tenant it belongs to."""
+        return cls(actor=actor, tenant_slug="", roles=frozenset({"automation"}))
+
     @cached_property
     def tenant_id(self) -> UUID:
         return tenant_id_for(self.tenant_slug)

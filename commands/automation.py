@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from commands.action_runs import RunPlan
 from commands.context import CommandContext, Recorded, not_found_message
 from commands.registry import Command, CommandSpec
 from domain.action_catalog import ActionCatalogItem, parse_retry
@@ -246,7 +247,7 @@ def plan_action_run(cmd: PlanActionRun, ctx: CommandContext) -> Recorded:
     item = catalog_item(ctx.store, ctx.tenant_id, action.action_id)
     if cmd.planned_at.tzinfo is None:
         raise InvalidInput("must include a timezone offset", ("planned_at",))
-    run = ActionRun.plan(
+    plan = RunPlan(
         ctx.tenant_id,
         action.id,
         item.id,
@@ -255,7 +256,7 @@ def plan_action_run(cmd: PlanActionRun, ctx: CommandContext) -> Recorded:
         cmd.context,
         parse_retry(item.retry),
     )
-    return ctx.save(run)
+    return ctx.save(plan.new_run())
 
 
 SPECS: list[CommandSpec[Any]] = [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from commands.auth import Principal
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
@@ -25,6 +27,21 @@ def not_found_message(cls: type[Aggregate]) -> str:
     """'no entity type with this id': the aggregate in the words of the API."""
     noun = NOUNS.get(cls.__name__) or re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
     return f"no {noun} with this id"
+
+
+def command_metadata(
+    command: str, tenant_id: UUID, actor: str, request: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What every event stored by one command carries: which command, when, for which tenant,
+    by whom, and the request's own ids (correlation, causation) where there was a request."""
+    return {
+        **(request or {}),
+        "command": command,
+        "command_id": str(uuid4()),
+        "issued_at": datetime.now(UTC).isoformat(),
+        "tenant_id": str(tenant_id),
+        "actor": actor,
+    }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import inspect
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -54,15 +53,13 @@ def principal(
     return codec.principal(f"Bearer {credentials.credentials}" if credentials else None)
 
 
-def _metadata(request: Request, command: str) -> dict[str, str]:
+def _request_ids(request: Request) -> dict[str, str]:
+    """The ids the events of this request's command carry, to trace it across services."""
     request_id: str = request.state.request_id
     return {
-        "command": command,
-        "command_id": str(uuid.uuid4()),
         "correlation_id": request.headers.get("x-correlation-id") or request_id,
         "causation_id": request_id,
         "request_id": request_id,
-        "issued_at": datetime.now(UTC).isoformat(),
     }
 
 
@@ -82,8 +79,8 @@ def _json_endpoint(spec: CommandSpec[Any]) -> Callable[..., Any]:
         request: Request, body: Command, who: Principal, idempotency_key: str | None
     ) -> Response:
         service: CommandService = request.app.state.commands
-        metadata = _metadata(request, spec.name)
-        return _accepted(await service.submit(spec, body, who, metadata, _key(idempotency_key)))
+        ids = _request_ids(request)
+        return _accepted(await service.submit(spec, body, who, ids, _key(idempotency_key)))
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -110,7 +107,7 @@ def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
         )
         try:
             result = service.execute(
-                spec, body, who, _metadata(request, spec.name), _key(idempotency_key), staged
+                spec, body, who, _request_ids(request), _key(idempotency_key), staged
             )
         finally:
             request.app.state.blobs.discard(staged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -12,8 +13,9 @@ import orjson
 import structlog
 from anyio import to_thread
 
+from commands.action_runs import ActionRunBatches
 from commands.auth import Principal
-from commands.context import CommandContext, ReceiptRequest, Recorded
+from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
 from commands.prevalidation import Prevalidation
 from commands.receipts import CommandReceipt
@@ -57,14 +59,14 @@ class CommandService:
         spec: CommandSpec[Any],
         body: Command,
         principal: Principal,
-        metadata: dict[str, str],
+        request: Mapping[str, str],
         idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
     ) -> Recorded:
         """`execute`, from async code, on a worker thread; first, for a spec that names a
         validation, the validation worker's check (which may lock a unique name for this
         command until it is stored or refused). A replayed request is not checked again."""
-        run = partial(self.execute, spec, body, principal, metadata, idempotency_key, upload)
+        run = partial(self.execute, spec, body, principal, request, idempotency_key, upload)
         if spec.validation is None or self.prevalidation is None:
             return await to_thread.run_sync(run)
         principal.require(spec.permission)
@@ -83,7 +85,7 @@ class CommandService:
         spec: CommandSpec[Any],
         body: Command,
         principal: Principal,
-        metadata: dict[str, str],
+        request: Mapping[str, str],
         idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
     ) -> Recorded:
@@ -98,7 +100,7 @@ class CommandService:
             replay = self._replay(principal.tenant_id, receipt)
             if replay is not None:
                 return replay
-        meta = {**metadata, "tenant_id": str(principal.tenant_id), "actor": principal.actor}
+        meta = command_metadata(spec.name, principal.tenant_id, principal.actor, request)
         ctx = CommandContext(
             self.store, principal, self.locks, self.blobs, meta, self.secrets, receipt, upload
         )
@@ -132,6 +134,11 @@ class CommandService:
             position=result.position,
         )
         return result
+
+    def action_runs(self, principal: Principal) -> ActionRunBatches:
+        """The batch forms of the action-run commands, acting as `principal`."""
+        principal.require("automation:run")
+        return ActionRunBatches(self.store, principal.actor)
 
     def replay(
         self, spec: CommandSpec[Any], body: Command, principal: Principal, key: str

@@ -18,7 +18,7 @@ from automation.ports import Channels
 from automation.reactor import Reactor
 from automation.scheduler import Clock, Scheduler, SchedulerConfig, utc_now
 from automation.validation import Validator
-from commands.action_runs import RunLedger
+from commands.auth import Principal
 from infra.channels import default_channels
 from infra.channels.network import OutboundPolicy
 from infra.kafka import validation_topic
@@ -67,8 +67,8 @@ class AutomationSide:
             validator.handlers(partial(validation_topic, settings.events_topic)),
             doorbell=rt.doorbell,
         )
-        ledger = RunLedger(rt.store, actor="bsdflow-automation")
-        self.reactor = Reactor(ledger, lookup)
+        runs = rt.commands.action_runs(Principal.system("bsdflow-automation"))
+        self.reactor = Reactor(runs, lookup)
         with psycopg.connect(urls.database_url, autocommit=True) as conn:
             create_schema(conn, self.reactor, self.reactor.schema)
             self.reactor.load(
@@ -92,7 +92,7 @@ class AutomationSide:
         events_topic = settings.events_topic
         self.scheduler = Scheduler(
             urls.database_url,
-            ledger,
+            runs,
             Delivery(lookup, channels, rt.secrets),
             lookup,
             RedisTokenBucket(rt.redis),

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commands.action_runs import RunLedger, RunPlan
+from commands.action_runs import RunPlan
+from commands.auth import Principal
 from domain.action_catalog import RetryPolicy
 from domain.ids import tenant_id_for
 from infra.automation import AutomationSide
@@ -80,7 +81,7 @@ async def test_two_running_schedulers_deliver_each_run_exactly_once(
 async def test_racing_starts_begin_each_attempt_once(api: Api, runtime: Any) -> None:
     """Even without the lease, the run's version in the event store is the fence."""
     tenant_id = tenant_id_for("acme")
-    ledger = RunLedger(runtime.store, actor="test")
+    ledger = runtime.commands.action_runs(Principal.system("test"))
     due = datetime.now(UTC)
     plans = [
         RunPlan(tenant_id, tenant_id, tenant_id, f"race:{i}", due, {}, RetryPolicy())
