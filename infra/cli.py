@@ -6,25 +6,25 @@ seconds to import, and `--help`, `token` or `url` must answer at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from infra.cli_errors import fail
+from infra.dev_cli import app as dev_app
+from infra.dev_cli import token_codec
+from infra.loadtest_cli import app as loadtest_app
 from infra.projections_cli import app as projections_app
 from infra.settings import DEMO_TENANT, Settings
 
-if TYPE_CHECKING:
-    from commands.auth import TokenCodec
-
 app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_is_help=True)
+# Added without a name, their commands are this app's own; `--help` lists them after the ones
+# below, in this order, and the `projections` group last.
+app.add_typer(dev_app)
+app.add_typer(loadtest_app)
 app.add_typer(projections_app, name="projections")
 console = Console()
-ROLES_HELP = "admin, editor, viewer, platform"
 
 
 @app.command()
@@ -85,7 +85,7 @@ def watch(
     except ValueError as exc:
         fail("watch", str(exc), 2)
     if token is None:
-        token = _codec(settings).mint(DEMO_TENANT, ["viewer"])
+        token = token_codec(settings).mint(DEMO_TENANT, ["viewer"])
     messages = subscribe(
         target,
         token,
@@ -181,142 +181,6 @@ def migrate() -> None:
         build_runtime(settings, urls).close()
         migrate_read_side(urls.database_url)
     console.print("event store and read models are up to date.")
-
-
-@app.command()
-def token(
-    tenant: Annotated[str, typer.Option(help="Tenant slug")] = DEMO_TENANT,
-    role: Annotated[
-        list[str] | None,
-        typer.Option(help=f"Role(s): {ROLES_HELP}; without it, viewer (read only)"),
-    ] = None,
-    actor: Annotated[str, typer.Option(help="Who acts (the token subject)")] = "dev",
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
-) -> None:
-    """Mint a development JWT signed with this installation's secret."""
-    from commands.auth import ROLE_PERMISSIONS
-
-    unknown = sorted(set(role or []) - set(ROLE_PERMISSIONS))
-    if unknown:
-        fail("token", f"unknown role {', '.join(map(repr, unknown))}; roles: {ROLES_HELP}", 2)
-    if not role:
-        # The least privilege unless asked: a token pasted somewhere cannot change anything.
-        typer.echo(
-            "bsdflow token: no --role given, so this is a viewer token (read only); "
-            "use --role admin or --role editor to issue commands",
-            err=True,
-        )
-    codec = _codec(Settings())
-    typer.echo(codec.mint(tenant, role or ["viewer"], actor=actor, ttl_seconds=ttl))
-
-
-class Endpoint(StrEnum):
-    api = "api"
-    graphql = "graphql"
-    ws = "ws"
-    docs = "docs"
-
-
-@app.command()
-def url(
-    endpoint: Annotated[
-        Endpoint,
-        typer.Argument(help="api (base URL), graphql, ws (GraphQL over websockets) or docs"),
-    ] = Endpoint.api,
-) -> None:
-    """Print the URL of the running `bsdflow up` (recorded in the data folder), else the
-    configured one (BSDFLOW_HOST, BSDFLOW_PORT): `API=$(bsdflow url)`."""
-    from infra.instance import api_url, graphql_url, websocket_url
-
-    base = api_url(Settings())
-    typer.echo(
-        {
-            Endpoint.api: base,
-            Endpoint.graphql: graphql_url(base),
-            Endpoint.ws: websocket_url(graphql_url(base)),
-            Endpoint.docs: f"{base}/docs",
-        }[endpoint]
-    )
-
-
-def _codec(settings: Settings) -> TokenCodec:
-    from commands.auth import TokenCodec
-
-    return TokenCodec(settings.signing_secret(), settings.jwt_audience)
-
-
-@app.command()
-def loadtest(
-    scenario: Annotated[
-        str,
-        typer.Argument(help="smoke, steady, burst, search-heavy, subscribers, or a YAML path"),
-    ],
-    url: Annotated[
-        str | None,
-        typer.Option(
-            help="The API to load (default: the running `bsdflow up`, else BSDFLOW_HOST/PORT)"
-        ),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="Bearer token; its tenant is loaded (default: a fresh loadtest-… tenant, "
-            "created with tokens minted here)"
-        ),
-    ] = None,
-    duration: Annotated[
-        str | None, typer.Option(help="Override the duration, e.g. 30s or 2m")
-    ] = None,
-    rate: Annotated[
-        float | None, typer.Option(help="Override the arrival rate (peak rate for a ramp), /s")
-    ] = None,
-    vus: Annotated[int | None, typer.Option(help="Override the virtual users")] = None,
-    iterations: Annotated[int | None, typer.Option(help="Stop after this many")] = None,
-    out: Annotated[
-        str | None, typer.Option(help="Folder for the reports (default: .bsdflow/loadtest)")
-    ] = None,
-    threshold: Annotated[
-        list[str] | None, typer.Option(help="Extra threshold, e.g. 'p99 < 200ms' (repeatable)")
-    ] = None,
-    allow_remote: Annotated[
-        bool, typer.Option(help="Allow a target that is not on this machine")
-    ] = False,
-    quiet: Annotated[bool, typer.Option(help="No live progress")] = False,
-) -> None:
-    """Load a running bsdflow with a scenario; exit 1 when a threshold is breached."""
-    from infra.instance import api_url
-    from loadtest.command import main
-
-    settings = Settings()
-
-    def credentials() -> tuple[str, Callable[[str, list[str]], str]]:
-        """Tokens signed with this installation's secret, as `bsdflow token` mints them: the
-        minter creates the run's own tenant; the demo admin only serves scenarios that ask
-        for the token's tenant (`data.tenant: token`) when no --token is given."""
-        codec = _codec(settings)
-
-        def mint(tenant: str, roles: list[str]) -> str:
-            return codec.mint(tenant, roles, actor="loadtest")
-
-        return mint(DEMO_TENANT, ["admin"]), mint
-
-    code = main(
-        scenario,
-        url=url or api_url(settings),
-        token=token,
-        duration=duration,
-        rate=rate,
-        vus=vus,
-        iterations=iterations,
-        out=Path(out) if out else settings.data_dir / "loadtest",
-        credentials=credentials,
-        thresholds=threshold or [],
-        allow_remote=allow_remote,
-        quiet=quiet,
-        console=console,
-    )
-    if code:
-        raise typer.Exit(code)
 
 
 if __name__ == "__main__":  # `python -m infra.cli`, as `bsdflow up` starts its workers

@@ -1,4 +1,4 @@
-"""What `bsdflow loadtest` does with its options; the typer function in `infra/cli.py` only
+"""What `bsdflow loadtest` does with its options; the typer function in `infra/loadtest_cli.py` only
 declares them and supplies what only the installation knows (how to mint its tokens, where its
 data folder is). Exit codes: 0 all thresholds held, 1 a threshold was breached, 2 the run
 could not start (bad scenario, refused target, failed setup)."""

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from automation.ports import ConfigFault, DeliveryError
-from infra.channels.network import GuardedTransport, OutboundPolicy
+from infra.channels.guarded_http import GuardedTransport
+from infra.channels.network import OutboundPolicy
 
 MAX_REPLY_BYTES = 64 * 1024
 """Enough for any provider's acknowledgement; a hostile endpoint cannot make us buffer more."""
