@@ -57,7 +57,7 @@ from commands.catalog import COMMANDS  # noqa: E402
 from commands.service import CommandService  # noqa: E402
 from eventstore.postgres import PostgresEventStore, eventstore_env  # noqa: E402
 from infra.blobs import DiskBlobStore  # noqa: E402
-from infra.redis_locks import RedisLocks  # noqa: E402
+from infra.redis_adapters import RedisLocks  # noqa: E402
 from infra.secrets import FernetSecretBox  # noqa: E402
 
 CLIENTS = (1, 32)

@@ -76,7 +76,7 @@ from infra.logging import configure_logging
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
-from infra.settings import Settings
+from infra.settings import OutboundSettings, Settings
 
 SECRET = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 TEMPLATE = {"body": '{"n": {{ occurrence.data.n }}, "run": "{{ run.id }}"}'}
@@ -454,7 +454,7 @@ def settings_for(urls: ServerUrls, data_dir: Path, topic: str) -> Settings:
     return Settings(
         database_url=urls.database_url, kafka_bootstrap_servers=urls.kafka_bootstrap_servers,
         redis_url=urls.redis_url, jwt_secret=JWT_SECRET, data_dir=data_dir,
-        events_topic=topic, outbound_allow="127.0.0.0/8",
+        events_topic=topic, outbound=OutboundSettings(allow="127.0.0.0/8"),
         secret_key="bench-credentials-master-key", log_level="WARNING",
     )  # fmt: skip
 

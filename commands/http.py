@@ -7,6 +7,7 @@ import inspect
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.auth import Principal, TokenCodec
 from commands.context import Recorded
+from commands.ports import BlobStore
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
@@ -44,13 +46,25 @@ BEARER = HTTPBearer(
 )
 
 
-def principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
-) -> Principal:
-    """The bearer token of the request (declared as the OpenAPI security of each command, so
-    /docs has an Authorize button)."""
-    codec: TokenCodec = request.app.state.tokens
-    return codec.principal(f"Bearer {credentials.credentials}" if credentials else None)
+def principal_of(codec: TokenCodec) -> Callable[..., Principal]:
+    """The dependency reading a request's bearer token (declared as the OpenAPI security of
+    each command, so /docs has an Authorize button)."""
+
+    def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> Principal:
+        return codec.principal(f"Bearer {credentials.credentials}" if credentials else None)
+
+    return principal
+
+
+@dataclass(frozen=True)
+class CommandEndpoints:
+    """What the command routes need, given by the composition root."""
+
+    service: CommandService
+    tokens: TokenCodec
+    uploads: BlobStore
 
 
 def _request_ids(request: Request) -> dict[str, str]:
@@ -74,43 +88,39 @@ def _accepted(result: Recorded) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def _json_endpoint(spec: CommandSpec[Any]) -> Callable[..., Any]:
+def _json_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable[..., Any]:
     async def endpoint(
         request: Request, body: Command, who: Principal, idempotency_key: str | None
     ) -> Response:
-        service: CommandService = request.app.state.commands
         ids = _request_ids(request)
-        return _accepted(await service.submit(spec, body, who, ids, _key(idempotency_key)))
+        return _accepted(await deps.service.submit(spec, body, who, ids, _key(idempotency_key)))
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
             inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=spec.model),
-            _principal_param(),
+            _principal_param(deps),
             _idempotency_param(),
         ]
     )
     return endpoint
 
 
-def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
+def _upload_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable[..., Response]:
     form_fields = list(spec.model.model_fields)
 
     def endpoint(
         request: Request, file: UploadFile, who: Principal, idempotency_key: str | None, **form: Any
     ) -> Response:
-        service: CommandService = request.app.state.commands
         body = spec.model.model_validate({k: v for k, v in form.items() if v is not None})
         require_storable({"filename": file.filename, "content_type": file.content_type}, ("file",))
-        staged = request.app.state.stage_upload(
-            file.file, file.filename or "upload", file.content_type or ""
-        )
+        staged = deps.uploads.stage(file.file, file.filename or "upload", file.content_type or "")
         try:
-            result = service.execute(
+            result = deps.service.execute(
                 spec, body, who, _request_ids(request), _key(idempotency_key), staged
             )
         finally:
-            request.app.state.blobs.discard(staged)
+            deps.uploads.discard(staged)
         return _accepted(result)
 
     params = [
@@ -118,7 +128,7 @@ def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
         inspect.Parameter(
             "file", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[UploadFile, File()]
         ),
-        _principal_param(),
+        _principal_param(deps),
         _idempotency_param(),
     ]
     for name in form_fields:
@@ -135,9 +145,11 @@ def _upload_endpoint(spec: CommandSpec[Any]) -> Callable[..., Response]:
     return endpoint
 
 
-def _principal_param() -> inspect.Parameter:
+def _principal_param(deps: CommandEndpoints) -> inspect.Parameter:
     return inspect.Parameter(
-        "who", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Principal, Depends(principal)]
+        "who",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[Principal, Depends(principal_of(deps.tokens))],
     )
 
 
@@ -150,13 +162,13 @@ def _idempotency_param() -> inspect.Parameter:
     )
 
 
-def command_router(commands: Mapping[str, CommandSpec[Any]]) -> APIRouter:
+def command_router(commands: Mapping[str, CommandSpec[Any]], deps: CommandEndpoints) -> APIRouter:
     router = APIRouter(prefix=COMMANDS_PREFIX, tags=["commands"])
     for spec in commands.values():
         make = _upload_endpoint if spec.upload else _json_endpoint
         router.add_api_route(
             f"/{spec.name}",
-            make(spec),
+            make(spec, deps),
             methods=["POST"],
             name=spec.name,
             summary=spec.summary,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from uuid import UUID
 
 
@@ -32,6 +32,9 @@ class StagedBlob:
 
 class BlobStore(Protocol):
     """Content-addressed storage for document bytes."""
+
+    def stage(self, source: BinaryIO, filename: str, content_type: str) -> StagedBlob:
+        """Copy an upload aside while hashing it (PayloadTooLarge past the size limit)."""
 
     def promote(self, staged: StagedBlob) -> bool:
         """Move staged bytes to their content address; True if they were not stored before.

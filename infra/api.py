@@ -13,27 +13,29 @@ from starlette.concurrency import run_in_threadpool
 
 from commands import problems
 from commands.catalog import COMMANDS
-from commands.http import BodyLimitMiddleware, RequestContextMiddleware, command_router
+from commands.http import (
+    BodyLimitMiddleware,
+    CommandEndpoints,
+    RequestContextMiddleware,
+    command_router,
+)
 from infra.docs import app_with_offline_docs
-from infra.graphql import GraphQLSettings, mount_graphql
+from infra.graphql import mount_graphql
 from infra.runtime import Runtime
+from infra.settings import GraphQLSettings
 
 
 def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> FastAPI:
-    """`graphql`: the read API's settings (default: from `BSDFLOW_GRAPHQL_*`)."""
+    """`graphql`: the read API's settings, if not the runtime's own."""
     app = app_with_offline_docs(
         title="bsdflow",
         version="0.1.0",
         description="Commands for the bsdflow workflow platform. Reads are served over GraphQL.",
     )
-    app.state.runtime = runtime
-    app.state.commands = runtime.commands
-    app.state.tokens = runtime.tokens
-    app.state.blobs = runtime.blobs
-    app.state.stage_upload = runtime.blobs.stage
     problems.install(app)
-    app.include_router(command_router(COMMANDS))
-    mount_graphql(app, runtime, graphql or GraphQLSettings())
+    endpoints = CommandEndpoints(runtime.commands, runtime.tokens, runtime.blobs)
+    app.include_router(command_router(COMMANDS, endpoints))
+    mount_graphql(app, runtime, graphql or runtime.settings.graphql)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,

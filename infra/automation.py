@@ -22,8 +22,7 @@ from commands.auth import Principal
 from infra.channels import default_channels
 from infra.channels.network import OutboundPolicy
 from infra.kafka import validation_topic
-from infra.rate_limit import RedisTokenBucket
-from infra.redis_locks import RedisLocks
+from infra.redis_adapters import RedisLocks, RedisTokenBucket
 from infra.rpc import RpcServer
 from infra.runtime import Runtime
 from infra.services import Service, spawn
@@ -55,9 +54,9 @@ class AutomationSide:
         lookup = Lookup(rt.store)
         channels = self.channels or default_channels(
             OutboundPolicy.from_setting(
-                settings.outbound_allow,
-                connect_timeout=settings.outbound_connect_timeout,
-                read_timeout=settings.outbound_read_timeout,
+                settings.outbound.allow,
+                connect_timeout=settings.outbound.connect_timeout,
+                read_timeout=settings.outbound.read_timeout,
             )
         )
         validator = Validator(rt.store, RedisLocks(rt.redis), channels)
@@ -87,7 +86,7 @@ class AutomationSide:
             doorbell=rt.doorbell,
         )
         config = self.scheduler_config or SchedulerConfig(
-            tick=settings.scheduler_tick, idle_tick=settings.scheduler_idle_tick
+            tick=settings.scheduler.tick, idle_tick=settings.scheduler.idle_tick
         )
         events_topic = settings.events_topic
         self.scheduler = Scheduler(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -20,17 +20,17 @@ import structlog
 from fastapi import FastAPI
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.auth import TokenCodec, Unauthenticated
 from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
 from infra.readdb import READER_ROLE
+from infra.redis_adapters import RedisCacheStore, RedisChanges
 from infra.runtime import Runtime
-from projections.notify import POSITIONS_CHANNEL, changes_channel
+from infra.settings import GraphQLSettings
 from projections.registry import PROJECTIONS
 from read_api.cache import HotCache
-from read_api.context import ReadApi, ReadApiConfig
+from read_api.context import ReadApi
 from read_api.fanout import Fanout
 from read_api.freshness import Watermark
 from read_api.ports import NotAuthenticated, TokenReader, Viewer
@@ -38,56 +38,6 @@ from read_api.response_cache import Answers, ResponseCache
 from read_api.schema import build_router
 
 log = structlog.get_logger("bsdflow.graphql")
-
-
-class GraphQLSettings(BaseSettings):
-    """`BSDFLOW_GRAPHQL_*`; introspection and GraphiQL default to on in dev."""
-
-    model_config = SettingsConfigDict(env_prefix="BSDFLOW_GRAPHQL_", extra="ignore")
-
-    introspection: bool | None = None
-    graphiql: bool | None = None
-    report_statements: bool = False
-    response_cache_entries: int = 2_048
-    response_cache_max_bytes: int = 262_144
-    timeout: float = 5.0
-    """Default longest wait for read-your-writes (seconds)."""
-    max_timeout: float = 30.0
-    """Longest wait of one request, however many waits it asks for (seconds)."""
-    max_waits_per_tenant: int = 32
-    """Read-your-writes waits one tenant may have in progress per API process."""
-    max_document_bytes: int = 65_536
-    """Query documents above this are refused before parsing (HTTP 413, BAD_REQUEST)."""
-    statement_timeout_ms: int = 5_000
-    max_depth: int = 10
-    max_tokens: int = 2_000
-    max_aliases: int = 15
-    subscriber_queue: int = 256
-    max_subscriptions_per_connection: int = 20
-    fast_lists: bool = True
-    cache_ttl: int = 300
-    pool_min: int = 2
-    pool_max: int = 16
-
-    def config(self, dev: bool) -> ReadApiConfig:
-        return ReadApiConfig(
-            freshness_timeout=self.timeout,
-            max_freshness_timeout=self.max_timeout,
-            max_waits_per_tenant=self.max_waits_per_tenant,
-            max_document_bytes=self.max_document_bytes,
-            statement_timeout_ms=self.statement_timeout_ms,
-            max_depth=self.max_depth,
-            max_tokens=self.max_tokens,
-            max_aliases=self.max_aliases,
-            introspection=dev if self.introspection is None else self.introspection,
-            graphiql=dev if self.graphiql is None else self.graphiql,
-            report_statements=self.report_statements,
-            response_cache_entries=0 if self.report_statements else self.response_cache_entries,
-            response_cache_max_bytes=self.response_cache_max_bytes,
-            subscriber_queue=self.subscriber_queue,
-            max_subscriptions_per_connection=self.max_subscriptions_per_connection,
-            fast_lists=self.fast_lists,
-        )
 
 
 def token_reader(codec: TokenCodec) -> TokenReader:
@@ -99,76 +49,6 @@ def token_reader(codec: TokenCodec) -> TokenReader:
         return Viewer(principal.tenant_id, principal.actor, principal.roles, principal.expires_at)
 
     return read
-
-
-LEASE = """
-local out = {}
-for i, key in ipairs(KEYS) do
-    local value = redis.call('GET', key)
-    if not value then
-        redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
-        out[i] = false
-    elseif string.sub(value, 1, 6) == 'lease:' then
-        out[i] = false
-    else
-        out[i] = value
-    end
-end
-return out
-"""
-FILL = """
-for i, key in ipairs(KEYS) do
-    if redis.call('GET', key) == ARGV[1] then
-        redis.call('SET', key, ARGV[i + 2], 'EX', ARGV[2])
-    end
-end
-return 0
-"""
-
-
-class RedisCacheStore:
-    """`read_api.ports.CacheStore` on Redis: lease and fill are Lua scripts (atomic)."""
-
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._lease = client.register_script(LEASE)
-        self._fill = client.register_script(FILL)
-
-    async def lease(self, keys: Sequence[str], token: str, lease_ms: int) -> list[bytes | None]:
-        found: list[bytes | None] = await self._lease(keys=list(keys), args=[token, lease_ms])
-        return found
-
-    async def fill(self, values: Mapping[str, bytes], token: str, ttl_seconds: int) -> None:
-        await self._fill(keys=list(values), args=[token, ttl_seconds, *values.values()])
-
-
-class RedisChanges:
-    """`read_api.ports.ChangeSource`: one pub/sub connection for every tenant's changes."""
-
-    def __init__(self, client: aioredis.Redis) -> None:
-        self.client = client
-        self._pubsub: Any = None
-
-    async def subscribe(self) -> None:
-        pubsub = self.client.pubsub()
-        await pubsub.psubscribe(changes_channel("*"))
-        await pubsub.subscribe(POSITIONS_CHANNEL)
-        confirmed = 0
-        while confirmed < 2:  # wait for the server's confirmations
-            message = await pubsub.get_message(timeout=5.0)
-            if message is None:
-                raise ConnectionError("Redis did not confirm the subscriptions")
-            confirmed += message["type"] in ("subscribe", "psubscribe")
-        self._pubsub = pubsub
-
-    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
-        async for message in self._pubsub.listen():
-            if message["type"] in ("message", "pmessage"):
-                yield message["channel"].decode(), message["data"]
-
-    async def close(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            await pubsub.aclose()
 
 
 def checkpoint_reader(database_url: str, projections: Sequence[str]) -> Any:

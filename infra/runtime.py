@@ -21,7 +21,7 @@ from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.instance import read_record, remember
 from infra.kafka import validation_topic
-from infra.redis_locks import RedisLocks
+from infra.redis_adapters import RedisLocks
 from infra.rpc_port import BusRequests
 from infra.secrets import FernetSecretBox
 from infra.settings import Settings

@@ -1,4 +1,8 @@
-"""One typed settings object, read from the environment. Unset servers → embedded stack."""
+"""One typed settings object, read from the environment, with a section per service.
+
+Unset servers → embedded stack. Each section reads its own prefix (`BSDFLOW_GRAPHQL_*`,
+`BSDFLOW_SCHEDULER_*`, `BSDFLOW_OUTBOUND_*`); code and tests build them as plain objects.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,82 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from read_api.config import ReadApiConfig
+
 DEMO_TENANT = "demo"
 """The tenant `bsdflow up` creates on first start, and the CLI's default."""
+
+
+class GraphQLSettings(BaseSettings):
+    """`BSDFLOW_GRAPHQL_*`; introspection and GraphiQL default to on in dev."""
+
+    model_config = SettingsConfigDict(env_prefix="BSDFLOW_GRAPHQL_", extra="ignore")
+
+    introspection: bool | None = None
+    graphiql: bool | None = None
+    report_statements: bool = False
+    response_cache_entries: int = 2_048
+    response_cache_max_bytes: int = 262_144
+    timeout: float = 5.0
+    """Default longest wait for read-your-writes (seconds)."""
+    max_timeout: float = 30.0
+    """Longest wait of one request, however many waits it asks for (seconds)."""
+    max_waits_per_tenant: int = 32
+    """Read-your-writes waits one tenant may have in progress per API process."""
+    max_document_bytes: int = 65_536
+    """Query documents above this are refused before parsing (HTTP 413, BAD_REQUEST)."""
+    statement_timeout_ms: int = 5_000
+    max_depth: int = 10
+    max_tokens: int = 2_000
+    max_aliases: int = 15
+    subscriber_queue: int = 256
+    max_subscriptions_per_connection: int = 20
+    fast_lists: bool = True
+    cache_ttl: int = 300
+    pool_min: int = 2
+    pool_max: int = 16
+
+    def config(self, dev: bool) -> ReadApiConfig:
+        return ReadApiConfig(
+            freshness_timeout=self.timeout,
+            max_freshness_timeout=self.max_timeout,
+            max_waits_per_tenant=self.max_waits_per_tenant,
+            max_document_bytes=self.max_document_bytes,
+            statement_timeout_ms=self.statement_timeout_ms,
+            max_depth=self.max_depth,
+            max_tokens=self.max_tokens,
+            max_aliases=self.max_aliases,
+            introspection=dev if self.introspection is None else self.introspection,
+            graphiql=dev if self.graphiql is None else self.graphiql,
+            report_statements=self.report_statements,
+            response_cache_entries=0 if self.report_statements else self.response_cache_entries,
+            response_cache_max_bytes=self.response_cache_max_bytes,
+            subscriber_queue=self.subscriber_queue,
+            max_subscriptions_per_connection=self.max_subscriptions_per_connection,
+            fast_lists=self.fast_lists,
+        )
+
+
+class SchedulerSettings(BaseSettings):
+    """`BSDFLOW_SCHEDULER_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="BSDFLOW_SCHEDULER_", extra="ignore")
+
+    tick: float = 0.2
+    idle_tick: float = 5.0
+    """While nothing changes, the scheduler works (heartbeat, planning) this often only."""
+
+
+class OutboundSettings(BaseSettings):
+    """`BSDFLOW_OUTBOUND_*`: what delivery channels may reach, and how long they wait."""
+
+    model_config = SettingsConfigDict(env_prefix="BSDFLOW_OUTBOUND_", extra="ignore")
+
+    allow: str = ""
+    """Comma-separated networks outbound channels may reach although private or loopback
+    (e.g. "127.0.0.0/8" for a local test server). Empty: public addresses only."""
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
 
 
 class Settings(BaseSettings):
@@ -42,17 +120,12 @@ class Settings(BaseSettings):
     events_topic: str = "bsdflow.events"
     secret_key: str | None = None
     """Master key for provider credentials (each tenant's key is derived from it)."""
-    outbound_allow: str = ""
-    """Comma-separated networks outbound channels may reach although private or loopback
-    (e.g. "127.0.0.0/8" for a local test server). Empty: public addresses only."""
-    outbound_connect_timeout: float = 5.0
-    outbound_read_timeout: float = 10.0
     validation_timeout: float = 5.0
-    scheduler_tick: float = 0.2
-    scheduler_idle_tick: float = 5.0
-    """While nothing changes, the scheduler works (heartbeat, planning) this often only."""
     log_level: str = "INFO"
     log_json: bool = True
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
 
     @property
     def embedded(self) -> bool:

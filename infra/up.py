@@ -21,7 +21,6 @@ from rich.panel import Panel
 from infra.api import create_app
 from infra.automation import AutomationSide
 from infra.embedded import EmbeddedStack, ServerUrls, die_with_parent
-from infra.graphql import GraphQLSettings
 from infra.http_server import server_options
 from infra.instance import configured_api_url
 from infra.logging import configure_logging
@@ -70,7 +69,7 @@ def _banner(console: Console, settings: Settings, runtime: Runtime, *, embedded:
     urls = runtime.urls
     admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
     base = configured_api_url(settings)
-    graphiql = GraphQLSettings().config(dev=settings.env == "dev").graphiql
+    graphiql = settings.graphql.config(dev=settings.env == "dev").graphiql
     where = f"embedded stack in {settings.data_dir}" if embedded else "external servers"
     console.print(
         Panel.fit(

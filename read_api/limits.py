@@ -30,7 +30,8 @@ from strawberry.extensions import (
 )
 from strawberry.types.graphql import OperationType
 
-from read_api.context import Context, ReadApiConfig
+from read_api.config import ReadApiConfig
+from read_api.context import Context
 from read_api.errors import (
     VALIDATION_FAILED,
     BadRequest,

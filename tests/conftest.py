@@ -25,7 +25,7 @@ from infra.embedded import EmbeddedStack, ServerUrls, with_database
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
-from infra.settings import Settings
+from infra.settings import OutboundSettings, Settings
 from tests.servers import Mailbox, Recorder, http_recorder, smtp_mailbox
 
 # Read-your-writes waits in tests are bounded conditions, not sleeps: on a machine busy with
@@ -75,7 +75,7 @@ def settings_for(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings
         db_pool_overflow=30,
         max_document_bytes=1_048_576,
         events_topic=events_topic_for(urls.database_url),
-        outbound_allow="127.0.0.0/8,::1/128",
+        outbound=OutboundSettings(allow="127.0.0.0/8,::1/128"),
         secret_key="test-credentials-master-key",
         **overrides,
     )

@@ -18,7 +18,7 @@ import pytest
 
 from domain.ids import tenant_id_for
 from infra.api import create_app
-from infra.graphql import GraphQLSettings
+from infra.settings import GraphQLSettings
 from projections.notify import cache_key
 from projections.paging import encode_cursor
 

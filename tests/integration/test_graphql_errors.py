@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.graphql import GraphQLSettings
+from infra.settings import GraphQLSettings
 from projections.paging import encode_cursor
 from tests.integration.test_graphql import GraphQL, serving
 

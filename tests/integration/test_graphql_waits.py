@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra.graphql import GraphQLSettings
+from infra.settings import GraphQLSettings
 from tests.integration.test_graphql import GraphQL, serving
 
 UNREACHABLE = 2_000_000_000

@@ -10,7 +10,7 @@ import redis
 
 from automation.ports import RateLimiter
 from infra.embedded import ServerUrls
-from infra.rate_limit import RedisTokenBucket
+from infra.redis_adapters import RedisTokenBucket
 
 
 @pytest.fixture
