@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from commands.auth import Principal
 from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
 from commands.receipts import CommandReceipt
-from domain.errors import Conflict, NotFound
+from domain.entity import Entity
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.fields import FieldSpec
 from domain.tenant import Tenant
 from domain.unique import UniqueClaim
 from eventstore import Aggregate, EventStore
@@ -112,9 +114,17 @@ class CommandContext:
             raise Conflict(f"{what} is already taken", path)
 
     def claim(
-        self, scope: str, value: str, owner_id: UUID, path: tuple[str | int, ...]
+        self,
+        scope: str,
+        value: str,
+        owner_id: UUID,
+        path: tuple[str | int, ...],
+        still_held: Callable[[UUID], bool] | None = None,
     ) -> UniqueClaim:
-        """Reserve `value` within `scope` for `owner_id`; save the returned claim with the owner."""
+        """Reserve `value` within `scope` for `owner_id`; save the returned claim with the owner.
+
+        `still_held(owner)` tells whether the claim's current owner still holds the value; one
+        that no longer does (a claim left behind by a schema change) is taken over."""
         claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)
         key = f"reserve:{claim_id}"
         token = self.locks.acquire(key, LOCK_TTL_SECONDS)
@@ -129,8 +139,24 @@ class CommandContext:
         try:
             claim.reclaim(owner_id)
         except Conflict as exc:
-            raise Conflict(exc.message, path) from None
+            holder = claim.owner_id
+            if still_held is None or holder is None or still_held(holder):
+                raise Conflict(exc.message, path) from None
+            claim.release()
+            claim.reclaim(owner_id)
         return claim
+
+    def check_references(self, fields: list[FieldSpec], data: Mapping[str, Any]) -> None:
+        """A reference must name an existing entity of this tenant, of the required type if
+        its field says one (the field's strategy checked only the id's form)."""
+        for spec in fields:
+            value = data.get(spec.name)
+            if spec.type != "reference" or value is None:
+                continue
+            target = self.load(Entity, UUID(str(value)), path=("data", spec.name))
+            required_type = spec.constraints.get("entity_type_id")
+            if required_type and str(target.entity_type_id) != str(required_type):
+                raise InvalidInput("refers to an entity of another type", ("data", spec.name))
 
     def release(self, scope: str, value: str) -> UniqueClaim | None:
         claim_id = UniqueClaim.create_id(self.tenant_id, scope, value)

@@ -9,7 +9,6 @@ from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
 from domain.entity import Entity
 from domain.entity_type import EntityType
-from domain.errors import InvalidInput
 from domain.unique import UniqueClaim
 
 
@@ -24,9 +23,9 @@ class CreateEntity(Command):
 def create_entity(cmd: CreateEntity, ctx: CommandContext) -> Recorded:
     entity_type = ctx.load(EntityType, cmd.entity_type_id, path=("entity_type_id",))
     entity = Entity.create(entity_type, cmd.data, cmd.location)
-    _check_references(ctx, entity_type, entity.data)
+    ctx.check_references(entity_type.fields, entity.data)
     claims = [
-        ctx.claim(_scope(entity_type, name), value, entity.id, ("data", name))
+        _claim(ctx, entity_type, entity, name, value)
         for name, value in entity.unique_values(entity_type.fields).items()
     ]
     return ctx.save(entity, *claims)
@@ -47,7 +46,7 @@ def update_entity(cmd: UpdateEntity, ctx: CommandContext) -> Recorded:
     entity_type = ctx.load(EntityType, entity.entity_type_id, path=("entity_id",))
     before = entity.unique_values(entity_type.fields)
     entity.update(entity_type, cmd.data, cmd.location, clear_location=cmd.clear_location)
-    _check_references(ctx, entity_type, {k: entity.data.get(k) for k in cmd.data})
+    ctx.check_references(entity_type.fields, {k: entity.data.get(k) for k in cmd.data})
     return ctx.save(entity, *_swap_claims(ctx, entity_type, entity, before))
 
 
@@ -70,6 +69,22 @@ def _scope(entity_type: EntityType, field: str) -> str:
     return f"{entity_type.id}:{field}"
 
 
+def _claim(
+    ctx: CommandContext, entity_type: EntityType, entity: Entity, name: str, value: str
+) -> UniqueClaim:
+    """Claims are released as values change while the field is unique; a claim made before a
+    revision dropped `unique` stays behind, and is taken over once its owner no longer holds
+    the value (archived, or since changed)."""
+
+    def still_held(owner_id: UUID) -> bool:
+        owner = ctx.store.find(Entity, owner_id)
+        if owner is None or owner.archived:
+            return False
+        return owner.unique_values(entity_type.fields).get(name) == value
+
+    return ctx.claim(_scope(entity_type, name), value, entity.id, ("data", name), still_held)
+
+
 def _swap_claims(
     ctx: CommandContext, entity_type: EntityType, entity: Entity, before: dict[str, str]
 ) -> list[UniqueClaim]:
@@ -81,20 +96,8 @@ def _swap_claims(
             changed += [released] if released else []
     for name, value in after.items():
         if before.get(name) != value:
-            changed.append(ctx.claim(_scope(entity_type, name), value, entity.id, ("data", name)))
+            changed.append(_claim(ctx, entity_type, entity, name, value))
     return changed
-
-
-def _check_references(ctx: CommandContext, entity_type: EntityType, data: dict[str, Any]) -> None:
-    """A reference must name an existing entity of this tenant, of the required type if set."""
-    for spec in entity_type.fields:
-        value = data.get(spec.name)
-        if spec.type != "reference" or value is None:
-            continue
-        target = ctx.load(Entity, UUID(str(value)), path=("data", spec.name))
-        required_type = spec.constraints.get("entity_type_id")
-        if required_type and str(target.entity_type_id) != str(required_type):
-            raise InvalidInput("refers to an entity of another type", ("data", spec.name))
 
 
 SPECS: list[CommandSpec[Any]] = [

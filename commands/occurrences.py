@@ -10,7 +10,9 @@ from commands.context import CommandContext, Recorded
 from commands.occurrence_kinds import occurrence_kind_named
 from commands.registry import Command, CommandSpec
 from domain.entity import Entity
+from domain.fields import unique_values
 from domain.occurrence import Occurrence
+from domain.occurrence_kind import OccurrenceKind
 from domain.participant import Participant
 from domain.process import Process
 
@@ -45,7 +47,14 @@ def record_occurrence(cmd: RecordOccurrence, ctx: CommandContext) -> Recorded:
         cmd.entity_ids,
         cmd.participant_ids,
     )
-    return ctx.save(occurrence)
+    if kind is None:
+        return ctx.save(occurrence)
+    ctx.check_references(kind.fields, occurrence.data)
+    claims = [
+        ctx.claim(_scope(kind, name), value, occurrence.id, ("data", name))
+        for name, value in unique_values(kind.fields, occurrence.data).items()
+    ]
+    return ctx.save(occurrence, *claims)
 
 
 class RetractOccurrence(Command):
@@ -57,9 +66,21 @@ class RetractOccurrence(Command):
 
 
 def retract_occurrence(cmd: RetractOccurrence, ctx: CommandContext) -> Recorded:
+    """An occurrence recorded in error frees the unique values it claimed."""
     occurrence = ctx.load(Occurrence, cmd.occurrence_id, cmd.expected_version, ("occurrence_id",))
     occurrence.retract(cmd.reason)
-    return ctx.save(occurrence)
+    kind = occurrence_kind_named(ctx, occurrence.kind) if occurrence.kind.strip() else None
+    if kind is None:
+        return ctx.save(occurrence)
+    released = [
+        ctx.release(_scope(kind, name), value)
+        for name, value in unique_values(kind.fields, occurrence.data).items()
+    ]
+    return ctx.save(occurrence, *released)
+
+
+def _scope(kind: OccurrenceKind, field: str) -> str:
+    return f"{kind.id}:{field}"
 
 
 SPECS: list[CommandSpec[Any]] = [

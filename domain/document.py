@@ -93,6 +93,8 @@ class Document(Aggregate):
         return is_text_like(self.content_type)
 
     def rename(self, title: str) -> None:
+        if self.removed:
+            raise Conflict("document is removed")
         self._renamed(clean_name(title, ("title",)))
 
     @event("Renamed")

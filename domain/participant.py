@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput
-from domain.fields import FieldSpec, validate_data
+from domain.fields import DataInvalid, FieldError, FieldSpec, validate_data
 from domain.names import clean_name
 
 KINDS = ("person", "system")
@@ -60,13 +60,25 @@ class Participant(Aggregate):
         return cls(tenant_id=tenant_id, kind=kind, name=clean_name(name), **contact)
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Change some of name/email/phone/external_ref; a null clears a contact detail."""
+        """Change some of name/email/phone/external_ref; a null clears a contact detail.
+
+        Faults name their place in the command's body: ("changes", "email")."""
         unknown = sorted(set(changes) - {"name", "email", "phone", "external_ref"})
         if unknown:
-            raise InvalidInput("unknown field", (unknown[0],))
-        cleaned = _contact({k: v for k, v in changes.items() if k != "name"}, partial=True)
+            raise InvalidInput("unknown field", ("changes", unknown[0]))
+        contact = {k: v for k, v in changes.items() if k != "name"}
+        try:
+            cleaned = _contact(contact, partial=True)
+        except DataInvalid as exc:
+            faults = [FieldError(("changes", *e.path), e.message) for e in exc.errors]
+            raise DataInvalid(faults) from None
         if "name" in changes:
-            cleaned["name"] = clean_name(str(changes["name"]))
+            name = changes["name"]
+            if not isinstance(name, str):
+                raise InvalidInput(
+                    "must be a string (a participant always has a name)", ("changes", "name")
+                )
+            cleaned["name"] = clean_name(name, ("changes", "name"))
         changed = {k: v for k, v in cleaned.items() if getattr(self, k) != v}
         if changed:
             self._updated(changed)

@@ -38,7 +38,7 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InvalidInput(f"unknown setting {unknown[0]!r}", ("settings", unknown[0]))
     settings = {**DEFAULT_SETTINGS, **raw}
-    if settings["timezone"] not in _TIMEZONES:
+    if not isinstance(settings["timezone"], str) or settings["timezone"] not in _TIMEZONES:
         raise InvalidInput("not an IANA timezone", ("settings", "timezone"))
     if not isinstance(settings["locale"], str) or not LOCALE.match(settings["locale"]):
         raise InvalidInput("not a locale like 'en' or 'en-GB'", ("settings", "locale"))

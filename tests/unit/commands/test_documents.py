@@ -263,12 +263,6 @@ def test_a_viewer_may_not_rename_a_document(handle):
     assert handle.then == []
 
 
-@pytest.mark.xfail(
-    reason="Document.rename does not check `removed`: a removed document is renamed "
-    "(Document.Renamed stored after Document.Removed), unlike an archived entity or a closed "
-    "process, which refuse changes with a Conflict",
-    strict=True,
-)
 def test_a_removed_document_cannot_be_renamed(handle):
     document_id = attached(handle)
     handle.given("remove-document", document_id=document_id)

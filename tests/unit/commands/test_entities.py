@@ -247,11 +247,6 @@ def test_an_update_is_validated_against_the_current_schema(handle):
     assert (entity.data, entity.schema_version) == ({"code": "S-1", "rank": 1}, 2)
 
 
-@pytest.mark.xfail(
-    reason="archive-entity frees only the values unique under the type's current schema: a "
-    "claim made while the field was unique is never released once a revision drops `unique`",
-    strict=True,
-)
 def test_archiving_frees_a_value_claimed_before_the_field_stopped_being_unique(handle):
     unique = [{"name": "code", "type": "text", "unique": True}]
     type_id = site_type(handle, fields=unique)

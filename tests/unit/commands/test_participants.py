@@ -157,11 +157,6 @@ def test_an_invalid_update_is_refused(handle, changes, error):
     assert (loaded.kind, loaded.name, loaded.email) == ("person", "Ann", None)
 
 
-@pytest.mark.xfail(
-    reason="Participant.update renames with clean_name(str(None)): a null name is stored as the "
-    "name 'None' instead of being refused",
-    strict=True,
-)
 def test_a_null_name_is_refused(handle):
     ann = registered(handle)
     with pytest.raises(InvalidInput):
@@ -170,11 +165,6 @@ def test_a_null_name_is_refused(handle):
     assert handle.load(Participant, ann).name == "Ann"
 
 
-@pytest.mark.xfail(
-    reason="update-participant reports faults at ('email',)/('kind',), paths of no field of its "
-    "body; the values sit under 'changes' (as create-entity reports them under 'data')",
-    strict=True,
-)
 def test_update_faults_are_reported_at_their_path_in_the_body(handle):
     ann = registered(handle)
     with pytest.raises(DataInvalid) as invalid:

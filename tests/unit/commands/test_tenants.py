@@ -102,11 +102,6 @@ def test_a_tenant_with_an_invalid_setting_is_refused_with_its_path(handle, setti
     assert handle.then == []
 
 
-@pytest.mark.xfail(
-    reason="normalise_settings tests `timezone not in frozenset`: an unhashable value raises "
-    "TypeError (a 500) instead of InvalidInput",
-    strict=True,
-)
 def test_a_timezone_that_is_not_a_string_is_invalid_input(handle):
     with pytest.raises(InvalidInput) as refused:
         handle(
