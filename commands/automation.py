@@ -244,6 +244,8 @@ def plan_action_run(cmd: PlanActionRun, ctx: CommandContext) -> Recorded:
     if ctx.store.exists(run_id):
         run = ctx.load(ActionRun, run_id, path=("trigger_key",))
         return Recorded(run.id, run.version, ctx.store.position_of(run.id, run.version))
+    if action.paused:
+        raise Conflict("process action is paused: it plans no runs", ("process_action_id",))
     item = catalog_item(ctx.store, ctx.tenant_id, action.action_id)
     if cmd.planned_at.tzinfo is None:
         raise InvalidInput("must include a timezone offset", ("planned_at",))

@@ -60,6 +60,12 @@ class ReceiptRequest:
     key: str
     command: str
     request_hash: str
+    """A keyed fingerprint of the request (its body may hold credentials)."""
+    plain_hash: str = ""
+    """The request's plain sha256, which receipts stored before fingerprints were keyed hold."""
+
+    def matches(self, stored: str) -> bool:
+        return stored in (self.request_hash, self.plain_hash)
 
 
 @dataclass

@@ -53,6 +53,9 @@ class SecretBox(Protocol):
 
     def open(self, tenant_id: UUID, sealed: str) -> dict[str, str]: ...
 
+    def fingerprint(self, tenant_id: UUID, data: bytes) -> str:
+        """A keyed hash of `data`: stored, it cannot be used to test guesses of what was hashed."""
+
 
 class NoReply(Exception):
     """A request over the message bus got no answer in time."""

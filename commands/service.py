@@ -94,9 +94,7 @@ class CommandService:
             self._require_tenant(principal.tenant_id)
         receipt = None
         if idempotency_key is not None:
-            receipt = ReceiptRequest(
-                idempotency_key, spec.name, request_hash(spec.name, body, upload)
-            )
+            receipt = self._receipt(principal, spec, idempotency_key, body, upload)
             replay = self._replay(principal.tenant_id, receipt)
             if replay is not None:
                 return replay
@@ -144,8 +142,19 @@ class CommandService:
         self, spec: CommandSpec[Any], body: Command, principal: Principal, key: str
     ) -> Recorded | None:
         """The stored answer to an earlier request with this Idempotency-Key, if any."""
-        receipt = ReceiptRequest(key, spec.name, request_hash(spec.name, body, None))
-        return self._replay(principal.tenant_id, receipt)
+        return self._replay(principal.tenant_id, self._receipt(principal, spec, key, body, None))
+
+    def _receipt(
+        self,
+        principal: Principal,
+        spec: CommandSpec[Any],
+        key: str,
+        body: Command,
+        upload: StagedBlob | None,
+    ) -> ReceiptRequest:
+        plain = request_hash(spec.name, body, upload)
+        keyed = self.secrets.fingerprint(principal.tenant_id, plain.encode())
+        return ReceiptRequest(key, spec.name, keyed, plain)
 
     def _require_tenant(self, tenant_id: UUID) -> None:
         """Commands for a tenant that was never created are refused; positive answers are cached."""
@@ -160,7 +169,7 @@ class CommandService:
         stored = self.store.find(CommandReceipt, receipt_id)
         if stored is None:
             return None
-        if stored.request_hash != receipt.request_hash:
+        if not receipt.matches(stored.request_hash):
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used with a different request",
                 ("Idempotency-Key",),

@@ -38,11 +38,13 @@ def parse_retry(raw: object, path: tuple[str | int, ...] = ("retry",)) -> RetryP
         if key not in ("max_attempts", "backoff_seconds", "max_backoff_seconds"):
             raise InvalidInput("unknown key", (*path, str(key)))
     policy = RetryPolicy(**raw)
-    if not (isinstance(policy.max_attempts, int) and 1 <= policy.max_attempts <= 20):
+    attempts = policy.max_attempts
+    if isinstance(attempts, bool) or not (isinstance(attempts, int) and 1 <= attempts <= 20):
         raise InvalidInput("must be an integer from 1 to 20", (*path, "max_attempts"))
     for key, low in (("backoff_seconds", 0.05), ("max_backoff_seconds", 0.05)):
         value = getattr(policy, key)
-        if not isinstance(value, int | float) or not low <= value <= 86_400:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not low <= value <= 86_400:
             raise InvalidInput(f"must be a number of seconds from {low} to 86400", (*path, key))
     if policy.max_backoff_seconds < policy.backoff_seconds:
         raise InvalidInput("must not be below backoff_seconds", (*path, "max_backoff_seconds"))

@@ -7,6 +7,8 @@ useless with another tenant's id, and rotating the master key is one setting.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from collections.abc import Mapping
 from functools import lru_cache
 from uuid import UUID
@@ -30,6 +32,18 @@ class FernetSecretBox:
             info=b"bsdflow-credentials:" + tenant_id.bytes,
         ).derive(self._master)
         return Fernet(base64.urlsafe_b64encode(derived))
+
+    def fingerprint(self, tenant_id: UUID, data: bytes) -> str:
+        return hmac.new(self._fingerprint_key(tenant_id), data, hashlib.sha256).hexdigest()
+
+    @lru_cache(maxsize=1_024)  # noqa: B019 - as _fernet
+    def _fingerprint_key(self, tenant_id: UUID) -> bytes:
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"bsdflow-fingerprints:" + tenant_id.bytes,
+        ).derive(self._master)
 
     def seal(self, tenant_id: UUID, secrets: Mapping[str, str]) -> str:
         return self._fernet(tenant_id).encrypt(orjson.dumps(dict(secrets))).decode()
