@@ -173,13 +173,21 @@ def automation_workers(
 @app.command()
 def migrate() -> None:
     """Create or update the event store and read-model tables (idempotent)."""
+    from infra.projections_cli import migration_progress
     from infra.readdb import migrate_read_side
     from infra.runtime import build_runtime, running_servers
 
     settings = Settings()
     with running_servers(settings) as urls:
         build_runtime(settings, urls).close()
-        migrate_read_side(urls.database_url)
+        with migration_progress() as progress:
+            migrated = migrate_read_side(urls.database_url, progress=progress)
+    for done in migrated:
+        if done.result is not None:
+            console.print(
+                f"rebuilt {done.projection} for version {done.version} (was {done.rebuilt_from}):"
+                f" {done.result.events_applied} events in {done.result.seconds:.1f} s"
+            )
     console.print("event store and read models are up to date.")
 
 

@@ -6,7 +6,7 @@ this module is imported by every `bsdflow` call, `--help` included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -45,7 +45,7 @@ def _connect() -> Iterator[psycopg.Connection[Any]]:
     from infra.runtime import running_servers
 
     with running_servers(Settings()) as urls:
-        migrate_read_side(urls.database_url)
+        migrate_read_side(urls.database_url, rebuild_changed=False)
         with psycopg.connect(urls.database_url, autocommit=True) as conn:
             yield conn
 
@@ -70,16 +70,22 @@ def list_() -> None:
 
 @app.command()
 def status() -> None:
-    """Each projection's position against the event store's head, and its dead letters."""
+    """Each projection's version, position against the event store's head, and dead letters."""
     from eventstore.reading import head_position
+    from infra.readdb import recorded_versions
     from projections.registry import PROJECTIONS
     from projections.runtime import META_SCHEMA, checkpoint
 
     with _connect() as conn:
         head = head_position(conn)
-        table = Table("projection", "position", "head", "behind", "dead letters")
+        built_for = recorded_versions(conn)
+        table = Table("projection", "version", "position", "head", "behind", "dead letters")
         for p in PROJECTIONS.values():
             position, _ = checkpoint(conn, p.schema)
+            recorded = built_for.get(p.name)
+            version = str(p.version)
+            if recorded is not None and recorded[0] != p.version:
+                version = f"{recorded[0]} → {p.version} (run bsdflow migrate)"
             parked = conn.execute(
                 f"SELECT count(*) FROM {META_SCHEMA}.dead_letters "  # noqa: S608
                 "WHERE projection = %s AND retried_at IS NULL",
@@ -87,6 +93,7 @@ def status() -> None:
             ).fetchone()
             table.add_row(
                 p.name,
+                version,
                 str(position),
                 str(head),
                 str(head - position),
@@ -120,7 +127,7 @@ def rebuild_(
 ) -> None:
     """Replay the event store into fresh tables, catch up, and swap them in with no downtime."""
     from eventstore.reading import head_position
-    from infra.readdb import prepare_schema
+    from infra.readdb import prepare_schema, record_version
     from projections.rebuild import rebuild
     from projections.registry import PROJECTIONS
 
@@ -133,6 +140,7 @@ def rebuild_(
             bar.update(task, completed=done, total=total)
 
         result = rebuild(conn, projection, prepare_schema, chunk=chunk, progress=advance)
+        record_version(conn, projection)
     console.print(
         f"rebuilt {name}: {result.events_applied} events applied, {result.events_scanned} "
         f"positions scanned in {result.seconds:.1f} s ({result.rate:,.0f} positions/s); swapped in."
@@ -220,6 +228,22 @@ class RateColumn(ProgressColumn):
         return Text(
             f"{speed:,.0f} events/s" if speed else "… events/s", style="progress.data.speed"
         )
+
+
+@contextmanager
+def migration_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """Progress bars for the projections a migration rebuilds (none shows if none is)."""
+    with _progress() as bar:
+
+        def for_projection(name: str) -> Callable[[int, int], None]:
+            task = bar.add_task(f"rebuilding {name} for its new version", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return advance
+
+        yield for_projection
 
 
 def _progress() -> Progress:

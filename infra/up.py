@@ -24,6 +24,7 @@ from infra.embedded import EmbeddedStack, ServerUrls, die_with_parent
 from infra.http_server import server_options
 from infra.instance import configured_api_url
 from infra.logging import configure_logging
+from infra.projections_cli import migration_progress
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime, remember_urls, resolve_urls, urls_file
@@ -44,7 +45,8 @@ def run_up(settings: Settings, *, read_side: bool, console: Console) -> None:
             remember_urls(settings, urls)
             runtime.ensure_tenant(DEMO_TENANT, "Demo organisation")
             if read_side:
-                migrate_read_side(urls.database_url)
+                with migration_progress() as progress:
+                    migrate_read_side(urls.database_url, progress=progress)
                 workers = WorkersProcess(settings, urls).start()
             _banner(console, settings, runtime, embedded=stack is not None)
             uvicorn.run(

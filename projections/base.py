@@ -11,6 +11,7 @@ all of them, others as one `executemany`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -99,14 +100,18 @@ class Projection:
     """SQL file creating the projection's tables inside `{schema}`."""
     tables: ClassVar[tuple[str, ...]]
     """Tables to compare and to put under row-level security (all lead with tenant_id)."""
+    version: ClassVar[int] = 1
+    """Raise it with any change to the DDL or to what the handlers write: `bsdflow migrate`
+    (and `bsdflow up`) then rebuild the projection in a shadow schema and swap it in."""
     _handlers: ClassVar[dict[str, str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._handlers = {}
-        for attribute, member in vars(cls).items():
-            for topic in getattr(member, "__handles__", ()):
-                cls._handlers[topic] = attribute
+        for klass in reversed(cls.__mro__):  # a subclass keeps the handlers it inherits
+            for attribute, member in vars(klass).items():
+                for topic in getattr(member, "__handles__", ()):
+                    cls._handlers[topic] = attribute
 
     @property
     def schema(self) -> str:
@@ -123,6 +128,11 @@ class Projection:
 
     def create_sql(self, schema: str) -> str:
         return self.ddl.read_text().replace("{schema}", schema)
+
+    @property
+    def ddl_sha256(self) -> str:
+        """Recorded with the version, to tell a DDL edited without a version bump."""
+        return hashlib.sha256(self.ddl.read_bytes()).hexdigest()
 
     change_kinds: ClassVar[dict[str, str]] = {}
     """Aggregate class name → the kind of object whose change is announced (e.g. Entity → entity)."""
