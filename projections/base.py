@@ -12,11 +12,11 @@ all of them, others as one `executemany`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 import orjson
@@ -94,6 +94,17 @@ def handles(*event_classes: type) -> Callable[[H], H]:
     return mark
 
 
+Q = TypeVar("Q")
+
+
+@dataclass(frozen=True)
+class Feed(Generic[Q]):
+    """A query class of the read side and its read of many objects by id."""
+
+    reads: type[Q]
+    by_ids: Callable[[Q, list[UUID]], Awaitable[Mapping[UUID, Any]]]
+
+
 class Projection:
     name: ClassVar[str]
     ddl: ClassVar[Path]
@@ -136,6 +147,9 @@ class Projection:
 
     change_kinds: ClassVar[dict[str, str]] = {}
     """Aggregate class name → the kind of object whose change is announced (e.g. Entity → entity)."""
+    feeds: ClassVar[Mapping[str, Feed[Any]]] = {}
+    """Change kind → how the changed object is read back from this projection's rows (for
+    subscriptions): the projection that owns a kind's rows declares its feed."""
 
     def change_of(self, event: RecordedEvent) -> tuple[str, UUID] | None:
         """The (kind, id) this event changes, for notifications and cache invalidation."""

@@ -16,8 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
@@ -38,6 +37,7 @@ from projections.search.queries import SearchReads
 from read_api.ports import ConnectionPool
 
 T = TypeVar("T")
+Q = TypeVar("Q")
 Conn = psycopg.AsyncConnection[Any]
 SET_TENANT = (
     "SELECT set_config('bsdflow.tenant_id', %s, true), set_config('statement_timeout', %s, true)"
@@ -137,50 +137,58 @@ class Reads:
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
+        self._queries: dict[Callable[[Conn], Any], Any] = {}
 
-    @cached_property
+    def of(self, queries: Callable[[Conn], Q]) -> Q:
+        """The one instance of a read model's query class for this transaction."""
+        found = self._queries.get(queries)
+        if found is None:
+            found = self._queries[queries] = queries(self.conn)
+        return cast("Q", found)
+
+    @property
     def entities(self) -> EntityReads:
-        return EntityReads(self.conn)
+        return self.of(EntityReads)
 
-    @cached_property
+    @property
     def groups(self) -> GroupReads:
-        return GroupReads(self.conn)
+        return self.of(GroupReads)
 
-    @cached_property
+    @property
     def participants(self) -> ParticipantReads:
-        return ParticipantReads(self.conn)
+        return self.of(ParticipantReads)
 
-    @cached_property
+    @property
     def processes(self) -> ProcessReads:
-        return ProcessReads(self.conn)
+        return self.of(ProcessReads)
 
-    @cached_property
+    @property
     def occurrences(self) -> OccurrenceReads:
-        return OccurrenceReads(self.conn)
+        return self.of(OccurrenceReads)
 
-    @cached_property
+    @property
     def documents(self) -> DocumentReads:
-        return DocumentReads(self.conn)
+        return self.of(DocumentReads)
 
-    @cached_property
+    @property
     def counts(self) -> CountReads:
-        return CountReads(self.conn)
+        return self.of(CountReads)
 
-    @cached_property
+    @property
     def search(self) -> SearchReads:
-        return SearchReads(self.conn)
+        return self.of(SearchReads)
 
-    @cached_property
+    @property
     def geo(self) -> GeoReads:
-        return GeoReads(self.conn)
+        return self.of(GeoReads)
 
-    @cached_property
+    @property
     def automation(self) -> AutomationReads:
-        return AutomationReads(self.conn)
+        return self.of(AutomationReads)
 
-    @cached_property
+    @property
     def action_runs(self) -> RunReads:
-        return RunReads(self.conn)
+        return self.of(RunReads)
 
 
 @dataclass

@@ -14,37 +14,25 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
+from projections.base import Feed
 from projections.notify import Change
+from projections.registry import PROJECTIONS
 from read_api.freshness import Watermark
 from read_api.session import Reads, Session
 
 Fetch = Callable[[Reads, list[UUID]], Awaitable[Mapping[UUID, Any]]]
+
+
+def _fetch(feed: Feed[Any]) -> Fetch:
+    return lambda reads, ids: feed.by_ids(reads.of(feed.reads), ids)
+
+
 FETCH: dict[str, Fetch] = {
-    "entity": lambda reads, ids: reads.entities.by_ids(ids),
-    "entity_type": lambda reads, ids: reads.entities.types_by_ids(ids),
-    "process": lambda reads, ids: reads.processes.by_ids(ids),
-    "occurrence": lambda reads, ids: reads.occurrences.by_ids(ids),
-    "participant": lambda reads, ids: reads.participants.by_ids(ids),
-    "group": lambda reads, ids: reads.groups.by_ids(ids),
-    "document": lambda reads, ids: reads.documents.by_ids(ids),
-    "action_run": lambda reads, ids: reads.action_runs.by_ids(ids),
-    "action": lambda reads, ids: reads.automation.actions_by_ids(ids),
-    "process_action": lambda reads, ids: reads.automation.process_actions_by_ids(ids),
-    "occurrence_kind": lambda reads, ids: reads.automation.occurrence_kinds_by_ids(ids),
+    kind: _fetch(feed) for p in PROJECTIONS.values() for kind, feed in p.feeds.items()
 }
-OWNER = {
-    "entity": "entities",
-    "entity_type": "entities",
-    "process": "processes",
-    "occurrence": "occurrences",
-    "participant": "participants",
-    "group": "groups",
-    "document": "documents",
-    "action_run": "automation",
-    "action": "automation",
-    "process_action": "automation",
-    "occurrence_kind": "automation",
-}
+"""Change kind → how a "changed" message reads the object back, from the projections' feeds."""
+OWNER: dict[str, str] = {kind: p.name for p in PROJECTIONS.values() for kind in p.feeds}
+"""Change kind → the projection whose rows hold that kind of object."""
 Key = tuple[str, UUID, UUID, int]
 
 

@@ -18,7 +18,9 @@ from domain.action_run import ActionRun
 from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.automation.queries import AutomationReads
+from projections.automation.runs import RunReads
+from projections.base import Feed, Projection, Statement, event_class, handles, q
 from projections.entities import jsonb
 
 
@@ -71,6 +73,12 @@ class AutomationProjection(Projection):
         "ActionCatalogItem": "action",
         "ProcessAction": "process_action",
         "OccurrenceKind": "occurrence_kind",
+    }
+    feeds = {
+        "action_run": Feed(RunReads, RunReads.by_ids),
+        "action": Feed(AutomationReads, AutomationReads.actions_by_ids),
+        "process_action": Feed(AutomationReads, AutomationReads.process_actions_by_ids),
+        "occurrence_kind": Feed(AutomationReads, AutomationReads.occurrence_kinds_by_ids),
     }
 
     @handles(event_class(OccurrenceKind, "Defined"))

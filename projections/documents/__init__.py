@@ -7,7 +7,8 @@ from pathlib import Path
 
 from domain.document import Document
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.documents.queries import DocumentReads
 
 
 class DocumentsProjection(Projection):
@@ -15,6 +16,7 @@ class DocumentsProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("documents",)
     change_kinds = {"Document": "document"}
+    feeds = {"document": Feed(DocumentReads, DocumentReads.by_ids)}
 
     @handles(event_class(Document, "Attached"))
     def attached(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -13,6 +13,7 @@ from domain.entity import Entity
 from domain.entity_type import EntityType
 from eventstore import RecordedEvent
 from projections.base import (
+    Feed,
     Projection,
     Rows,
     Statement,
@@ -20,6 +21,7 @@ from projections.base import (
     handles,
     q,
 )
+from projections.entities.queries import EntityReads
 
 TITLE_NAMES = ("title", "name", "label")
 
@@ -53,6 +55,10 @@ class EntitiesProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("entity_types", "entities")
     change_kinds = {"Entity": "entity", "EntityType": "entity_type"}
+    feeds = {
+        "entity": Feed(EntityReads, EntityReads.by_ids),
+        "entity_type": Feed(EntityReads, EntityReads.types_by_ids),
+    }
     ordering_aggregates = frozenset({"EntityType"})
 
     @handles(event_class(EntityType, "Defined"))

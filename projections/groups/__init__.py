@@ -12,7 +12,8 @@ from pathlib import Path
 
 from domain.group import Group
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.groups.queries import GroupReads
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
 # event cannot re-add a member that a later event removed.
@@ -27,6 +28,7 @@ class GroupsProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("groups", "members")
     change_kinds = {"Group": "group"}
+    feeds = {"group": Feed(GroupReads, GroupReads.by_ids)}
 
     @handles(event_class(Group, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from domain.occurrence import Occurrence
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles, q
 from projections.entities import jsonb, point
+from projections.occurrences.queries import OccurrenceReads
 
 
 class OccurrencesProjection(Projection):
@@ -17,6 +18,7 @@ class OccurrencesProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("occurrences",)
     change_kinds = {"Occurrence": "occurrence"}
+    feeds = {"occurrence": Feed(OccurrenceReads, OccurrenceReads.by_ids)}
 
     @handles(event_class(Occurrence, "Recorded"))
     def recorded(self, e: RecordedEvent) -> Iterator[Statement]:

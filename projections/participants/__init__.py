@@ -7,8 +7,9 @@ from pathlib import Path
 
 from domain.participant import Participant
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles, q
 from projections.entities import jsonb
+from projections.participants.queries import ParticipantReads
 
 
 class ParticipantsProjection(Projection):
@@ -16,6 +17,7 @@ class ParticipantsProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("participants",)
     change_kinds = {"Participant": "participant"}
+    feeds = {"participant": Feed(ParticipantReads, ParticipantReads.by_ids)}
 
     @handles(event_class(Participant, "Registered"))
     def registered(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles, q
 from projections.entities import jsonb
+from projections.processes.queries import ProcessReads
 
 HISTORY = (
     "INSERT INTO {schema}.stage_history (tenant_id, process_id, position, stage, previous, "
@@ -26,6 +27,7 @@ class ProcessesProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("processes", "stage_history")
     change_kinds = {"Process": "process"}
+    feeds = {"process": Feed(ProcessReads, ProcessReads.by_ids)}
 
     @handles(event_class(Process, "Opened"))
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:

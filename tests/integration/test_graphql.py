@@ -351,11 +351,8 @@ async def test_search_forgives_typos_and_resolves_nodes(api, graphql, settled):
     ]
 
 
-async def test_nested_lists_cost_a_constant_number_of_statements(
-    api, runtime, settled, monkeypatch
-):
-    monkeypatch.setenv("BSDFLOW_GRAPHQL_REPORT_STATEMENTS", "true")
-    async with serving(runtime, api.token) as graphql:
+async def test_nested_lists_cost_a_constant_number_of_statements(api, runtime, settled):
+    async with serving(runtime, api.token, GraphQLSettings(report_statements=True)) as graphql:
         await nested_lists(api, graphql, settled)
 
 
@@ -500,13 +497,11 @@ async def test_cached_reads_are_never_stale_after_a_commit(api, graphql, runtime
     assert await graphql.data(query, {"id": created.id}) == expected
 
 
-async def test_introspection_and_graphiql_follow_the_settings(api, runtime, read_side, monkeypatch):
+async def test_introspection_and_graphiql_follow_the_settings(api, runtime, read_side):
     schema_query = {"query": "{ __schema { queryType { name } } }"}
     headers = {"Authorization": f"Bearer {api.token}"}
-    for setting, allowed in (("true", True), ("false", False)):
-        monkeypatch.setenv("BSDFLOW_GRAPHQL_INTROSPECTION", setting)
-        monkeypatch.setenv("BSDFLOW_GRAPHQL_GRAPHIQL", setting)
-        app = create_app(runtime)
+    for allowed in (True, False):
+        app = create_app(runtime, GraphQLSettings(introspection=allowed, graphiql=allowed))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             body = (await http.post("/graphql", json=schema_query, headers=headers)).json()

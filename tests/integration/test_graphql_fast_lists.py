@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from infra.api import create_app
+from infra.settings import GraphQLSettings
 from projections.paging import iso_timestamp
 
 PG_JSON = b'" : '
@@ -57,8 +58,8 @@ class Both:
 
 
 @contextlib.asynccontextmanager
-async def app_client(runtime: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime)
+async def app_client(runtime: Any, settings: GraphQLSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime, settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
         yield http
@@ -66,11 +67,11 @@ async def app_client(runtime: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def both(runtime, api, monkeypatch) -> AsyncIterator[Both]:
-    monkeypatch.setenv("BSDFLOW_GRAPHQL_RESPONSE_CACHE_ENTRIES", "0")  # every answer executed
-    async with app_client(runtime) as fast:
-        monkeypatch.setenv("BSDFLOW_GRAPHQL_FAST_LISTS", "false")
-        async with app_client(runtime) as slow:
+async def both(runtime, api) -> AsyncIterator[Both]:
+    every_answer_executed = GraphQLSettings(response_cache_entries=0)
+    async with app_client(runtime, every_answer_executed) as fast:
+        plain = GraphQLSettings(response_cache_entries=0, fast_lists=False)
+        async with app_client(runtime, plain) as slow:
             yield Both(fast, slow, api.token)
 
 

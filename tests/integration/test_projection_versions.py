@@ -53,7 +53,9 @@ async def test_a_new_version_is_rebuilt_recorded_and_then_left_alone(
     assert rebuilt.result.events_applied >= 7
     assert entity_rows(database_url) == before
     assert versions(database_url)["entities"] == 2
-    assert seen[-1][0] == "entities" and seen[-1][1] == seen[-1][2] >= last.position
+    name, done, total = seen[-1]
+    assert name == "entities"
+    assert done == total >= last.position
     assert all(m.result is None for m in migrate_read_side(database_url, registry))
 
     # The live worker goes on writing into the swapped-in tables.

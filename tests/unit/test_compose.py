@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import typer.main
 import yaml
+from pydantic_settings import BaseSettings
 
 from infra.cli import app as cli
 from infra.settings import Settings
@@ -31,18 +32,33 @@ def app_env(service: str) -> dict[str, str]:
     return {key: INTERPOLATION.sub("dummy-value", str(value)) for key, value in env.items()}
 
 
-def settings_env_names() -> set[str]:
-    """Every environment variable name infra.settings.Settings reads."""
-    prefix = Settings.model_config.get("env_prefix", "")
+def settings_env_names(settings: type[BaseSettings] = Settings) -> set[str]:
+    """Every environment variable name infra.settings.Settings reads, its sections' included."""
+    prefix = settings.model_config.get("env_prefix", "")
     names: set[str] = set()
-    for name, field in Settings.model_fields.items():
+    for name, field in settings.model_fields.items():
         alias = field.validation_alias
-        if alias is None:
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
+            names |= settings_env_names(field.annotation)
+        elif alias is None:
             names.add(f"{prefix}{name}".upper())
         else:
             choices = getattr(alias, "choices", [alias])
             names.update(choice for choice in choices if isinstance(choice, str))
     return names
+
+
+def test_each_section_reads_its_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = settings_env_names()
+    assert {"BSDFLOW_GRAPHQL_INTROSPECTION", "BSDFLOW_SCHEDULER_TICK"} <= names
+    assert "BSDFLOW_OUTBOUND_ALLOW" in names
+    monkeypatch.setenv("BSDFLOW_GRAPHQL_INTROSPECTION", "false")
+    monkeypatch.setenv("BSDFLOW_SCHEDULER_TICK", "0.5")
+    monkeypatch.setenv("BSDFLOW_OUTBOUND_ALLOW", "10.0.0.0/8")
+    settings = Settings()
+    assert settings.graphql.introspection is False
+    assert settings.scheduler.tick == 0.5
+    assert settings.outbound.allow == "10.0.0.0/8"
 
 
 def command_of(service: str) -> list[str]:
