@@ -115,6 +115,20 @@ def close_process(cmd: CloseProcess, ctx: CommandContext) -> Recorded:
     return ctx.save(process)
 
 
+class ReopenProcess(Command):
+    """Open a closed process again, in the stage it was closed in, saying why."""
+
+    process_id: UUID
+    reason: str
+    expected_version: int | None = None
+
+
+def reopen_process(cmd: ReopenProcess, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    process.reopen(cmd.reason)
+    return ctx.save(process)
+
+
 SPECS: list[CommandSpec[Any]] = [
     CommandSpec("open-process", OpenProcess, open_process, "data:write"),
     CommandSpec("enter-stage", EnterStage, enter_stage, "data:write"),
@@ -123,4 +137,5 @@ SPECS: list[CommandSpec[Any]] = [
     CommandSpec("link-process-entity", LinkProcessEntity, link_process_entity, "data:write"),
     CommandSpec("set-process-due", SetProcessDue, set_process_due, "data:write"),
     CommandSpec("close-process", CloseProcess, close_process, "data:write"),
+    CommandSpec("reopen-process", ReopenProcess, reopen_process, "data:write"),
 ]

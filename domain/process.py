@@ -117,6 +117,17 @@ class Process(Aggregate):
         self.status = "closed"
         self.outcome = outcome
 
+    def reopen(self, reason: str) -> None:
+        """A case closed too early is open again, in the stage it was closed in."""
+        if self.status == "open":
+            raise Conflict("process is open")
+        self._reopened(clean_name(reason, ("reason",), 500))
+
+    @event("Reopened")
+    def _reopened(self, reason: str) -> None:
+        self.status = "open"
+        self.outcome = None
+
     def _require_open(self) -> None:
         if self.status != "open":
             raise Conflict("process is closed")

@@ -44,6 +44,7 @@ DELTAS: dict[tuple[type, str], dict[str, int]] = {
     (Participant, "Registered"): {"participants": 1},
     (Process, "Opened"): {"processes": 1, "open_processes": 1},
     (Process, "Closed"): {"open_processes": -1},
+    (Process, "Reopened"): {"open_processes": 1},
     (Occurrence, "Recorded"): {"occurrences": 1},
     (Occurrence, "Retracted"): {"occurrences": -1},
     (Document, "Attached"): {"documents": 1},

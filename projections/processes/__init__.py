@@ -96,6 +96,10 @@ class ProcessesProjection(Projection):
             e, "status = 'closed', outcome = %s, closed_at = %s", e.data["outcome"], e.timestamp
         )
 
+    @handles(event_class(Process, "Reopened"))
+    def reopened(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(e, "status = 'open', outcome = NULL, closed_at = NULL")
+
     @staticmethod
     def _update(e: RecordedEvent, assignments: str, *values: object) -> Statement:
         """An update of one process that applies only if the row has not seen this event."""

@@ -34,6 +34,7 @@ from projections.search.statements import (
     INSERTED,
     PARTICIPANT_CHANGED,
     PROCESS_OUTCOME,
+    PROCESS_REOPENED,
     PROCESS_STAGE,
     TYPE_REINDEXED,
 )
@@ -162,6 +163,10 @@ class SearchProjection(Projection):
     @handles(event_class(Process, "Closed"))
     def process_closed(self, e: RecordedEvent) -> Iterator[Statement]:
         yield self._update(PROCESS_OUTCOME, e, e.data["outcome"])
+
+    @handles(event_class(Process, "Reopened"))
+    def process_reopened(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(PROCESS_REOPENED, e, None)
 
     @handles(event_class(Occurrence, "Recorded"))
     def occurrence_recorded(self, e: RecordedEvent) -> Iterator[Statement]:

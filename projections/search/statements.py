@@ -176,6 +176,7 @@ PROCESS_STAGE = update_sql("process", "x.title", "x.fields || jsonb_build_object
 PROCESS_OUTCOME = update_sql(
     "process", "x.title", "x.fields || jsonb_build_object('outcome', r.value)"
 )
+PROCESS_REOPENED = update_sql("process", "x.title", "x.fields - 'outcome'")
 PARTICIPANT_CHANGED = update_sql(
     "participant",
     "coalesce(r.value ->> 'name', x.title)",

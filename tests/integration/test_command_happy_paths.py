@@ -153,6 +153,10 @@ async def test_process_lifecycle(api):
     assert process.due_at is not None
     assert process.due_at.isoformat() == "2026-12-15T09:00:00+00:00"
     assert closed.body["version"] == 7
+    reopened = await run(api, "reopen-process", process_id=opened.id, reason="one more visit")
+    process = load(api, opened.id)
+    assert (process.stage, process.status, process.outcome) == ("visiting", "open", None)
+    assert reopened.body["version"] == 8
 
 
 async def test_occurrences(api):

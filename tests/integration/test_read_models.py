@@ -269,3 +269,15 @@ def table_contents(conn: psycopg.Connection[Any], projection: Projection, schema
         table: conn.execute(f"SELECT t::text FROM {schema}.{table} t ORDER BY 1").fetchall()
         for table in projection.tables
     }
+
+
+async def test_a_reopened_process_reads_open_again(api, database_url, settled):
+    case = await api.command("open-process", kind="audit", title="Books", stages=["a", "b"])
+    await api.command("enter-stage", process_id=case.id, stage="b")
+    await api.command("close-process", process_id=case.id, outcome="passed")
+    last = await api.command("reopen-process", process_id=case.id, reason="missed a ledger")
+    await settled(last.position)
+    async with reading(database_url) as conn:
+        row = (await ProcessReads(conn).by_ids([UUID(case.id)]))[UUID(case.id)]
+        assert (row.status, row.stage, row.outcome, row.closed_at) == ("open", "b", None, None)
+        assert (await CountReads(conn).all())["open_processes"] == 1

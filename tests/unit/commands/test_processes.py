@@ -110,3 +110,33 @@ def test_an_idempotent_retry_answers_the_first_result_and_stores_nothing_more(ha
     again = handle("open-process", key="k1", kind="audit", title="A", stages=["new"])
     assert again == first
     assert handle.then == ["Process.Opened", "CommandReceipt.Issued"]
+
+
+def test_a_closed_process_is_reopened_in_the_stage_it_was_closed_in(handle):
+    process_id = opened(handle)
+    handle.given("enter-stage", process_id=process_id, stage="review")
+    handle.given("close-process", process_id=process_id, outcome="done")
+    handle("reopen-process", process_id=process_id, reason=" closed too early ")
+    assert handle.then == ["Process.Reopened"]
+    assert handle.events[0].data["reason"] == "closed too early"
+    process = handle.load(Process, process_id)
+    assert (process.status, process.outcome, process.stage) == ("open", None, "review")
+    handle("enter-stage", process_id=process_id, stage="done")
+
+
+def test_an_open_process_cannot_be_reopened(handle):
+    process_id = opened(handle)
+    with pytest.raises(Conflict, match="process is open"):
+        handle("reopen-process", process_id=process_id, reason="why not")
+    assert handle.then == []
+
+
+def test_reopening_needs_a_reason_and_the_right_to_write(handle):
+    process_id = opened(handle)
+    handle.given("close-process", process_id=process_id, outcome="done")
+    with pytest.raises(InvalidInput) as refused:
+        handle("reopen-process", process_id=process_id, reason="  ")
+    assert refused.value.path == ("reason",)
+    with pytest.raises(Forbidden):
+        handle("reopen-process", as_role="viewer", process_id=process_id, reason="again")
+    assert handle.then == []
