@@ -58,9 +58,9 @@ from eventstore import RecordedEvent  # noqa: E402
 from infra.embedded import EmbeddedStack  # noqa: E402
 from infra.readdb import migrate_read_side  # noqa: E402
 from projections.registry import PROJECTIONS  # noqa: E402
-from projections.runtime import write_statements  # noqa: E402
 from projections.search.queries import SearchReads  # noqa: E402
 from projections.search.statements import VARIANT_DEPTH, entity_columns  # noqa: E402
+from projections.writes import write_statements  # noqa: E402
 
 TENANT = tenant_id_for("bench-search")
 TARGET_P95_MS = 15.0

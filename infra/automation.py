@@ -23,7 +23,7 @@ from infra.channels import default_channels
 from infra.channels.network import OutboundPolicy
 from infra.kafka import validation_topic
 from infra.redis_adapters import RedisLocks, RedisTokenBucket
-from infra.rpc import RpcServer
+from infra.rpc_server import RpcServer
 from infra.runtime import Runtime
 from infra.services import Service, spawn
 from infra.worker import ProjectionWorker

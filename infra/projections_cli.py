@@ -181,7 +181,8 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
 
     from eventstore import decode_event, encode_state
     from projections.registry import PROJECTIONS
-    from projections.runtime import META_SCHEMA, write_statements
+    from projections.runtime import META_SCHEMA
+    from projections.writes import write_statements
 
     if only is not None:
         found = conn.execute(

@@ -7,7 +7,8 @@ from typing import Any
 
 from commands.ports import NoReply
 from infra.doorbell import Doorbell
-from infra.rpc import RpcClient, RpcTimeout
+from infra.rpc import RpcTimeout
+from infra.rpc_client import RpcClient
 
 
 class BusRequests:

@@ -30,7 +30,8 @@ from psycopg.conninfo import make_conninfo
 from eventstore import decode_event
 from eventstore.reading import StoredRow, events_after, head_position
 from projections.base import Projection
-from projections.runtime import CHECKPOINT_DDL, Write, send, writes
+from projections.runtime import CHECKPOINT_DDL
+from projections.writes import Write, send, writes
 
 Progress = Callable[[int, int], None]
 Prepare = Callable[[psycopg.Connection[Any], Projection, str], None]

@@ -10,7 +10,7 @@ the checkpoint moves past it, so later events keep flowing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,8 @@ import orjson
 import psycopg
 
 from eventstore import RecordedEvent
-from projections.base import Params, Projection, Statement
+from projections.base import Projection
+from projections.writes import send, writes
 
 META_SCHEMA = "bsdflow_ops"
 META_DDL = f"""
@@ -105,44 +106,6 @@ def checkpoint_of(conn: psycopg.Connection[Any], schema: str, partition: int = 0
         (partition,),
     ).fetchone()
     return Checkpoint(int(row[0]), int(row[1]), row[2]) if row else Checkpoint()
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One round trip: a statement over a run of rows, or an executemany of a run."""
-
-    sql: str
-    params: list[Params]
-    many: bool
-
-
-def writes(schema: str, runs: Iterable[list[Statement]]) -> list[Write]:
-    """One round trip per run (see `Projection.runs`): a run of `Rows` statements as one
-    statement over all their rows, others as one pipelined executemany."""
-    found = []
-    for run in runs:
-        rows = run[0].rows
-        if rows is None:
-            sql = run[0].sql.replace("{schema}", schema)
-            found.append(Write(sql, [s.params for s in run], True))
-        else:
-            found.append(Write(rows.expand(schema), [rows.params(run)], False))
-    return found
-
-
-def send(cur: psycopg.Cursor[Any], found: Iterable[Write]) -> None:
-    for write in found:
-        if write.many:
-            cur.executemany(write.sql, write.params)
-        else:
-            cur.execute(write.sql, write.params[0])
-
-
-def write_statements(
-    cur: psycopg.Cursor[Any], schema: str, statements: Iterable[Statement]
-) -> None:
-    """Write statements one by one, in order (for one event's; a batch goes through `runs`)."""
-    send(cur, writes(schema, ([s] for s in statements)))
 
 
 def _advance(cur: psycopg.Cursor[Any], schema: str, position: int, last: Delivered) -> None:

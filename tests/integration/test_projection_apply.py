@@ -30,7 +30,8 @@ from eventstore.postgres import PostgresEventStore
 from infra.readdb import prepare_schema
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
-from projections.runtime import Delivered, apply_batch, checkpoint, writes
+from projections.runtime import Delivered, apply_batch, checkpoint
+from projections.writes import writes
 
 FIELDS = [
     {"name": "title", "type": "text", "searchable": "A"},

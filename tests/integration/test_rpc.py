@@ -21,7 +21,9 @@ from confluent_kafka import Producer
 
 from infra.embedded import ServerUrls
 from infra.kafka import ensure_topics, partition_count, producer_config
-from infra.rpc import RpcClient, RpcError, RpcServer, RpcTimeout
+from infra.rpc import RpcError, RpcTimeout
+from infra.rpc_client import RpcClient
+from infra.rpc_server import RpcServer
 
 
 @dataclass
