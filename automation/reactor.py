@@ -30,7 +30,7 @@ from domain.rules import CompiledRule, RuleInput, compile_rule
 from domain.schedules import Schedule, parse_schedule
 from domain.triggers import Trigger, entity_record, occurrence_record, parse_trigger
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, q
+from projections.base import Projection, Statement
 
 log = structlog.get_logger("bsdflow.reactor")
 
@@ -150,7 +150,7 @@ class Reactor(Projection):
         else:
             watch = Watch.of(tenant, pa_id, {**current.definition(), "paused": kind == "Paused"})
         self.watches[tenant][pa_id] = watch
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.process_actions (tenant_id, id, definition, position) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO UPDATE "
             "SET definition = EXCLUDED.definition, position = EXCLUDED.position",

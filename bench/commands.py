@@ -53,7 +53,7 @@ from bench._harness import (  # noqa: E402
     write_results,
 )
 from bench._rawhttp import raw_connections  # noqa: E402
-from commands.catalog import COMMANDS  # noqa: E402
+from commands.registered import COMMANDS  # noqa: E402
 from commands.service import CommandService  # noqa: E402
 from eventstore.postgres import PostgresEventStore, eventstore_env  # noqa: E402
 from infra.blobs import DiskBlobStore  # noqa: E402

@@ -32,9 +32,9 @@ from eventstore import decode_event
 from eventstore.postgres import PostgresEventStore
 from infra.embedded import EmbeddedStack
 from infra.readdb import migrate_read_side, prepare_schema
+from projections.apply import Delivered, apply_batch
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
-from projections.runtime import Delivered, apply_batch
 
 WORDS = [
     "north",

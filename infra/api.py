@@ -12,13 +12,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from commands import problems
-from commands.catalog import COMMANDS
 from commands.http import (
     BodyLimitMiddleware,
     CommandEndpoints,
     RequestContextMiddleware,
     command_router,
 )
+from commands.registered import COMMANDS
 from infra.docs import app_with_offline_docs
 from infra.graphql import mount_graphql
 from infra.runtime import Runtime

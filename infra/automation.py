@@ -27,7 +27,7 @@ from infra.rpc_server import RpcServer
 from infra.runtime import Runtime
 from infra.services import Service, spawn
 from infra.worker import ProjectionWorker
-from projections.runtime import create_schema
+from projections.apply import create_schema
 
 SERVICES = frozenset({"validation", "reactor", "scheduler"})
 

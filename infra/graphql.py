@@ -34,7 +34,7 @@ from read_api.context import ReadApi
 from read_api.fanout import Fanout
 from read_api.freshness import Watermark
 from read_api.ports import NotAuthenticated, TokenReader, Viewer
-from read_api.response_cache import Answers, ResponseCache
+from read_api.response_cache import KeptResponses, ResponseCache
 from read_api.schema import build_router
 
 log = structlog.get_logger("bsdflow.graphql")
@@ -104,7 +104,7 @@ class GraphQLServices:
             fanout=self.fanout,
             start=self._start,
         )
-        self.answers = Answers(config.response_cache_entries, config.response_cache_max_bytes)
+        self.answers = KeptResponses(config.response_cache_entries, config.response_cache_max_bytes)
         self._opened = False
 
     async def _start(self) -> None:

@@ -73,8 +73,8 @@ def status() -> None:
     """Each projection's version, position against the event store's head, and dead letters."""
     from eventstore.reading import head_position
     from infra.readdb import recorded_versions
+    from projections.apply import META_SCHEMA, checkpoint
     from projections.registry import PROJECTIONS
-    from projections.runtime import META_SCHEMA, checkpoint
 
     with _connect() as conn:
         head = head_position(conn)
@@ -106,8 +106,8 @@ def status() -> None:
 def lag() -> None:
     """How many positions each projection is behind the head (0 = up to date)."""
     from eventstore.reading import head_position
+    from projections.apply import checkpoint
     from projections.registry import PROJECTIONS
-    from projections.runtime import checkpoint
 
     table = Table("projection", "behind")
     table.columns[1].justify = "right"
@@ -153,7 +153,7 @@ def dead_letters(
     retry_all: Annotated[bool, typer.Option("--retry-all", help="Re-apply every open one")] = False,
 ) -> None:
     """List parked (poison) events, or re-apply them after a fix."""
-    from projections.runtime import META_SCHEMA
+    from projections.apply import META_SCHEMA
 
     with _connect() as conn:
         failed = _retry(conn, retry) if retry is not None or retry_all else 0
@@ -180,8 +180,8 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
     import psycopg
 
     from eventstore import decode_event, encode_state
+    from projections.apply import META_SCHEMA
     from projections.registry import PROJECTIONS
-    from projections.runtime import META_SCHEMA
     from projections.writes import write_statements
 
     if only is not None:

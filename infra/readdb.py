@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 import structlog
 
+from projections.apply import META_DDL, META_SCHEMA, create_schema
 from projections.base import Projection
 from projections.rebuild import Progress, RebuildResult, rebuild
 from projections.registry import PROJECTIONS
-from projections.runtime import META_DDL, META_SCHEMA, create_schema
 
 log = structlog.get_logger("bsdflow.migrate")
 

@@ -43,7 +43,7 @@ FLUSH_SECONDS = 15.0
 
 
 class RpcServer:
-    """Answers requests on the registry's topics; one consumer group member per `run`."""
+    """KeptResponses requests on the registry's topics; one consumer group member per `run`."""
 
     def __init__(
         self,

@@ -43,8 +43,8 @@ from infra.kafka import (
 from infra.worker_positions import Positioning
 from infra.worker_progress import Track
 from infra.worker_publishing import Publishing
+from projections.apply import Delivered, apply_batch, apply_together, checkpoint_of
 from projections.base import Projection
-from projections.runtime import Delivered, apply_batch, apply_together, checkpoint_of
 
 log = structlog.get_logger("bsdflow.worker")
 IDENTITY_CHECK_SECONDS = 2.0

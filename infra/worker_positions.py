@@ -21,7 +21,7 @@ from infra.kafka import (
     topic_identity,
 )
 from infra.worker_progress import Progress
-from projections.runtime import Delivered, checkpoint_of
+from projections.apply import Delivered, checkpoint_of
 
 log = structlog.get_logger("bsdflow.worker")
 

@@ -10,8 +10,8 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from projections.apply import Delivered, apply_batch
 from projections.base import Projection
-from projections.runtime import Delivered, apply_batch
 
 log = structlog.get_logger("bsdflow.worker")
 OFFSET_COMMIT_SECONDS = 1.0

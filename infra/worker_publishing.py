@@ -11,6 +11,7 @@ from confluent_kafka import Producer
 
 from infra.kafka import dead_letter_topic
 from infra.worker_progress import Progress
+from projections.apply import BatchResult, Delivered
 from projections.base import Projection
 from projections.notify import (
     POSITIONS_CHANNEL,
@@ -19,7 +20,6 @@ from projections.notify import (
     encode_changes,
     positions_message,
 )
-from projections.runtime import BatchResult, Delivered
 
 log = structlog.get_logger("bsdflow.worker")
 

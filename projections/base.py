@@ -33,6 +33,11 @@ class Statement:
     rows: Rows | None = None
     """Set when `sql` reads its values from `{rows}`: the params are then one row of them."""
 
+    @classmethod
+    def of(cls, sql: str, *params: Any) -> Statement:
+        """A statement with positional parameters (`%s`)."""
+        return cls(sql, params)
+
 
 class Rows:
     """SQL written once for any number of rows, each a handler's values.
@@ -228,8 +233,3 @@ def _by_sql(waves: list[list[Statement]]) -> Iterator[list[Statement]]:
         wave.sort(key=lambda s: s.sql)
         for _, run in groupby(wave, key=lambda s: s.sql):
             yield list(run)
-
-
-def q(sql: str, *params: Any) -> Statement:
-    """A statement with positional parameters (`%s`)."""
-    return Statement(sql, params)

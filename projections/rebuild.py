@@ -29,8 +29,8 @@ from psycopg.conninfo import make_conninfo
 
 from eventstore import decode_event
 from eventstore.reading import StoredRow, events_after, head_position
+from projections.apply import CHECKPOINT_DDL
 from projections.base import Projection
-from projections.runtime import CHECKPOINT_DDL
 from projections.writes import Write, send, writes
 
 Progress = Callable[[int, int], None]

@@ -17,6 +17,7 @@ from uuid import UUID
 from strawberry.fastapi import BaseContext
 
 from read_api.cache import HotCache
+from read_api.changed_rows import ChangedRows
 from read_api.config import ReadApiConfig
 from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
@@ -24,7 +25,6 @@ from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
 from read_api.ports import ConnectionPool, NotAuthenticated, TokenReader, Viewer
 from read_api.session import Reads, Session, Stats
-from read_api.states import SharedStates
 from read_api.waits import Waits
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.waits = Waits(config.max_waits_per_tenant)
-        self.states = SharedStates(self.session, watermark, config.freshness_timeout)
+        self.changed_rows = ChangedRows(self.session, watermark, config.freshness_timeout)
         self._start = start
         self._started: asyncio.Task[None] | None = None
 

@@ -42,7 +42,7 @@ class Cached:
     body: bytes
 
 
-class Answers:
+class KeptResponses:
     """The kept answers (least recently used dropped first), and how often they served."""
 
     def __init__(self, entries: int, max_bytes: int) -> None:
@@ -71,7 +71,7 @@ class Answers:
 
 
 class ResponseCache:
-    def __init__(self, app: ASGIApp, api: ReadApi, answers: Answers) -> None:
+    def __init__(self, app: ASGIApp, api: ReadApi, answers: KeptResponses) -> None:
         self.app = app
         self.api = api
         self.answers = answers

@@ -2,7 +2,7 @@
 
 A subscription registers a bounded queue with the process's fan-out (tenant from the token
 given in `connection_init`), loads each change's new state under row-level security (shared
-between subscribers, see `states.py`) and filters it. When the client leaves, the generator is
+between subscribers, see `changed_rows.py`) and filters it. When the client leaves, the generator is
 closed and its queue is unregistered. Identical subscriptions run once for all their sockets
 (`broadcast.py`).
 """
@@ -17,8 +17,8 @@ from uuid import UUID
 import strawberry
 
 from projections.notify import Change
+from read_api.changed_rows import FETCH
 from read_api.context import ReadApi
-from read_api.states import FETCH
 from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
@@ -73,12 +73,12 @@ async def changes(
 
 async def rows(api: ReadApi, changes: list[Change]) -> list[Any]:
     """The new row of each change: all that were waiting in one query per kind and tenant,
-    then `states.row` (shared, waits for the owner's position) for rows not there yet.
+    then `changed_rows.row` (shared, waits for the owner's position) for rows not there yet.
 
     One load after another, each change waited for the round trips of every change queued
     before it (measured: +80 ms p50 at 100 changes/s, more when commands load the process)."""
     if len(changes) < 2:
-        return [await api.states.row(change) for change in changes]
+        return [await api.changed_rows.row(change) for change in changes]
     wanted: dict[tuple[str, UUID], list[UUID]] = {}
     for change in changes:
         wanted.setdefault((change.kind, change.tenant_id), []).append(change.id)
@@ -95,7 +95,7 @@ async def rows(api: ReadApi, changes: list[Change]) -> list[Any]:
         if row is None or row.position < change.position
     ]
     for i, row in zip(
-        late, await asyncio.gather(*(api.states.row(changes[i]) for i in late)), strict=True
+        late, await asyncio.gather(*(api.changed_rows.row(changes[i]) for i in late)), strict=True
     ):
         loaded[i] = row
     return loaded

@@ -20,7 +20,7 @@ from domain.process_action import ProcessAction
 from eventstore import RecordedEvent
 from projections.automation.queries import AutomationReads
 from projections.automation.runs import RunReads
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.entities import jsonb
 
 
@@ -30,7 +30,7 @@ def when(value: str | None) -> datetime | None:
 
 def _update(table: str, e: RecordedEvent, assignments: str, *values: object) -> Statement:
     """An update of one row that applies only if the row has not seen this event."""
-    return q(
+    return Statement.of(
         f"UPDATE {{schema}}.{table} SET {assignments}, version = %s, "  # noqa: S608
         "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
         *values,
@@ -45,7 +45,7 @@ def _update(table: str, e: RecordedEvent, assignments: str, *values: object) -> 
 
 def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: Any) -> Statement:
     """Close the attempt a `Started` event opened; a redelivered outcome finds it closed."""
-    return q(
+    return Statement.of(
         "UPDATE {schema}.action_run_attempts SET outcome = %s, finished_at = %s, "  # noqa: S608
         f"{assignments} WHERE tenant_id = %s AND run_id = %s "
         "AND attempt = %s AND outcome = 'sending'",
@@ -84,7 +84,7 @@ class AutomationProjection(Projection):
     @handles(event_class(OccurrenceKind, "Defined"))
     def kind_defined(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.occurrence_kinds (tenant_id, id, name, description, fields, "
             "version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -107,7 +107,7 @@ class AutomationProjection(Projection):
     @handles(event_class(ActionCatalogItem, "Created"))
     def action_created(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.actions (tenant_id, id, name, channel, template, config, "
             "has_credentials, retry, version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -146,7 +146,7 @@ class AutomationProjection(Projection):
     @handles(event_class(ProcessAction, "Attached"))
     def attached(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.process_actions (tenant_id, id, name, action_id, trigger, "
             "trigger_on, condition, schedule, catch_up, version, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -190,7 +190,7 @@ class AutomationProjection(Projection):
     def planned(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         planned_at = when(d["planned_at"])
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.action_runs (tenant_id, id, process_action_id, action_id, "
             "trigger_key, status, planned_at, due_at, context, version, position, created_at, "
             "updated_at) VALUES (%s, %s, %s, %s, %s, 'planned', %s, %s, %s, %s, %s, %s, %s) "
@@ -213,7 +213,7 @@ class AutomationProjection(Projection):
     def started(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield _update("action_runs", e, "status = 'sending', attempts = %s", d["attempt"])
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.action_run_attempts (tenant_id, run_id, attempt, started_at, "
             "outcome) VALUES (%s, %s, %s, %s, 'sending') ON CONFLICT DO NOTHING",
             e.tenant_id,

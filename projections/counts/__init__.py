@@ -22,7 +22,7 @@ from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, q
+from projections.base import Projection, Statement, event_class, handles
 
 KINDS = (
     "entities",
@@ -66,7 +66,7 @@ class CountsProjection(Projection):
     @handles(*(event_class(aggregate, name) for aggregate, name in DELTAS))
     def counted(self, e: RecordedEvent) -> Iterator[Statement]:
         for kind, delta in BY_NAME[e.name].items():
-            yield q(UPSERT, e.tenant_id, kind, delta)
+            yield Statement.of(UPSERT, e.tenant_id, kind, delta)
 
     def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
         totals: dict[tuple[UUID, str], int] = defaultdict(int)
@@ -75,4 +75,4 @@ class CountsProjection(Projection):
             totals[(tenant_id, kind)] += delta
         # A zero total is still written: the row exists whatever the batching (+1 -1 → 0).
         for (tenant_id, kind), n in sorted(totals.items()):
-            yield q(UPSERT, tenant_id, kind, n)
+            yield Statement.of(UPSERT, tenant_id, kind, n)

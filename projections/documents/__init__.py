@@ -7,7 +7,7 @@ from pathlib import Path
 
 from domain.document import Document
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.documents.queries import DocumentReads
 
 
@@ -21,7 +21,7 @@ class DocumentsProjection(Projection):
     @handles(event_class(Document, "Attached"))
     def attached(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.documents (tenant_id, id, target_kind, target_id, title, "
             "filename, content_type, size, sha256, version, created_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -43,7 +43,7 @@ class DocumentsProjection(Projection):
 
     @handles(event_class(Document, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.documents SET title = %s, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
             e.data["title"],
@@ -57,7 +57,7 @@ class DocumentsProjection(Projection):
 
     @handles(event_class(Document, "Removed"))
     def removed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.documents SET removed = true, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
             e.version,

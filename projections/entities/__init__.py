@@ -19,7 +19,6 @@ from projections.base import (
     Statement,
     event_class,
     handles,
-    q,
 )
 from projections.entities.queries import EntityReads
 
@@ -64,7 +63,7 @@ class EntitiesProjection(Projection):
     @handles(event_class(EntityType, "Defined"))
     def type_defined(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.entity_types (tenant_id, id, name, description, fields, "
             "search_importance, location_field, title_field, schema_version, version, "
             "created_at, updated_at, position) "
@@ -88,7 +87,7 @@ class EntitiesProjection(Projection):
     def type_revised(self, e: RecordedEvent) -> Iterator[Statement]:
         """Update the type, then move its entities if it now locates them otherwise."""
         d = e.data
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.entity_types SET fields = %s, search_importance = %s, "
             "location_field = %s, title_field = %s, schema_version = %s, version = %s, "
             "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s",
@@ -103,11 +102,11 @@ class EntitiesProjection(Projection):
             e.tenant_id,
             e.originator_id,
         )
-        yield q(RELOCATED, e.tenant_id, e.originator_id)
+        yield Statement.of(RELOCATED, e.tenant_id, e.originator_id)
 
     @handles(event_class(EntityType, "Retired"))
     def type_retired(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.entity_types SET retired = true, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s",
             e.version,

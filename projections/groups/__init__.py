@@ -12,7 +12,7 @@ from pathlib import Path
 
 from domain.group import Group
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.groups.queries import GroupReads
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
@@ -33,7 +33,7 @@ class GroupsProjection(Projection):
     @handles(event_class(Group, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.groups (tenant_id, id, name, description, version, created_at, "
             "updated_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
@@ -49,7 +49,7 @@ class GroupsProjection(Projection):
 
     @handles(event_class(Group, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.groups SET name = %s, version = %s, updated_at = %s, position = %s "
             "WHERE tenant_id = %s AND id = %s AND version < %s",
             e.data["name"],
@@ -64,7 +64,7 @@ class GroupsProjection(Projection):
     @handles(event_class(Group, "MembersAdded"))
     def members_added(self, e: RecordedEvent) -> Iterator[Statement]:
         entities, participants = e.data["entity_ids"], e.data["participant_ids"]
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.members (tenant_id, group_id, member_id, member_kind) "  # noqa: S608
             "SELECT %s, %s, m.id, m.kind FROM ("
             "  SELECT unnest(%s::uuid[]) AS id, 'entity' AS kind "
@@ -78,7 +78,7 @@ class GroupsProjection(Projection):
             e.originator_id,
             e.version,
         )
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.groups SET entity_ids = entity_ids || %s::uuid[], "
             "participant_ids = participant_ids || %s::uuid[], version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
@@ -95,7 +95,7 @@ class GroupsProjection(Projection):
     @handles(event_class(Group, "MembersRemoved"))
     def members_removed(self, e: RecordedEvent) -> Iterator[Statement]:
         gone = [*e.data["entity_ids"], *e.data["participant_ids"]]
-        yield q(
+        yield Statement.of(
             "DELETE FROM {schema}.members WHERE tenant_id = %s AND group_id = %s "  # noqa: S608
             f"AND member_id = ANY(%s::uuid[]) AND {UNSEEN}",
             e.tenant_id,
@@ -105,7 +105,7 @@ class GroupsProjection(Projection):
             e.originator_id,
             e.version,
         )
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.groups SET "
             "entity_ids = ARRAY(SELECT m FROM unnest(entity_ids) WITH ORDINALITY AS u(m, i) "
             "  WHERE m <> ALL(%s::uuid[]) ORDER BY i), "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from domain.occurrence import Occurrence
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.entities import jsonb, point
 from projections.occurrences.queries import OccurrenceReads
 
@@ -24,7 +24,7 @@ class OccurrencesProjection(Projection):
     def recorded(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         lat, lon = point(d["location"])
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.occurrences (tenant_id, id, kind, occurred_at, data, lat, lon, "
             "process_id, entity_ids, participant_ids, version, recorded_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s::uuid[], %s, %s, %s, %s) "
@@ -47,7 +47,7 @@ class OccurrencesProjection(Projection):
 
     @handles(event_class(Occurrence, "Retracted"))
     def retracted(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.occurrences SET retracted = %s, version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
             e.data["reason"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from domain.participant import Participant
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.entities import jsonb
 from projections.participants.queries import ParticipantReads
 
@@ -22,7 +22,7 @@ class ParticipantsProjection(Projection):
     @handles(event_class(Participant, "Registered"))
     def registered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.participants (tenant_id, id, kind, name, email, phone, "
             "external_ref, version, created_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -45,7 +45,7 @@ class ParticipantsProjection(Projection):
         """`changes` holds only the fields that changed; a null there clears a contact detail.
         One SQL text for every update (so a batch of them is one executemany): each column
         takes the new value only when its key is present."""
-        yield q(
+        yield Statement.of(
             "UPDATE {schema}.participants p SET "
             "name = CASE WHEN c.v ? 'name' THEN c.v ->> 'name' ELSE p.name END, "
             "email = CASE WHEN c.v ? 'email' THEN c.v ->> 'email' ELSE p.email END, "

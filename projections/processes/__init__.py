@@ -8,7 +8,7 @@ from pathlib import Path
 
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles, q
+from projections.base import Feed, Projection, Statement, event_class, handles
 from projections.entities import jsonb
 from projections.processes.queries import ProcessReads
 
@@ -33,7 +33,7 @@ class ProcessesProjection(Projection):
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         first = d["stages"][0]
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.processes (tenant_id, id, kind, title, stages, stage, due_at, "
             "data, version, opened_at, updated_at, position) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -51,13 +51,15 @@ class ProcessesProjection(Projection):
             e.timestamp,
             e.position,
         )
-        yield q(HISTORY, e.tenant_id, e.originator_id, e.position, first, None, e.timestamp)
+        yield Statement.of(
+            HISTORY, e.tenant_id, e.originator_id, e.position, first, None, e.timestamp
+        )
 
     @handles(event_class(Process, "StageEntered"))
     def stage_entered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         yield self._update(e, "stage = %s", d["stage"])
-        yield q(
+        yield Statement.of(
             HISTORY,
             e.tenant_id,
             e.originator_id,
@@ -103,7 +105,7 @@ class ProcessesProjection(Projection):
     @staticmethod
     def _update(e: RecordedEvent, assignments: str, *values: object) -> Statement:
         """An update of one process that applies only if the row has not seen this event."""
-        return q(
+        return Statement.of(
             f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "  # noqa: S608
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
             *values,

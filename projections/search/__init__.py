@@ -24,7 +24,7 @@ from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import Tenant
 from eventstore import RecordedEvent
-from projections.base import Projection, Rows, Statement, event_class, handles, q
+from projections.base import Projection, Rows, Statement, event_class, handles
 from projections.entities import title_field, with_changes
 from projections.search.statements import (
     DELETED,
@@ -90,7 +90,7 @@ class SearchProjection(Projection):
     def tenant_settings(self, e: RecordedEvent) -> Iterator[Statement]:
         settings = e.data.get("settings") or {}  # v1 Created had none: the defaults
         typo = {key: settings.get(key, value) for key, value in TYPO_DEFAULTS.items()}
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.tenant_settings (tenant_id, typo_tolerance, "
             "min_word_size_for_one_typo, min_word_size_for_two_typos, version, position) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id) DO UPDATE SET "
@@ -109,7 +109,7 @@ class SearchProjection(Projection):
     def type_changed(self, e: RecordedEvent) -> Iterator[Statement]:
         """Upsert the type's weights, then reindex its entities (a revision changes weights)."""
         fields: list[dict[str, Any]] = e.data["fields"]
-        yield q(
+        yield Statement.of(
             "INSERT INTO {schema}.entity_types (tenant_id, id, weights, title_field, "
             "importance_field, version, position) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO UPDATE SET weights = EXCLUDED.weights, "
@@ -124,7 +124,7 @@ class SearchProjection(Projection):
             e.version,
             e.position,
         )
-        yield q(TYPE_REINDEXED, e.tenant_id, e.originator_id)
+        yield Statement.of(TYPE_REINDEXED, e.tenant_id, e.originator_id)
 
     @handles(event_class(Entity, "Created"))
     def entity_created(self, e: RecordedEvent) -> Iterator[Statement]:

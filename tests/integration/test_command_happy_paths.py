@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from commands.catalog import COMMANDS
+from commands.registered import COMMANDS
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
 from domain.document import Document

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands.catalog import COMMANDS
+from commands.registered import COMMANDS
 
 
 async def test_every_command_has_a_route_with_its_own_body_schema(api):

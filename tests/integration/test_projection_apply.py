@@ -28,9 +28,9 @@ from domain.tenant import Tenant
 from eventstore import RecordedEvent, decode_event
 from eventstore.postgres import PostgresEventStore
 from infra.readdb import prepare_schema
+from projections.apply import Delivered, apply_batch, checkpoint
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
-from projections.runtime import Delivered, apply_batch, checkpoint
 from projections.writes import writes
 
 FIELDS = [

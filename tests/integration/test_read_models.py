@@ -17,6 +17,7 @@ import psycopg
 
 from domain.ids import tenant_id_for
 from eventstore import decode_event
+from projections.apply import Delivered, apply_batch, create_schema
 from projections.base import Projection
 from projections.counts.queries import CountReads
 from projections.documents.queries import DocumentReads
@@ -27,7 +28,6 @@ from projections.paging import Page
 from projections.participants.queries import ParticipantReads
 from projections.processes.queries import ProcessFilter, ProcessReads
 from projections.registry import PROJECTIONS
-from projections.runtime import Delivered, apply_batch, create_schema
 
 ACME = tenant_id_for("acme")
 MINE = ("groups", "participants", "processes", "occurrences", "documents", "counts")

@@ -19,9 +19,9 @@ from infra.doorbell import Doorbell
 from infra.readdb import READER_ROLE, TENANT_SETTING, prepare_schema
 from infra.relay import Relay
 from infra.worker import ProjectionWorker
+from projections.apply import checkpoint
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
-from projections.runtime import checkpoint
 from tests.conftest import database_name
 
 ENTITIES = PROJECTIONS["entities"]

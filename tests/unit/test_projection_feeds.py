@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from projections.registry import PROJECTIONS
-from read_api.states import FETCH, OWNER
+from read_api.changed_rows import FETCH, OWNER
 
 
 def test_every_announced_change_kind_is_read_back_from_the_projection_that_owns_it():

@@ -14,9 +14,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from commands.auth import Principal
-from commands.catalog import COMMANDS
 from commands.context import Recorded
 from commands.ports import StagedBlob
+from commands.registered import COMMANDS
 from commands.service import CommandService
 from domain.tenant import Tenant
 from eventstore import RecordedEvent

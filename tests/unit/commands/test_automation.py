@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from commands.auth import Forbidden
-from commands.catalog import COMMANDS
+from commands.registered import COMMANDS
 from commands.service import request_hash
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun

@@ -41,7 +41,7 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-class SharedStates:
+class ChangedRows:
     def __init__(
         self,
         session: Callable[[UUID], Session],
