@@ -28,6 +28,7 @@ from infra.readdb import READER_ROLE
 from infra.redis_adapters import RedisCacheStore, RedisChanges
 from infra.runtime import Runtime
 from infra.settings import GraphQLSettings
+from projections.base import schema_named
 from projections.registry import PROJECTIONS
 from read_api.cache import HotCache
 from read_api.context import ReadApi
@@ -52,13 +53,13 @@ def token_reader(codec: TokenCodec) -> TokenReader:
 
 
 def checkpoint_reader(database_url: str, projections: Sequence[str]) -> Any:
-    """Reads `rm_<name>._checkpoint` as the owner (the reader role cannot see them)."""
+    """Reads each projection's `_checkpoint` as the owner (the reader role cannot see them)."""
 
     async def read() -> dict[str, int]:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             found: dict[str, int] = {}
             for name in projections:
-                table = f"rm_{name}._checkpoint"
+                table = f"{schema_named(name)}._checkpoint"
                 cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
                 exists = await cur.fetchone()
                 if exists and exists[0]:

@@ -100,18 +100,38 @@ def handles(*event_classes: type) -> Callable[[H], H]:
 
 
 Q = TypeVar("Q")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class Feed(Generic[Q]):
-    """A query class of the read side and its read of many objects by id."""
+class Feed(Generic[Q, V]):
+    """How one kind of object is read back by id, from the rows of the projection that declares
+    it: the read side's loaders (every reference in a response) and subscriptions' changed
+    objects both come from the feeds, so a new read model declares this once."""
 
+    kind: str
     reads: type[Q]
-    by_ids: Callable[[Q, list[UUID]], Awaitable[Mapping[UUID, Any]]]
+    """The query class (bound to a request's transaction by the read side)."""
+    by_ids: Callable[[Q, list[UUID]], Awaitable[Mapping[UUID, V]]]
+    row: type[V]
+    cached: bool = False
+    """Whether rows go through the shared hot cache (Redis), for the most read kinds; the
+    worker drops an object's entry after each commit that changes it."""
+
+
+def schema_of(module: str) -> str:
+    """The schema of the read model whose folder holds `module` (`projections.<name>.…`):
+    query modules name their tables with it, so a projection's schema is spelled once."""
+    return schema_named(module.split(".")[1])
+
+
+def schema_named(name: str) -> str:
+    return f"rm_{name}"
 
 
 class Projection:
     name: ClassVar[str]
+    """The projection's folder under `projections/` unless a subclass says otherwise."""
     ddl: ClassVar[Path]
     """SQL file creating the projection's tables inside `{schema}`."""
     tables: ClassVar[tuple[str, ...]]
@@ -123,6 +143,8 @@ class Projection:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "name" not in vars(cls) and cls.__module__.startswith("projections."):
+            cls.name = cls.__module__.split(".")[1]
         cls._handlers = {}
         for klass in reversed(cls.__mro__):  # a subclass keeps the handlers it inherits
             for attribute, member in vars(klass).items():
@@ -131,7 +153,7 @@ class Projection:
 
     @property
     def schema(self) -> str:
-        return f"rm_{self.name}"
+        return schema_named(self.name)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -152,9 +174,8 @@ class Projection:
 
     change_kinds: ClassVar[dict[str, str]] = {}
     """Aggregate class name → the kind of object whose change is announced (e.g. Entity → entity)."""
-    feeds: ClassVar[Mapping[str, Feed[Any]]] = {}
-    """Change kind → how the changed object is read back from this projection's rows (for
-    subscriptions): the projection that owns a kind's rows declares its feed."""
+    feeds: ClassVar[tuple[Feed[Any, Any], ...]] = ()
+    """How the kinds of object whose rows this projection owns are read back by id."""
 
     def change_of(self, event: RecordedEvent) -> tuple[str, UUID] | None:
         """The (kind, id) this event changes, for notifications and cache invalidation."""

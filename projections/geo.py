@@ -28,6 +28,9 @@ from uuid import UUID
 
 import psycopg
 
+from projections.entities.queries import SCHEMA as ENTITIES
+from projections.occurrences.queries import SCHEMA as OCCURRENCES
+
 KINDS = ("entity", "occurrence")
 MAX_LIMIT = 1_000
 EARTH_RADIUS_M = 6_378_168.0
@@ -38,13 +41,13 @@ SOURCES = {
     "entity": (
         "SELECT 'entity' AS kind, id, coalesce(title, '') AS title, lat, lon, "  # noqa: S608
         f"earth_distance({POINT}, ll_to_earth(lat, lon)) AS distance_m "
-        "FROM rm_entities.entities WHERE lat IS NOT NULL AND NOT archived "
+        f"FROM {ENTITIES}.entities WHERE lat IS NOT NULL AND NOT archived "
         f"ORDER BY ll_to_earth(lat, lon) <-> {POINT}"
     ),
     "occurrence": (
         "SELECT 'occurrence' AS kind, id, kind AS title, lat, lon, "  # noqa: S608
         f"earth_distance({POINT}, ll_to_earth(lat, lon)) AS distance_m "
-        "FROM rm_occurrences.occurrences WHERE lat IS NOT NULL AND retracted IS NULL "
+        f"FROM {OCCURRENCES}.occurrences WHERE lat IS NOT NULL AND retracted IS NULL "
         f"ORDER BY ll_to_earth(lat, lon) <-> {POINT}"
     ),
 }

@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
+from pydantic import TypeAdapter
 
-from projections.entities.queries import EntityRow, EntityTypeRow
 from projections.notify import cache_key
 from read_api.ports import CacheStore
 
@@ -30,56 +29,17 @@ V = TypeVar("V")
 
 
 class Codec(Generic[V]):
-    def __init__(self, encode: Callable[[V], bytes], decode: Callable[[bytes], V]) -> None:
-        self.encode = encode
-        self.decode = decode
+    """A cached value as bytes: orjson out, and back into its type (a read model's row type, or
+    a list of them) by pydantic, from the type's own annotations."""
 
+    def __init__(self, shape: Any) -> None:
+        self._adapter: TypeAdapter[V] = TypeAdapter(shape)
 
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value)
+    def encode(self, value: V) -> bytes:
+        return orjson.dumps(value)
 
-
-def _entity(raw: bytes) -> EntityRow:
-    d = orjson.loads(raw)
-    return EntityRow(
-        id=UUID(d["id"]),
-        entity_type_id=UUID(d["entity_type_id"]),
-        version=d["version"],
-        schema_version=d["schema_version"],
-        title=d["title"],
-        importance=d["importance"],
-        data=d["data"],
-        lat=d["lat"],
-        lon=d["lon"],
-        archived=d["archived"],
-        created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]),
-        position=d["position"],
-    )
-
-
-def _entity_type(d: dict[str, Any]) -> EntityTypeRow:
-    return EntityTypeRow(
-        id=UUID(d["id"]),
-        name=d["name"],
-        description=d["description"],
-        fields=d["fields"],
-        search_importance=d["search_importance"],
-        title_field=d["title_field"],
-        schema_version=d["schema_version"],
-        retired=d["retired"],
-        version=d["version"],
-        created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]),
-        position=d["position"],
-        location_field=d.get("location_field"),
-    )
-
-
-ENTITY = Codec[EntityRow](_dump, _entity)
-ENTITY_TYPES = Codec[list[EntityTypeRow]](
-    _dump, lambda raw: [_entity_type(d) for d in orjson.loads(raw)]
-)
+    def decode(self, raw: bytes) -> V:
+        return self._adapter.validate_json(raw)
 
 
 class HotCache:

@@ -23,15 +23,15 @@ from read_api.session import Reads, Session
 Fetch = Callable[[Reads, list[UUID]], Awaitable[Mapping[UUID, Any]]]
 
 
-def _fetch(feed: Feed[Any]) -> Fetch:
+def _fetch(feed: Feed[Any, Any]) -> Fetch:
     return lambda reads, ids: feed.by_ids(reads.of(feed.reads), ids)
 
 
 FETCH: dict[str, Fetch] = {
-    kind: _fetch(feed) for p in PROJECTIONS.values() for kind, feed in p.feeds.items()
+    feed.kind: _fetch(feed) for p in PROJECTIONS.values() for feed in p.feeds
 }
 """Change kind → how a "changed" message reads the object back, from the projections' feeds."""
-OWNER: dict[str, str] = {kind: p.name for p in PROJECTIONS.values() for kind in p.feeds}
+OWNER: dict[str, str] = {feed.kind: p.name for p in PROJECTIONS.values() for feed in p.feeds}
 """Change kind → the projection whose rows hold that kind of object."""
 Key = tuple[str, UUID, UUID, int]
 

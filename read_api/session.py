@@ -23,17 +23,6 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor, AsyncServerCursor
 
-from projections.automation.queries import AutomationReads
-from projections.automation.runs import RunReads
-from projections.counts.queries import CountReads
-from projections.documents.queries import DocumentReads
-from projections.entities.queries import EntityReads
-from projections.geo import GeoReads
-from projections.groups.queries import GroupReads
-from projections.occurrences.queries import OccurrenceReads
-from projections.participants.queries import ParticipantReads
-from projections.processes.queries import ProcessReads
-from projections.search.queries import SearchReads
 from read_api.ports import ConnectionPool
 
 T = TypeVar("T")
@@ -145,50 +134,6 @@ class Reads:
         if found is None:
             found = self._queries[queries] = queries(self.conn)
         return cast("Q", found)
-
-    @property
-    def entities(self) -> EntityReads:
-        return self.of(EntityReads)
-
-    @property
-    def groups(self) -> GroupReads:
-        return self.of(GroupReads)
-
-    @property
-    def participants(self) -> ParticipantReads:
-        return self.of(ParticipantReads)
-
-    @property
-    def processes(self) -> ProcessReads:
-        return self.of(ProcessReads)
-
-    @property
-    def occurrences(self) -> OccurrenceReads:
-        return self.of(OccurrenceReads)
-
-    @property
-    def documents(self) -> DocumentReads:
-        return self.of(DocumentReads)
-
-    @property
-    def counts(self) -> CountReads:
-        return self.of(CountReads)
-
-    @property
-    def search(self) -> SearchReads:
-        return self.of(SearchReads)
-
-    @property
-    def geo(self) -> GeoReads:
-        return self.of(GeoReads)
-
-    @property
-    def automation(self) -> AutomationReads:
-        return self.of(AutomationReads)
-
-    @property
-    def action_runs(self) -> RunReads:
-        return self.of(RunReads)
 
 
 @dataclass

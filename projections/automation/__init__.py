@@ -18,9 +18,9 @@ from domain.action_run import ActionRun
 from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
 from eventstore import RecordedEvent
-from projections.automation.queries import AutomationReads
-from projections.automation.runs import RunReads
-from projections.base import Feed, Projection, Statement, event_class, handles
+from projections.automation.queries import ACTION, OCCURRENCE_KIND, PROCESS_ACTION
+from projections.automation.runs import ACTION_RUN
+from projections.base import Projection, Statement, event_class, handles
 from projections.entities import jsonb
 
 
@@ -59,7 +59,6 @@ def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: A
 
 
 class AutomationProjection(Projection):
-    name = "automation"
     ddl = Path(__file__).with_name("schema.sql")
     tables = (
         "occurrence_kinds",
@@ -74,12 +73,7 @@ class AutomationProjection(Projection):
         "ProcessAction": "process_action",
         "OccurrenceKind": "occurrence_kind",
     }
-    feeds = {
-        "action_run": Feed(RunReads, RunReads.by_ids),
-        "action": Feed(AutomationReads, AutomationReads.actions_by_ids),
-        "process_action": Feed(AutomationReads, AutomationReads.process_actions_by_ids),
-        "occurrence_kind": Feed(AutomationReads, AutomationReads.occurrence_kinds_by_ids),
-    }
+    feeds = (ACTION_RUN, ACTION, PROCESS_ACTION, OCCURRENCE_KIND)
 
     @handles(event_class(OccurrenceKind, "Defined"))
     def kind_defined(self, e: RecordedEvent) -> Iterator[Statement]:

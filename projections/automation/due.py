@@ -14,7 +14,9 @@ from uuid import UUID
 
 import psycopg
 
-SCHEMA = "rm_automation"
+from projections.base import schema_of
+
+SCHEMA = schema_of(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from projections.base import Feed, schema_of
 from projections.paging import rows_by_ids
 
-SCHEMA = "rm_automation"
+SCHEMA = schema_of(__name__)
 KIND_COLUMNS = "id, name, description, fields, version, position, created_at, updated_at"
 ACTION_COLUMNS = (
     "id, name, channel, template, config, has_credentials, retry, retired, version, position, "
@@ -151,3 +152,16 @@ class AutomationReads:
     async def process_actions_by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessActionRow]:
         table = f"{SCHEMA}.process_actions"
         return await rows_by_ids(self.conn, ProcessActionRow, table, PROCESS_ACTION_COLUMNS, ids)
+
+
+ACTION = Feed("action", AutomationReads, AutomationReads.actions_by_ids, ActionRow)
+
+
+PROCESS_ACTION = Feed(
+    "process_action", AutomationReads, AutomationReads.process_actions_by_ids, ProcessActionRow
+)
+
+
+OCCURRENCE_KIND = Feed(
+    "occurrence_kind", AutomationReads, AutomationReads.occurrence_kinds_by_ids, OccurrenceKindRow
+)

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from projections.automation.queries import SCHEMA
+from projections.base import Feed
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 RUN_COLUMNS = (
@@ -128,3 +129,6 @@ class RunReads:
             for attempt in await cur.fetchall():
                 found[attempt.run_id].append(attempt)
         return dict(found)
+
+
+ACTION_RUN = Feed("action_run", RunReads, RunReads.by_ids, ActionRunRow)

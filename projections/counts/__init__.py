@@ -59,7 +59,6 @@ UPSERT = (
 
 
 class CountsProjection(Projection):
-    name = "counts"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("counts",)
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import psycopg
 
+from projections.base import schema_of
 from projections.counts import KINDS
 
-SCHEMA = "rm_counts"
+SCHEMA = schema_of(__name__)
 
 
 class CountReads:

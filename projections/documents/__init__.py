@@ -7,16 +7,15 @@ from pathlib import Path
 
 from domain.document import Document
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles
-from projections.documents.queries import DocumentReads
+from projections.base import Projection, Statement, event_class, handles
+from projections.documents.queries import DOCUMENT
 
 
 class DocumentsProjection(Projection):
-    name = "documents"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("documents",)
     change_kinds = {"Document": "document"}
-    feeds = {"document": Feed(DocumentReads, DocumentReads.by_ids)}
+    feeds = (DOCUMENT,)
 
     @handles(event_class(Document, "Attached"))
     def attached(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -14,9 +14,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
-SCHEMA = "rm_documents"
+SCHEMA = schema_of(__name__)
 COLUMNS = (
     "id, target_kind, target_id, title, filename, content_type, size, sha256, removed, version, "
     "created_at, updated_at, position"
@@ -80,3 +81,6 @@ class DocumentReads:
             first,
             after,
         )
+
+
+DOCUMENT = Feed("document", DocumentReads, DocumentReads.by_ids, DocumentRow)

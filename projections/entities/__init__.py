@@ -13,14 +13,13 @@ from domain.entity import Entity
 from domain.entity_type import EntityType
 from eventstore import RecordedEvent
 from projections.base import (
-    Feed,
     Projection,
     Rows,
     Statement,
     event_class,
     handles,
 )
-from projections.entities.queries import EntityReads
+from projections.entities.queries import ENTITY, ENTITY_TYPE
 
 TITLE_NAMES = ("title", "name", "label")
 
@@ -50,14 +49,10 @@ def point(location: dict[str, float] | None) -> tuple[float | None, float | None
 
 
 class EntitiesProjection(Projection):
-    name = "entities"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("entity_types", "entities")
     change_kinds = {"Entity": "entity", "EntityType": "entity_type"}
-    feeds = {
-        "entity": Feed(EntityReads, EntityReads.by_ids),
-        "entity_type": Feed(EntityReads, EntityReads.types_by_ids),
-    }
+    feeds = (ENTITY, ENTITY_TYPE)
     ordering_aggregates = frozenset({"EntityType"})
 
     @handles(event_class(EntityType, "Defined"))

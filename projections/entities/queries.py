@@ -14,6 +14,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from projections.base import Feed, schema_of
+from projections.groups.queries import IN_GROUP
 from projections.paging import (
     Constant,
     Page,
@@ -24,7 +26,7 @@ from projections.paging import (
     rows_by_ids,
 )
 
-SCHEMA = "rm_entities"
+SCHEMA = schema_of(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
         clauses.append("created_at < %s")
         params.append(where.created_before)
     if where.group_id:
-        clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
+        clauses.append(IN_GROUP)
         params.append(where.group_id)
     return clauses, params
 
@@ -202,3 +204,9 @@ class EntityReads:
     async def types_by_ids(self, ids: list[UUID]) -> dict[UUID, EntityTypeRow]:
         table = f"{SCHEMA}.entity_types"
         return await rows_by_ids(self.conn, EntityTypeRow, table, TYPE_COLUMNS, ids)
+
+
+ENTITY = Feed("entity", EntityReads, EntityReads.by_ids, EntityRow, cached=True)
+
+
+ENTITY_TYPE = Feed("entity_type", EntityReads, EntityReads.types_by_ids, EntityTypeRow)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from domain.group import Group
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles
-from projections.groups.queries import GroupReads
+from projections.base import Projection, Statement, event_class, handles
+from projections.groups.queries import GROUP
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
 # event cannot re-add a member that a later event removed.
@@ -24,11 +24,10 @@ UNSEEN = (
 
 
 class GroupsProjection(Projection):
-    name = "groups"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("groups", "members")
     change_kinds = {"Group": "group"}
-    feeds = {"group": Feed(GroupReads, GroupReads.by_ids)}
+    feeds = (GROUP,)
 
     @handles(event_class(Group, "Created"))
     def created(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -11,9 +11,12 @@ from uuid import UUID
 
 import psycopg
 
+from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
-SCHEMA = "rm_groups"
+SCHEMA = schema_of(__name__)
+IN_GROUP = f"id IN (SELECT member_id FROM {SCHEMA}.members WHERE group_id = %s)"  # noqa: S608
+"""A filter clause of the read models whose rows are group members: in the given group."""
 COLUMNS = (
     "id, name, description, entity_ids, participant_ids, version, created_at, updated_at, position"
 )
@@ -77,3 +80,6 @@ class GroupReads:
             for member_id, group_id in await cur.fetchall():
                 found[member_id].append(group_id)
         return dict(found)
+
+
+GROUP = Feed("group", GroupReads, GroupReads.by_ids, GroupRow)

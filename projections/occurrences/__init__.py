@@ -8,17 +8,16 @@ from pathlib import Path
 
 from domain.occurrence import Occurrence
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles
+from projections.base import Projection, Statement, event_class, handles
 from projections.entities import jsonb, point
-from projections.occurrences.queries import OccurrenceReads
+from projections.occurrences.queries import OCCURRENCE
 
 
 class OccurrencesProjection(Projection):
-    name = "occurrences"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("occurrences",)
     change_kinds = {"Occurrence": "occurrence"}
-    feeds = {"occurrence": Feed(OccurrenceReads, OccurrenceReads.by_ids)}
+    feeds = (OCCURRENCE,)
 
     @handles(event_class(Occurrence, "Recorded"))
     def recorded(self, e: RecordedEvent) -> Iterator[Statement]:

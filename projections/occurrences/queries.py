@@ -10,9 +10,10 @@ from uuid import UUID
 
 import psycopg
 
+from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
-SCHEMA = "rm_occurrences"
+SCHEMA = schema_of(__name__)
 COLUMNS = (
     "id, kind, occurred_at, data, lat, lon, process_id, entity_ids, participant_ids, retracted, "
     "version, recorded_at, position"
@@ -92,3 +93,6 @@ class OccurrenceReads:
             first,
             after,
         )
+
+
+OCCURRENCE = Feed("occurrence", OccurrenceReads, OccurrenceReads.by_ids, OccurrenceRow)

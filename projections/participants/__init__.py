@@ -7,17 +7,16 @@ from pathlib import Path
 
 from domain.participant import Participant
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles
+from projections.base import Projection, Statement, event_class, handles
 from projections.entities import jsonb
-from projections.participants.queries import ParticipantReads
+from projections.participants.queries import PARTICIPANT
 
 
 class ParticipantsProjection(Projection):
-    name = "participants"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("participants",)
     change_kinds = {"Participant": "participant"}
-    feeds = {"participant": Feed(ParticipantReads, ParticipantReads.by_ids)}
+    feeds = (PARTICIPANT,)
 
     @handles(event_class(Participant, "Registered"))
     def registered(self, e: RecordedEvent) -> Iterator[Statement]:

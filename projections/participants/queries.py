@@ -10,9 +10,11 @@ from uuid import UUID
 
 import psycopg
 
+from projections.base import Feed, schema_of
+from projections.groups.queries import IN_GROUP
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
-SCHEMA = "rm_participants"
+SCHEMA = schema_of(__name__)
 COLUMNS = "id, kind, name, email, phone, external_ref, version, created_at, updated_at, position"
 
 
@@ -51,7 +53,7 @@ class ParticipantReads:
             clauses.append("kind = %s")
             params.append(kind)
         if group_id:
-            clauses.append("id IN (SELECT member_id FROM rm_groups.members WHERE group_id = %s)")
+            clauses.append(IN_GROUP)
             params.append(group_id)
         return await keyset_page(
             self.conn,
@@ -63,3 +65,6 @@ class ParticipantReads:
             first,
             after,
         )
+
+
+PARTICIPANT = Feed("participant", ParticipantReads, ParticipantReads.by_ids, ParticipantRow)

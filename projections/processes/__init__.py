@@ -8,9 +8,9 @@ from pathlib import Path
 
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Feed, Projection, Statement, event_class, handles
+from projections.base import Projection, Statement, event_class, handles
 from projections.entities import jsonb
-from projections.processes.queries import ProcessReads
+from projections.processes.queries import PROCESS
 
 HISTORY = (
     "INSERT INTO {schema}.stage_history (tenant_id, process_id, position, stage, previous, "
@@ -23,11 +23,10 @@ def when(value: str | None) -> datetime | None:
 
 
 class ProcessesProjection(Projection):
-    name = "processes"
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("processes", "stage_history")
     change_kinds = {"Process": "process"}
-    feeds = {"process": Feed(ProcessReads, ProcessReads.by_ids)}
+    feeds = (PROCESS,)
 
     @handles(event_class(Process, "Opened"))
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:

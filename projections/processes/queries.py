@@ -12,9 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
-SCHEMA = "rm_processes"
+SCHEMA = schema_of(__name__)
 COLUMNS = (
     "id, kind, title, stages, stage, status, outcome, due_at, data, participants, entity_ids, "
     "version, opened_at, updated_at, closed_at, position"
@@ -125,3 +126,6 @@ class ProcessReads:
             for visit in await cur.fetchall():
                 found[visit.process_id].append(visit)
         return dict(found)
+
+
+PROCESS = Feed("process", ProcessReads, ProcessReads.by_ids, ProcessRow)

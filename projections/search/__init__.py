@@ -76,7 +76,6 @@ def jsonb(value: Any) -> str:
 
 
 class SearchProjection(Projection):
-    name = "search"
     ddl = Path(__file__).with_name("schema.sql")
     matching = Path(__file__).with_name("matching.sql")
     tables = ("entity_types", "items", "words", "word_variants", "tenant_settings")

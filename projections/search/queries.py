@@ -30,9 +30,10 @@ from uuid import UUID
 
 import psycopg
 
+from projections.base import schema_of
 from projections.paging import BadCursorError, Page, clamp, decode_cursor, encode_cursor
 
-SCHEMA = "rm_search"
+SCHEMA = schema_of(__name__)
 KINDS = ("entity", "process", "occurrence", "participant", "document")
 MAX_RESULTS = 1_000
 MAX_QUERY_CHARS = 500

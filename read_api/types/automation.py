@@ -15,7 +15,11 @@ from strawberry.scalars import JSON
 
 from domain.triggers import TRIGGERS
 from projections.automation.queries import (
+    ACTION,
+    OCCURRENCE_KIND,
+    PROCESS_ACTION,
     ActionRow,
+    AutomationReads,
     OccurrenceKindRow,
     ProcessActionFilter,
     ProcessActionRow,
@@ -126,12 +130,12 @@ class ProcessAction:
 
 
 async def action_by_id(info: Info, action_id: UUID) -> Action | None:
-    row = await info.context.loaders.action.load(action_id)
+    row = await info.context.loaders.of(ACTION).load(action_id)
     return Action.of(row) if row else None
 
 
 async def process_action_by_id(info: Info, process_action_id: UUID) -> ProcessAction | None:
-    row = await info.context.loaders.process_action.load(process_action_id)
+    row = await info.context.loaders.of(PROCESS_ACTION).load(process_action_id)
     return ProcessAction.of(row) if row else None
 
 
@@ -157,17 +161,19 @@ class ProcessActionWhere:
 class AutomationQuery:
     @field("The tenant's occurrence kinds, by name.")
     async def occurrence_kinds(self, info: Info) -> list[OccurrenceKind]:
-        rows = await info.context.run(lambda reads: reads.automation.occurrence_kinds())
+        rows = await info.context.run(lambda reads: reads.of(AutomationReads).occurrence_kinds())
         return [OccurrenceKind.of(row) for row in rows]
 
     @strawberry.field
     async def occurrence_kind(self, info: Info, id: UUID) -> OccurrenceKind | None:
-        row = await info.context.loaders.occurrence_kind.load(id)
+        row = await info.context.loaders.of(OCCURRENCE_KIND).load(id)
         return OccurrenceKind.of(row) if row else None
 
     @field("The action catalog, by name; retired actions only when asked.")
     async def actions(self, info: Info, include_retired: bool = False) -> list[Action]:
-        rows = await info.context.run(lambda reads: reads.automation.actions(include_retired))
+        rows = await info.context.run(
+            lambda reads: reads.of(AutomationReads).actions(include_retired)
+        )
         return [Action.of(row) for row in rows]
 
     @field("One catalog action by id (retired ones too, flagged).")
@@ -179,7 +185,9 @@ class AutomationQuery:
         self, info: Info, filter: ProcessActionWhere | None = None
     ) -> list[ProcessAction]:
         where = filter.to_filter() if filter else ProcessActionFilter()
-        rows = await info.context.run(lambda reads: reads.automation.process_actions(where))
+        rows = await info.context.run(
+            lambda reads: reads.of(AutomationReads).process_actions(where)
+        )
         return [ProcessAction.of(row) for row in rows]
 
     @strawberry.field

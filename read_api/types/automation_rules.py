@@ -27,9 +27,10 @@ from domain.triggers import (
     parse_trigger,
     process_record,
 )
-from projections.entities.queries import EntityFilter
-from projections.occurrences.queries import OccurrenceFilter
-from projections.processes.queries import ProcessFilter
+from projections.automation.queries import AutomationReads
+from projections.entities.queries import EntityFilter, EntityReads
+from projections.occurrences.queries import OccurrenceFilter, OccurrenceReads
+from projections.processes.queries import PROCESS, ProcessFilter, ProcessReads
 from read_api.errors import PublicError
 from read_api.types.common import Info, field
 
@@ -91,7 +92,7 @@ async def trigger_fields(info: Info, trigger: Trigger) -> list[FieldSpec]:
     if trigger.needs_fields == "occurrence_kind":
         assert trigger.kind is not None
         kind = await info.context.run(
-            lambda reads: reads.automation.occurrence_kind_named(str(trigger.kind))
+            lambda reads: reads.of(AutomationReads).occurrence_kind_named(str(trigger.kind))
         )
         if kind is None:
             raise InvalidInput(
@@ -122,11 +123,11 @@ async def latest_subjects(info: Info, trigger: Trigger, last: int) -> list[Subje
 
 async def _occurrences(info: Info, trigger: Trigger, last: int) -> list[Subject]:
     where = OccurrenceFilter(kind=trigger.kind)
-    rows = (await info.context.run(lambda reads: reads.occurrences.page(where, last))).items
+    rows = (await info.context.run(lambda reads: reads.of(OccurrenceReads).page(where, last))).items
     if trigger.process_kind is not None:  # only occurrences of a process of that kind
         loaders = info.context.loaders
         linked = [r.process_id for r in rows if r.process_id is not None]
-        kinds = {p.id: p.kind.casefold() for p in await loaders.many(loaders.process, linked)}
+        kinds = {p.id: p.kind.casefold() for p in await loaders.many(loaders.of(PROCESS), linked)}
         wanted = trigger.process_kind.casefold()
         rows = [r for r in rows if r.process_id is not None and kinds.get(r.process_id) == wanted]
     subjects = []
@@ -142,14 +143,16 @@ async def _entities(info: Info, trigger: Trigger, last: int) -> list[Subject]:
     entity_type = await info.context.loaders.entity_type.load(trigger.entity_type_id)
     name = entity_type.name if entity_type else ""
     where = EntityFilter(entity_type_id=trigger.entity_type_id)
-    rows = (await info.context.run(lambda reads: reads.entities.page(where, last))).items
+    rows = (await info.context.run(lambda reads: reads.of(EntityReads).page(where, last))).items
     return [Subject(r.id, entity_record(name, r.data, _location(r.lat, r.lon))) for r in rows]
 
 
 async def _processes(info: Info, trigger: Trigger, last: int) -> list[Subject]:
     where = ProcessFilter(kind=trigger.process_kind, stage=trigger.stage)
-    rows = (await info.context.run(lambda reads: reads.processes.page(where, last))).items
-    histories = await info.context.loaders.stage_history.load_many([r.id for r in rows])
+    rows = (await info.context.run(lambda reads: reads.of(ProcessReads).page(where, last))).items
+    histories = await info.context.loaders.lists(
+        ProcessReads, ProcessReads.stage_history
+    ).load_many([r.id for r in rows])
     subjects = []
     for r, history in zip(rows, histories, strict=True):
         before = history[-1].previous if history else None

@@ -9,7 +9,7 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
-from projections.automation.runs import ActionRunRow, AttemptRow, RunFilter
+from projections.automation.runs import ACTION_RUN, ActionRunRow, AttemptRow, RunFilter, RunReads
 from read_api.types.automation import Action, ProcessAction, action_by_id, process_action_by_id
 from read_api.types.common import DEFAULT_PAGE, Connection, Info, connection, field, page_size
 
@@ -103,7 +103,7 @@ class ActionRun:
 
     @strawberry.field
     async def attempt_history(self, info: Info) -> list[ActionRunAttempt]:
-        rows = await info.context.loaders.run_attempts.load(self.id)
+        rows = await info.context.loaders.lists(RunReads, RunReads.attempts).load(self.id)
         return [ActionRunAttempt.of(row) for row in rows]
 
     @strawberry.field
@@ -150,10 +150,10 @@ class ActionRunQuery:
     ) -> Connection[ActionRun]:
         size = page_size(first)
         where = filter.to_filter() if filter else RunFilter()
-        page = await info.context.run(lambda reads: reads.action_runs.page(where, size, after))
+        page = await info.context.run(lambda reads: reads.of(RunReads).page(where, size, after))
         return connection(page, ActionRun.of)
 
     @strawberry.field
     async def action_run(self, info: Info, id: UUID) -> ActionRun | None:
-        row = await info.context.loaders.action_run.load(id)
+        row = await info.context.loaders.of(ACTION_RUN).load(id)
         return ActionRun.of(row) if row else None

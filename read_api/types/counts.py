@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from projections.counts.queries import CountReads
 from read_api.types.common import Info
 
 
@@ -23,7 +24,7 @@ class Counts:
 class CountQuery:
     @strawberry.field
     async def counts(self, info: Info) -> Counts:
-        found = await info.context.run(lambda reads: reads.counts.all())
+        found = await info.context.run(lambda reads: reads.of(CountReads).all())
         return Counts(
             entities=found.get("entities", 0),
             entity_types=found.get("entity_types", 0),

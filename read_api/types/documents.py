@@ -7,7 +7,7 @@ from uuid import UUID
 
 import strawberry
 
-from projections.documents.queries import DocumentRow
+from projections.documents.queries import DOCUMENT, DocumentReads, DocumentRow
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -55,14 +55,19 @@ class Document:
 
 async def documents_of(info: Info, target_id: UUID) -> list[Document]:
     """A target's live documents, batched across every target in the response."""
-    return [Document.of(row) for row in await info.context.loaders.documents.load(target_id)]
+    return [
+        Document.of(row)
+        for row in await info.context.loaders.lists(DocumentReads, DocumentReads.for_targets).load(
+            target_id
+        )
+    ]
 
 
 @strawberry.type
 class DocumentQuery:
     @field("One document by id (removed ones too, flagged).")
     async def document(self, info: Info, id: UUID) -> Document | None:
-        row = await info.context.loaders.document.load(id)
+        row = await info.context.loaders.of(DOCUMENT).load(id)
         return Document.of(row) if row else None
 
     @field("Live documents, newest first; optionally of one target.")
@@ -75,6 +80,6 @@ class DocumentQuery:
     ) -> Connection[Document]:
         size = page_size(first)
         page = await info.context.run(
-            lambda reads: reads.documents.page(size, after, target_id=target_id)
+            lambda reads: reads.of(DocumentReads).page(size, after, target_id=target_id)
         )
         return connection(page, Document.of)

@@ -11,9 +11,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from projections.entities.queries import (
+    ENTITY,
     ENTITY_JSON,
     EntityFilter,
     EntityOrder,
+    EntityReads,
     EntityRow,
     EntityTypeRow,
 )
@@ -155,7 +157,8 @@ class EntityWhere:
 
 async def entities_by_id(info: Info, ids: list[UUID]) -> list[Entity]:
     return [
-        Entity.of(row) for row in await info.context.loaders.many(info.context.loaders.entity, ids)
+        Entity.of(row)
+        for row in await info.context.loaders.many(info.context.loaders.of(ENTITY), ids)
     ]
 
 
@@ -163,7 +166,7 @@ async def entities_by_id(info: Info, ids: list[UUID]) -> list[Entity]:
 class EntityQuery:
     @field("One entity by id (archived ones too, flagged).")
     async def entity(self, info: Info, id: UUID) -> Entity | None:
-        row = await info.context.loaders.entity.load(id)
+        row = await info.context.loaders.of(ENTITY).load(id)
         return Entity.of(row) if row else None
 
     @field(
@@ -185,12 +188,14 @@ class EntityQuery:
         if plan is not None:
             fields, cursors = plan.node_fields, plan.needs_cursors
             nodes = await info.context.run(
-                lambda reads: reads.entities.page_json(
+                lambda reads: reads.of(EntityReads).page_json(
                     where, fields, size, after, sort, with_cursors=cursors
                 )
             )
             return cast("Connection[Entity]", plan.complete(nodes))
-        page = await info.context.run(lambda reads: reads.entities.page(where, size, after, sort))
+        page = await info.context.run(
+            lambda reads: reads.of(EntityReads).page(where, size, after, sort)
+        )
         return connection(page, Entity.of)
 
     @field("The tenant's entity types, by name.")

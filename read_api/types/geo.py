@@ -10,8 +10,10 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
+from projections.entities.queries import ENTITY
 from projections.geo import GeoHit as GeoRow
-from projections.geo import to_geojson
+from projections.geo import GeoReads, to_geojson
+from projections.occurrences.queries import OCCURRENCE
 from read_api.errors import PublicError
 from read_api.session import Reads
 from read_api.types.common import Info, field, page_size
@@ -52,9 +54,9 @@ class GeoHit:
     async def node(self, info: Info) -> GeoNode | None:
         loaders = info.context.loaders
         if self.kind is GeoKind.ENTITY:
-            entity = await loaders.entity.load(self.id)
+            entity = await loaders.of(ENTITY).load(self.id)
             return Entity.of(entity) if entity else None
-        occurrence = await loaders.occurrence.load(self.id)
+        occurrence = await loaders.of(OCCURRENCE).load(self.id)
         return Occurrence.of(occurrence) if occurrence else None
 
 
@@ -95,7 +97,7 @@ class GeoQuery:
     ) -> GeoResult:
         size = page_size(first)
         return await _geo(
-            info, lambda reads: reads.geo.nearby(lat, lon, _kinds(kinds), size, radius_m)
+            info, lambda reads: reads.of(GeoReads).nearby(lat, lon, _kinds(kinds), size, radius_m)
         )
 
     @field(
@@ -124,11 +126,11 @@ class GeoQuery:
         if circle and not some_box:
             return await _geo(
                 info,
-                lambda reads: reads.geo.within_radius(lat, lon, radius_m, wanted, size),  # type: ignore[arg-type]
+                lambda reads: reads.of(GeoReads).within_radius(lat, lon, radius_m, wanted, size),  # type: ignore[arg-type]
             )
         if box and not some_circle:
             return await _geo(
                 info,
-                lambda reads: reads.geo.within_box(south, west, north, east, wanted, size),  # type: ignore[arg-type]
+                lambda reads: reads.of(GeoReads).within_box(south, west, north, east, wanted, size),  # type: ignore[arg-type]
             )
         raise PublicError("give either lat, lon and radiusM, or south, west, north and east")

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import strawberry
 
-from projections.groups.queries import GroupRow
+from projections.groups.queries import GROUP, GroupReads, GroupRow
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -58,15 +58,15 @@ class Group:
 async def groups_of(info: Info, member_id: UUID) -> list[Group]:
     """The groups an entity or participant belongs to: two batched queries for any list."""
     loaders = info.context.loaders
-    group_ids = await loaders.groups_of.load(member_id)
-    return [Group.of(row) for row in await loaders.many(loaders.group, group_ids)]
+    group_ids = await loaders.lists(GroupReads, GroupReads.groups_of).load(member_id)
+    return [Group.of(row) for row in await loaders.many(loaders.of(GROUP), group_ids)]
 
 
 @strawberry.type
 class GroupQuery:
     @strawberry.field
     async def group(self, info: Info, id: UUID) -> Group | None:
-        row = await info.context.loaders.group.load(id)
+        row = await info.context.loaders.of(GROUP).load(id)
         return Group.of(row) if row else None
 
     @field("Groups, newest first; `namePrefix` ignores case.")
@@ -79,6 +79,6 @@ class GroupQuery:
     ) -> Connection[Group]:
         size = page_size(first)
         page = await info.context.run(
-            lambda reads: reads.groups.page(size, after, name_prefix=name_prefix)
+            lambda reads: reads.of(GroupReads).page(size, after, name_prefix=name_prefix)
         )
         return connection(page, Group.of)

@@ -8,7 +8,13 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
-from projections.occurrences.queries import OccurrenceFilter, OccurrenceRow
+from projections.occurrences.queries import (
+    OCCURRENCE,
+    OccurrenceFilter,
+    OccurrenceReads,
+    OccurrenceRow,
+)
+from projections.processes.queries import PROCESS
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -61,7 +67,7 @@ class Occurrence:
     async def process(self, info: Info) -> Process | None:
         if self.process_id is None:
             return None
-        row = await info.context.loaders.process.load(self.process_id)
+        row = await info.context.loaders.of(PROCESS).load(self.process_id)
         return Process.of(row) if row else None
 
     @strawberry.field
@@ -101,7 +107,7 @@ class OccurrenceWhere:
 class OccurrenceQuery:
     @strawberry.field
     async def occurrence(self, info: Info, id: UUID) -> Occurrence | None:
-        row = await info.context.loaders.occurrence.load(id)
+        row = await info.context.loaders.of(OCCURRENCE).load(id)
         return Occurrence.of(row) if row else None
 
     @field("Occurrences, most recent first, by kind, process, entity and time range.")
@@ -114,5 +120,7 @@ class OccurrenceQuery:
     ) -> Connection[Occurrence]:
         size = page_size(first)
         where = filter.to_filter() if filter else OccurrenceFilter()
-        page = await info.context.run(lambda reads: reads.occurrences.page(where, size, after))
+        page = await info.context.run(
+            lambda reads: reads.of(OccurrenceReads).page(where, size, after)
+        )
         return connection(page, Occurrence.of)

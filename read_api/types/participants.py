@@ -8,7 +8,7 @@ from uuid import UUID
 
 import strawberry
 
-from projections.participants.queries import ParticipantRow
+from projections.participants.queries import PARTICIPANT, ParticipantReads, ParticipantRow
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -61,14 +61,14 @@ class Participant:
 
 async def participants_by_id(info: Info, ids: list[UUID]) -> list[Participant]:
     loaders = info.context.loaders
-    return [Participant.of(row) for row in await loaders.many(loaders.participant, ids)]
+    return [Participant.of(row) for row in await loaders.many(loaders.of(PARTICIPANT), ids)]
 
 
 @strawberry.type
 class ParticipantQuery:
     @strawberry.field
     async def participant(self, info: Info, id: UUID) -> Participant | None:
-        row = await info.context.loaders.participant.load(id)
+        row = await info.context.loaders.of(PARTICIPANT).load(id)
         return Participant.of(row) if row else None
 
     @field("Participants, newest first, by kind and group.")
@@ -82,6 +82,6 @@ class ParticipantQuery:
     ) -> Connection[Participant]:
         size = page_size(first)
         page = await info.context.run(
-            lambda reads: reads.participants.page(size, after, kind=kind, group_id=group_id)
+            lambda reads: reads.of(ParticipantReads).page(size, after, kind=kind, group_id=group_id)
         )
         return connection(page, Participant.of)

@@ -8,7 +8,14 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
-from projections.processes.queries import ProcessFilter, ProcessRow, StageVisit
+from projections.participants.queries import PARTICIPANT
+from projections.processes.queries import (
+    PROCESS,
+    ProcessFilter,
+    ProcessReads,
+    ProcessRow,
+    StageVisit,
+)
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -46,7 +53,7 @@ class ProcessParticipant:
 
     @strawberry.field
     async def participant(self, info: Info) -> Participant | None:
-        row = await info.context.loaders.participant.load(self.participant_id)
+        row = await info.context.loaders.of(PARTICIPANT).load(self.participant_id)
         return Participant.of(row) if row else None
 
 
@@ -100,7 +107,12 @@ class Process:
 
     @field("Stages entered, oldest first (batched).")
     async def stage_history(self, info: Info) -> list[StageEntry]:
-        return [StageEntry.of(v) for v in await info.context.loaders.stage_history.load(self.id)]
+        return [
+            StageEntry.of(v)
+            for v in await info.context.loaders.lists(
+                ProcessReads, ProcessReads.stage_history
+            ).load(self.id)
+        ]
 
     @strawberry.field
     async def documents(self, info: Info) -> list[Document]:
@@ -135,7 +147,7 @@ class ProcessWhere:
 class ProcessQuery:
     @strawberry.field
     async def process(self, info: Info, id: UUID) -> Process | None:
-        row = await info.context.loaders.process.load(id)
+        row = await info.context.loaders.of(PROCESS).load(id)
         return Process.of(row) if row else None
 
     @field(
@@ -151,5 +163,5 @@ class ProcessQuery:
     ) -> Connection[Process]:
         size = page_size(first)
         where = filter.to_filter() if filter else ProcessFilter()
-        page = await info.context.run(lambda reads: reads.processes.page(where, size, after))
+        page = await info.context.run(lambda reads: reads.of(ProcessReads).page(where, size, after))
         return connection(page, Process.of)

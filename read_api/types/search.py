@@ -8,8 +8,14 @@ from uuid import UUID
 
 import strawberry
 
+from projections.documents.queries import DOCUMENT
+from projections.entities.queries import ENTITY
+from projections.occurrences.queries import OCCURRENCE
 from projections.paging import decode_cursor, encode_cursor
+from projections.participants.queries import PARTICIPANT
+from projections.processes.queries import PROCESS
 from projections.search.queries import SearchHit as SearchRow
+from projections.search.queries import SearchReads
 from read_api.errors import PublicError
 from read_api.types.common import Connection, Edge, Info, PageInfo, field, page_size
 from read_api.types.documents import Document
@@ -39,18 +45,18 @@ async def node_of(info: Info, kind: Kind, id: UUID) -> Node | None:
     """The object behind a hit, batched per kind across the whole response."""
     loaders = info.context.loaders
     if kind is Kind.ENTITY:
-        entity = await loaders.entity.load(id)
+        entity = await loaders.of(ENTITY).load(id)
         return Entity.of(entity) if entity else None
     if kind is Kind.PROCESS:
-        process = await loaders.process.load(id)
+        process = await loaders.of(PROCESS).load(id)
         return Process.of(process) if process else None
     if kind is Kind.OCCURRENCE:
-        occurrence = await loaders.occurrence.load(id)
+        occurrence = await loaders.of(OCCURRENCE).load(id)
         return Occurrence.of(occurrence) if occurrence else None
     if kind is Kind.PARTICIPANT:
-        participant = await loaders.participant.load(id)
+        participant = await loaders.of(PARTICIPANT).load(id)
         return Participant.of(participant) if participant else None
-    document = await loaders.document.load(id)
+    document = await loaders.of(DOCUMENT).load(id)
     return Document.of(document) if document else None
 
 
@@ -97,7 +103,9 @@ class SearchQuery:
         if len(query) > MAX_QUERY_CHARS:
             raise PublicError(f"query must be at most {MAX_QUERY_CHARS} characters")
         wanted = [kind.value for kind in kinds] if kinds is not None else None
-        page = await info.context.run(lambda reads: reads.search.search(query, wanted, size, after))
+        page = await info.context.run(
+            lambda reads: reads.of(SearchReads).search(query, wanted, size, after)
+        )
         offset = int(decode_cursor(after)[0]) if after else 0
         edges = [
             Edge(cursor=encode_cursor([offset + n + 1]), node=SearchHit.of(row))

@@ -14,5 +14,5 @@ def test_every_announced_change_kind_is_read_back_from_the_projection_that_owns_
 
 def test_each_feed_reads_with_a_method_of_its_own_query_class():
     for projection in PROJECTIONS.values():
-        for kind, feed in projection.feeds.items():
-            assert getattr(feed.reads, feed.by_ids.__name__) is feed.by_ids, kind
+        for feed in projection.feeds:
+            assert getattr(feed.reads, feed.by_ids.__name__) is feed.by_ids, feed.kind
