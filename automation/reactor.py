@@ -1,9 +1,10 @@
-"""The reactor: evaluates process actions against events and plans their runs.
+"""The reactor: the process manager that evaluates process actions against events and plans runs.
 
-It consumes the events topic in order, like a projection, so it sees a process action attached
-before any event that follows it. Its only table is its own index of process actions; the
-checkpoint commits with it after the plans of a batch are stored. A crash in between replays
-the batch, and the run ids (process action + triggering event) make the second plan a no-op.
+It follows the events topic in order, so it sees a process action attached before any event
+that follows it. Its state is its index of process actions (one table, `reactor.sql`); what it
+issues are `RunPlan`s, which its runner hands to the command service before the index and the
+checkpoint commit (see `infra/process_managers.py`). A crash in between replays the batch, and
+the run ids (process action + triggering event) make the second plan a no-op.
 
 Conditions are evaluated with "now" = the event's own time, so replaying an old event decides
 exactly as the first time did.
@@ -16,21 +17,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 import orjson
 import structlog
 
 from automation.lookup import Lookup
-from commands.action_runs import ActionRunBatches, RunPlan
+from automation.process_manager import ProcessManager, Reaction
+from commands.action_runs import RunPlan
 from domain.action_catalog import parse_retry
 from domain.entity import Entity
 from domain.rules import CompiledRule, RuleInput, compile_rule
 from domain.schedules import Schedule, parse_schedule
 from domain.triggers import Trigger, entity_record, occurrence_record, parse_trigger
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement
+from projections.base import Statement
 
 log = structlog.get_logger("bsdflow.reactor")
 
@@ -90,21 +92,17 @@ class Subject:
     """Whether a trigger of kind `on` is about this record (kind, type, stage…)."""
 
 
-class Reactor(Projection):
+class Reactor(ProcessManager[RunPlan]):
     name = "reactor"
     ddl = Path(__file__).with_name("reactor.sql")
     tables = ("process_actions",)
-    change_kinds: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, action_runs: ActionRunBatches, lookup: Lookup) -> None:
-        self.action_runs = action_runs
+    def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self.watches: dict[UUID, dict[UUID, Watch]] = defaultdict(dict)
         self.planned = 0
-
-    @property
-    def schema(self) -> str:
-        return "automation_reactor"
+        """Runs its plans created since start, as its runner counts them: only the command
+        service knows which plans were new (a replayed batch creates none)."""
 
     def load(self, rows: Iterable[tuple[UUID, UUID, dict[str, Any]]]) -> None:
         """The index as of the checkpoint (its table commits with it)."""
@@ -117,11 +115,12 @@ class Reactor(Projection):
     def concerns(self, event: RecordedEvent) -> bool:
         return event.name.startswith("ProcessAction.") or event.name in TRIGGERING
 
-    def statements(self, events: Iterable[RecordedEvent]) -> Iterator[Statement]:
+    def react(self, events: Iterable[RecordedEvent]) -> Reaction[RunPlan]:
+        statements: list[Statement] = []
         plans: list[RunPlan] = []
         for event in events:
             if event.name.startswith("ProcessAction."):
-                yield from self._index(event)
+                statements.extend(self._index(event))
             elif event.name in TRIGGERING and self.watches.get(event.tenant_id):
                 try:
                     plans.extend(self._plans(event))
@@ -129,9 +128,7 @@ class Reactor(Projection):
                     # One event's surprise (a deleted participant, a bad stored rule) must not
                     # stop automation for everyone else.
                     log.exception("could not evaluate event", position=event.position)
-        if plans:
-            # Stored before the checkpoint commits (it does after this generator ends).
-            self.planned += len(self.action_runs.plan(plans))
+        return Reaction(tuple(statements), tuple(plans))
 
     def _index(self, event: RecordedEvent) -> Iterator[Statement]:
         tenant, pa_id, d = event.tenant_id, event.originator_id, event.data

@@ -1,5 +1,8 @@
 """Running automation: the validation worker, the reactor and the scheduler, as threads.
 
+The reactor is a process manager: a `ProjectionWorker` drives it (`infra/process_managers.py`)
+with its own consumer group and checkpoint, and its plans go through the command service.
+
 Each is a separate concern with its own restart loop; `bsdflow up` runs them in-process and
 `bsdflow automation` runs them on their own (docker-compose's `automation` service).
 """
@@ -7,6 +10,7 @@ Each is a separate concern with its own restart loop; `bsdflow up` runs them in-
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -18,10 +22,12 @@ from automation.ports import Channels
 from automation.reactor import Reactor
 from automation.scheduler import Clock, Scheduler, SchedulerConfig, utc_now
 from automation.validation import Validator
+from commands.action_runs import RunPlan
 from commands.auth import Principal
 from infra.channels import default_channels
 from infra.channels.network import OutboundPolicy
 from infra.kafka import validation_topic
+from infra.process_managers import driven
 from infra.redis_adapters import RedisLocks, RedisTokenBucket
 from infra.rpc_server import RpcServer
 from infra.runtime import Runtime
@@ -67,16 +73,21 @@ class AutomationSide:
             doorbell=rt.doorbell,
         )
         runs = rt.commands.action_runs(Principal.system("bsdflow-automation"))
-        self.reactor = Reactor(runs, lookup)
+        self.reactor = reactor = Reactor(lookup)
+
+        def plan(plans: Sequence[RunPlan]) -> None:
+            reactor.planned += len(runs.plan(plans))
+
+        reacting = driven(reactor, plan)
         with psycopg.connect(urls.database_url, autocommit=True) as conn:
-            create_schema(conn, self.reactor, self.reactor.schema)
-            self.reactor.load(
+            create_schema(conn, reacting, reactor.schema)
+            reactor.load(
                 conn.execute(
-                    f"SELECT tenant_id, id, definition FROM {self.reactor.schema}.process_actions"  # noqa: S608
+                    f"SELECT tenant_id, id, definition FROM {reactor.schema}.process_actions"  # noqa: S608
                 ).fetchall()
             )
         self.reactor_worker = reactor_worker = ProjectionWorker(
-            self.reactor,
+            reacting,
             urls.database_url,
             urls.kafka_bootstrap_servers,
             rt.redis,
