@@ -50,9 +50,9 @@ def up(
 def workers() -> None:
     """Run the relay, every projection worker and automation in one process (what `bsdflow up`
     runs beside the API) until interrupted."""
-    from infra.up import run_workers
+    from infra.background import ALL_AUTOMATION, run_background
 
-    run_workers(Settings())
+    run_background(Settings(), relay=True, projections=None, automation=ALL_AUTOMATION)
 
 
 @app.command()
@@ -107,7 +107,9 @@ def watch(
 @app.command()
 def relay() -> None:
     """Run only the outbox relay (event store → Kafka); one leads, others wait."""
-    _run_read_side(with_relay=True, projections=[])
+    from infra.background import run_background
+
+    run_background(Settings(), relay=True, projections=[], automation=())
 
 
 @app.command()
@@ -117,31 +119,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run projection workers (Kafka → read models) until interrupted."""
-    _run_read_side(with_relay=False, projections=projection)
+    from infra.background import run_background
+    from projections.registry import PROJECTIONS
 
-
-def _run_read_side(*, with_relay: bool, projections: list[str] | None) -> None:
-    from infra.logging import configure_logging
-    from infra.readside import ReadSide
-    from infra.runtime import running_servers
-    from infra.services import ShutdownRequest
-
-    shutdown = ShutdownRequest()  # first: a signal during start-up still stops properly
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    with running_servers(settings) as urls:
-        side = ReadSide(
-            urls.database_url,
-            urls.kafka_bootstrap_servers,
-            urls.redis_url,
-            topic=settings.events_topic,
-            projections=projections,
-        )
-        side.start(with_relay=with_relay)
-        try:
-            shutdown.wait()
-        finally:
-            side.stop()
+    unknown = sorted(set(projection or ()) - set(PROJECTIONS))
+    if unknown:
+        fail("worker", f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}", 2)
+    run_background(Settings(), relay=False, projections=projection, automation=())
 
 
 @app.command(name="automation")
@@ -152,22 +136,13 @@ def automation_workers(
     ] = None,
 ) -> None:
     """Run the validation worker, the reactor and the scheduler until interrupted."""
-    from infra.automation import SERVICES, AutomationSide
-    from infra.logging import configure_logging
-    from infra.runtime import build_runtime, running_servers
-    from infra.services import ShutdownRequest
+    from infra.background import ALL_AUTOMATION, run_background
 
-    shutdown = ShutdownRequest()
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    with running_servers(settings) as urls:
-        runtime = build_runtime(settings, urls)
-        side = AutomationSide(runtime, services=frozenset(service or SERVICES)).start()
-        try:
-            shutdown.wait()
-        finally:
-            side.stop()
-            runtime.close()
+    unknown = sorted(set(service or ()) - ALL_AUTOMATION)
+    if unknown:
+        known = ", ".join(sorted(ALL_AUTOMATION))
+        fail("automation", f"unknown service {unknown[0]!r}; known: {known}", 2)
+    run_background(Settings(), relay=False, projections=[], automation=service or ALL_AUTOMATION)
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Composition of the GraphQL read API: reader pool, Redis client, pub/sub fan-out, router.
 
-`mount_graphql(app, runtime)` adds `/graphql` to the ASGI app. The connections open in the
+`mount_graphql(app, runtime, settings)` adds `/graphql` to the ASGI app. The connections open in the
 serving event loop: at startup under a server (lifespan), or on the first GraphQL request when
 the app is driven without a lifespan (httpx's ASGITransport in tests); `GraphQLServices.close`
 releases them (lifespan shutdown, or the test that built the app).
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 import psycopg
@@ -94,7 +95,7 @@ class GraphQLServices:
         self.redis = aioredis.Redis.from_url(runtime.urls.redis_url)
         names = list(PROJECTIONS)
         watermark = Watermark(names, checkpoint_reader(database_url, names))
-        config = settings.config(dev=runtime.settings.env == "dev")
+        config = settings.for_env(dev=runtime.settings.env == "dev")
         self.fanout = Fanout(RedisChanges(self.redis), watermark, config.subscriber_queue)
         self.api = ReadApi(
             config=config,
@@ -105,7 +106,7 @@ class GraphQLServices:
             fanout=self.fanout,
             start=self._start,
         )
-        self.answers = KeptResponses(config.response_cache_entries, config.response_cache_max_bytes)
+        self.answers = KeptResponses(config.kept_responses, config.response_cache_max_bytes)
         self._opened = False
 
     async def _start(self) -> None:
@@ -130,9 +131,17 @@ class GraphQLServices:
         await self.redis.aclose()
 
 
-def mount_graphql(app: FastAPI, runtime: Runtime, settings: GraphQLSettings) -> None:
-    services = GraphQLServices(runtime, settings)
-    app.state.graphql = services
+_MOUNTED: WeakKeyDictionary[FastAPI, GraphQLServices] = WeakKeyDictionary()
+
+
+def graphql_services(app: FastAPI) -> GraphQLServices:
+    """The read API's resources of an app: its lifespan opens and closes them; an app driven
+    without a lifespan (httpx's ASGITransport in tests) is closed with `close()`."""
+    return _MOUNTED[app]
+
+
+def mount_graphql(app: FastAPI, runtime: Runtime, settings: GraphQLSettings) -> GraphQLServices:
+    services = _MOUNTED[app] = GraphQLServices(runtime, settings)
     ide_page = None
     if services.api.config.graphiql:
         mount_graphiql_assets(app)
@@ -153,3 +162,4 @@ def mount_graphql(app: FastAPI, runtime: Runtime, settings: GraphQLSettings) -> 
                 await services.close()
 
     app.router.lifespan_context = lifespan
+    return services

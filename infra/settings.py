@@ -19,54 +19,10 @@ DEMO_TENANT = "demo"
 """The tenant `bsdflow up` creates on first start, and the CLI's default."""
 
 
-class GraphQLSettings(BaseSettings):
-    """`BSDFLOW_GRAPHQL_*`; introspection and GraphiQL default to on in dev."""
+class GraphQLSettings(ReadApiConfig, BaseSettings):
+    """`BSDFLOW_GRAPHQL_*`: the read API's settings (`read_api.config`), from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="BSDFLOW_GRAPHQL_", extra="ignore")
-
-    introspection: bool | None = None
-    graphiql: bool | None = None
-    report_statements: bool = False
-    response_cache_entries: int = 2_048
-    response_cache_max_bytes: int = 262_144
-    timeout: float = 5.0
-    """Default longest wait for read-your-writes (seconds)."""
-    max_timeout: float = 30.0
-    """Longest wait of one request, however many waits it asks for (seconds)."""
-    max_waits_per_tenant: int = 32
-    """Read-your-writes waits one tenant may have in progress per API process."""
-    max_document_bytes: int = 65_536
-    """Query documents above this are refused before parsing (HTTP 413, BAD_REQUEST)."""
-    statement_timeout_ms: int = 5_000
-    max_depth: int = 10
-    max_tokens: int = 2_000
-    max_aliases: int = 15
-    subscriber_queue: int = 256
-    max_subscriptions_per_connection: int = 20
-    fast_lists: bool = True
-    cache_ttl: int = 300
-    pool_min: int = 2
-    pool_max: int = 16
-
-    def config(self, dev: bool) -> ReadApiConfig:
-        return ReadApiConfig(
-            freshness_timeout=self.timeout,
-            max_freshness_timeout=self.max_timeout,
-            max_waits_per_tenant=self.max_waits_per_tenant,
-            max_document_bytes=self.max_document_bytes,
-            statement_timeout_ms=self.statement_timeout_ms,
-            max_depth=self.max_depth,
-            max_tokens=self.max_tokens,
-            max_aliases=self.max_aliases,
-            introspection=dev if self.introspection is None else self.introspection,
-            graphiql=dev if self.graphiql is None else self.graphiql,
-            report_statements=self.report_statements,
-            response_cache_entries=0 if self.report_statements else self.response_cache_entries,
-            response_cache_max_bytes=self.response_cache_max_bytes,
-            subscriber_queue=self.subscriber_queue,
-            max_subscriptions_per_connection=self.max_subscriptions_per_connection,
-            fast_lists=self.fast_lists,
-        )
+    model_config = SettingsConfigDict(env_prefix="BSDFLOW_GRAPHQL_", extra="ignore", frozen=True)
 
 
 class SchedulerSettings(BaseSettings):

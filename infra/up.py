@@ -19,16 +19,14 @@ from rich.console import Console
 from rich.panel import Panel
 
 from infra.api import create_app
-from infra.automation import AutomationSide
 from infra.embedded import EmbeddedStack, ServerUrls, die_with_parent
 from infra.http_server import server_options
 from infra.instance import configured_api_url
 from infra.logging import configure_logging
 from infra.projections_cli import migration_progress
 from infra.readdb import migrate_read_side
-from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime, remember_urls, resolve_urls, urls_file
-from infra.services import ShutdownRequest, stopped_by_signals
+from infra.services import stopped_by_signals
 from infra.settings import DEMO_TENANT, Settings
 
 
@@ -71,7 +69,7 @@ def _banner(console: Console, settings: Settings, runtime: Runtime, *, embedded:
     urls = runtime.urls
     admin = runtime.tokens.mint(DEMO_TENANT, ["admin"], actor="demo-admin")
     base = configured_api_url(settings)
-    graphiql = settings.graphql.config(dev=settings.env == "dev").graphiql
+    graphiql = settings.graphql.for_env(dev=settings.env == "dev").graphiql
     where = f"embedded stack in {settings.data_dir}" if embedded else "external servers"
     console.print(
         Panel.fit(
@@ -131,30 +129,3 @@ class WorkersProcess:
             self.process.kill()
             self.process.wait(5)
         self.process = None
-
-
-def run_workers(settings: Settings) -> None:
-    """The relay, every projection worker and automation, until SIGINT or SIGTERM."""
-    from infra.runtime import running_servers
-
-    shutdown = ShutdownRequest()
-    configure_logging(settings.log_level, settings.log_json)
-    with running_servers(settings) as urls:
-        runtime = build_runtime(settings, urls)
-        side = automation = None
-        try:
-            if not shutdown.event.is_set():
-                side = ReadSide(
-                    urls.database_url,
-                    urls.kafka_bootstrap_servers,
-                    urls.redis_url,
-                    topic=settings.events_topic,
-                ).start()
-                automation = AutomationSide(runtime).start()
-            shutdown.wait()
-        finally:
-            if automation is not None:
-                automation.stop()
-            if side is not None:
-                side.stop()
-            runtime.close()

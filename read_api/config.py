@@ -1,15 +1,17 @@
-"""The read API's limits and switches (a plain dataclass: reading it imports nothing heavy)."""
+"""The read API's limits and switches. `infra.settings.GraphQLSettings` is this model read from
+the `BSDFLOW_GRAPHQL_*` environment, so each setting is declared once, here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict
 
 
-@dataclass(frozen=True)
-class ReadApiConfig:
-    freshness_timeout: float = 5.0
+class ReadApiConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    timeout: float = 5.0
     """Default longest wait for read-your-writes, in seconds."""
-    max_freshness_timeout: float = 30.0
+    max_timeout: float = 30.0
     """The longest a request waits, however many waits it asks for."""
     max_waits_per_tenant: int = 32
     """Read-your-writes waits a tenant may have in progress in one process (more: refused)."""
@@ -19,8 +21,10 @@ class ReadApiConfig:
     max_depth: int = 10
     max_tokens: int = 2_000
     max_aliases: int = 15
-    introspection: bool = True
-    graphiql: bool = True
+    introspection: bool | None = None
+    """None: on in development, off in production (`for_env`)."""
+    graphiql: bool | None = None
+    """None: on in development, off in production (`for_env`)."""
     report_statements: bool = False
     """Add `extensions.sql.statements` to responses (diagnostics: how tests see N+1)."""
     response_cache_entries: int = 2_048
@@ -30,3 +34,23 @@ class ReadApiConfig:
     max_subscriptions_per_connection: int = 20
     fast_lists: bool = True
     """Connections of plain fields as JSON built by PostgreSQL (`read_api.fast_lists`)."""
+    cache_ttl: int = 300
+    """Seconds an entry of the shared hot cache lives (changes drop entries sooner)."""
+    pool_min: int = 2
+    pool_max: int = 16
+    """Reader connections of one API process."""
+
+    def for_env(self, *, dev: bool) -> ReadApiConfig:
+        """The switches left unset decided by the environment (development or production)."""
+        return self.model_copy(
+            update={
+                "introspection": dev if self.introspection is None else self.introspection,
+                "graphiql": dev if self.graphiql is None else self.graphiql,
+            }
+        )
+
+    @property
+    def kept_responses(self) -> int:
+        """Entries of the response cache: none while statements are reported (a kept answer
+        would report the statements of the request that built it)."""
+        return 0 if self.report_statements else self.response_cache_entries

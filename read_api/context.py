@@ -50,7 +50,7 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.waits = Waits(config.max_waits_per_tenant)
-        self.changed_rows = ChangedRows(self.session, watermark, config.freshness_timeout)
+        self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
         self._start = start
         self._started: asyncio.Task[None] | None = None
 

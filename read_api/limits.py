@@ -149,10 +149,8 @@ async def wait_once(ctx: Context, wanted: list[Wanted]) -> None:
     for, at most the configured maximum. Before execution, so no connection is held."""
     config, watermark = ctx.api.config, ctx.api.watermark
     position = max(w.position for w in wanted)
-    timeout = max(
-        config.freshness_timeout if w.timeout_ms is None else w.timeout_ms / 1000 for w in wanted
-    )
-    timeout = max(0.0, min(timeout, config.max_freshness_timeout))
+    timeout = max(config.timeout if w.timeout_ms is None else w.timeout_ms / 1000 for w in wanted)
+    timeout = max(0.0, min(timeout, config.max_timeout))
     reached = watermark.floor()
     if reached >= position:  # already there: no wait, no slot
         ctx.freshness = Fresh(position, False, reached)

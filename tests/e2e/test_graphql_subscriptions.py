@@ -24,7 +24,7 @@ from gql.transport.exceptions import TransportError
 from gql.transport.websockets import WebsocketsTransport
 
 from infra.api import create_app
-from infra.graphql import GraphQLServices
+from infra.graphql import GraphQLServices, graphql_services
 from infra.runtime import Runtime
 from tests.servers import uvicorn_serving
 
@@ -50,7 +50,7 @@ def served(runtime: Runtime, read_side: Any) -> Iterator[Served]:
     app = create_app(runtime)
     with uvicorn_serving(app) as port:
         yield Served(
-            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", app.state.graphql
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", graphql_services(app)
         )
 
 

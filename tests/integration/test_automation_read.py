@@ -29,6 +29,7 @@ from domain.ids import tenant_id_for
 from domain.process_action import ProcessAction
 from domain.triggers import parse_trigger
 from infra.api import create_app
+from infra.graphql import graphql_services
 from projections.registry import PROJECTIONS
 from tests.integration.test_read_models import assert_replays_change_nothing
 from tests.servers import uvicorn_serving
@@ -74,7 +75,7 @@ async def graphql(runtime: Any, api: Any) -> AsyncIterator[GraphQL]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
         yield GraphQL(http, api.token)
-    await app.state.graphql.close()
+    await graphql_services(app).close()
 
 
 def save(api: Any, *aggregates: Aggregate, tenant: UUID = ACME) -> int:
@@ -315,7 +316,7 @@ def served(runtime: Any, read_side: Any) -> Iterator[tuple[str, Any]]:
     """The app under uvicorn in a thread of its own, as a websocket client needs it."""
     app = create_app(runtime)
     with uvicorn_serving(app) as port:
-        yield f"ws://127.0.0.1:{port}/graphql", app.state.graphql
+        yield f"ws://127.0.0.1:{port}/graphql", graphql_services(app)
 
 
 RUN_CHANGED = """subscription($pa: UUID) { actionRunChanged(processActionId: $pa) {

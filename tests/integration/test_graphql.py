@@ -18,6 +18,7 @@ import pytest
 
 from domain.ids import tenant_id_for
 from infra.api import create_app
+from infra.graphql import graphql_services
 from infra.settings import GraphQLSettings
 from projections.notify import cache_key
 from projections.paging import encode_cursor
@@ -70,9 +71,9 @@ async def serving(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
         client = GraphQL(http, token)
-        client.services = app.state.graphql
+        client.services = graphql_services(app)
         yield client
-    await app.state.graphql.close()
+    await graphql_services(app).close()
 
 
 @pytest.fixture
@@ -506,7 +507,7 @@ async def test_introspection_and_graphiql_follow_the_settings(api, runtime, read
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             body = (await http.post("/graphql", json=schema_query, headers=headers)).json()
             page = await http.get("/graphql", headers={"Accept": "text/html"})
-        await app.state.graphql.close()
+        await graphql_services(app).close()
         if allowed:
             assert body["data"] == {"__schema": {"queryType": {"name": "Query"}}}
             assert page.status_code == 200

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from infra.api import create_app
+from infra.graphql import graphql_services
 from infra.settings import GraphQLSettings
 from projections.paging import iso_timestamp
 
@@ -63,7 +64,7 @@ async def app_client(runtime: Any, settings: GraphQLSettings) -> AsyncIterator[h
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bsdflow.test") as http:
         yield http
-    await app.state.graphql.close()
+    await graphql_services(app).close()
 
 
 @pytest.fixture

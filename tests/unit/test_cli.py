@@ -79,6 +79,24 @@ def test_an_unknown_role_is_one_line_and_exit_2(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["worker", "--projection", "entitys"], "bsdflow worker: unknown projection 'entitys'"),
+        (["automation", "--service", "reactr"], "bsdflow automation: unknown service 'reactr'"),
+    ],
+    ids=["worker", "automation"],
+)
+def test_an_unknown_service_is_one_line_and_exit_2_before_anything_starts(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    result = invoke(args, tmp_path)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"{message}; known: ")
+    assert not (tmp_path / "postgres").exists()
+
+
 def test_url_follows_the_settings_when_nothing_runs(tmp_path: Path) -> None:
     assert invoke(["url"], tmp_path).stdout.strip() == "http://127.0.0.1:8000"
     moved = invoke(["url", "ws"], tmp_path, BSDFLOW_PORT="8101")
