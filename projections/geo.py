@@ -55,7 +55,9 @@ CHUNK = 100
 """Rows fetched per round trip while walking outwards."""
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class GeoHit:
     kind: str
     id: UUID

@@ -50,37 +50,13 @@ from read_api.prebuilt import PrebuiltExecutor
 from read_api.response_cache import VIEWER
 from read_api.sockets import ReadSockets
 from read_api.subscriptions import Subscription
-from read_api.types.automation import AutomationQuery
-from read_api.types.automation_rules import RuleQuery
-from read_api.types.automation_runs import ActionRunQuery
+from read_api.types import query_roots
 from read_api.types.common import Info, field
-from read_api.types.counts import CountQuery
-from read_api.types.documents import DocumentQuery
-from read_api.types.entities import EntityQuery
-from read_api.types.geo import GeoQuery
-from read_api.types.groups import GroupQuery
-from read_api.types.occurrences import OccurrenceQuery
-from read_api.types.participants import ParticipantQuery
-from read_api.types.processes import ProcessQuery
-from read_api.types.search import SearchQuery
 from read_api.waits import REFUSED
 
 
 @strawberry.type
-class Query(
-    EntityQuery,
-    ProcessQuery,
-    OccurrenceQuery,
-    ParticipantQuery,
-    GroupQuery,
-    DocumentQuery,
-    CountQuery,
-    SearchQuery,
-    GeoQuery,
-    AutomationQuery,
-    ActionRunQuery,
-    RuleQuery,
-):
+class Query(*query_roots()):  # type: ignore[misc]  # one base per area module
     @field(
         "Read-your-writes: waits until every read model has applied "
         "`position` (a command's answer), at most `timeoutMs`, then answers the "

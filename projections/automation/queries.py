@@ -31,7 +31,9 @@ MAX_LIST = 1_000
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class OccurrenceKindRow:
     id: UUID
     name: str
@@ -43,7 +45,7 @@ class OccurrenceKindRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class ActionRow:
     """A catalog action as readers see it: whether it has credentials, never what they are."""
 
@@ -61,7 +63,7 @@ class ActionRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProcessActionRow:
     id: UUID
     name: str
@@ -78,7 +80,7 @@ class ProcessActionRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProcessActionFilter:
     action_id: UUID | None = None
     trigger_on: str | None = None

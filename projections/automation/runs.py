@@ -26,7 +26,9 @@ ATTEMPT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class ActionRunRow:
     id: UUID
     process_action_id: UUID
@@ -48,7 +50,7 @@ class ActionRunRow:
     finished_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class AttemptRow:
     run_id: UUID
     attempt: int
@@ -63,9 +65,10 @@ class AttemptRow:
     next_attempt_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunFilter:
-    statuses: tuple[str, ...] = ()
+    status: tuple[str, ...] | None = None
+    """Any of these (None or none: any status)."""
     process_action_id: UUID | None = None
     action_id: UUID | None = None
     planned_after: datetime | None = None
@@ -75,9 +78,9 @@ class RunFilter:
 def _clauses(where: RunFilter) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    if where.statuses:
+    if where.status:
         clauses.append("status = ANY(%s)")
-        params.append(list(where.statuses))
+        params.append(list(where.status))
     if where.process_action_id is not None:
         clauses.append("process_action_id = %s")
         params.append(where.process_action_id)

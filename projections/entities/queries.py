@@ -29,7 +29,9 @@ from projections.paging import (
 SCHEMA = schema_of(__name__)
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class EntityRow:
     id: UUID
     entity_type_id: UUID
@@ -46,7 +48,7 @@ class EntityRow:
     position: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class EntityTypeRow:
     id: UUID
     name: str
@@ -64,10 +66,10 @@ class EntityTypeRow:
     """The geo_point field whose value is the entity's location (lat/lon), if any."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class EntityFilter:
     entity_type_id: UUID | None = None
-    data_equals: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
     """Field values that must match exactly (JSONB containment, GIN-indexed)."""
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -131,9 +133,9 @@ def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
     if where.entity_type_id:
         clauses.append("entity_type_id = %s")
         params.append(where.entity_type_id)
-    if where.data_equals:
+    if where.data:
         clauses.append("data @> %s::jsonb")
-        params.append(Jsonb(where.data_equals))
+        params.append(Jsonb(where.data))
     if where.created_after:
         clauses.append("created_at >= %s")
         params.append(where.created_after)

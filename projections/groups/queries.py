@@ -22,7 +22,9 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class GroupRow:
     id: UUID
     name: str

@@ -20,7 +20,9 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class OccurrenceRow:
     id: UUID
     kind: str
@@ -38,7 +40,7 @@ class OccurrenceRow:
     position: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class OccurrenceFilter:
     kind: str | None = None
     process_id: UUID | None = None

@@ -18,7 +18,9 @@ SCHEMA = schema_of(__name__)
 COLUMNS = "id, kind, name, email, phone, external_ref, version, created_at, updated_at, position"
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class ParticipantRow:
     id: UUID
     kind: str

@@ -22,7 +22,9 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class ProcessRow:
     id: UUID
     kind: str
@@ -43,7 +45,7 @@ class ProcessRow:
     position: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class StageVisit:
     process_id: UUID
     stage: str
@@ -52,7 +54,7 @@ class StageVisit:
     position: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProcessFilter:
     kind: str | None = None
     stage: str | None = None

@@ -57,7 +57,9 @@ PAGE_SQL = (
 )
 
 
-@dataclass(frozen=True)
+# Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
+# (plain) dataclasses cannot inherit from frozen ones.
+@dataclass
 class SearchHit:
     kind: str
     id: UUID

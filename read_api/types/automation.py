@@ -7,7 +7,7 @@ not hold them at all).
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -25,104 +25,32 @@ from projections.automation.queries import (
     ProcessActionRow,
 )
 from read_api.errors import PublicError
-from read_api.types.common import Info, field
+from read_api.types.common import FilterInput, Info, RowType, field
 
 
 @strawberry.type(description="The typed fields of one kind of occurrence (incident, visit…).")
-class OccurrenceKind:
-    id: UUID
-    name: str
-    description: str
-    fields: JSON
-    version: int
-    position: int
-    created_at: datetime
-    updated_at: datetime
-
-    @staticmethod
-    def of(row: OccurrenceKindRow) -> OccurrenceKind:
-        return OccurrenceKind(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            fields=JSON(row.fields),
-            version=row.version,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+class OccurrenceKind(OccurrenceKindRow, RowType[OccurrenceKindRow]):
+    fields: list[dict[str, Any]] = strawberry.field(graphql_type=JSON)
 
 
 @strawberry.type(description="A catalog action: a channel, a template and the channel's config.")
-class Action:
-    id: UUID
-    name: str
-    channel: str
-    template: JSON
-    config: JSON
+class Action(ActionRow, RowType[ActionRow]):
+    template: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    config: dict[str, Any] = strawberry.field(graphql_type=JSON)
     has_credentials: bool = strawberry.field(
         description="Whether provider credentials are stored (they are never shown)."
     )
-    retry: JSON
-    retired: bool
-    version: int
-    position: int
-    created_at: datetime
-    updated_at: datetime
-
-    @staticmethod
-    def of(row: ActionRow) -> Action:
-        return Action(
-            id=row.id,
-            name=row.name,
-            channel=row.channel,
-            template=JSON(row.template),
-            config=JSON(row.config),
-            has_credentials=row.has_credentials,
-            retry=JSON(row.retry),
-            retired=row.retired,
-            version=row.version,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+    retry: dict[str, Any] = strawberry.field(graphql_type=JSON)
 
 
 @strawberry.type(
     description="A catalog action attached to a trigger, with a condition and a schedule."
 )
-class ProcessAction:
-    id: UUID
-    name: str
-    action_id: UUID
-    trigger: JSON
-    trigger_on: str
-    condition: JSON | None
-    schedule: JSON
-    catch_up: JSON
-    paused: bool
-    version: int
-    position: int
-    created_at: datetime
-    updated_at: datetime
-
-    @staticmethod
-    def of(row: ProcessActionRow) -> ProcessAction:
-        return ProcessAction(
-            id=row.id,
-            name=row.name,
-            action_id=row.action_id,
-            trigger=JSON(row.trigger),
-            trigger_on=row.trigger_on,
-            condition=None if row.condition is None else JSON(row.condition),
-            schedule=JSON(row.schedule),
-            catch_up=JSON(row.catch_up),
-            paused=row.paused,
-            version=row.version,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+class ProcessAction(ProcessActionRow, RowType[ProcessActionRow]):
+    trigger: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    condition: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
+    schedule: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    catch_up: dict[str, Any] = strawberry.field(graphql_type=JSON)
 
     @strawberry.field
     async def action(self, info: Info) -> Action | None:
@@ -140,21 +68,15 @@ async def process_action_by_id(info: Info, process_action_id: UUID) -> ProcessAc
 
 
 @strawberry.input(name="ProcessActionFilter")
-class ProcessActionWhere:
-    action_id: UUID | None = None
+class ProcessActionWhere(ProcessActionFilter, FilterInput[ProcessActionFilter]):
     trigger_on: str | None = strawberry.field(
         default=None, description=f"One of {', '.join(TRIGGERS)}."
     )
-    include_paused: bool = True
 
-    def to_filter(self) -> ProcessActionFilter:
-        if self.trigger_on is not None and self.trigger_on not in TRIGGERS:
+    def checked(self, where: ProcessActionFilter) -> ProcessActionFilter:
+        if where.trigger_on is not None and where.trigger_on not in TRIGGERS:
             raise PublicError(f"triggerOn must be one of {', '.join(TRIGGERS)}")
-        return ProcessActionFilter(
-            action_id=self.action_id,
-            trigger_on=self.trigger_on,
-            include_paused=self.include_paused,
-        )
+        return where
 
 
 @strawberry.type

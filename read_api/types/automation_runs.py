@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -11,7 +13,16 @@ from strawberry.scalars import JSON
 
 from projections.automation.runs import ACTION_RUN, ActionRunRow, AttemptRow, RunFilter, RunReads
 from read_api.types.automation import Action, ProcessAction, action_by_id, process_action_by_id
-from read_api.types.common import DEFAULT_PAGE, Connection, Info, connection, field, page_size
+from read_api.types.common import (
+    DEFAULT_PAGE,
+    Connection,
+    FilterInput,
+    Info,
+    RowType,
+    connection,
+    field,
+    page_size,
+)
 
 
 @strawberry.enum(
@@ -35,71 +46,22 @@ class AttemptOutcome(Enum):
 
 
 @strawberry.type(description="One attempt to send a run, first attempt first in `attemptHistory`.")
-class ActionRunAttempt:
-    attempt: int
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: AttemptOutcome
-    error: str | None
+class ActionRunAttempt(AttemptRow, RowType[AttemptRow]):
+    run_id: strawberry.Private[UUID]
+    outcome: str = strawberry.field(graphql_type=AttemptOutcome)
     detail: str | None = strawberry.field(description="The provider's answer when delivered.")
-    provider_message_id: str | None
     next_attempt_at: datetime | None = strawberry.field(
         description="When a failed attempt is retried; null if it is not."
     )
 
-    @staticmethod
-    def of(row: AttemptRow) -> ActionRunAttempt:
-        return ActionRunAttempt(
-            attempt=row.attempt,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            outcome=AttemptOutcome(row.outcome),
-            error=row.error,
-            detail=row.detail,
-            provider_message_id=row.provider_message_id,
-            next_attempt_at=row.next_attempt_at,
-        )
-
 
 @strawberry.type(description="One planned execution of a process action, and what became of it.")
-class ActionRun:
-    id: UUID
-    process_action_id: UUID
-    action_id: UUID
-    trigger_key: str
-    status: ActionRunStatus
-    planned_at: datetime
+class ActionRun(ActionRunRow, RowType[ActionRunRow]):
+    status: str = strawberry.field(graphql_type=ActionRunStatus)
     due_at: datetime = strawberry.field(description="When it is (next) to be sent.")
-    attempts: int
-    last_error: str | None
-    provider_message_id: str | None
-    context: JSON = strawberry.field(description="The triggering record, as it was.")
-    version: int
-    position: int
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-    @staticmethod
-    def of(row: ActionRunRow) -> ActionRun:
-        return ActionRun(
-            id=row.id,
-            process_action_id=row.process_action_id,
-            action_id=row.action_id,
-            trigger_key=row.trigger_key,
-            status=ActionRunStatus(row.status),
-            planned_at=row.planned_at,
-            due_at=row.due_at,
-            attempts=row.attempts,
-            last_error=row.last_error,
-            provider_message_id=row.provider_message_id,
-            context=JSON(row.context),
-            version=row.version,
-            position=row.position,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            finished_at=row.finished_at,
-        )
+    context: dict[str, Any] = strawberry.field(
+        graphql_type=JSON, description="The triggering record, as it was."
+    )
 
     @strawberry.field
     async def attempt_history(self, info: Info) -> list[ActionRunAttempt]:
@@ -116,23 +78,16 @@ class ActionRun:
 
 
 @strawberry.input(name="ActionRunFilter")
-class ActionRunWhere:
-    status: list[ActionRunStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
+class ActionRunWhere(RunFilter, FilterInput[RunFilter]):
+    status: tuple[str, ...] | None = strawberry.field(
+        default=None,
+        graphql_type=list[ActionRunStatus] | None,
+        description="Any of these statuses.",
     )
-    process_action_id: UUID | None = None
-    action_id: UUID | None = None
-    planned_after: datetime | None = None
-    planned_before: datetime | None = None
 
-    def to_filter(self) -> RunFilter:
-        return RunFilter(
-            statuses=tuple(s.value for s in self.status or ()),
-            process_action_id=self.process_action_id,
-            action_id=self.action_id,
-            planned_after=self.planned_after,
-            planned_before=self.planned_before,
-        )
+    def checked(self, where: RunFilter) -> RunFilter:
+        # GraphQL gives a list of enum members or null; the filter wants their values.
+        return replace(where, status=tuple(ActionRunStatus(s).value for s in where.status or ()))
 
 
 @strawberry.type

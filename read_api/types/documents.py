@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 import strawberry
@@ -12,6 +11,7 @@ from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
     Info,
+    RowType,
     connection,
     field,
     page_size,
@@ -19,38 +19,8 @@ from read_api.types.common import (
 
 
 @strawberry.type(description="A file attached to an entity, a process or an occurrence.")
-class Document:
-    id: UUID
-    target_kind: str
-    target_id: UUID
-    title: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    removed: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: DocumentRow) -> Document:
-        return Document(
-            id=row.id,
-            target_kind=row.target_kind,
-            target_id=row.target_id,
-            title=row.title,
-            filename=row.filename,
-            content_type=row.content_type,
-            size=row.size,
-            sha256=row.sha256,
-            removed=row.removed,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            position=row.position,
-        )
+class Document(DocumentRow, RowType[DocumentRow]):
+    pass
 
 
 async def documents_of(info: Info, target_id: UUID) -> list[Document]:

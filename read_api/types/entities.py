@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
@@ -23,7 +23,9 @@ from read_api.fast_lists import plan_connection
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
+    FilterInput,
     Info,
+    RowType,
     connection,
     field,
     json_object,
@@ -36,75 +38,17 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A tenant-defined kind of entity, with its typed fields.")
-class EntityType:
-    id: UUID
-    name: str
-    description: str
-    fields: JSON
-    search_importance: str | None
+class EntityType(EntityTypeRow, RowType[EntityTypeRow]):
+    fields: list[dict[str, Any]] = strawberry.field(graphql_type=JSON)
     location_field: str | None = strawberry.field(
-        description="The geo_point field that is its entities' location (lat/lon), if any."
+        default=None,
+        description="The geo_point field that is its entities' location (lat/lon), if any.",
     )
-    title_field: str | None
-    schema_version: int
-    retired: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: EntityTypeRow) -> EntityType:
-        return EntityType(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            fields=JSON(row.fields),
-            search_importance=row.search_importance,
-            location_field=row.location_field,
-            title_field=row.title_field,
-            schema_version=row.schema_version,
-            retired=row.retired,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            position=row.position,
-        )
 
 
 @strawberry.type(description="An instance of an entity type; `data` holds its field values.")
-class Entity:
-    id: UUID
-    entity_type_id: UUID
-    version: int
-    schema_version: int
-    title: str | None
-    importance: float | None
-    data: JSON
-    lat: float | None
-    lon: float | None
-    archived: bool
-    created_at: datetime
-    updated_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: EntityRow) -> Entity:
-        return Entity(
-            id=row.id,
-            entity_type_id=row.entity_type_id,
-            version=row.version,
-            schema_version=row.schema_version,
-            title=row.title,
-            importance=row.importance,
-            data=JSON(row.data),
-            lat=row.lat,
-            lon=row.lon,
-            archived=row.archived,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            position=row.position,
-        )
+class Entity(EntityRow, RowType[EntityRow]):
+    data: dict[str, Any] = strawberry.field(graphql_type=JSON)
 
     @strawberry.field
     async def entity_type(self, info: Info) -> EntityType | None:
@@ -134,25 +78,15 @@ class EntityOrderBy(Enum):
 
 
 @strawberry.input(name="EntityFilter")
-class EntityWhere:
-    entity_type_id: UUID | None = None
-    data: JSON | None = strawberry.field(
-        default=None, description='Field values that must match exactly, e.g. {"city": "Lisbon"}.'
+class EntityWhere(EntityFilter, FilterInput[EntityFilter]):
+    data: dict[str, Any] | None = strawberry.field(
+        default=None,
+        graphql_type=JSON | None,
+        description='Field values that must match exactly, e.g. {"city": "Lisbon"}.',
     )
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    group_id: UUID | None = None
-    include_archived: bool = False
 
-    def to_filter(self) -> EntityFilter:
-        return EntityFilter(
-            entity_type_id=self.entity_type_id,
-            data_equals=json_object(self.data, "data"),
-            created_after=self.created_after,
-            created_before=self.created_before,
-            group_id=self.group_id,
-            include_archived=self.include_archived,
-        )
+    def checked(self, where: EntityFilter) -> EntityFilter:
+        return replace(where, data=json_object(where.data, "data"))
 
 
 async def entities_by_id(info: Info, ids: list[UUID]) -> list[Entity]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated
-from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,7 +15,7 @@ from projections.geo import GeoReads, to_geojson
 from projections.occurrences.queries import OCCURRENCE
 from read_api.errors import PublicError
 from read_api.session import Reads
-from read_api.types.common import Info, field, page_size
+from read_api.types.common import Info, RowType, field, page_size
 from read_api.types.entities import Entity
 from read_api.types.occurrences import Occurrence
 
@@ -31,29 +30,13 @@ GeoNode = Annotated[Entity | Occurrence, strawberry.union("GeoNode")]
 
 
 @strawberry.type(description="A located object; `distanceM` is from the query point, if any.")
-class GeoHit:
-    kind: GeoKind
-    id: UUID
-    title: str
-    lat: float
-    lon: float
-    distance_m: float | None
-
-    @staticmethod
-    def of(row: GeoRow) -> GeoHit:
-        return GeoHit(
-            kind=GeoKind(row.kind),
-            id=row.id,
-            title=row.title,
-            lat=row.lat,
-            lon=row.lon,
-            distance_m=row.distance_m,
-        )
+class GeoHit(GeoRow, RowType[GeoRow]):
+    kind: str = strawberry.field(graphql_type=GeoKind)
 
     @strawberry.field
     async def node(self, info: Info) -> GeoNode | None:
         loaders = info.context.loaders
-        if self.kind is GeoKind.ENTITY:
+        if self.kind == GeoKind.ENTITY.value:
             entity = await loaders.of(ENTITY).load(self.id)
             return Entity.of(entity) if entity else None
         occurrence = await loaders.of(OCCURRENCE).load(self.id)

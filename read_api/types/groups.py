@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 import strawberry
@@ -12,6 +11,7 @@ from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
     Info,
+    RowType,
     connection,
     field,
     page_size,
@@ -21,31 +21,7 @@ from read_api.types.participants import Participant, participants_by_id
 
 
 @strawberry.type(description="A named set of entities and participants.")
-class Group:
-    id: UUID
-    name: str
-    description: str
-    entity_ids: list[UUID]
-    participant_ids: list[UUID]
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: GroupRow) -> Group:
-        return Group(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            entity_ids=row.entity_ids,
-            participant_ids=row.participant_ids,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            position=row.position,
-        )
-
+class Group(GroupRow, RowType[GroupRow]):
     @field("Member entities (batched).")
     async def entities(self, info: Info) -> list[Entity]:
         return await entities_by_id(info, self.entity_ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -18,7 +18,9 @@ from projections.processes.queries import PROCESS
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
+    FilterInput,
     Info,
+    RowType,
     connection,
     field,
     page_size,
@@ -30,38 +32,9 @@ from read_api.types.processes import Process
 
 
 @strawberry.type(description="Something that happened in the organisation.")
-class Occurrence:
-    id: UUID
-    kind: str
-    occurred_at: datetime
-    data: JSON
-    lat: float | None
-    lon: float | None
-    process_id: UUID | None
-    entity_ids: list[UUID]
-    participant_ids: list[UUID]
+class Occurrence(OccurrenceRow, RowType[OccurrenceRow]):
+    data: dict[str, Any] = strawberry.field(graphql_type=JSON)
     retracted: str | None = strawberry.field(description="Why it was retracted; null if it stands.")
-    version: int
-    recorded_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: OccurrenceRow) -> Occurrence:
-        return Occurrence(
-            id=row.id,
-            kind=row.kind,
-            occurred_at=row.occurred_at,
-            data=JSON(row.data),
-            lat=row.lat,
-            lon=row.lon,
-            process_id=row.process_id,
-            entity_ids=row.entity_ids,
-            participant_ids=row.participant_ids,
-            retracted=row.retracted,
-            version=row.version,
-            recorded_at=row.recorded_at,
-            position=row.position,
-        )
 
     @strawberry.field
     async def process(self, info: Info) -> Process | None:
@@ -84,23 +57,8 @@ class Occurrence:
 
 
 @strawberry.input(name="OccurrenceFilter")
-class OccurrenceWhere:
-    kind: str | None = None
-    process_id: UUID | None = None
-    entity_id: UUID | None = None
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
-    include_retracted: bool = False
-
-    def to_filter(self) -> OccurrenceFilter:
-        return OccurrenceFilter(
-            kind=self.kind,
-            process_id=self.process_id,
-            entity_id=self.entity_id,
-            occurred_after=self.occurred_after,
-            occurred_before=self.occurred_before,
-            include_retracted=self.include_retracted,
-        )
+class OccurrenceWhere(OccurrenceFilter, FilterInput[OccurrenceFilter]):
+    pass
 
 
 @strawberry.type

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
     Info,
+    RowType,
     connection,
     field,
     page_size,
@@ -23,33 +23,7 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A person or system that takes part in processes.")
-class Participant:
-    id: UUID
-    kind: str
-    name: str
-    email: str | None
-    phone: str | None
-    external_ref: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    position: int
-
-    @staticmethod
-    def of(row: ParticipantRow) -> Participant:
-        return Participant(
-            id=row.id,
-            kind=row.kind,
-            name=row.name,
-            email=row.email,
-            phone=row.phone,
-            external_ref=row.external_ref,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            position=row.position,
-        )
-
+class Participant(ParticipantRow, RowType[ParticipantRow]):
     @strawberry.field
     async def groups(
         self, info: Info

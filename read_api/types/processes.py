@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -19,7 +19,9 @@ from projections.processes.queries import (
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
+    FilterInput,
     Info,
+    RowType,
     connection,
     field,
     page_size,
@@ -30,20 +32,8 @@ from read_api.types.participants import Participant
 
 
 @strawberry.type(description="One stage a process entered, oldest first in `stageHistory`.")
-class StageEntry:
-    stage: str
-    previous: str | None
-    entered_at: datetime
-    position: int
-
-    @staticmethod
-    def of(visit: StageVisit) -> StageEntry:
-        return StageEntry(
-            stage=visit.stage,
-            previous=visit.previous,
-            entered_at=visit.entered_at,
-            position=visit.position,
-        )
+class StageEntry(StageVisit, RowType[StageVisit]):
+    process_id: strawberry.Private[UUID]
 
 
 @strawberry.type(description="A participant's role in a process.")
@@ -58,48 +48,16 @@ class ProcessParticipant:
 
 
 @strawberry.type(description="A tracked workflow case.")
-class Process:
-    id: UUID
-    kind: str
-    title: str
-    stages: list[str]
-    stage: str
-    status: str
-    outcome: str | None
-    due_at: datetime | None
-    data: JSON
-    entity_ids: list[UUID]
-    version: int
-    opened_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
-    position: int
-    roles: strawberry.Private[dict[str, str]]
+class Process(ProcessRow, RowType[ProcessRow]):
+    data: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    # The row's participant id → role map; GraphQL's `participants` is what `roles` makes of it.
+    participants: strawberry.Private[dict[str, str]]
 
-    @staticmethod
-    def of(row: ProcessRow) -> Process:
-        return Process(
-            id=row.id,
-            kind=row.kind,
-            title=row.title,
-            stages=row.stages,
-            stage=row.stage,
-            status=row.status,
-            outcome=row.outcome,
-            due_at=row.due_at,
-            data=JSON(row.data),
-            entity_ids=row.entity_ids,
-            version=row.version,
-            opened_at=row.opened_at,
-            updated_at=row.updated_at,
-            closed_at=row.closed_at,
-            position=row.position,
-            roles=row.participants,
-        )
-
-    @field("Who takes part, with which role.")
-    def participants(self) -> list[ProcessParticipant]:
-        return [ProcessParticipant(participant_id=UUID(p), role=r) for p, r in self.roles.items()]
+    @field("Who takes part, with which role.", name="participants")
+    def roles(self) -> list[ProcessParticipant]:
+        return [
+            ProcessParticipant(participant_id=UUID(p), role=r) for p, r in self.participants.items()
+        ]
 
     @field("Linked entities (batched).")
     async def entities(self, info: Info) -> list[Entity]:
@@ -120,27 +78,8 @@ class Process:
 
 
 @strawberry.input(name="ProcessFilter")
-class ProcessWhere:
-    kind: str | None = None
-    stage: str | None = None
-    status: str | None = None
-    participant_id: UUID | None = None
-    entity_id: UUID | None = None
-    due_before: datetime | None = None
-    opened_after: datetime | None = None
-    opened_before: datetime | None = None
-
-    def to_filter(self) -> ProcessFilter:
-        return ProcessFilter(
-            kind=self.kind,
-            stage=self.stage,
-            status=self.status,
-            participant_id=self.participant_id,
-            entity_id=self.entity_id,
-            due_before=self.due_before,
-            opened_after=self.opened_after,
-            opened_before=self.opened_before,
-        )
+class ProcessWhere(ProcessFilter, FilterInput[ProcessFilter]):
+    pass
 
 
 @strawberry.type

@@ -17,7 +17,7 @@ from projections.processes.queries import PROCESS
 from projections.search.queries import SearchHit as SearchRow
 from projections.search.queries import SearchReads
 from read_api.errors import PublicError
-from read_api.types.common import Connection, Edge, Info, PageInfo, field, page_size
+from read_api.types.common import Connection, Edge, Info, PageInfo, RowType, field, page_size
 from read_api.types.documents import Document
 from read_api.types.entities import Entity
 from read_api.types.occurrences import Occurrence
@@ -61,28 +61,12 @@ async def node_of(info: Info, kind: Kind, id: UUID) -> Node | None:
 
 
 @strawberry.type(description="One search result; `snippet` marks matched words with <b>…</b>.")
-class SearchHit:
-    kind: Kind
-    id: UUID
-    title: str
-    snippet: str
-    rank: float
-    importance: float | None
-
-    @staticmethod
-    def of(row: SearchRow) -> SearchHit:
-        return SearchHit(
-            kind=Kind(row.kind),
-            id=row.id,
-            title=row.title,
-            snippet=row.snippet,
-            rank=row.rank,
-            importance=row.importance,
-        )
+class SearchHit(SearchRow, RowType[SearchRow]):
+    kind: str = strawberry.field(graphql_type=Kind)
 
     @field("The object found (null if it went away meanwhile).")
     async def node(self, info: Info) -> Node | None:
-        return await node_of(info, self.kind, self.id)
+        return await node_of(info, Kind(self.kind), self.id)
 
 
 @strawberry.type
