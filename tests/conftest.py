@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,13 +24,18 @@ from infra.embedded import EmbeddedStack, ServerUrls, with_database
 from infra.readdb import migrate_read_side
 from infra.readside import ReadSide
 from infra.runtime import Runtime, build_runtime
-from infra.settings import OutboundSettings, Settings
+from infra.settings import GraphQLSettings, OutboundSettings, Settings
 from tests.servers import Mailbox, Recorder, http_recorder, smtp_mailbox
 
 # Read-your-writes waits in tests are bounded conditions, not sleeps: on a machine busy with
 # other work the read side may need far longer than the 5 s a client waits by default.
-os.environ.setdefault("BSDFLOW_GRAPHQL_TIMEOUT", "60")
-os.environ.setdefault("BSDFLOW_GRAPHQL_MAX_TIMEOUT", "90")
+PATIENT_READS = {"timeout": 60.0, "max_timeout": 90.0}
+
+
+def graphql_settings(**overrides: Any) -> GraphQLSettings:
+    """The read API's settings for a test: patient waits, and what the test changes."""
+    return GraphQLSettings(**(PATIENT_READS | overrides))
+
 
 TEMPLATE_DB = "bsdflow_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -76,6 +80,7 @@ def settings_for(urls: ServerUrls, data_dir: Path, **overrides: Any) -> Settings
         max_document_bytes=1_048_576,
         events_topic=events_topic_for(urls.database_url),
         outbound=OutboundSettings(allow="127.0.0.0/8,::1/128"),
+        graphql=graphql_settings(),
         secret_key="test-credentials-master-key",
         **overrides,
     )

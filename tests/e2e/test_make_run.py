@@ -76,6 +76,9 @@ class Up:
             },
             "BSDFLOW_DATA_DIR": str(data_dir),
             "BSDFLOW_PORT": str(port),
+            # a busy machine's read side may need longer than a client's default 5 s wait
+            "BSDFLOW_GRAPHQL_TIMEOUT": "60",
+            "BSDFLOW_GRAPHQL_MAX_TIMEOUT": "90",
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         }
         command = [str(BIN / "bsdflow"), "up"]

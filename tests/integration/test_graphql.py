@@ -22,6 +22,7 @@ from infra.graphql import graphql_services
 from infra.settings import GraphQLSettings
 from projections.notify import cache_key
 from projections.paging import encode_cursor
+from tests.conftest import graphql_settings
 
 ENTITY_FIELDS = "id title data entityTypeId position archived"
 
@@ -353,7 +354,7 @@ async def test_search_forgives_typos_and_resolves_nodes(api, graphql, settled):
 
 
 async def test_nested_lists_cost_a_constant_number_of_statements(api, runtime, settled):
-    async with serving(runtime, api.token, GraphQLSettings(report_statements=True)) as graphql:
+    async with serving(runtime, api.token, graphql_settings(report_statements=True)) as graphql:
         await nested_lists(api, graphql, settled)
 
 
@@ -502,7 +503,7 @@ async def test_introspection_and_graphiql_follow_the_settings(api, runtime, read
     schema_query = {"query": "{ __schema { queryType { name } } }"}
     headers = {"Authorization": f"Bearer {api.token}"}
     for allowed in (True, False):
-        app = create_app(runtime, GraphQLSettings(introspection=allowed, graphiql=allowed))
+        app = create_app(runtime, graphql_settings(introspection=allowed, graphiql=allowed))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             body = (await http.post("/graphql", json=schema_query, headers=headers)).json()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from infra.settings import GraphQLSettings
 from projections.paging import encode_cursor
+from tests.conftest import graphql_settings
 from tests.integration.test_graphql import GraphQL, serving
 
 EDGES = "{ edges { cursor } }"
@@ -97,7 +97,7 @@ async def test_oversized_documents_are_refused_before_parsing(api, graphql, read
 async def test_the_document_limit_is_a_setting_and_holds_for_get(api, runtime, read_side):
     query = "#" + "é" * 600 + "\n{ counts { entities } }"  # 600 characters, 1,200 bytes
     headers = {"Authorization": f"Bearer {api.token}"}
-    async with serving(runtime, api.token, GraphQLSettings(max_document_bytes=1024)) as graphql:
+    async with serving(runtime, api.token, graphql_settings(max_document_bytes=1024)) as graphql:
         over_get = await graphql.http.get("/graphql", params={"query": query}, headers=headers)
         under = await graphql.query("#" + "x" * 900 + "\n{ counts { entities } }")
     assert over_get.status_code == 413
@@ -116,7 +116,7 @@ TYPOS: list[tuple[str, dict[str, Any]]] = [
 
 
 async def test_no_suggestions_when_introspection_is_off(api, runtime, read_side):
-    async with serving(runtime, api.token, GraphQLSettings(introspection=False)) as graphql:
+    async with serving(runtime, api.token, graphql_settings(introspection=False)) as graphql:
         for query, variables in TYPOS:
             error = (await graphql.query(query, variables))["errors"][0]
             assert "Did you mean" not in error["message"], error

@@ -22,6 +22,7 @@ from infra.api import create_app
 from infra.graphql import graphql_services
 from infra.settings import GraphQLSettings
 from projections.paging import iso_timestamp
+from tests.conftest import graphql_settings
 
 PG_JSON = b'" : '
 ALL_FIELDS = """id entityTypeId version schemaVersion title importance data lat lon archived
@@ -69,9 +70,9 @@ async def app_client(runtime: Any, settings: GraphQLSettings) -> AsyncIterator[h
 
 @pytest.fixture
 async def both(runtime, api) -> AsyncIterator[Both]:
-    every_answer_executed = GraphQLSettings(response_cache_entries=0)
+    every_answer_executed = graphql_settings(response_cache_entries=0)
     async with app_client(runtime, every_answer_executed) as fast:
-        plain = GraphQLSettings(response_cache_entries=0, fast_lists=False)
+        plain = graphql_settings(response_cache_entries=0, fast_lists=False)
         async with app_client(runtime, plain) as slow:
             yield Both(fast, slow, api.token)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra.settings import GraphQLSettings
+from tests.conftest import graphql_settings
 from tests.integration.test_graphql import GraphQL, serving
 
 UNREACHABLE = 2_000_000_000
@@ -61,7 +61,7 @@ async def abandon(tasks: list[asyncio.Future[Any]]) -> None:
 
 async def test_waiting_reads_hold_no_reader_connection(api, runtime, read_side):
     beta = await viewer_of_another_tenant(api)
-    settings = GraphQLSettings(pool_min=1, pool_max=2, max_waits_per_tenant=8)
+    settings = graphql_settings(pool_min=1, pool_max=2, max_waits_per_tenant=8)
     async with serving(runtime, api.token, settings) as graphql:
         assert await graphql.data(COUNT) == {"counts": {"entities": 0}}
         waits = [asyncio.ensure_future(graphql.query(COUNT_AND_WAIT)) for _ in range(6)]
@@ -78,7 +78,7 @@ async def test_waiting_reads_hold_no_reader_connection(api, runtime, read_side):
 
 async def test_waits_are_capped_per_tenant_and_refused_with_a_code(api, runtime, read_side):
     beta = await viewer_of_another_tenant(api)
-    async with serving(runtime, api.token, GraphQLSettings(max_waits_per_tenant=2)) as graphql:
+    async with serving(runtime, api.token, graphql_settings(max_waits_per_tenant=2)) as graphql:
         waits = [asyncio.ensure_future(graphql.query(WAIT)) for _ in range(2)]
         await until(lambda: waiting(graphql) == 2)
 
@@ -104,7 +104,7 @@ async def test_waits_are_capped_per_tenant_and_refused_with_a_code(api, runtime,
 
 
 async def test_nested_waits_are_one_wait_within_the_request_timeout(api, runtime, read_side):
-    settings = GraphQLSettings(max_waits_per_tenant=1, max_timeout=1.5)
+    settings = graphql_settings(max_waits_per_tenant=1, max_timeout=1.5)
     nested = "{ counts { entities } }"
     for _ in range(3):
         nested = f"{{ atLeast(position: {UNREACHABLE}, timeoutMs: 10000) {nested} }}"
