@@ -113,7 +113,11 @@ class Reactor(ProcessManager[RunPlan]):
             )
 
     def concerns(self, event: RecordedEvent) -> bool:
-        return event.name.startswith("ProcessAction.") or event.name in TRIGGERING
+        # A tenant without process actions has nothing to evaluate: its events only move the
+        # checkpoint (in time), instead of costing a transaction each.
+        if event.name.startswith("ProcessAction."):
+            return True
+        return event.name in TRIGGERING and bool(self.watches.get(event.tenant_id))
 
     def react(self, events: Iterable[RecordedEvent]) -> Reaction[RunPlan]:
         statements: list[Statement] = []

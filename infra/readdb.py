@@ -22,6 +22,12 @@ from projections.registry import PROJECTIONS
 log = structlog.get_logger("bsdflow.migrate")
 
 READER_ROLE = "bsdflow_reader"
+DERIVED_WRITES = "-c synchronous_commit=off"
+"""Connection options of the relay and the workers: what they commit is derived from the event
+store and written again after a server crash loses it, so it need not wait for the disk. The
+relay then publishes some events again (consumers skip them by position); a worker's read
+models and checkpoints roll back together and it applies the lost batches again. Commands, the
+source of truth, always wait for the disk."""
 TENANT_SETTING = "bsdflow.tenant_id"
 _LOCK = 727_001  # advisory lock serialising concurrent migrations
 

@@ -46,6 +46,7 @@ from infra.kafka import (
     read_to_end,
     topic_identity,
 )
+from infra.readdb import DERIVED_WRITES
 
 log = structlog.get_logger("bsdflow.relay")
 LEADER_LOCK = 727_100
@@ -144,7 +145,7 @@ class Relay:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         try:
             with (
-                psycopg.connect(self.database_url, autocommit=True) as conn,
+                psycopg.connect(self.database_url, autocommit=True, options=DERIVED_WRITES) as conn,
                 psycopg.connect(self.database_url, autocommit=True) as listener,
             ):
                 conn.execute(POSITION_DDL)

@@ -40,6 +40,7 @@ from infra.kafka import (
     producer_config,
     topic_identity,
 )
+from infra.readdb import DERIVED_WRITES
 from infra.worker_positions import Positioning
 from infra.worker_progress import Track
 from infra.worker_publishing import Publishing
@@ -109,7 +110,7 @@ class ProjectionWorker(Positioning, Publishing):
         # group the restarted broker saw the old one rejoin was never assigned (Tansu).
         consumer = Consumer(consumer_config(self.bootstrap, self.group))
         try:
-            with psycopg.connect(self.database_url) as conn:
+            with psycopg.connect(self.database_url, options=DERIVED_WRITES) as conn:
                 conn.autocommit = True
                 for track in self.tracks:
                     track.position = checkpoint_of(conn, track.projection.schema).position

@@ -141,6 +141,21 @@ def test_events_of_tenants_without_watches_call_for_nothing(handle: Handle) -> N
     assert Reactor(Lookup(handle.store)).react(handle.events) == Reaction()
 
 
+def test_only_events_of_tenants_with_watches_concern_the_reactor(handle: Handle) -> None:
+    """What does not concern it costs its worker no transaction, only a later checkpoint."""
+    attached(handle)
+    incident(handle, 5)
+    [recorded] = named(handle.events, "Occurrence.Recorded")
+    [attach] = named(handle.events, "ProcessAction.Attached")
+    reactor = Reactor(Lookup(handle.store))
+    assert reactor.concerns(attach)
+    assert not reactor.concerns(recorded)  # no watch of its tenant indexed yet
+
+    reactor.react([attach])
+
+    assert reactor.concerns(recorded)
+
+
 def test_the_runner_issues_the_plans_before_the_statements_are_written(handle: Handle) -> None:
     attached(handle)
     incident(handle, 4)
