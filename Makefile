@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/subscribers.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/graphql.py
+	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/make_run.py

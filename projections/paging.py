@@ -187,6 +187,21 @@ JsonFields = Sequence[tuple[str, "str | Constant"]]
 (never client input), a `Constant` is the same value in every object."""
 
 
+def json_object(fields: JsonFields) -> tuple[str, list[Any]]:
+    """`… AS node`: a select item rendering `fields` as one JSON object's text, and its
+    parameters (the keys, and the constants)."""
+    pairs: list[str] = []
+    values: list[Any] = []
+    for key, value in fields:
+        values.append(key)
+        if isinstance(value, Constant):
+            pairs.append("%s::text, %s::text")
+            values.append(value.value)
+        else:
+            pairs.append(f"%s::text, {value}")
+    return f"json_build_object({', '.join(pairs)})::text AS node", values
+
+
 async def keyset_json_page(
     conn: psycopg.AsyncConnection[Any],
     table: str,
@@ -205,16 +220,7 @@ async def keyset_json_page(
     if not sort.columns or len(fields) > JSON_OBJECT_MAX_FIELDS:
         raise ValueError("this page cannot be built as JSON")
     first = clamp(first)
-    pairs: list[str] = []
-    values: list[Any] = []
-    for key, value in fields:
-        values.append(key)
-        if isinstance(value, Constant):
-            pairs.append("%s::text, %s::text")
-            values.append(value.value)
-        else:
-            pairs.append(f"%s::text, {value}")
-    node = f"json_build_object({', '.join(pairs)})::text AS node"
+    node, values = json_object(fields)
     # `cursor_id`, not `id`: ORDER BY `id` must stay the uuid column, not this text
     select = f"id::text AS cursor_id, {', '.join(sort.columns)}, {node}" if with_cursors else node
     sql, params = _keyset_query(select, table, where, sort, first, after)

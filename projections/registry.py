@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.audit import AuditProjection
 from projections.automation import AutomationProjection
 from projections.base import Projection
 from projections.counts import CountsProjection
@@ -25,5 +26,6 @@ PROJECTIONS: dict[str, Projection] = {
         CountsProjection(),
         SearchProjection(),
         AutomationProjection(),
+        AuditProjection(),
     )
 }

@@ -115,6 +115,18 @@ class Shape:
     render as JSON)."""
 
 
+def plain_columns(node: GraphQLObjectType, columns: Collection[str]) -> dict[str, str]:
+    """Node field → row attribute: the leaf fields without a resolver whose attribute the read
+    model can render as JSON (`columns`)."""
+    return {
+        name: python
+        for name, field in node.fields.items()
+        if is_leaf_type(get_named_type(field.type))
+        and (python := _python_name(field)) is not None
+        and python in columns
+    }
+
+
 _SHAPES: WeakKeyDictionary[GraphQLObjectType, dict[frozenset[str], Shape]] = WeakKeyDictionary()
 
 
@@ -126,13 +138,7 @@ def shape_of(connection: GraphQLObjectType, columns: Collection[str]) -> Shape:
         edge = _object_type(connection.fields["edges"])
         node = _object_type(edge.fields["node"])
         info_type = _object_type(connection.fields["pageInfo"])
-        node_columns = {
-            name: python
-            for name, field in node.fields.items()
-            if is_leaf_type(get_named_type(field.type))
-            and (python := _python_name(field)) is not None
-            and python in key
-        }
+        node_columns = plain_columns(node, key)
         info_fields = {
             name: python
             for name, field in info_type.fields.items()
@@ -239,16 +245,47 @@ def plan_connection(info: Info, columns: Collection[str]) -> ConnectionPlan | No
                 return None
         if len(nodes) > 1:
             return None  # two differently selected nodes per edge: rare, not worth a second object
-        node_fields: list[tuple[str, str | Constant]] = []
-        for key, (name, _) in collect(shape.node, nodes[0] if nodes else [], fragments).items():
-            if name == TYPENAME:
-                node_fields.append((key, Constant(shape.node)))
-            elif name in shape.node_columns:
-                node_fields.append((key, shape.node_columns[name]))
-            else:
-                return None
+        node_type = _object_type(_object_type(connection.fields["edges"]).fields["node"])
+        node_fields = _node_fields(
+            node_type, shape.node_columns, nodes[0] if nodes else [], fragments
+        )
     except _NotPlain:
         return None
-    if len(node_fields) > JSON_OBJECT_MAX_FIELDS:
+    if node_fields is None:
         return None
     return ConnectionPlan(shape, fields, edges, node_fields, page_infos)
+
+
+def _node_fields(
+    node: GraphQLObjectType,
+    columns: dict[str, str],
+    selections: list[SelectionSetNode],
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> list[tuple[str, str | Constant]] | None:
+    """A node's JSON object fields, when every field selected of it is a plain column."""
+    fields: list[tuple[str, str | Constant]] = []
+    for key, (name, _) in collect(node.name, selections, fragments).items():
+        if name == TYPENAME:
+            fields.append((key, Constant(node.name)))
+        elif name in columns:
+            fields.append((key, columns[name]))
+        else:
+            return None
+    return fields if len(fields) <= JSON_OBJECT_MAX_FIELDS else None
+
+
+def plan_list(info: Info, columns: Collection[str]) -> list[tuple[str, str | Constant]] | None:
+    """For a field returning a list of objects: each object's JSON fields when the selection
+    is plain fields over `columns`, else None. The resolver then returns
+    `Prebuilt([orjson.Fragment(text), …])` of the rows rendered so."""
+    if not info.context.api.config.fast_lists:
+        return None
+    raw = info._raw_info
+    node = get_named_type(raw.return_type)
+    if not isinstance(node, GraphQLObjectType):
+        return None
+    sets = [n.selection_set for n in raw.field_nodes if n.selection_set]
+    try:
+        return _node_fields(node, plain_columns(node, columns), sets, raw.fragments)
+    except _NotPlain:
+        return None

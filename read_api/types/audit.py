@@ -1,0 +1,97 @@
+"""The audit trail: who changed what, through which command, when; and a record's history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+from uuid import UUID
+
+import orjson
+import strawberry
+
+from projections.audit.queries import CHANGE_JSON, AuditFilter, AuditReads, ChangeRow
+from read_api.errors import Forbidden
+from read_api.fast_lists import plan_connection, plan_list
+from read_api.prebuilt import Prebuilt
+from read_api.types.common import (
+    DEFAULT_PAGE,
+    Connection,
+    FilterInput,
+    Info,
+    RowType,
+    connection,
+    field,
+    page_size,
+)
+
+AUDIT_ROLES = frozenset({"admin"})
+
+
+@strawberry.type(
+    description="One change of a record: its event, who made it through which command, when."
+)
+class Change(ChangeRow, RowType[ChangeRow]):
+    aggregate_type: str = strawberry.field(
+        description="The kind of record: Entity, Process, Participant, Occurrence, …"
+    )
+    actor: str | None = strawberry.field(description="The token's subject that issued it.")
+    fields: list[str] = strawberry.field(
+        description="The fields it set: an update's changed fields, a creation's given ones."
+    )
+
+
+@strawberry.input(name="AuditFilter")
+class AuditWhere(AuditFilter, FilterInput[AuditFilter]):
+    since: datetime | None = strawberry.field(
+        default=None, name="from", description="Changes at or after this time."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, name="to", description="Changes before this time."
+    )
+
+
+def require_audit(info: Info) -> None:
+    viewer = info.context.require_viewer()
+    if not viewer.roles & AUDIT_ROLES:
+        raise Forbidden("the audit trail needs the admin role")
+
+
+@strawberry.type
+class AuditQuery:
+    @field(
+        "Every change in the tenant, newest first, filtered by actor, record, kind of record, "
+        "command, correlation id and time (admin only)."
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        filter: AuditWhere | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Connection[Change]:
+        require_audit(info)
+        size = page_size(first)
+        where = filter.to_filter() if filter else AuditFilter()
+        plan = plan_connection(info, CHANGE_JSON)
+        if plan is not None:
+            fields, cursors = plan.node_fields, plan.needs_cursors
+            nodes = await info.context.run(
+                lambda reads: reads.of(AuditReads).page_json(
+                    where, fields, size, after, with_cursors=cursors
+                )
+            )
+            return cast("Connection[Change]", plan.complete(nodes))
+        page = await info.context.run(lambda reads: reads.of(AuditReads).page(where, size, after))
+        return connection(page, Change.of)
+
+    @field("Every change of one record (any kind), oldest first (admin only).")
+    async def history(self, info: Info, id: UUID) -> list[Change]:
+        require_audit(info)
+        fields = plan_list(info, CHANGE_JSON)
+        if fields is not None:  # plain fields: PostgreSQL renders each change (1,000s of them)
+            json = await info.context.run(
+                lambda reads: reads.of(AuditReads).history_json(id, fields)
+            )
+            return cast("list[Change]", Prebuilt([orjson.Fragment(text) for text in json]))
+        rows = await info.context.run(lambda reads: reads.of(AuditReads).history(id))
+        return [Change.of(row) for row in rows]
