@@ -4,9 +4,10 @@ Each message is fetched and decoded once for all the worker's projections (one c
 projection cost the broker a fetch, and the process a decode, per event per projection). Each
 projection applies a batch in one PostgreSQL transaction with its own checkpoint; Kafka offsets
 are committed only after that, and only inform tools. The checkpoints (position, offset, topic
-identity) decide where to read: on assignment the worker seeks just past the lowest of its
-projections' checkpoint offsets if the topic is the incarnation they were taken on, and to the
-start otherwise (the broker lost its data and the relay refilled it); each projection skips by
+identity) decide where to read: at start the worker takes the partition (by assignment, not
+group membership) just past the lowest of its projections' checkpoint offsets if the topic is
+the incarnation they were taken on, and from the start otherwise (the broker lost its data and
+the relay refilled it); each projection skips by
 position what it already applied. Every message names the position before it on its
 partition; one whose predecessor is past what was read reveals a gap, and the worker reads that
 partition again from the start rather than skip an event.
@@ -26,7 +27,7 @@ from typing import Any
 import psycopg
 import redis
 import structlog
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from infra.doorbell import Doorbell, Drowsiness
@@ -38,7 +39,6 @@ from infra.kafka import (
     ensure_topics,
     partition_count,
     producer_config,
-    topic_identity,
 )
 from infra.readdb import DERIVED_WRITES
 from infra.worker_positions import Positioning
@@ -89,12 +89,11 @@ class ProjectionWorker(Positioning, Publishing):
         self.topic_id: str | None = None
         self.rereads = 0  # partitions read again from the start (new topic, or a gap)
         self._read: dict[int, int] = {}  # partition → the highest position read
-        self._lost = False
         self._committed_at = self._checkpointed_at = 0.0
         self._unannounced_checkpoints = False
 
     def run(self, stop: threading.Event) -> None:
-        # Create the topic before subscribing: a broker may otherwise auto-create it with its
+        # Create the topic before reading: a broker may otherwise auto-create it with its
         # own default partition count, and the checkpoint design needs exactly one.
         ensure_topics(self.bootstrap, self.topic, dead_letter_topic(self.topic))
         partitions = partition_count(self.bootstrap, self.topic)
@@ -105,21 +104,23 @@ class ProjectionWorker(Positioning, Publishing):
             )
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         dead_letters = Producer(producer_config(self.bootstrap))
-        # One consumer for the worker's life, also across a broker restart: librdkafka joins
-        # the group again by itself and `_on_assign` positions it, whereas a new consumer in a
-        # group the restarted broker saw the old one rejoin was never assigned (Tansu).
+        # The log is one partition, so the worker takes it by assignment: no group to join
+        # (a join round cost 3 s on the embedded broker, and a restarted broker could keep a
+        # member that had left), and the checkpoints, not the group's offsets, say where to
+        # read. Two workers of the same projections both read; the checkpoint lock makes the
+        # second one's batches no-ops.
         consumer = Consumer(consumer_config(self.bootstrap, self.group))
         try:
             with psycopg.connect(self.database_url, options=DERIVED_WRITES) as conn:
                 conn.autocommit = True
                 for track in self.tracks:
                     track.position = checkpoint_of(conn, track.projection.schema).position
-                self.topic_id = topic_identity(admin, self.topic)
-                log.info("worker joining", group=self.group, positions=self.positions)
-                consumer.subscribe(
-                    [self.topic],
-                    on_assign=lambda c, ps: self._on_assign(conn, admin, c, ps),
-                    on_lost=lambda _c, _ps: self._mark_lost(),
+                log.info("worker starting", group=self.group, positions=self.positions)
+                self._take(
+                    conn,
+                    admin,
+                    consumer,
+                    [TopicPartition(self.topic, p) for p in range(partitions)],
                 )
                 self._consume(conn, admin, consumer, dead_letters, stop)
         finally:
@@ -145,7 +146,7 @@ class ProjectionWorker(Positioning, Publishing):
                     # checkpoint tables before these rows were written: tell it again.
                     self._publish_positions()
                 self._commit_offsets(consumer, now=True)
-                if self._lost or time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
+                if time.monotonic() - checked > IDENTITY_CHECK_SECONDS:
                     self._follow_topic(conn, admin, consumer)
                     checked = time.monotonic()
                 messages = self.drowsiness.rest_if_idle(consumer, stop)

@@ -1,4 +1,4 @@
-"""Where a projection worker reads: positioning on assignment, a new topic, gaps in the log."""
+"""Where a projection worker reads: positioning at start, a new topic, gaps in the log."""
 
 from __future__ import annotations
 
@@ -54,10 +54,6 @@ class Positioning(Progress):
     rereads: int
     delivered: int
     _read: dict[int, int]
-    _lost: bool
-
-    def _mark_lost(self) -> None:
-        self._lost = True
 
     def _follow_topic(
         self, conn: psycopg.Connection[Any], admin: AdminClient, consumer: Consumer
@@ -65,7 +61,6 @@ class Positioning(Progress):
         """The broker restarted empty, or the topic was recreated: make sure it exists (the
         relay, finding a new topic id, publishes the log into it again) and read it from
         where the checkpoints say."""
-        self._lost = False
         ensure_topics(self.bootstrap, self.topic, dead_letter_topic(self.topic), admin=admin)
         found = topic_identity(admin, self.topic)
         if found == self.topic_id:
@@ -82,7 +77,7 @@ class Positioning(Progress):
             consumer.seek(tp)
         self.drowsiness.reading_from(consumer, positioned)
 
-    def _on_assign(
+    def _take(
         self,
         conn: psycopg.Connection[Any],
         admin: AdminClient,
@@ -92,13 +87,11 @@ class Positioning(Progress):
         self.topic_id = topic_identity(admin, self.topic)
         positioned = self._positioned(conn, partitions)
         consumer.assign(positioned)
-        # A partition taken back while paused (a rebalance during a rest) stays paused.
-        consumer.resume(positioned)
         self.drowsiness.reading_from(consumer, positioned)
         # str keys: the JSON log renderer refuses int keys, and `poll` (unlike `consume`)
         # raises what a callback raised, which would restart the worker.
         log.info(
-            "partitions assigned",
+            "reading partitions",
             group=self.group,
             topic_id=self.topic_id,
             offsets={str(tp.partition): tp.offset for tp in positioned},
