@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands import (
+    access,
     automation,
     documents,
     entities,
@@ -27,4 +28,5 @@ COMMANDS = collect(
     documents.SPECS,
     occurrence_kinds.SPECS,
     automation.SPECS,
+    access.SPECS,
 )

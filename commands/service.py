@@ -13,6 +13,7 @@ import orjson
 import structlog
 from anyio import to_thread
 
+from commands.access import ACCESS_MANAGE, AccessBook
 from commands.action_runs import ActionRunBatches
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
@@ -52,7 +53,12 @@ class CommandService:
     secrets: SecretBox
     prevalidation: Prevalidation | None = None
     """Checks the commands whose spec names a validation (absent: the handler's checks alone)."""
+    access: AccessBook | None = None
+    """Who may do what (by default, the roles and members `store` holds)."""
     _known_tenants: set[UUID] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.book = self.access or AccessBook(self.store)
 
     async def submit(
         self,
@@ -69,7 +75,7 @@ class CommandService:
         run = partial(self.execute, spec, body, principal, request, idempotency_key, upload)
         if spec.validation is None or self.prevalidation is None:
             return await to_thread.run_sync(run)
-        principal.require(spec.permission)
+        await to_thread.run_sync(self.book.require, principal, spec.permission, spec.name)
         if idempotency_key is not None:
             replay = await to_thread.run_sync(self.replay, spec, body, principal, idempotency_key)
             if replay is not None:
@@ -89,7 +95,7 @@ class CommandService:
         idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
     ) -> Recorded:
-        principal.require(spec.permission)
+        self.book.require(principal, spec.permission, spec.name)
         if spec.permission != "tenants:create":
             self._require_tenant(principal.tenant_id)
         receipt = None
@@ -121,6 +127,8 @@ class CommandService:
             raise Conflict("a concurrent command changed this first; reload and retry") from None
         finally:
             ctx.release_locks()
+        if spec.permission == ACCESS_MANAGE:
+            self.book.forget(principal.tenant_id)
         log.info(
             "command accepted",
             command=spec.name,
@@ -135,7 +143,7 @@ class CommandService:
 
     def action_runs(self, principal: Principal) -> ActionRunBatches:
         """The batch forms of the action-run commands, acting as `principal`."""
-        principal.require("automation:run")
+        self.book.require(principal, "automation:run")
         return ActionRunBatches(self.store, principal.actor)
 
     def replay(

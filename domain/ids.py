@@ -36,3 +36,11 @@ def action_run_id_for(process_action_id: UUID, trigger_key: str) -> UUID:
     """One run per process action and trigger (an event, or a scheduled instant): a redelivered
     trigger finds its run already planned."""
     return uuid5(process_action_id, f"run:{trigger_key}")
+
+
+def role_id_for(tenant_id: UUID, name: str) -> UUID:
+    return uuid5(tenant_id, f"role:{name}")
+
+
+def member_id_for(tenant_id: UUID, actor: str) -> UUID:
+    return uuid5(tenant_id, f"member:{actor}")

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from commands.auth import TokenCodec
 
 app = typer.Typer()
-ROLES_HELP = "admin, editor, viewer, platform"
+ROLES_HELP = "admin, editor, viewer, automation, platform, or a role the tenant defined"
 
 
 @app.command()
@@ -28,11 +28,23 @@ def token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
 ) -> None:
     """Mint a development JWT signed with this installation's secret."""
-    from commands.auth import ROLE_PERMISSIONS
+    from difflib import get_close_matches
 
-    unknown = sorted(set(role or []) - set(ROLE_PERMISSIONS))
-    if unknown:
-        fail("token", f"unknown role {', '.join(map(repr, unknown))}; roles: {ROLES_HELP}", 2)
+    from domain.grants import BUILT_IN_ROLES, PLATFORM_ROLES, ROLE_NAME
+
+    malformed = [name for name in role or [] if not ROLE_NAME.match(name)]
+    if malformed:
+        fail("token", f"not a role name: {', '.join(map(repr, malformed))}; roles: {ROLES_HELP}", 2)
+    built_in = [*BUILT_IN_ROLES, *PLATFORM_ROLES]
+    for name in role or []:
+        if name not in built_in:
+            close = get_close_matches(name, built_in, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            typer.echo(
+                f"bsdflow token: {name!r} is not a built-in role{hint}: it grants what the "
+                "tenant's define-role gave it, or nothing",
+                err=True,
+            )
     if not role:
         # The least privilege unless asked: a token pasted somewhere cannot change anything.
         typer.echo(

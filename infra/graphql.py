@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
+from commands.access import AccessBook
 from commands.auth import TokenCodec, Unauthenticated
 from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
@@ -42,13 +43,14 @@ from read_api.schema import build_router
 log = structlog.get_logger("bsdflow.graphql")
 
 
-def token_reader(codec: TokenCodec) -> TokenReader:
+def token_reader(codec: TokenCodec, book: AccessBook) -> TokenReader:
     def read(authorization: str | None) -> Viewer:
         try:
             principal = codec.principal(authorization)
         except Unauthenticated as exc:
             raise NotAuthenticated(str(exc)) from exc
-        return Viewer(principal.tenant_id, principal.actor, principal.roles, principal.expires_at)
+        grants = book.grants(principal)
+        return Viewer(principal.tenant_id, principal.actor, grants, principal.expires_at)
 
     return read
 
@@ -100,7 +102,7 @@ class GraphQLServices:
         self.api = ReadApi(
             config=config,
             pool=self.pool,
-            tokens=token_reader(runtime.tokens),
+            tokens=token_reader(runtime.tokens, runtime.commands.book),
             cache=HotCache(RedisCacheStore(self.redis), ttl_seconds=settings.cache_ttl),
             watermark=watermark,
             fanout=self.fanout,

@@ -83,6 +83,11 @@ Handler = Callable[[Any, RecordedEvent], Iterable[Statement]]
 H = TypeVar("H", bound=Handler)
 
 
+def jsonb(value: Any) -> str:
+    """A jsonb parameter: PostgreSQL casts the text where a jsonb column takes it."""
+    return orjson.dumps(value).decode()
+
+
 def event_class(aggregate: type, name: str) -> type:
     """`Entity.Archived`, looked up at import time (mypy cannot see `@event`-made classes)."""
     found: type = getattr(aggregate, name)

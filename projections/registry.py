@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.access import AccessProjection
 from projections.audit import AuditProjection
 from projections.automation import AutomationProjection
 from projections.base import Projection
@@ -27,5 +28,6 @@ PROJECTIONS: dict[str, Projection] = {
         SearchProjection(),
         AutomationProjection(),
         AuditProjection(),
+        AccessProjection(),
     )
 }

@@ -63,16 +63,25 @@ class ReadApi:
             self._started = started = asyncio.ensure_future(self._start())
         await asyncio.shield(started)
 
-    def session(self, tenant_id: UUID, stats: Stats | None = None) -> Session:
-        return Session(self.pool, tenant_id, self.config.statement_timeout_ms, stats or Stats())
+    def session(
+        self,
+        tenant_id: UUID,
+        stats: Stats | None = None,
+        may_read: Callable[[str], bool] = lambda _area: True,
+    ) -> Session:
+        """A transaction of `tenant_id`; `may_read` gates the read models by area (shared
+        loads, such as a subscription's, check their kind before they share)."""
+        return Session(
+            self.pool, tenant_id, self.config.statement_timeout_ms, stats or Stats(), may_read
+        )
 
     def authenticate(self, authorization: str | None) -> Viewer:
         try:
             viewer = self.tokens(authorization)
         except NotAuthenticated as exc:
             raise Unauthenticated(str(exc)) from exc
-        if not viewer.may_read:
-            raise Forbidden(f"roles {sorted(viewer.roles)} may not read")
+        if not viewer.grants.reads_anything:
+            raise Forbidden(f"roles {list(viewer.grants.roles)} may not read")
         return viewer
 
 
@@ -100,10 +109,10 @@ class Context(BaseContext):
         """Run `read` in this request's transaction (or, on a websocket, a short one)."""
         viewer = self.require_viewer()
         if self.transient:
-            async with self.api.session(viewer.tenant_id, self.stats) as reads:
-                return await read(reads)
+            async with self.api.session(viewer.tenant_id, self.stats, viewer.grants.reads) as r:
+                return await read(r)
         if self._session is None:
-            self._session = self.api.session(viewer.tenant_id, self.stats)
+            self._session = self.api.session(viewer.tenant_id, self.stats, viewer.grants.reads)
         return await read(await self._session.reads())
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from projections.base import Feed
 from projections.entities.queries import EntityReads, EntityTypeRow
+from read_api.areas import area_of
 from read_api.cache import Codec
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ def codec_of(feed: Feed[Any, V]) -> Codec[V]:
     if found is None:
         found = _CODECS[feed] = Codec[V](feed.row)
     return cast("Codec[V]", found)
+
+
+async def _nothing(ids: list[UUID]) -> list[Any]:
+    return [None] * len(ids)
 
 
 class Loaders:
@@ -53,7 +58,12 @@ class Loaders:
         """The request's loader of one kind of object by id."""
         found = self._loaders.get(feed)
         if found is None:
-            load = self._cached(feed) if feed.cached else self._read(feed)
+            area = area_of(feed.reads)
+            load: Callable[[list[UUID]], Awaitable[list[V | None]]]
+            if area is not None and not self.ctx.require_viewer().grants.reads(area):
+                load = _nothing  # what one may not read is, to its reader, not there
+            else:
+                load = self._cached(feed) if feed.cached else self._read(feed)
             found = self._loaders[feed] = DataLoader[UUID, V | None](load, cache=self.cache)
         return cast("DataLoader[UUID, V | None]", found)
 

@@ -14,22 +14,19 @@ from uuid import UUID
 
 import psycopg
 
-READ_ROLES = frozenset({"viewer", "editor", "admin"})
+from domain.grants import Grants
 
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """Who is reading: the tenant comes only from the verified token."""
+    """Who is reading: the tenant comes only from the verified token, the grants from the
+    tenant's roles."""
 
     tenant_id: UUID
     actor: str
-    roles: frozenset[str]
+    grants: Grants
     expires_at: float | None = None
     """The token's expiry (seconds since the epoch): a websocket is closed then."""
-
-    @property
-    def may_read(self) -> bool:
-        return bool(self.roles & READ_ROLES)
 
 
 class NotAuthenticated(Exception):

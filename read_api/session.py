@@ -23,6 +23,8 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor, AsyncServerCursor
 
+from read_api.areas import area_of
+from read_api.errors import Forbidden
 from read_api.ports import ConnectionPool
 
 T = TypeVar("T")
@@ -122,16 +124,21 @@ class SettingsServerCursor(AsyncServerCursor[Any]):
 
 
 class Reads:
-    """The read models' query interfaces, bound to one tenant-scoped transaction."""
+    """The read models' query interfaces, bound to one tenant-scoped transaction, each opened
+    only for a reader granted its area."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, may_read: Callable[[str], bool] = lambda _area: True) -> None:
         self.conn = conn
+        self.may_read = may_read
         self._queries: dict[Callable[[Conn], Any], Any] = {}
 
     def of(self, queries: Callable[[Conn], Q]) -> Q:
         """The one instance of a read model's query class for this transaction."""
         found = self._queries.get(queries)
         if found is None:
+            area = area_of(queries)
+            if area is not None and not self.may_read(area):
+                raise Forbidden(f"no role of yours grants read:{area}")
             found = self._queries[queries] = queries(self.conn)
         return cast("Q", found)
 
@@ -144,6 +151,7 @@ class Session:
     tenant_id: UUID
     statement_timeout_ms: int
     stats: Stats = field(default_factory=Stats)
+    may_read: Callable[[str], bool] = lambda _area: True
     _reads: Reads | None = None
     _exit: contextlib.AsyncExitStack | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -171,7 +179,7 @@ class Session:
             await stack.aclose()
             raise
         self._exit = stack
-        return Reads(conn)
+        return Reads(conn, self.may_read)
 
     async def close(self) -> None:
         """Ends the transaction (read only: commit and rollback are the same; the pool commits

@@ -17,6 +17,7 @@ from uuid import UUID
 import strawberry
 
 from projections.notify import Change
+from read_api.areas import require_kind
 from read_api.changed_rows import FETCH
 from read_api.context import ReadApi
 from read_api.types.automation_runs import ActionRun
@@ -63,6 +64,7 @@ async def changes(
 ) -> AsyncIterator[tuple[Change, Any]]:
     """(change, new row) for this tenant's changes of `kind` that pass `wanted`."""
     api, viewer = info.context.api, info.context.require_viewer()
+    require_kind(viewer.grants, kind)
     async with api.fanout.subscribe(viewer.tenant_id, {kind}) as feed:
         async for batch in feed:
             chosen = [change for change in batch if wanted(change)]

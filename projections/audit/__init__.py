@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain.access import Member, Role
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
 from domain.document import Document
@@ -37,11 +38,13 @@ AUDITED: tuple[Any, ...] = (
     Entity,
     EntityType,
     Group,
+    Member,
     Occurrence,
     OccurrenceKind,
     Participant,
     Process,
     ProcessAction,
+    Role,
     Tenant,
 )
 BOOKKEEPING = frozenset({"timestamp", "tenant_id", "originator_topic", "schema_version"})

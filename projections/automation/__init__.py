@@ -20,8 +20,7 @@ from domain.process_action import ProcessAction
 from eventstore import RecordedEvent
 from projections.automation.queries import ACTION, OCCURRENCE_KIND, PROCESS_ACTION
 from projections.automation.runs import ACTION_RUN
-from projections.base import Projection, Statement, event_class, handles
-from projections.entities import jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb
 
 
 def when(value: str | None) -> datetime | None:

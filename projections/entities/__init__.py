@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from eventstore import RecordedEvent
@@ -18,6 +16,7 @@ from projections.base import (
     Statement,
     event_class,
     handles,
+    jsonb,
 )
 from projections.entities.queries import ENTITY, ENTITY_TYPE
 
@@ -38,10 +37,6 @@ def located(data: str, location_field: str, given: str, coordinate: str) -> str:
         f"CASE WHEN {location_field} IS NULL THEN {given} "
         f"ELSE ({data} -> {location_field} ->> '{coordinate}')::double precision END"
     )
-
-
-def jsonb(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def point(location: dict[str, float] | None) -> tuple[float | None, float | None]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from domain.occurrence import Occurrence
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles
-from projections.entities import jsonb, point
+from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.entities import point
 from projections.occurrences.queries import OCCURRENCE
 
 

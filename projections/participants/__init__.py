@@ -7,8 +7,7 @@ from pathlib import Path
 
 from domain.participant import Participant
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles
-from projections.entities import jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb
 from projections.participants.queries import PARTICIPANT
 
 

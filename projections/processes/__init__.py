@@ -8,8 +8,7 @@ from pathlib import Path
 
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles
-from projections.entities import jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb
 from projections.processes.queries import PROCESS
 
 HISTORY = (

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
@@ -24,7 +22,7 @@ from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import Tenant
 from eventstore import RecordedEvent
-from projections.base import Projection, Rows, Statement, event_class, handles
+from projections.base import Projection, Rows, Statement, event_class, handles, jsonb
 from projections.entities import title_field, with_changes
 from projections.search.statements import (
     DELETED,
@@ -69,10 +67,6 @@ def strings_of(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from strings_of(item)
-
-
-def jsonb(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 class SearchProjection(Projection):

@@ -24,8 +24,6 @@ from read_api.types.common import (
     page_size,
 )
 
-AUDIT_ROLES = frozenset({"admin"})
-
 
 @strawberry.type(
     description="One change of a record: its event, who made it through which command, when."
@@ -52,8 +50,8 @@ class AuditWhere(AuditFilter, FilterInput[AuditFilter]):
 
 def require_audit(info: Info) -> None:
     viewer = info.context.require_viewer()
-    if not viewer.roles & AUDIT_ROLES:
-        raise Forbidden("the audit trail needs the admin role")
+    if not viewer.grants.reads("audit"):
+        raise Forbidden("the audit trail needs a role that grants read:audit (admin does)")
 
 
 @strawberry.type

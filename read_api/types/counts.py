@@ -7,31 +7,43 @@ import strawberry
 from projections.counts.queries import CountReads
 from read_api.types.common import Info
 
+COUNTED: dict[str, str] = {
+    "entities": "entities",
+    "entity_types": "entities",
+    "groups": "groups",
+    "participants": "participants",
+    "processes": "processes",
+    "open_processes": "processes",
+    "occurrences": "occurrences",
+    "documents": "documents",
+}
+"""Each count → the read area it tells about."""
 
-@strawberry.type(description="How many live objects of each kind the tenant has.")
+
+@strawberry.type(
+    description="How many live objects of each kind the tenant has "
+    "(null for a kind the reader's roles do not read)."
+)
 class Counts:
-    entities: int
-    entity_types: int
-    groups: int
-    participants: int
-    processes: int
-    open_processes: int
-    occurrences: int
-    documents: int
+    entities: int | None
+    entity_types: int | None
+    groups: int | None
+    participants: int | None
+    processes: int | None
+    open_processes: int | None
+    occurrences: int | None
+    documents: int | None
 
 
 @strawberry.type
 class CountQuery:
     @strawberry.field
     async def counts(self, info: Info) -> Counts:
+        grants = info.context.require_viewer().grants
         found = await info.context.run(lambda reads: reads.of(CountReads).all())
         return Counts(
-            entities=found.get("entities", 0),
-            entity_types=found.get("entity_types", 0),
-            groups=found.get("groups", 0),
-            participants=found.get("participants", 0),
-            processes=found.get("processes", 0),
-            open_processes=found.get("open_processes", 0),
-            occurrences=found.get("occurrences", 0),
-            documents=found.get("documents", 0),
+            **{
+                name: found.get(name, 0) if grants.reads(area) else None
+                for name, area in COUNTED.items()
+            }
         )

@@ -13,6 +13,7 @@ from projections.entities.queries import ENTITY
 from projections.geo import GeoHit as GeoRow
 from projections.geo import GeoReads, to_geojson
 from projections.occurrences.queries import OCCURRENCE
+from read_api.areas import readable_kinds
 from read_api.errors import PublicError
 from read_api.session import Reads
 from read_api.types.common import Info, RowType, field, page_size
@@ -53,8 +54,12 @@ class GeoResult:
         return GeoResult(hits=[GeoHit.of(row) for row in rows], geojson=JSON(to_geojson(rows)))
 
 
-def _kinds(kinds: list[GeoKind] | None) -> list[str] | None:
-    return [kind.value for kind in kinds] if kinds is not None else None
+def _kinds(info: Info, kinds: list[GeoKind] | None) -> list[str]:
+    wanted = [kind.value for kind in kinds] if kinds is not None else None
+    return readable_kinds(info.context.require_viewer().grants, wanted, GEO_KINDS)
+
+
+GEO_KINDS = [kind.value for kind in GeoKind]
 
 
 async def _geo(info: Info, read: Callable[[Reads], Awaitable[list[GeoRow]]]) -> GeoResult:
@@ -79,8 +84,9 @@ class GeoQuery:
         radius_m: float | None = None,
     ) -> GeoResult:
         size = page_size(first)
+        wanted = _kinds(info, kinds)
         return await _geo(
-            info, lambda reads: reads.of(GeoReads).nearby(lat, lon, _kinds(kinds), size, radius_m)
+            info, lambda reads: reads.of(GeoReads).nearby(lat, lon, wanted, size, radius_m)
         )
 
     @field(
@@ -101,7 +107,7 @@ class GeoQuery:
         first: int = 200,
     ) -> GeoResult:
         size = page_size(first)
-        wanted = _kinds(kinds)
+        wanted = _kinds(info, kinds)
         circle = lat is not None and lon is not None and radius_m is not None
         box = south is not None and west is not None and north is not None and east is not None
         some_circle = lat is not None or lon is not None or radius_m is not None

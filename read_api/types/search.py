@@ -16,6 +16,7 @@ from projections.participants.queries import PARTICIPANT
 from projections.processes.queries import PROCESS
 from projections.search.queries import SearchHit as SearchRow
 from projections.search.queries import SearchReads
+from read_api.areas import readable_kinds
 from read_api.errors import PublicError
 from read_api.types.common import Connection, Edge, Info, PageInfo, RowType, field, page_size
 from read_api.types.documents import Document
@@ -36,6 +37,7 @@ class Kind(Enum):
     DOCUMENT = "document"
 
 
+SEARCH_KINDS = [kind.value for kind in Kind]
 Node = Annotated[
     Entity | Process | Occurrence | Participant | Document, strawberry.union("SearchNode")
 ]
@@ -86,7 +88,11 @@ class SearchQuery:
         size = page_size(first)
         if len(query) > MAX_QUERY_CHARS:
             raise PublicError(f"query must be at most {MAX_QUERY_CHARS} characters")
-        wanted = [kind.value for kind in kinds] if kinds is not None else None
+        wanted = readable_kinds(
+            info.context.require_viewer().grants,
+            [kind.value for kind in kinds] if kinds is not None else None,
+            SEARCH_KINDS,
+        )
         page = await info.context.run(
             lambda reads: reads.of(SearchReads).search(query, wanted, size, after)
         )

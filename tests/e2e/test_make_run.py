@@ -169,6 +169,9 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert '"distanceM"' in out
         assert '"entityChanged":{"position":' in out
         assert '"population":940000' in out
+        assert '"processes":null' in out, "a role's reads were not applied"
+        assert '"sources":["membership","token"]' in out
+        assert '"reads":["entities"]' in out
         assert (data_dir / "documents").exists()
 
         loadtest = subprocess.run(

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from commands.registered import COMMANDS
+from domain.access import Member, Role
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
 from domain.document import Document
@@ -235,6 +236,23 @@ async def test_automation_commands(api, automation, http_server):
     assert (action_run.status, action_run.last_error) == ("cancelled", "not needed after all")
     kind_now: OccurrenceKind = load(api, kind.id)
     assert [f.name for f in kind_now.fields] == ["severity", "summary"]
+
+
+async def test_access_commands(api):
+    defined = await run(api, "define-role", name="clerk", description="Desk", grants=["data:write"])
+    await run(api, "change-role", name="clerk", grants=["data:write", "read:*"], expected_version=1)
+    await run(api, "change-role", name="viewer", description="Reads entities only",
+              grants=["read:entities"])  # fmt: skip
+    role: Role = load(api, defined.id)
+    assert (role.description, role.grants) == ("Desk", ["data:write", "read:*"])
+    bound = await run(api, "set-member-roles", actor="ada", roles=["clerk"])
+    await run(api, "set-member-roles", actor="ada", roles=["clerk", "viewer"])
+    member: Member = load(api, bound.id)
+    assert member.roles == ["clerk", "viewer"]
+    await run(api, "remove-member", actor="ada")
+    assert load(api, bound.id).roles == []
+    await run(api, "remove-role", name="clerk")
+    assert load(api, defined.id).removed
 
 
 def test_every_registered_command_is_exercised():

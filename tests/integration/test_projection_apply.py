@@ -17,6 +17,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from domain.access import Member, Role
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
@@ -83,6 +84,17 @@ def write_stream(database_url: str) -> None:
         hashlib.sha256(b"abc").hexdigest(), text="bridge survey",
     )  # fmt: skip
     document.rename("Survey")
+    clerk = Role.define(tenant.id, "clerk", "Counter", ["data:write"])
+    clerk.change(None, ["data:write", "read:*"])
+    gone = Role.define(tenant.id, "temp", "", ["read:groups"])
+    gone.remove()
+    viewer = Role.built_in(tenant.id, "viewer")
+    viewer.change("Reads entities", ["read:entities"])
+    ada = Member(tenant_id=tenant.id, actor="ada", roles=["clerk"])
+    ada.bind(["clerk", "viewer"])
+    bo = Member(tenant_id=tenant.id, actor="bo", roles=["viewer"])
+    bo.remove()
+    store.save(clerk, gone, viewer, ada, bo, metadata=meta)
     seen = [
         Occurrence.record(
             tenant.id,

@@ -70,12 +70,25 @@ def test_token_with_roles_mints_them(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_an_unknown_role_is_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_a_role_that_is_not_built_in_is_minted_with_a_warning(tmp_path: Path) -> None:
+    # A tenant may define its own roles, which the CLI cannot see: a typo of a built-in one
+    # gets a hint, not a refusal.
     result = invoke(["token", "--role", "admn"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert claims(result.stdout.strip())["roles"] == ["admn"]
+    assert result.stderr.strip().splitlines() == [
+        "bsdflow token: 'admn' is not a built-in role (did you mean 'admin'?): it grants what "
+        "the tenant's define-role gave it, or nothing"
+    ]
+
+
+def test_a_malformed_role_name_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = invoke(["token", "--role", "Admin!"], tmp_path)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "bsdflow token: unknown role 'admn'; roles: admin, editor, viewer, platform"
+        "bsdflow token: not a role name: 'Admin!'; roles: admin, editor, viewer, automation, "
+        "platform, or a role the tenant defined"
     ]
 
 

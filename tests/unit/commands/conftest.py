@@ -59,13 +59,15 @@ class Handle:
         command: str,
         *,
         as_role: str = "editor",
+        as_actor: str = "tester",
         tenant: str = TENANT,
         key: str | None = None,
         upload: StagedBlob | None = None,
         **body: Any,
     ) -> Recorded:
         spec = COMMANDS[command]
-        principal = Principal(actor="tester", tenant_slug=tenant, roles=frozenset({as_role}))
+        roles = frozenset({as_role} if as_role else ())
+        principal = Principal(actor=as_actor, tenant_slug=tenant, roles=roles)
         meta = {"command": command, "correlation_id": "test", "causation_id": "test"}
         return self.service.execute(
             spec, spec.model.model_validate(body), principal, meta, key, upload

@@ -1,0 +1,87 @@
+"""Roles and members as they stand: a row per role a tenant stored (a built-in role has one
+only once changed; the queries add the others as they start) and a row per member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from domain.access import Member, Role
+from eventstore import RecordedEvent
+from projections.base import Projection, Statement, event_class, handles, jsonb
+
+
+class AccessProjection(Projection):
+    ddl = Path(__file__).with_name("schema.sql")
+    tables = ("roles", "members")
+
+    @handles(event_class(Role, "Defined"))
+    def role_defined(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield Statement.of(
+            "INSERT INTO {schema}.roles (tenant_id, id, name, description, grants, version, "
+            "updated_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            d["description"],
+            jsonb(d["grants"]),
+            e.version,
+            e.timestamp,
+            e.position,
+        )
+
+    @handles(event_class(Role, "Changed"))
+    def role_changed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "UPDATE {schema}.roles SET description = %s, grants = %s, removed = false, "
+            "version = %s, updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            e.data["description"],
+            jsonb(e.data["grants"]),
+            *_stamp(e),
+        )
+
+    @handles(event_class(Role, "Removed"))
+    def role_removed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "UPDATE {schema}.roles SET grants = '[]', removed = true, "
+            "version = %s, updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            *_stamp(e),
+        )
+
+    @handles(event_class(Member, "Bound"))
+    def member_bound(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "INSERT INTO {schema}.members (tenant_id, id, actor, roles, version, updated_at, "
+            "position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id,
+            e.originator_id,
+            e.data["actor"],
+            jsonb(e.data["roles"]),
+            e.version,
+            e.timestamp,
+            e.position,
+        )
+
+    @handles(event_class(Member, "RolesChanged"))
+    def member_roles_changed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "UPDATE {schema}.members SET roles = %s, version = %s, updated_at = %s, "
+            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            jsonb(e.data["roles"]),
+            *_stamp(e),
+        )
+
+    @handles(event_class(Member, "Removed"))
+    def member_removed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "UPDATE {schema}.members SET roles = '[]', version = %s, updated_at = %s, "
+            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            *_stamp(e),
+        )
+
+
+def _stamp(e: RecordedEvent) -> tuple[object, ...]:
+    """version, updated_at, position, then the row's key and version (only a later event applies)."""
+    return (e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version)

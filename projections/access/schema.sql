@@ -1,0 +1,23 @@
+CREATE TABLE IF NOT EXISTS {schema}.roles (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    grants jsonb NOT NULL,
+    removed boolean NOT NULL DEFAULT false,
+    version int NOT NULL,
+    updated_at timestamptz NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.members (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    actor text NOT NULL,
+    roles jsonb NOT NULL,
+    version int NOT NULL,
+    updated_at timestamptz NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);

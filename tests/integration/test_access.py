@@ -1,0 +1,159 @@
+"""Roles and members over HTTP and GraphQL: what a role grants is what its members can do and
+read, on the next request after a change, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_graphql import GraphQL, serving, site, site_type
+
+READS = """query($id: UUID!, $pid: UUID!) {
+    entity(id: $id) { title } process(id: $pid) { title }
+    search(query: "Lisbon depot") { edges { node { kind } } }
+    nearby(lat: 38.7, lon: -9.1) { hits { kind } }
+    counts { entities processes }
+}"""
+
+
+@pytest.fixture
+async def graphql(runtime: Any, api: Any, read_side: Any) -> AsyncIterator[GraphQL]:
+    async with serving(runtime, api.token) as client:
+        yield client
+
+
+async def records(api: Any, settled: Any) -> tuple[str, str]:
+    type_id = await site_type(api)
+    depot = await site(api, type_id, "Lisbon depot", location={"lat": 38.7, "lon": -9.1})
+    opened = await api.command(
+        "open-process", kind="audit", title="Lisbon depot audit", stages=["a"]
+    )
+    await settled(opened.position)
+    return depot.id, opened.id
+
+
+def codes(body: dict[str, Any]) -> dict[str, str]:
+    return {e["path"][0]: e["extensions"]["code"] for e in body.get("errors", [])}
+
+
+async def test_a_member_reads_and_does_only_what_its_role_grants(api, graphql, settled):
+    depot, audit = await records(api, settled)
+    await api.command(
+        "define-role",
+        name="site-reader",
+        description="Sites only",
+        grants=["read:entities", "create-group"],
+    )
+    bound = await api.command("set-member-roles", actor="ivy", roles=["site-reader"])
+    await settled(bound.position)
+    ivy = api.mint("acme", actor="ivy")  # no role in the token: the membership gives it
+
+    body = await graphql.query(READS, {"id": depot, "pid": audit}, token=ivy)
+    assert body["data"]["entity"] == {"title": "Lisbon depot"}
+    assert body["data"]["process"] is None  # what one may not read is not there
+    assert [e["node"]["kind"] for e in body["data"]["search"]["edges"]] == ["ENTITY"]
+    assert body["data"]["nearby"]["hits"] == [{"kind": "ENTITY"}]
+    assert body["data"]["counts"] == {"entities": 1, "processes": None}
+    assert "errors" not in body
+
+    for root in ("processes { edges { cursor } }", "auditLog { edges { cursor } }"):
+        refused = await graphql.query(f"{{ {root} }}", token=ivy)
+        assert codes(refused) == {root.split()[0]: "FORBIDDEN"}, refused
+    asked = await graphql.query(
+        '{ search(query: "audit", kinds: [PROCESS]) { edges { cursor } } }', token=ivy
+    )
+    assert codes(asked) == {"search": "FORBIDDEN"}
+
+    assert (await api.post("create-group", {"name": "Ivy's"}, token=ivy)).status == 200
+    denied = await api.post("register-participant", {"name": "Eve"}, token=ivy)
+    assert denied.status == 403, denied.body
+    assert "data:write" in denied.body["detail"]
+
+    explained = await graphql.data(
+        "{ access { actor roles { name sources defined grants } commandAreas commands reads } }",
+        token=ivy,
+    )
+    assert explained["access"] == {
+        "actor": "ivy",
+        "roles": [
+            {
+                "name": "site-reader",
+                "sources": ["membership"],
+                "defined": True,
+                "grants": ["read:entities", "create-group"],
+            }
+        ],
+        "commandAreas": [],
+        "commands": ["create-group"],
+        "reads": ["entities"],
+    }
+
+
+async def test_a_change_of_grants_takes_effect_on_the_next_request(api, graphql, settled):
+    depot, _ = await records(api, settled)
+    viewer = api.mint("acme", "viewer", actor="val")
+    query = "query($id: UUID!) { entity(id: $id) { title } }"
+    assert (await graphql.data(query, {"id": depot}, token=viewer))["entity"] is not None
+
+    await api.command("change-role", name="viewer", grants=["read:processes"])
+    assert (await graphql.data(query, {"id": depot}, token=viewer))["entity"] is None
+    await api.command("remove-role", name="viewer")
+    refused = await graphql.post(query, {"id": depot}, token=viewer)
+    assert refused.status_code == 403, refused.text
+
+    await api.command("define-role", name="viewer", grants=["read:*"])
+    assert (await graphql.data(query, {"id": depot}, token=viewer))["entity"] is not None
+
+
+async def test_roles_and_members_are_listed_and_audited(api, graphql, settled):
+    await api.command("define-role", name="auditor", grants=["read:audit"])
+    await api.command("set-member-roles", actor="ada", roles=["auditor", "viewer"])
+    last = await api.command("set-member-roles", actor="bo", roles=["editor"])
+    await settled(last.position)
+
+    listed = await graphql.data(
+        "{ roles { name builtIn grants version } members { edges { node { actor roles } } } "
+        'auditors: members(role: "auditor") { edges { node { actor } } } '
+        'ada: access(actor: "ada") { reads roles { name sources } } }'
+    )
+    assert [(r["name"], r["builtIn"], r["version"]) for r in listed["roles"]] == [
+        ("admin", True, 0),
+        ("auditor", False, 1),
+        ("automation", True, 0),
+        ("editor", True, 0),
+        ("viewer", True, 0),
+    ]
+    assert [e["node"] for e in listed["members"]["edges"]] == [
+        {"actor": "ada", "roles": ["auditor", "viewer"]},
+        {"actor": "bo", "roles": ["editor"]},
+    ]
+    assert listed["auditors"]["edges"] == [{"node": {"actor": "ada"}}]
+    assert "audit" in listed["ada"]["reads"]
+    assert {r["sources"][0] for r in listed["ada"]["roles"]} == {"membership"}
+
+    trail = await graphql.data(
+        '{ auditLog(filter: {command: "set-member-roles"}) { edges { node { event fields } } } }'
+    )
+    assert [e["node"] for e in trail["auditLog"]["edges"]] == [
+        {"event": "Bound", "fields": ["actor", "roles"]},
+        {"event": "Bound", "fields": ["actor", "roles"]},
+    ]
+
+    viewer = api.mint("acme", "viewer", actor="val")
+    hidden = await graphql.query("{ roles { name } }", token=viewer)
+    assert codes(hidden) == {"roles": "FORBIDDEN"}
+
+
+async def test_roles_are_per_tenant(api, graphql, settled):
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="beta", name="Beta")
+    beta_admin = api.mint("beta", "admin")
+    await api.command("define-role", name="clerk", grants=["data:write"], token=beta_admin)
+    await api.command("change-role", name="editor", grants=["read:*"], token=beta_admin)
+
+    acme_editor = api.mint("acme", "editor")
+    assert (await api.post("create-group", {"name": "x"}, token=acme_editor)).status == 200
+    acme_clerk = api.mint("acme", "clerk")
+    assert (await api.post("create-group", {"name": "y"}, token=acme_clerk)).status == 403
