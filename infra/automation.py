@@ -36,6 +36,9 @@ from infra.worker import ProjectionWorker
 from projections.apply import create_schema
 
 SERVICES = frozenset({"validation", "reactor", "scheduler"})
+REACTOR_PATIENCE_MS = 100
+"""The reactor may take its events in batches of up to 100 ms: one fetch per event was the
+broker's largest cost at low rates, and a triggered action waits for delivery anyway."""
 
 
 @dataclass
@@ -95,6 +98,7 @@ class AutomationSide:
             group=f"{settings.events_topic}.automation.reactor",
             announce=False,
             doorbell=rt.doorbell,
+            patience_ms=REACTOR_PATIENCE_MS,
         )
         config = self.scheduler_config or SchedulerConfig(
             tick=settings.scheduler.tick, idle_tick=settings.scheduler.idle_tick

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -123,6 +124,48 @@ class Doorbell:
         with self._changed:
             self._epoch += 1
             self._changed.notify_all()
+
+
+class ThrottledRing:
+    """A producer's rings for one topic: at once after a quiet spell, then at most one per
+    `interval` while it keeps producing, and one more `interval` after its last production.
+
+    A consumer pauses only after half a second without a message or a ring, so a ring per
+    production bought nothing at a steady rate: it cost every process's listener a wake-up per
+    event. Every production is still followed by a ring within `interval`."""
+
+    def __init__(
+        self,
+        doorbell: Doorbell,
+        topic: str,
+        interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.doorbell = doorbell
+        self.topic = topic
+        self.interval = interval
+        self.clock = clock
+        self.rung = 0
+        self._rung_at = -interval
+        self._owed = False
+
+    def produced(self) -> None:
+        self._owed = True
+        self.settle()
+
+    def due_in(self) -> float | None:
+        """Seconds until an owed ring is due; None when none is owed."""
+        if not self._owed:
+            return None
+        return max(0.0, self._rung_at + self.interval - self.clock())
+
+    def settle(self) -> None:
+        """Ring now if a ring is owed and due."""
+        now = self.clock()
+        if self._owed and now - self._rung_at >= self.interval:
+            self.doorbell.ring(self.topic)
+            self._rung_at, self._owed = now, False
+            self.rung += 1
 
 
 class Drowsiness:

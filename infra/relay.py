@@ -15,7 +15,8 @@ Every message carries the position of the one before it on its partition (`previ
 consumer can tell a log it can continue from one with a gap.
 LISTEN/NOTIFY wakes the relay as soon as a command commits; it also looks once per topic check
 (`topic_check_seconds`), which covers a write that notified nobody (raw SQL into the table).
-After each batch it rings the topic's doorbell, which wakes idle consumers.
+After a batch it rings the topic's doorbell (at most every 50 ms while it keeps publishing, and
+once after the last batch), which wakes idle consumers.
 One relay runs at a time (a PostgreSQL advisory lock); a second instance waits for it.
 """
 
@@ -33,7 +34,7 @@ from confluent_kafka.admin import AdminClient
 
 from eventstore import read_metadata
 from eventstore.reading import StoredRow, events_after, listen_for_writes
-from infra.doorbell import Doorbell
+from infra.doorbell import Doorbell, ThrottledRing
 from infra.kafka import (
     EVENTS_TOPIC,
     PREVIOUS,
@@ -96,7 +97,7 @@ class Relay:
         self.topic = topic
         self.batch_size = batch_size
         self.topic_check_seconds = topic_check_seconds
-        self.doorbell = doorbell
+        self.ringer = ThrottledRing(doorbell, topic) if doorbell is not None else None
         self.published = Published()
         self.republished = 0  # times the whole log was published again (broker lost it)
         self.is_leader = threading.Event()
@@ -159,14 +160,19 @@ class Relay:
                     rows = self._next_rows(conn)
                     if rows:
                         self._store(conn, self._publish(producer, rows))
-                        if self.doorbell is not None:
-                            self.doorbell.ring(self.topic)
+                        if self.ringer is not None:
+                            self.ringer.produced()
                         continue
-                    # Idle, it wakes for a commit's NOTIFY or the next identity check only
-                    # (a 0.25 s poll was four queries a second with nothing to publish).
+                    # Idle, it wakes for a commit's NOTIFY, an owed ring or the next identity
+                    # check only (a 0.25 s poll was four queries a second with nothing to do).
                     wait = self.topic_check_seconds - (time.monotonic() - checked)
-                    for _ in listener.notifies(timeout=max(wait, 0.01), stop_after=1):
+                    due = self.ringer.due_in() if self.ringer is not None else None
+                    if due is not None:
+                        wait = min(wait, due)
+                    for _ in listener.notifies(timeout=max(wait, 0.001), stop_after=1):
                         break
+                    if self.ringer is not None:
+                        self.ringer.settle()
         finally:
             producer.flush(5)
 

@@ -71,6 +71,7 @@ class ProjectionWorker(Positioning, Publishing):
         group: str | None = None,
         announce: bool = True,
         doorbell: Doorbell | None = None,
+        patience_ms: int = 0,
     ) -> None:
         chosen = [projections] if isinstance(projections, Projection) else list(projections)
         if not chosen:
@@ -86,6 +87,8 @@ class ProjectionWorker(Positioning, Publishing):
         self.announce = announce
         """Publish changes and positions (read models do; the reactor has nothing to announce)."""
         self.drowsiness = Drowsiness(doorbell, (topic,))
+        self.patience_ms = patience_ms
+        """How long the broker may hold a fetch to fill it: 0 answers at the first event."""
         self.topic_id: str | None = None
         self.rereads = 0  # partitions read again from the start (new topic, or a gap)
         self._read: dict[int, int] = {}  # partition → the highest position read
@@ -109,7 +112,10 @@ class ProjectionWorker(Positioning, Publishing):
         # member that had left), and the checkpoints, not the group's offsets, say where to
         # read. Two workers of the same projections both read; the checkpoint lock makes the
         # second one's batches no-ops.
-        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        config = consumer_config(self.bootstrap, self.group)
+        if self.patience_ms:
+            config |= {"fetch.wait.max.ms": self.patience_ms, "fetch.min.bytes": 1 << 20}
+        consumer = Consumer(config)
         try:
             with psycopg.connect(self.database_url, options=DERIVED_WRITES) as conn:
                 conn.autocommit = True

@@ -134,7 +134,7 @@ def apply_batch(
         return BatchResult(0, 0, checkpoint(conn, schema)[0], [])
     try:
         with conn.transaction(), conn.cursor() as cur:
-            return _apply_in(cur, projection, batch, schema)
+            return _apply_in(cur, [(projection, schema)], batch)[0]
     except Exception as exc:
         if unavailable(conn, exc):
             raise  # not the events' fault: let the worker reconnect and try again
@@ -145,11 +145,12 @@ def apply_together(
     conn: psycopg.Connection[Any], projections: Sequence[Projection], batch: Sequence[Delivered]
 ) -> list[BatchResult]:
     """Apply one partition's batch to several projections in one transaction: one commit
-    instead of one per projection (most events concern two or three). If any of them fails,
-    nothing is kept and each is applied on its own, where failures are retried and parked."""
+    instead of one per projection (most events concern two or three), and their checkpoints
+    locked in one statement and advanced in another. If any of them fails, nothing is kept and
+    each is applied on its own, where failures are retried and parked."""
     try:
         with conn.transaction(), conn.cursor() as cur:
-            return [_apply_in(cur, p, batch, p.schema) for p in projections]
+            return _apply_in(cur, [(p, p.schema) for p in projections], batch)
     except Exception as exc:
         if unavailable(conn, exc):
             raise
@@ -157,15 +158,46 @@ def apply_together(
 
 
 def _apply_in(
-    cur: psycopg.Cursor[Any], projection: Projection, batch: Sequence[Delivered], schema: str
-) -> BatchResult:
-    last, _ = _locked_checkpoint(cur, schema, batch[0].partition)
-    fresh = [d for d in batch if d.event.position > last]
-    send(cur, writes(schema, projection.runs(d.event for d in fresh)))
-    end = batch[-1]
-    position = max(last, end.event.position)
-    _advance(cur, schema, position, end)
-    return BatchResult(len(fresh), len(batch) - len(fresh), position, [])
+    cur: psycopg.Cursor[Any], targets: list[tuple[Projection, str]], batch: Sequence[Delivered]
+) -> list[BatchResult]:
+    """Each (projection, schema) gets the events past its checkpoint: the checkpoints locked
+    in one statement, the writes, then the checkpoints advanced in one statement."""
+    schemas = [schema for _, schema in targets]
+    lasts = _locked_checkpoints(cur, schemas, batch[0].partition)
+    results = []
+    for (projection, schema), last in zip(targets, lasts, strict=True):
+        fresh = [d for d in batch if d.event.position > last]
+        send(cur, writes(schema, projection.runs(d.event for d in fresh)))
+        position = max(last, batch[-1].event.position)
+        results.append(BatchResult(len(fresh), len(batch) - len(fresh), position, []))
+    _advance_all(cur, schemas, [r.position for r in results], batch[-1])
+    return results
+
+
+def _locked_checkpoints(cur: psycopg.Cursor[Any], schemas: list[str], partition: int) -> list[int]:
+    """Each schema's checkpoint position on `partition` (0 before the first), row-locked."""
+    columns = ", ".join(
+        f"(SELECT position FROM {schema}._checkpoint WHERE partition = %(p)s FOR UPDATE)"  # noqa: S608
+        for schema in schemas
+    )
+    row = cur.execute(f"SELECT {columns}", {"p": partition}).fetchone()
+    return [int(value or 0) for value in row or ()]
+
+
+def _advance_all(
+    cur: psycopg.Cursor[Any], schemas: list[str], positions: list[int], last: Delivered
+) -> None:
+    upserts = ", ".join(
+        f"c{i} AS (INSERT INTO {schema}._checkpoint (partition, position, kafka_offset, "  # noqa: S608
+        f"topic_id) VALUES (%(partition)s, %(p{i})s, %(offset)s, %(topic)s) "
+        "ON CONFLICT (partition) DO UPDATE SET position = EXCLUDED.position, "
+        "kafka_offset = EXCLUDED.kafka_offset, topic_id = EXCLUDED.topic_id, "
+        "updated_at = now() RETURNING 1)"
+        for i, schema in enumerate(schemas)
+    )
+    params: dict[str, Any] = {f"p{i}": position for i, position in enumerate(positions)}
+    params |= {"partition": last.partition, "offset": last.offset, "topic": last.topic_id}
+    cur.execute(f"WITH {upserts} SELECT 1", params)
 
 
 # SQLSTATE classes that say the database cannot work right now, whatever the event: connection
