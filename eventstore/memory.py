@@ -102,3 +102,11 @@ class InMemoryEventStore:
 
     def head(self) -> int:
         return len(self._log)
+
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        versions = [
+            entry.event.originator_version
+            for entry in self._streams.get(aggregate_id, [])
+            if entry.position <= position
+        ]
+        return max(versions) if versions else None

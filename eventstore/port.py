@@ -42,5 +42,9 @@ class EventStore(Protocol):
     def head(self) -> int:
         """The position of the last stored event (0 for an empty store)."""
 
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        """The aggregate's version as of a position of the log: that of its last event at or
+        before it (None if it had none yet)."""
+
 
 __all__ = ["A", "Aggregate", "ConcurrentWrite", "EventStore", "Metadata"]

@@ -64,6 +64,10 @@ class PostgresEventStore:
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(table)
         self._count = SQL("SELECT count(*) FROM {}").format(table)
+        self._version_at = SQL(
+            "SELECT max(originator_version) AS version FROM {} "
+            "WHERE originator_id = %s AND notification_id <= %s"
+        ).format(table)
 
     def find(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
         try:
@@ -119,6 +123,11 @@ class PostgresEventStore:
 
     def head(self) -> int:
         return self._app.recorder.max_notification_id() or 0
+
+    def version_at(self, aggregate_id: UUID, position: int) -> int | None:
+        with self._cursor() as curs:
+            row = curs.execute(self._version_at, (aggregate_id, position)).fetchone()
+        return None if row is None or row["version"] is None else int(row["version"])
 
     @property
     def queued_writes(self) -> int:

@@ -26,6 +26,7 @@ from commands.access import AccessBook
 from commands.auth import TokenCodec, Unauthenticated
 from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
+from infra.past_states import past_states
 from infra.readdb import READER_ROLE
 from infra.redis_adapters import RedisCacheStore, RedisChanges
 from infra.runtime import Runtime
@@ -107,6 +108,7 @@ class GraphQLServices:
             watermark=watermark,
             fanout=self.fanout,
             start=self._start,
+            past=past_states(runtime.store),
         )
         self.answers = KeptResponses(config.kept_responses, config.response_cache_max_bytes)
         self._opened = False

@@ -28,6 +28,18 @@ KIND_AREAS: dict[str, str | None] = {
 """Kind of object (entity, process, …) → its read area."""
 
 
+RECORD_AREAS: dict[str, str] = {
+    "Document": "documents",
+    "Entity": "entities",
+    "EntityType": "entities",
+    "Group": "groups",
+    "Occurrence": "occurrences",
+    "Participant": "participants",
+    "Process": "processes",
+}
+"""Kind of record (its aggregate) → its read area, for what is read from the event store."""
+
+
 def require_kind(grants: Grants, kind: str) -> None:
     area = KIND_AREAS.get(kind)
     if area is not None and not grants.reads(area):

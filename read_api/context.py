@@ -23,7 +23,7 @@ from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
-from read_api.ports import ConnectionPool, NotAuthenticated, TokenReader, Viewer
+from read_api.ports import ConnectionPool, NotAuthenticated, PastStates, TokenReader, Viewer
 from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
@@ -42,6 +42,7 @@ class ReadApi:
         watermark: Watermark,
         fanout: Fanout,
         start: Callable[[], Awaitable[None]],
+        past: PastStates,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -49,6 +50,7 @@ class ReadApi:
         self.cache = cache
         self.watermark = watermark
         self.fanout = fanout
+        self.past = past
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
         self._start = start

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -27,6 +28,24 @@ class Viewer:
     grants: Grants
     expires_at: float | None = None
     """The token's expiry (seconds since the epoch): a websocket is closed then."""
+
+
+@dataclass(frozen=True, slots=True)
+class PastState:
+    """A record as it was at a position of the log, rebuilt from its events."""
+
+    kind: str
+    """The record's aggregate: Entity, Process, Participant, …"""
+    version: int
+    position: int
+    """Where its event of that version is in the log."""
+    at: datetime
+    state: dict[str, Any]
+
+
+PastStates = Callable[[UUID, UUID, int], Awaitable[PastState | None]]
+"""(tenant, record, position) → the record then; None if it did not exist yet, or belongs to
+another tenant, or is of a kind that is not shown."""
 
 
 class NotAuthenticated(Exception):

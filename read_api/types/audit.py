@@ -8,9 +8,11 @@ from uuid import UUID
 
 import orjson
 import strawberry
+from strawberry.scalars import JSON
 
 from projections.audit.queries import CHANGE_JSON, AuditFilter, AuditReads, ChangeRow
-from read_api.errors import Forbidden
+from read_api.areas import RECORD_AREAS
+from read_api.errors import Forbidden, PublicError
 from read_api.fast_lists import plan_connection, plan_list
 from read_api.prebuilt import Prebuilt
 from read_api.types.common import (
@@ -54,6 +56,16 @@ def require_audit(info: Info) -> None:
         raise Forbidden("the audit trail needs a role that grants read:audit (admin does)")
 
 
+@strawberry.type(description="A record as it was at a position of the log.")
+class RecordState:
+    id: UUID
+    kind: str = strawberry.field(description="Entity, Process, Participant, Group, …")
+    version: int = strawberry.field(description="Its version then.")
+    position: int = strawberry.field(description="The position of that version's event.")
+    at: datetime = strawberry.field(description="When that event was recorded.")
+    state: JSON = strawberry.field(description="Its fields then, as the event store holds them.")
+
+
 @strawberry.type
 class AuditQuery:
     @field(
@@ -82,7 +94,28 @@ class AuditQuery:
         page = await info.context.run(lambda reads: reads.of(AuditReads).page(where, size, after))
         return connection(page, Change.of)
 
-    @field("Every change of one record (any kind), oldest first (admin only).")
+    @field(
+        "A record (entity, entity type, process, participant, group, document, occurrence) as "
+        "it was at `position`, rebuilt from its events; null if it did not exist yet or its "
+        "kind is not one the caller reads. With `history`, any record at any change."
+    )
+    async def record_at(self, info: Info, id: UUID, position: int) -> RecordState | None:
+        viewer = info.context.require_viewer()
+        if position < 0:
+            raise PublicError("position must be 0 or more")
+        found = await info.context.api.past(viewer.tenant_id, id, position)
+        if found is None or not viewer.grants.reads(RECORD_AREAS[found.kind]):
+            return None
+        return RecordState(
+            id=id,
+            kind=found.kind,
+            version=found.version,
+            position=found.position,
+            at=found.at,
+            state=JSON(found.state),
+        )
+
+    @field("Every change of one record (any kind), oldest first (needs read:audit).")
     async def history(self, info: Info, id: UUID) -> list[Change]:
         require_audit(info)
         fields = plan_list(info, CHANGE_JSON)

@@ -136,3 +136,46 @@ async def test_only_admins_read_the_audit_trail_and_only_their_tenants(
     globex = await graphql.data(query, {"id": entity.id}, token=api.mint("globex", "admin"))
     assert globex["history"] == []
     assert entity.id not in {e["node"]["aggregateId"] for e in globex["auditLog"]["edges"]}
+
+
+async def test_a_record_at_any_position_is_what_its_events_made_it(api, graphql, settled):
+    type_id = await site_type(api)
+    created = await site(api, type_id, "Depot", city="Lisbon")
+    moved = await api.command("update-entity", entity_id=created.id, data={"city": "Porto"})
+    grown = await api.command("update-entity", entity_id=created.id, data={"population": 7})
+    opened = await api.command("open-process", kind="audit", title="Check", stages=["a", "b"])
+    await api.command("enter-stage", process_id=opened.id, stage="b")
+    query = """query($id: UUID!, $at: Int!) {
+        recordAt(id: $id, position: $at) { id kind version position at state } }"""
+
+    async def at(record: str, position: int, token: str | None = None) -> Any:
+        return (await graphql.data(query, {"id": record, "at": position}, token=token))["recordAt"]
+
+    assert await at(created.id, created.position - 1) is None  # not yet created
+    first = await at(created.id, created.position)
+    assert (first["kind"], first["version"], first["position"]) == ("Entity", 1, created.position)
+    assert first["state"]["data"] == {"title": "Depot", "city": "Lisbon"}
+    # any position between two changes shows the earlier one
+    between = await at(created.id, grown.position - 1)
+    assert (between["version"], between["position"]) == (2, moved.position)
+    assert between["state"]["data"] == {"title": "Depot", "city": "Porto"}
+    latest = await at(created.id, 1_000_000)
+    assert latest["state"]["data"] == {"title": "Depot", "city": "Porto", "population": 7}
+    events = stored(api.runtime, created.id)
+    assert [e.position for e in events] == [created.position, moved.position, grown.position]
+    assert latest["at"].startswith(events[-1].timestamp.date().isoformat())
+
+    process = await at(opened.id, opened.position)
+    assert (process["kind"], process["state"]["stage"]) == ("Process", "a")
+    assert (await at(opened.id, 1_000_000))["state"]["stage"] == "b"
+
+    # Another tenant's record is not there; a role that does not read processes sees none.
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    assert await at(created.id, 1_000_000, token=api.mint("globex", "admin")) is None
+    await api.command("define-role", name="sites", grants=["read:entities"])
+    sites = api.mint("acme", "sites")
+    assert await at(opened.id, 1_000_000, token=sites) is None
+    assert (await at(created.id, 1_000_000, token=sites))["version"] == 3
+    refused = await graphql.query(query, {"id": created.id, "at": -1})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
