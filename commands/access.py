@@ -21,6 +21,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.grants import (
     BUILT_IN_ROLES,
     PLATFORM_ROLES,
+    Grant,
     Grants,
     checked_grants,
     grants_of,
@@ -37,7 +38,7 @@ class DefineRole(Command):
 
     name: str
     description: str = ""
-    grants: list[str]
+    grants: list[Grant]
 
 
 def define_role(cmd: DefineRole, ctx: CommandContext) -> Recorded:
@@ -58,7 +59,7 @@ class ChangeRole(Command):
 
     name: str
     description: str | None = None
-    grants: list[str] | None = None
+    grants: list[Grant] | None = None
     expected_version: int | None = None
 
 
@@ -217,10 +218,10 @@ class AccessBook:
 
         return self._remembered((tenant_id, f"member:{actor}"), load)
 
-    def _role_grants(self, tenant_id: UUID, name: str) -> tuple[str, ...] | None:
+    def _role_grants(self, tenant_id: UUID, name: str) -> tuple[Grant, ...] | None:
         """None for a role the tenant does not have."""
 
-        def load() -> tuple[str, ...] | None:
+        def load() -> tuple[Grant, ...] | None:
             role = self.store.find(Role, Role.create_id(tenant_id, name))
             if role is None:
                 return BUILT_IN_ROLES[name][1] if name in BUILT_IN_ROLES else None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 from uuid import UUID
 
 import jwt
@@ -13,6 +15,7 @@ from domain.grants import ROLE_NAME
 from domain.ids import tenant_id_for
 
 ALGORITHM = "HS256"
+REGISTERED_CLAIMS = frozenset({"sub", "tenant", "roles", "aud", "iss", "iat", "exp", "nbf", "jti"})
 
 
 class Unauthenticated(Exception):
@@ -32,6 +35,8 @@ class Principal:
     """The token's `exp` claim: long-lived connections end then."""
     internal: bool = False
     """One of bsdflow's own services: its roles are the built-in ones, whatever a tenant did."""
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    """The token's other claims (a region, a department…), for row rules' `me.claims.…`."""
 
     @classmethod
     def system(cls, actor: str) -> Principal:
@@ -51,13 +56,20 @@ class TokenCodec:
     issuer: str = "bsdflow"
 
     def mint(
-        self, tenant: str, roles: list[str], actor: str = "dev", ttl_seconds: int = 86_400
+        self,
+        tenant: str,
+        roles: list[str],
+        actor: str = "dev",
+        ttl_seconds: int = 86_400,
+        claims: Mapping[str, Any] | None = None,
     ) -> str:
         malformed = [role for role in roles if not ROLE_NAME.match(role)]
         if malformed:
             raise ValueError(f"not role names: {malformed}")
         now = int(time.time())
-        claims = {
+        extra = {k: v for k, v in (claims or {}).items() if k not in REGISTERED_CLAIMS}
+        payload = {
+            **extra,
             "sub": actor,
             "tenant": tenant,
             "roles": roles,
@@ -66,7 +78,7 @@ class TokenCodec:
             "iat": now,
             "exp": now + ttl_seconds,
         }
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
 
     def principal(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -106,4 +118,11 @@ def _principal_of(claims: dict[str, object]) -> Principal:
     expires_at = claims.get("exp")
     if not isinstance(expires_at, int):
         raise Unauthenticated("token claim 'exp' must be a number of seconds")
-    return Principal(actor=actor, tenant_slug=tenant, roles=frozenset(roles), expires_at=expires_at)
+    others = {k: v for k, v in claims.items() if k not in REGISTERED_CLAIMS}
+    return Principal(
+        actor=actor,
+        tenant_slug=tenant,
+        roles=frozenset(roles),
+        expires_at=expires_at,
+        claims=others,
+    )

@@ -7,7 +7,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput
-from domain.grants import BUILT_IN_ROLES, EVERYTHING
+from domain.grants import BUILT_IN_ROLES, EVERYTHING, Grant
 from domain.ids import member_id_for, role_id_for
 
 
@@ -15,7 +15,7 @@ class Role(Aggregate):
     """A named set of grants in one tenant (the built-in ones are stored once first changed)."""
 
     @event("Defined")
-    def __init__(self, tenant_id: UUID, name: str, description: str, grants: list[str]) -> None:
+    def __init__(self, tenant_id: UUID, name: str, description: str, grants: list[Grant]) -> None:
         self.tenant_id = tenant_id
         self.name = name
         self.description = description
@@ -27,7 +27,7 @@ class Role(Aggregate):
         return role_id_for(tenant_id, name)
 
     @classmethod
-    def define(cls, tenant_id: UUID, name: str, description: str, grants: list[str]) -> Role:
+    def define(cls, tenant_id: UUID, name: str, description: str, grants: list[Grant]) -> Role:
         _admin_keeps_access(name, grants)
         return cls(tenant_id=tenant_id, name=name, description=description.strip(), grants=grants)
 
@@ -36,7 +36,7 @@ class Role(Aggregate):
         description, grants = BUILT_IN_ROLES[name]
         return cls(tenant_id=tenant_id, name=name, description=description, grants=list(grants))
 
-    def change(self, description: str | None, grants: list[str] | None) -> None:
+    def change(self, description: str | None, grants: list[Grant] | None) -> None:
         description = self.description if description is None else description.strip()
         grants = self.grants if grants is None else grants
         _admin_keeps_access(self.name, grants)
@@ -44,7 +44,7 @@ class Role(Aggregate):
             self._changed(description, grants)
 
     @event("Changed")
-    def _changed(self, description: str, grants: list[str]) -> None:
+    def _changed(self, description: str, grants: list[Grant]) -> None:
         self.description = description
         self.grants = grants
         self.removed = False
@@ -91,7 +91,7 @@ class Member(Aggregate):
         self.roles = []
 
 
-def _admin_keeps_access(name: str, grants: list[str]) -> None:
+def _admin_keeps_access(name: str, grants: list[Grant]) -> None:
     """Somebody must always be able to repair the tenant's roles."""
     if name == "admin" and not {EVERYTHING, "access:manage"} & set(grants):
         raise InvalidInput("the admin role must keep '*' or 'access:manage'", ("grants",))

@@ -18,8 +18,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
+from typing import Any
 
 from domain.errors import InvalidInput
+from domain.row_rules import check_row_rule
 
 EVERYTHING = "*"
 READ_PREFIX = "read:"
@@ -71,9 +73,36 @@ def role_name(value: str, path: tuple[str | int, ...] = ("name",)) -> str:
     return value
 
 
+Grant = str | dict[str, Any]
+"""A grant as stored: a string, or a read grant with a row filter and hidden fields."""
+SCOPED_AREAS = frozenset({"entities"})
+"""The read areas whose grants may name types, a row rule and hidden fields (for now)."""
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadGrant:
+    """`{"read": "entities", "types": ["Site"], "where": {…}, "hide": ["salary"]}`: the
+    records of an area it reads (of these types, that pass the row rule) without these fields."""
+
+    area: str
+    types: tuple[str, ...] = ()
+    where: Any = None
+    hide: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, grant: Mapping[str, Any]) -> ReadGrant:
+        return cls(
+            grant["read"],
+            tuple(grant.get("types", ())),
+            grant.get("where"),
+            tuple(grant.get("hide", ())),
+        )
+
+
 def checked_grants(
-    grants: Iterable[str], command_names: Iterable[str], path: tuple[str | int, ...] = ("grants",)
-) -> list[str]:
+    grants: Iterable[Grant], command_names: Iterable[str], path: tuple[str | int, ...] = ("grants",)
+) -> list[Grant]:
     """The grants in order without repeats; an unknown one is refused with the closest names."""
     known = {
         EVERYTHING,
@@ -82,19 +111,52 @@ def checked_grants(
         *command_names,
         *(f"{READ_PREFIX}{a}" for a in READ_AREAS),
     }
-    kept: list[str] = []
-    for i, grant in enumerate(grants):
-        if grant not in known:
+    kept: list[Grant] = []
+    for i, given in enumerate(grants):
+        grant = _checked_read_grant(given, (*path, i)) if isinstance(given, dict) else given
+        if isinstance(grant, str) and grant not in known:
             close = get_close_matches(grant, sorted(known), n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             raise InvalidInput(
                 f"unknown grant {grant!r}{hint}; a grant is a command area such as "
-                "'data:write', a command name, 'read:<area>' or '*'",
+                "'data:write', a command name, 'read:<area>', '*', or a read grant "
+                '{"read": "entities", "types": […], "where": {…}, "hide": […]}',
                 (*path, i),
             )
         if grant not in kept:
             kept.append(grant)
     return kept
+
+
+def _checked_read_grant(grant: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
+    unknown = sorted(set(grant) - {"read", "types", "where", "hide"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown key {unknown[0]!r} (a read grant has read, types, where, hide)",
+            (*path, unknown[0]),
+        )
+    area = grant.get("read")
+    if area not in SCOPED_AREAS:
+        raise InvalidInput(
+            f"a read grant with types, a row rule or hidden fields is for "
+            f"{', '.join(sorted(SCOPED_AREAS))} (other areas: 'read:<area>')",
+            (*path, "read"),
+        )
+    checked: dict[str, Any] = {"read": area}
+    for key in ("types", "hide"):
+        names = grant.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise InvalidInput(f"{key!r} is a list of names", (*path, key))
+        if key == "hide":
+            for j, name in enumerate(names):
+                if not _FIELD_NAME.match(name):
+                    raise InvalidInput("not a field name", (*path, key, j))
+        if names:
+            checked[key] = list(dict.fromkeys(names))
+    if grant.get("where") is not None:
+        check_row_rule(grant["where"], (*path, "where"))
+        checked["where"] = grant["where"]
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +165,14 @@ class Grants:
 
     roles: tuple[str, ...]
     allowed: frozenset[str]
-    by_role: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    by_role: tuple[tuple[str, tuple[Grant, ...] | None], ...] = ()
     """Each held role and its grants (None: the tenant has no such role)."""
     bound: frozenset[str] = frozenset()
     """The roles its membership binds."""
     claimed: frozenset[str] = frozenset()
     """The roles its token names."""
+    scoped: tuple[ReadGrant, ...] = ()
+    """Its read grants with types, a row rule or hidden fields."""
 
     def allows(self, area: str, command: str = "") -> bool:
         """May it run a command of `area` (named `command`)?"""
@@ -118,6 +182,15 @@ class Grants:
         return EVERYTHING in granted and area in COMMAND_AREAS  # not the platform's
 
     def reads(self, area: str) -> bool:
+        return self._reads_all(area) or any(g.area == area for g in self.scoped)
+
+    def scope(self, area: str) -> tuple[ReadGrant, ...] | None:
+        """None when it reads the whole area; else the grants that say which of it."""
+        if self._reads_all(area):
+            return None
+        return tuple(g for g in self.scoped if g.area == area)
+
+    def _reads_all(self, area: str) -> bool:
         granted = self.allowed
         return (
             EVERYTHING in granted
@@ -131,13 +204,15 @@ class Grants:
 
     @property
     def fingerprint(self) -> str:
-        """Equal for two actors who may see exactly the same (a response-cache key part)."""
-        return ",".join(sorted(g for g in self.allowed if g == EVERYTHING or g[:5] == READ_PREFIX))
+        """Equal for two readers granted the same reads (a response-cache key part; a row rule
+        with session variables makes it the reader's own)."""
+        plain = sorted(g for g in self.allowed if g == EVERYTHING or g[:5] == READ_PREFIX)
+        return repr((plain, self.scoped))
 
 
 def grants_of(
     roles: Iterable[str],
-    definitions: Mapping[str, Iterable[str] | None],
+    definitions: Mapping[str, Iterable[Grant] | None],
     bound: Iterable[str] = (),
     claimed: Iterable[str] = (),
 ) -> Grants:
@@ -146,5 +221,7 @@ def grants_of(
     by_role = tuple(
         (role, None if (found := definitions.get(role)) is None else tuple(found)) for role in held
     )
-    allowed = frozenset(g for _, grants in by_role for g in grants or ())
-    return Grants(held, allowed, by_role, frozenset(bound), frozenset(claimed))
+    every = [g for _, grants in by_role for g in grants or ()]
+    allowed = frozenset(g for g in every if isinstance(g, str))
+    scoped = tuple(ReadGrant.of(g) for g in every if isinstance(g, dict))
+    return Grants(held, allowed, by_role, frozenset(bound), frozenset(claimed), scoped)

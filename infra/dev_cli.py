@@ -26,6 +26,10 @@ def token(
     ] = None,
     actor: Annotated[str, typer.Option(help="Who acts (the token subject)")] = "dev",
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 86_400,
+    claim: Annotated[
+        list[str] | None,
+        typer.Option(help="Another claim, name=value (row rules read it as me.claims.<name>)"),
+    ] = None,
 ) -> None:
     """Mint a development JWT signed with this installation's secret."""
     from difflib import get_close_matches
@@ -52,8 +56,14 @@ def token(
             "use --role admin or --role editor to issue commands",
             err=True,
         )
+    claims: dict[str, str] = {}
+    for given in claim or []:
+        name, equals, value = given.partition("=")
+        if not equals or not name:
+            fail("token", f"a claim is name=value, not {given!r}", 2)
+        claims[name] = value
     codec = token_codec(Settings())
-    typer.echo(codec.mint(tenant, role or ["viewer"], actor=actor, ttl_seconds=ttl))
+    typer.echo(codec.mint(tenant, role or ["viewer"], actor=actor, ttl_seconds=ttl, claims=claims))
 
 
 class Endpoint(StrEnum):

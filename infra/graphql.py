@@ -51,7 +51,9 @@ def token_reader(codec: TokenCodec, book: AccessBook) -> TokenReader:
         except Unauthenticated as exc:
             raise NotAuthenticated(str(exc)) from exc
         grants = book.grants(principal)
-        return Viewer(principal.tenant_id, principal.actor, grants, principal.expires_at)
+        return Viewer(
+            principal.tenant_id, principal.actor, grants, principal.expires_at, principal.claims
+        )
 
     return read
 

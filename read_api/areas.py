@@ -47,10 +47,23 @@ def require_kind(grants: Grants, kind: str) -> None:
 
 
 def readable_kinds(grants: Grants, wanted: Sequence[str] | None, every: Sequence[str]) -> list[str]:
-    """The kinds asked for (all when None), each checked: asking for one the reader may not
-    read is refused, and "all" means all it may read."""
+    """The kinds a cross-area read (search, geo) may return, of those asked for (all when
+    None): asking for one the reader may not read is refused, and "all" means all it may read.
+    These reads cannot apply a row rule yet, so a kind the reader reads only in part (a read
+    grant with types, a row rule or hidden fields) is left out of them."""
     if wanted is not None:
         for kind in wanted:
             require_kind(grants, kind)
+            area = KIND_AREAS.get(kind)
+            if area is not None and grants.scope(area) is not None:
+                raise Forbidden(
+                    f"your read of {area} is restricted (types, a row rule or hidden fields), "
+                    f"which this query cannot apply yet: read {area} through its own fields"
+                )
         return list(wanted)
-    return [k for k in every if (area := KIND_AREAS.get(k)) is None or grants.reads(area)]
+    return [
+        k
+        for k in every
+        if (area := KIND_AREAS.get(k)) is None
+        or (grants.reads(area) and grants.scope(area) is None)
+    ]

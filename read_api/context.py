@@ -69,12 +69,12 @@ class ReadApi:
         self,
         tenant_id: UUID,
         stats: Stats | None = None,
-        may_read: Callable[[str], bool] = lambda _area: True,
+        reader: Viewer | None = None,
     ) -> Session:
-        """A transaction of `tenant_id`; `may_read` gates the read models by area (shared
-        loads, such as a subscription's, check their kind before they share)."""
+        """A transaction of `tenant_id`, reading what `reader` may (shared loads, such as a
+        subscription's, have none: each subscriber's kind is checked before they share)."""
         return Session(
-            self.pool, tenant_id, self.config.statement_timeout_ms, stats or Stats(), may_read
+            self.pool, tenant_id, self.config.statement_timeout_ms, stats or Stats(), reader
         )
 
     def authenticate(self, authorization: str | None) -> Viewer:
@@ -111,10 +111,10 @@ class Context(BaseContext):
         """Run `read` in this request's transaction (or, on a websocket, a short one)."""
         viewer = self.require_viewer()
         if self.transient:
-            async with self.api.session(viewer.tenant_id, self.stats, viewer.grants.reads) as r:
+            async with self.api.session(viewer.tenant_id, self.stats, viewer) as r:
                 return await read(r)
         if self._session is None:
-            self._session = self.api.session(viewer.tenant_id, self.stats, viewer.grants.reads)
+            self._session = self.api.session(viewer.tenant_id, self.stats, viewer)
         return await read(await self._session.reads())
 
     async def close(self) -> None:

@@ -59,11 +59,14 @@ class Loaders:
         found = self._loaders.get(feed)
         if found is None:
             area = area_of(feed.reads)
+            grants = self.ctx.require_viewer().grants
             load: Callable[[list[UUID]], Awaitable[list[V | None]]]
-            if area is not None and not self.ctx.require_viewer().grants.reads(area):
+            if area is not None and not grants.reads(area):
                 load = _nothing  # what one may not read is, to its reader, not there
-            else:
-                load = self._cached(feed) if feed.cached else self._read(feed)
+            elif feed.cached and (area is None or grants.scope(area) is None):
+                load = self._cached(feed)
+            else:  # the shared cache holds whole rows: a restricted reader reads its own
+                load = self._read(feed)
             found = self._loaders[feed] = DataLoader[UUID, V | None](load, cache=self.cache)
         return cast("DataLoader[UUID, V | None]", found)
 
@@ -108,9 +111,12 @@ class Loaders:
             async def from_db() -> list[EntityTypeRow]:
                 return await self.ctx.run(lambda r: r.of(EntityReads).types())
 
-            self._all_types = await self.ctx.api.cache.one(
-                "entity_types", self.tenant_id, "all", ENTITY_TYPES, from_db
-            )
+            if self.ctx.require_viewer().grants.scope("entities") is not None:
+                self._all_types = await from_db()  # its own list, not the tenant's cached one
+            else:
+                self._all_types = await self.ctx.api.cache.one(
+                    "entity_types", self.tenant_id, "all", ENTITY_TYPES, from_db
+                )
         return self._all_types
 
     async def _entity_types(self, ids: list[UUID]) -> list[EntityTypeRow | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -28,6 +28,8 @@ class Viewer:
     grants: Grants
     expires_at: float | None = None
     """The token's expiry (seconds since the epoch): a websocket is closed then."""
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    """The token's other claims: a row rule's `me.claims.…`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from psycopg import AsyncCursor, AsyncServerCursor
 
 from read_api.areas import area_of
 from read_api.errors import Forbidden
-from read_api.ports import ConnectionPool
+from read_api.ports import ConnectionPool, Viewer
 
 T = TypeVar("T")
 Q = TypeVar("Q")
@@ -125,22 +125,35 @@ class SettingsServerCursor(AsyncServerCursor[Any]):
 
 class Reads:
     """The read models' query interfaces, bound to one tenant-scoped transaction, each opened
-    only for a reader granted its area."""
+    only for a reader granted its area, and restricted to what its grants show of it."""
 
-    def __init__(self, conn: Conn, may_read: Callable[[str], bool] = lambda _area: True) -> None:
+    def __init__(self, conn: Conn, reader: Viewer | None = None) -> None:
         self.conn = conn
-        self.may_read = may_read
+        self.reader = reader
+        """None: bsdflow's own reads (a shared load, checked by whoever takes its rows)."""
         self._queries: dict[Callable[[Conn], Any], Any] = {}
 
     def of(self, queries: Callable[[Conn], Q]) -> Q:
         """The one instance of a read model's query class for this transaction."""
         found = self._queries.get(queries)
         if found is None:
-            area = area_of(queries)
-            if area is not None and not self.may_read(area):
-                raise Forbidden(f"no role of yours grants read:{area}")
-            found = self._queries[queries] = queries(self.conn)
+            found = self._queries[queries] = self._opened(queries)
         return cast("Q", found)
+
+    def _opened(self, queries: Callable[[Conn], Q]) -> Q:
+        area, reader = area_of(queries), self.reader
+        if area is None or reader is None:
+            return queries(self.conn)
+        if not reader.grants.reads(area):
+            raise Forbidden(f"no role of yours grants read:{area}")
+        opened = queries(self.conn)
+        scope = reader.grants.scope(area)
+        if scope is not None:
+            restrict = getattr(opened, "restrict", None)
+            if restrict is None:  # cannot happen: only areas whose queries restrict take scopes
+                raise Forbidden(f"read:{area} cannot be restricted")
+            restrict(scope, reader.actor, reader.claims)
+        return opened
 
 
 @dataclass
@@ -151,7 +164,7 @@ class Session:
     tenant_id: UUID
     statement_timeout_ms: int
     stats: Stats = field(default_factory=Stats)
-    may_read: Callable[[str], bool] = lambda _area: True
+    reader: Viewer | None = None
     _reads: Reads | None = None
     _exit: contextlib.AsyncExitStack | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -179,7 +192,7 @@ class Session:
             await stack.aclose()
             raise
         self._exit = stack
-        return Reads(conn, self.may_read)
+        return Reads(conn, self.reader)
 
     async def close(self) -> None:
         """Ends the transaction (read only: commit and rollback are the same; the pool commits

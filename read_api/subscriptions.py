@@ -17,9 +17,10 @@ from uuid import UUID
 import strawberry
 
 from projections.notify import Change
-from read_api.areas import require_kind
+from read_api.areas import KIND_AREAS, require_kind
 from read_api.changed_rows import FETCH
 from read_api.context import ReadApi
+from read_api.ports import Viewer
 from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
@@ -65,12 +66,31 @@ async def changes(
     """(change, new row) for this tenant's changes of `kind` that pass `wanted`."""
     api, viewer = info.context.api, info.context.require_viewer()
     require_kind(viewer.grants, kind)
+    area = KIND_AREAS.get(kind)
+    restricted = area is not None and viewer.grants.scope(area) is not None
     async with api.fanout.subscribe(viewer.tenant_id, {kind}) as feed:
         async for batch in feed:
             chosen = [change for change in batch if wanted(change)]
-            for change, row in zip(chosen, await rows(api, chosen), strict=True):
+            loaded = await rows(api, chosen)
+            if restricted and chosen:
+                loaded = await as_seen_by(api, viewer, kind, chosen, loaded)
+            for change, row in zip(chosen, loaded, strict=True):
                 if row is not None:
                     yield change, row
+
+
+async def as_seen_by(
+    api: ReadApi, viewer: Viewer, kind: str, changes: list[Change], loaded: list[Any]
+) -> list[Any]:
+    """The rows again, read as a reader with restricted grants sees them (its row rule, its
+    hidden fields): the shared load has whole rows; those it may not see become None."""
+    ids = [row.id for row in loaded if row is not None]
+    async with api.session(viewer.tenant_id, reader=viewer) as reads:
+        seen = await FETCH[kind](reads, ids) if ids else {}
+    return [
+        seen.get(change.id) if row is not None else None
+        for change, row in zip(changes, loaded, strict=True)
+    ]
 
 
 async def rows(api: ReadApi, changes: list[Change]) -> list[Any]:

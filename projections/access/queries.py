@@ -24,7 +24,8 @@ BY_ACTOR: Sort[Any] = Sort("actor", False, "text", lambda row: row.actor, ("acto
 class RoleRow:
     name: str
     description: str
-    grants: list[str]
+    grants: list[Any]
+    """Strings, and read grants as objects (`domain.grants`)."""
     removed: bool
     version: int
     """0 for a built-in role as it starts (never changed)."""

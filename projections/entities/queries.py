@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -14,7 +14,9 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
+from projections.entities.visibility import EntityScope, entity_scope
 from projections.groups.queries import IN_GROUP
 from projections.paging import (
     Constant,
@@ -151,9 +153,44 @@ def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
 class EntityReads:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.scope: EntityScope | None = None
+        """What a reader with restricted grants sees (None: everything)."""
+        self.types_named: frozenset[str] | None = None
+        """The entity types it may see, by lower-case name (None: all)."""
+
+    def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
+        """From now on, read only what `grants` show (the reader's restricted read grants)."""
+        self.scope = entity_scope(grants, actor, claims, f"{SCHEMA}.entity_types")
+        if grants and all(g.types for g in grants):
+            self.types_named = frozenset(name.lower() for g in grants for name in g.types)
+        else:
+            self.types_named = None if grants else frozenset()
+
+    def _where(self, where: EntityFilter) -> tuple[list[str], list[Any]]:
+        clauses, params = _conditions(where)
+        if self.scope is not None:
+            clauses.append(self.scope.predicate)
+            params.extend(self.scope.params)
+        return clauses, params
+
+    @property
+    def _columns(self) -> str:
+        if self.scope is None or not self.scope.hidden:
+            return ENTITY_COLUMNS
+        return ENTITY_COLUMNS.replace(" data,", f" {self.scope.data_column()} AS data,")
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, EntityRow]:
-        return await rows_by_ids(self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, ids)
+        if self.scope is None:
+            return await rows_by_ids(
+                self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, ids
+            )
+        async with self.conn.cursor(row_factory=class_row(EntityRow)) as cur:
+            await cur.execute(
+                f"SELECT {self._columns} FROM {SCHEMA}.entities "  # noqa: S608
+                f"WHERE id = ANY(%s) AND {self.scope.predicate}",
+                (ids, *self.scope.params),
+            )
+            return {row.id: row for row in await cur.fetchall()}
 
     async def page(
         self,
@@ -167,8 +204,8 @@ class EntityReads:
             self.conn,
             EntityRow,
             f"{SCHEMA}.entities",
-            ENTITY_COLUMNS,
-            _conditions(where),
+            self._columns,
+            self._where(where),
             SORTS[order],
             first,
             after,
@@ -186,12 +223,15 @@ class EntityReads:
     ) -> Page[str]:
         """`page`, each entity as JSON text built by PostgreSQL: `fields` are (key, an
         `EntityRow` attribute or a constant), in output order. Same rows, same cursors."""
-        values = [(key, ENTITY_JSON[v] if isinstance(v, str) else v) for key, v in fields]
+        shown = ENTITY_JSON
+        if self.scope is not None:
+            shown = {**ENTITY_JSON, "data": self.scope.data_column()}
+        values = [(key, shown[v] if isinstance(v, str) else v) for key, v in fields]
         return await keyset_json_page(
             self.conn,
             f"{SCHEMA}.entities",
             values,
-            _conditions(where),
+            self._where(where),
             SORTS[order],
             first,
             after,
@@ -201,11 +241,16 @@ class EntityReads:
     async def types(self) -> list[EntityTypeRow]:
         async with self.conn.cursor(row_factory=class_row(EntityTypeRow)) as cur:
             await cur.execute(f"SELECT {TYPE_COLUMNS} FROM {SCHEMA}.entity_types ORDER BY name")  # noqa: S608
-            return await cur.fetchall()
+            return self._shown_types(await cur.fetchall())
 
     async def types_by_ids(self, ids: list[UUID]) -> dict[UUID, EntityTypeRow]:
         table = f"{SCHEMA}.entity_types"
-        return await rows_by_ids(self.conn, EntityTypeRow, table, TYPE_COLUMNS, ids)
+        found = await rows_by_ids(self.conn, EntityTypeRow, table, TYPE_COLUMNS, ids)
+        return {row.id: row for row in self._shown_types(list(found.values()))}
+
+    def _shown_types(self, rows: list[EntityTypeRow]) -> list[EntityTypeRow]:
+        named = self.types_named
+        return rows if named is None else [row for row in rows if row.name.lower() in named]
 
 
 ENTITY = Feed("entity", EntityReads, EntityReads.by_ids, EntityRow, cached=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from domain.grants import COMMAND_AREAS, EVERYTHING, READ_AREAS, Grants, grants_of
 from projections.access.queries import AccessReads, MemberRow, RoleRow
@@ -16,10 +17,12 @@ from read_api.types.common import (
     page_size,
 )
 
+GRANTS = "Strings ('data:write', 'read:entities', …) and read grants as objects."
+
 
 @strawberry.type(description="A role of the tenant and what it grants.")
 class Role(RoleRow, RowType[RoleRow]):
-    pass
+    grants: list[JSON] = strawberry.field(description=GRANTS)
 
 
 @strawberry.type(description="An actor (a token's subject) bound to roles of the tenant.")
@@ -36,7 +39,7 @@ class HeldRole:
     defined: bool = strawberry.field(
         description="False for a role the tenant does not have: it grants nothing."
     )
-    grants: list[str]
+    grants: list[JSON] = strawberry.field(description=GRANTS)
 
 
 @strawberry.type(description="What an actor may do and read, and which role gives it.")
@@ -64,7 +67,7 @@ def explained(actor: str, granted: Grants) -> Access:
                     if name in held
                 ],
                 defined=grants is not None,
-                grants=list(grants or ()),
+                grants=[JSON(g) for g in grants or ()],
             )
             for name, grants in granted.by_role
         ],

@@ -269,3 +269,28 @@ async def test_an_oversized_subscribe_message_is_refused_before_parsing(served, 
         assert served.services.fanout.subscriber_count == 0
     finally:
         await socket.close()
+
+
+async def test_a_restricted_reader_is_pushed_only_what_its_row_rule_shows(served, http, api):
+    fields = [{"name": "title", "type": "text"}, {"name": "region", "type": "text"},
+              {"name": "salary", "type": "integer"}]  # fmt: skip
+    site = await command(http, api.token, "define-entity-type", name="Site", fields=fields)
+    grant = {"read": "entities", "where": {"==": [{"var": "data.region"}, "north"]},
+             "hide": ["salary"]}  # fmt: skip
+    await command(http, api.token, "define-role", name="northern", grants=[grant])
+    northern = api.mint("acme", "northern", actor="ivy")
+    async with Client(transport=transport(served, northern)) as session:
+        updates = session.subscribe(gql(ENTITY_CHANGED))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        hidden = await command(http, api.token, "create-entity", entity_type_id=site["id"],
+                               data={"title": "South", "region": "south", "salary": 1})  # fmt: skip
+        shown = await command(http, api.token, "create-entity", entity_type_id=site["id"],
+                              data={"title": "North", "region": "north", "salary": 2})  # fmt: skip
+        assert hidden["position"] < shown["position"]
+        message = (await asyncio.wait_for(first, 30))["entityChanged"]
+        # Changes arrive in order: had the southern one been pushed, it would have come first.
+        assert message["entity"]["id"] == shown["id"]
+        assert message["entity"]["data"] == {"title": "North", "region": "north"}
+        await updates.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import graphql_settings
 from tests.integration.test_graphql import GraphQL, serving, site, site_type
 
 READS = """query($id: UUID!, $pid: UUID!) {
@@ -157,3 +158,97 @@ async def test_roles_are_per_tenant(api, graphql, settled):
     assert (await api.post("create-group", {"name": "x"}, token=acme_editor)).status == 200
     acme_clerk = api.mint("acme", "clerk")
     assert (await api.post("create-group", {"name": "y"}, token=acme_clerk)).status == 403
+
+
+REGIONAL = {
+    "read": "entities",
+    "types": ["Site"],
+    "where": {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]},
+    "hide": ["salary"],
+}
+ENTITIES = "{ entities { edges { node { title data } } } entityTypes { name } counts { entities } }"
+
+
+async def regional_sites(api: Any, settled: Any) -> dict[str, str]:
+    fields = [
+        {"name": "title", "type": "text", "required": True, "searchable": "A"},
+        {"name": "region", "type": "text"},
+        {"name": "salary", "type": "integer"},
+    ]
+    site = await api.command("define-entity-type", name="Site", fields=fields)
+    depot = await api.command("define-entity-type", name="Depot", fields=fields)
+    ids = {}
+    for type_id, title, region in (
+        (site.id, "North site", "north"),
+        (site.id, "South site", "south"),
+        (depot.id, "North depot", "north"),
+    ):
+        made = await api.command(
+            "create-entity",
+            entity_type_id=type_id,
+            data={"title": title, "region": region, "salary": 10},
+            location={"lat": 38.7, "lon": -9.1},
+        )
+        ids[title] = made.id
+    await api.command("define-role", name="regional", grants=[REGIONAL])
+    await settled(made.position)
+    return ids
+
+
+@pytest.mark.parametrize("fast_lists", [True, False], ids=["postgres-rendered", "executed"])
+async def test_a_row_rule_and_hidden_fields_shape_every_entity_read(
+    api, runtime, read_side, settled, fast_lists
+):
+    ids = await regional_sites(api, settled)
+    north = api.runtime.tokens.mint("acme", ["regional"], actor="ivy", claims={"region": "north"})
+    south = api.runtime.tokens.mint("acme", ["regional"], actor="bo", claims={"region": "south"})
+    nowhere = api.mint("acme", "regional", actor="cy")  # no region claim: sees no site
+    async with serving(runtime, api.token, graphql_settings(fast_lists=fast_lists)) as graphql:
+        seen = await graphql.data(ENTITIES, token=north)
+        assert seen["entities"]["edges"] == [
+            {"node": {"title": "North site", "data": {"title": "North site", "region": "north"}}}
+        ]
+        assert seen["entityTypes"] == [{"name": "Site"}]
+        assert seen["counts"] == {"entities": None}
+        # the same query from a reader of another region: its own answer, never a cached one
+        other = await graphql.data(ENTITIES, token=south)
+        assert [e["node"]["title"] for e in other["entities"]["edges"]] == ["South site"]
+        assert (await graphql.data(ENTITIES, token=nowhere))["entities"]["edges"] == []
+
+        by_id = "query($id: UUID!) { entity(id: $id) { title data } }"
+        for title, shown in (("North site", True), ("South site", False), ("North depot", False)):
+            found = await graphql.data(by_id, {"id": ids[title]}, token=north)
+            assert (found["entity"] is not None) == shown, title
+        assert (
+            "salary"
+            not in (await graphql.data(by_id, {"id": ids["North site"]}, token=north))["entity"][
+                "data"
+            ]
+        )
+        # search and geo cannot apply a row rule yet: they leave restricted kinds out
+        hits = await graphql.data(
+            '{ search(query: "north") { edges { node { kind } } } }', token=north
+        )
+        assert hits["search"]["edges"] == []
+        asked = await graphql.query(
+            "{ nearby(lat: 38.7, lon: -9.1, kinds: [ENTITY]) { hits { id } } }", token=north
+        )
+        assert codes(asked) == {"nearby": "FORBIDDEN"}
+        past = "query($id: UUID!) { recordAt(id: $id, position: 1000000) { version } }"
+        assert (await graphql.data(past, {"id": ids["North site"]}, token=north))[
+            "recordAt"
+        ] is None
+        # an admin still sees everything, salaries included
+        everything = await graphql.data(ENTITIES)
+        assert len(everything["entities"]["edges"]) == 3
+        assert everything["counts"] == {"entities": 3}
+        assert all("salary" in e["node"]["data"] for e in everything["entities"]["edges"])
+
+
+async def test_a_bad_read_grant_is_refused_with_its_path(api):
+    bad = {"read": "entities", "where": {"==": [{"var": "data.region"}, {"var": "me.region"}]}}
+    refused = await api.post("define-role", {"name": "r", "grants": ["read:groups", bad]})
+    assert refused.status == 422, refused.body
+    [error] = refused.body["errors"]
+    assert error["path"] == ["grants", 1, "where", "==", 1, "var"]
+    assert "me.claims" in error["message"]

@@ -152,3 +152,12 @@ def test_watch_fails_in_one_line(url: str, code: int, message: str, tmp_path: Pa
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"bsdflow watch: {message}"), lines
     assert "Traceback" not in result.output
+
+
+def test_a_token_carries_the_claims_given(tmp_path: Path) -> None:
+    result = invoke(["token", "--role", "viewer", "--claim", "region=north"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert claims(result.stdout.strip())["region"] == "north"
+    bad = invoke(["token", "--role", "viewer", "--claim", "region"], tmp_path)
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "bsdflow token: a claim is name=value, not 'region'"
