@@ -181,6 +181,9 @@ class AccessBook:
     ttl_seconds: float = 30.0
     clock: Callable[[], float] = time.monotonic
     _cached: dict[tuple[UUID, str], tuple[float, Any]] = field(default_factory=dict)
+    listeners: list[Callable[[UUID], None]] = field(default_factory=list)
+    """Told of each tenant whose roles or members changed through this process (from the
+    thread that changed them)."""
     _generations: dict[UUID, int] = field(default_factory=dict)
     """Bumped by `forget`: a load that began before is not kept."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -210,6 +213,8 @@ class AccessBook:
             self._generations[tenant_id] = self._generations.get(tenant_id, 0) + 1
             for key in [k for k in self._cached if k[0] == tenant_id]:
                 del self._cached[key]
+        for listener in self.listeners:
+            listener(tenant_id)
 
     def _member_roles(self, tenant_id: UUID, actor: str) -> tuple[str, ...]:
         def load() -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from commands.http import (
 )
 from commands.registered import COMMANDS
 from infra.docs import app_with_offline_docs
+from infra.downloads import mount_downloads
 from infra.graphql import mount_graphql
 from infra.runtime import Runtime
 from infra.settings import GraphQLSettings
@@ -35,7 +36,8 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
     problems.install(app)
     endpoints = CommandEndpoints(runtime.commands, runtime.tokens, runtime.blobs)
     app.include_router(command_router(COMMANDS, endpoints))
-    mount_graphql(app, runtime, graphql or runtime.settings.graphql)
+    services = mount_graphql(app, runtime, graphql or runtime.settings.graphql)
+    mount_downloads(app, services.api, runtime.blobs)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,

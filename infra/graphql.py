@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+from uuid import UUID
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -98,6 +99,7 @@ class GraphQLServices:
             name="graphql-reader",
         )
         self.redis = aioredis.Redis.from_url(runtime.urls.redis_url)
+        self.book = runtime.commands.book
         names = list(PROJECTIONS)
         watermark = Watermark(names, checkpoint_reader(database_url, names))
         config = settings.for_env(dev=runtime.settings.env == "dev")
@@ -105,7 +107,7 @@ class GraphQLServices:
         self.api = ReadApi(
             config=config,
             pool=self.pool,
-            tokens=token_reader(runtime.tokens, runtime.commands.book),
+            tokens=token_reader(runtime.tokens, self.book),
             cache=HotCache(RedisCacheStore(self.redis), ttl_seconds=settings.cache_ttl),
             watermark=watermark,
             fanout=self.fanout,
@@ -113,12 +115,21 @@ class GraphQLServices:
             past=past_states(runtime.store),
         )
         self.answers = KeptResponses(config.kept_responses, config.response_cache_max_bytes)
+        self._tell: Callable[[UUID], None] | None = None
         self._opened = False
 
     async def _start(self) -> None:
         await self.pool.open(wait=True)
         self._opened = True
         await self.fanout.start()
+        loop = asyncio.get_running_loop()
+
+        # Commands run on worker threads: a change of access reaches the sockets in their loop.
+        def tell(tenant_id: UUID) -> None:
+            loop.call_soon_threadsafe(self.api.access_changed, tenant_id)
+
+        self._tell = tell
+        self.book.listeners.append(tell)
 
     async def warm_up(self) -> None:
         """Open everything at startup; if the read side is not migrated yet, the first request
@@ -131,6 +142,8 @@ class GraphQLServices:
             )
 
     async def close(self) -> None:
+        if self._tell is not None and self._tell in self.book.listeners:
+            self.book.listeners.remove(self._tell)
         await self.fanout.close()
         if self._opened:
             await self.pool.close()

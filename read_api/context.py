@@ -51,6 +51,7 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.past = past
+        self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
         self._start = start
@@ -76,6 +77,17 @@ class ReadApi:
         return Session(
             self.pool, tenant_id, self.config.statement_timeout_ms, stats or Stats(), reader
         )
+
+    def watch_access(self, tenant_id: UUID, changed: Callable[[], None]) -> Callable[[], None]:
+        """Call `changed` whenever the tenant's roles or members change; returns the unwatch."""
+        watchers = self._access_watchers.setdefault(tenant_id, set())
+        watchers.add(changed)
+        return lambda: watchers.discard(changed)
+
+    def access_changed(self, tenant_id: UUID) -> None:
+        """The tenant's roles or members changed (call in the serving event loop)."""
+        for changed in list(self._access_watchers.get(tenant_id, ())):
+            changed()
 
     def authenticate(self, authorization: str | None) -> Viewer:
         try:

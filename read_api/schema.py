@@ -12,7 +12,6 @@ reader connection (`read_api.waits`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -48,7 +47,7 @@ from read_api.limits import extensions
 from read_api.ports import Viewer
 from read_api.prebuilt import PrebuiltExecutor
 from read_api.response_cache import VIEWER
-from read_api.sockets import ReadSockets
+from read_api.sockets import ReadSockets, connection_authorization
 from read_api.subscriptions import Subscription
 from read_api.types import query_roots
 from read_api.types.common import Info, field
@@ -98,15 +97,6 @@ def build_schema(api: ReadApi) -> strawberry.Schema:
     )
     schema.hide_suggestions = not api.config.introspection
     return schema
-
-
-def connection_authorization(params: Mapping[str, Any]) -> str | None:
-    """`{"Authorization": "Bearer …"}` or `{"token": "…"}` from `connection_init`."""
-    for name in ("Authorization", "authorization"):
-        if isinstance(params.get(name), str):
-            return str(params[name])
-    token = params.get("token")
-    return f"Bearer {token}" if isinstance(token, str) else None
 
 
 class ReadRouter(GraphQLRouter[Context, None]):

@@ -20,7 +20,12 @@ from read_api.types.common import (
 
 @strawberry.type(description="A file attached to an entity, a process or an occurrence.")
 class Document(DocumentRow, RowType[DocumentRow]):
-    pass
+    @field(
+        "Where its content is downloaded: GET this path of the API with the same bearer token "
+        "(Range requests supported)."
+    )
+    def download_url(self) -> str:
+        return f"/v1/documents/{self.id}"
 
 
 async def documents_of(info: Info, target_id: UUID) -> list[Document]:

@@ -294,3 +294,20 @@ async def test_a_restricted_reader_is_pushed_only_what_its_row_rule_shows(served
         assert message["entity"]["data"] == {"title": "North", "region": "north"}
         await updates.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_a_socket_is_closed_when_its_readers_grants_change(served, http, api):
+    viewer = await connected(served, api.mint("acme", "viewer", actor="val"))
+    editor = await connected(served, api.mint("acme", "editor", actor="ed"))
+    for socket in (viewer, editor):
+        await socket.send(json.dumps({"id": "1", "type": "subscribe",
+                                      "payload": {"query": ENTITY_CHANGED}}))  # fmt: skip
+    await until(lambda: served.services.fanout.subscriber_count >= 1)
+    await command(http, api.token, "change-role", name="viewer", grants=["read:processes"])
+    await asyncio.wait_for(viewer.wait_closed(), 30)  # bounded: the server must close it
+    assert viewer.close_code == 4403
+    assert viewer.close_reason == "Access changed"
+    # The editor's grants did not change: its socket still answers.
+    await editor.send(json.dumps({"type": "ping"}))
+    assert json.loads(await asyncio.wait_for(editor.recv(), 10))["type"] == "pong"
+    await editor.close()

@@ -172,6 +172,8 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert '"processes":null' in out, "a role's reads were not applied"
         assert '"sources":["membership","token"]' in out
         assert '"reads":["entities"]' in out
+        assert "Valve on floor 2 is corroded." in out, "the document did not download"
+        assert lines[-1] == "404", "a role without documents downloaded one"
         assert (data_dir / "documents").exists()
 
         loadtest = subprocess.run(

@@ -252,3 +252,51 @@ async def test_a_bad_read_grant_is_refused_with_its_path(api):
     [error] = refused.body["errors"]
     assert error["path"] == ["grants", 1, "where", "==", 1, "var"]
     assert "me.claims" in error["message"]
+
+
+async def test_a_document_downloads_for_whoever_reads_it_and_its_record(api, settled):
+    ids = await regional_sites(api, settled)
+    content = b"north site survey\n" * 100
+    attached = await api.upload(
+        "entity", ids["South site"], content, filename="survey.txt", content_type="text/plain"
+    )
+    assert attached.status_code == 200, attached.text
+    document = attached.json()
+    await settled(document["position"])
+    url = f"/v1/documents/{document['id']}"
+
+    async def get(token: str | None, **headers: str) -> Any:
+        sent = {"Authorization": f"Bearer {token}"} if token else {}
+        return await api.http.get(url, headers=sent | headers)
+
+    whole = await get(api.token)
+    assert whole.status_code == 200, whole.text
+    assert whole.content == content
+    assert whole.headers["content-type"].startswith("text/plain")
+    assert whole.headers["content-length"] == str(len(content))
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert 'filename="survey.txt"' in whole.headers["content-disposition"]
+    part = await get(api.token, Range="bytes=6-9")
+    assert (part.status_code, part.content) == (206, b"site")
+    assert part.headers["content-range"] == f"bytes 6-9/{len(content)}"
+    assert (await get(api.mint("acme", "viewer"))).status_code == 200
+
+    # Not readable is not there: no documents area, a hidden record, another tenant.
+    await api.command("define-role", name="sites-only", grants=["read:entities"])
+    south = api.runtime.tokens.mint("acme", ["regional"], actor="bo", claims={"region": "south"})
+    await api.command("define-role", name="papers", grants=["read:documents", REGIONAL])
+    north_papers = api.runtime.tokens.mint("acme", ["papers"], claims={"region": "north"})
+    south_papers = api.runtime.tokens.mint("acme", ["papers"], claims={"region": "south"})
+    platform = api.mint("platform", "platform")
+    await api.command("create-tenant", token=platform, slug="globex", name="Globex")
+    for token in (api.mint("acme", "sites-only"), south, north_papers, api.mint("globex", "admin")):
+        refused = await get(token)
+        assert refused.status_code == 404, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert (await get(south_papers)).content == content
+    assert (await get(None)).status_code == 401
+    assert (
+        await api.http.get(
+            "/v1/documents/not-an-id", headers={"Authorization": f"Bearer {api.token}"}
+        )
+    ).status_code == 422
