@@ -98,4 +98,4 @@ def url(
 def token_codec(settings: Settings) -> TokenCodec:
     from commands.auth import TokenCodec
 
-    return TokenCodec(settings.signing_secret(), settings.jwt_audience)
+    return TokenCodec(settings.signing_secret(), settings.jwt_audience)  # minting needs no OIDC

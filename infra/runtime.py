@@ -136,7 +136,7 @@ def build_runtime(
         store=store,
         redis=client,
         blobs=blobs,
-        tokens=TokenCodec(settings.signing_secret(), settings.jwt_audience),
+        tokens=settings.token_codec(),
         commands=CommandService(store, locks, blobs, secrets, prevalidation),
         secrets=secrets,
         bus=bus,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from read_api.config import ReadApiConfig
+
+if TYPE_CHECKING:
+    from commands.auth import TokenCodec
 
 DEMO_TENANT = "demo"
 """The tenant `bsdflow up` creates on first start, and the CLI's default."""
@@ -67,6 +70,13 @@ class Settings(BaseSettings):
     port: int = 8000
     jwt_secret: str | None = None
     jwt_audience: str = "bsdflow"
+    oidc_issuer: str | None = None
+    """An OpenID Connect provider whose tokens are accepted (its `iss`), besides bsdflow's own."""
+    oidc_jwks_url: str | None = None
+    """Its signing keys (default: the `jwks_uri` its discovery document names)."""
+    oidc_audience: str = "bsdflow"
+    oidc_tenant_claim: str = "tenant"
+    oidc_roles_claim: str = "roles"
     max_body_bytes: int = 1_048_576
     max_header_bytes: int = 32 * 1024
     """Request line plus headers; a longer head is refused with 431 before it is parsed."""
@@ -92,6 +102,21 @@ class Settings(BaseSettings):
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
 
+    def token_codec(self) -> TokenCodec:
+        """Tokens as this installation accepts them: its own, and its OIDC provider's."""
+        from commands.auth import OidcIssuer, TokenCodec
+
+        oidc = None
+        if self.oidc_issuer:
+            oidc = OidcIssuer(
+                issuer=self.oidc_issuer,
+                jwks_url=self.oidc_jwks_url or discovered_jwks_url(self.oidc_issuer),
+                audience=self.oidc_audience,
+                tenant_claim=self.oidc_tenant_claim,
+                roles_claim=self.oidc_roles_claim,
+            )
+        return TokenCodec(self.signing_secret(), self.jwt_audience, oidc=oidc)
+
     def signing_secret(self) -> str:
         """The configured JWT secret, or a random one kept in the data folder for dev runs."""
         return self._secret(self.jwt_secret, "BSDFLOW_JWT_SECRET", "jwt-secret")
@@ -110,3 +135,15 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def discovered_jwks_url(issuer: str) -> str:
+    """The `jwks_uri` of the issuer's OpenID discovery document."""
+    import httpx
+
+    url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    try:
+        found = httpx.get(url, timeout=10).raise_for_status().json()["jwks_uri"]
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        raise ValueError(f"cannot read {url} (set BSDFLOW_OIDC_JWKS_URL): {exc}") from exc
+    return str(found)
