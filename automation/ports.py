@@ -63,8 +63,3 @@ class Channels(Protocol):
     def get(self, name: str) -> Channel | None: ...
 
     def names(self) -> list[str]: ...
-
-
-class RateLimiter(Protocol):
-    def take(self, key: str, rate_per_second: float, burst: int) -> float:
-        """0 if a token was taken now, else the seconds to wait before one is available."""

@@ -31,8 +31,8 @@ from automation.delivery import Delivery
 from automation.lease import Lease, Takeover
 from automation.lookup import Lookup
 from automation.pace import Pace
-from automation.ports import RateLimiter
 from commands.action_runs import ActionRunBatches, Outcome, RunPlan
+from commands.ports import RateLimiter
 from domain.action_catalog import parse_retry
 from domain.action_run import ActionRun
 from domain.schedules import parse_catch_up, parse_schedule

@@ -60,7 +60,11 @@ def build_history(bench: Bench, changes: int) -> tuple[str, str, int]:
             found: dict[str, object] = reply.json()
             return found
 
-        command("create-tenant", {"slug": "audit", "name": "Audit"}, platform)
+        command(
+            "create-tenant",
+            {"slug": "audit", "name": "Audit", "settings": {"commands_per_second": 100_000}},
+            platform,
+        )
         fields = [{"name": "title", "type": "text"}, {"name": "count", "type": "integer"}]
         kind = command("define-entity-type", {"name": "Counter", "fields": fields})
         entity = command(

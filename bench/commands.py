@@ -121,7 +121,12 @@ def set_up_tenant(bench: Bench) -> tuple[str, str]:
     """A fresh tenant (unique slug, so a reused --data-dir works) and its Site type."""
     slug = f"bench-{uuid.uuid4().hex[:8]}"
     platform = bench.tokens.mint("platform", ["platform"], actor="bench")
-    command(bench.base_url, "create-tenant", platform, {"slug": slug, "name": "Bench Ltd"})
+    command(
+        bench.base_url,
+        "create-tenant",
+        platform,
+        {"slug": slug, "name": "Bench Ltd", "settings": {"commands_per_second": 100_000}},
+    )
     admin = bench.tokens.mint(slug, ["admin"], actor="bench")
     site = command(
         bench.base_url, "define-entity-type", admin, {"name": "Site", "fields": SITE_FIELDS}

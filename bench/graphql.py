@@ -173,7 +173,7 @@ def post(bench: Bench, name: str, token: str, body: dict[str, Any]) -> dict[str,
 def load_entities(bench: Bench) -> str:
     """A tenant with ROWS entities, visible through GraphQL; returns a viewer token."""
     slug = f"bench-{uuid.uuid4().hex[:8]}"
-    post(bench, "create-tenant", bench.tokens.mint("platform", ["platform"]), {"slug": slug,
+    post(bench, "create-tenant", bench.tokens.mint("platform", ["platform"]), {"settings": {"commands_per_second": 100_000}, "slug": slug,
          "name": "Bench"})  # fmt: skip
     admin = bench.tokens.mint(slug, ["admin"])
     fields = [{"name": "title", "type": "text"}, {"name": "city", "type": "text"},

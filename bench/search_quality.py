@@ -71,7 +71,11 @@ async def load(bench: Bench, slug: str, targets: list[Place]) -> tuple[str, floa
             return int(reply.json()["position"])
 
         platform = bench.tokens.mint("platform", ["platform"])
-        await post("create-tenant", platform, {"slug": slug, "name": "Places"})
+        await post(
+            "create-tenant",
+            platform,
+            {"slug": slug, "name": "Places", "settings": {"commands_per_second": 100_000}},
+        )
         admin = bench.tokens.mint(slug, ["admin"])
         defined = await http.post(
             "/v1/commands/define-entity-type", json=PLACE_TYPE,

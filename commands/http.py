@@ -181,6 +181,7 @@ def command_router(commands: Mapping[str, CommandSpec[Any]], deps: CommandEndpoi
                 409: {"description": "Expected-version conflict or value already taken"},
                 413: {"description": "Body too large"},
                 422: {"description": "Invalid input (problem+json with field paths)"},
+                429: {"description": "Over the tenant's commands_per_second (see Retry-After)"},
             },
         )
     router.add_api_route(

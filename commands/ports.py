@@ -9,6 +9,13 @@ from typing import Any, BinaryIO, Protocol
 from uuid import UUID
 
 
+class RateLimiter(Protocol):
+    """Token buckets shared by every process (a tenant's commands, its deliveries)."""
+
+    def take(self, key: str, rate_per_second: float, burst: int) -> float:
+        """0 if a token was taken now, else the seconds to wait before one is available."""
+
+
 class Locks(Protocol):
     """Short-lived exclusive locks (Redis `SET NX PX` in production)."""
 

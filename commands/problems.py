@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from commands.auth import Forbidden, Unauthenticated
 from commands.prevalidation import ValidationUnavailable
-from commands.service import IdempotencyKeyReused
+from commands.service import IdempotencyKeyReused, TooManyCommands
 from commands.storable import MAX_DEPTH
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
@@ -121,6 +122,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, TooManyCommands):
+            retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+            return problem(request, 429, "Too many requests", exc.message, headers=retry)
         status, title = {
             NotFound: (404, "Not found"),
             Conflict: (409, "Conflict"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,7 +18,7 @@ from commands.access import ACCESS_MANAGE, AccessBook
 from commands.action_runs import ActionRunBatches
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
-from commands.ports import BlobStore, Locks, SecretBox, StagedBlob
+from commands.ports import BlobStore, Locks, RateLimiter, SecretBox, StagedBlob
 from commands.prevalidation import Prevalidation
 from commands.receipts import CommandReceipt
 from commands.registry import Command, CommandSpec
@@ -31,6 +32,20 @@ log = structlog.get_logger("bsdflow.commands")
 
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key was sent with a different request."""
+
+
+class TooManyCommands(DomainError):
+    """The tenant is over its `commands_per_second`: 429, with when to try again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            f"this organisation sends more than its commands_per_second; retry in {retry_after:.2f} s"
+        )
+        self.retry_after = retry_after
+
+
+TENANT_SETTINGS_SECONDS = 5.0
+"""A tenant's rate limit is read again after this long (a change of settings applies then)."""
 
 
 def request_hash(command: str, body: Command, upload: StagedBlob | None) -> str:
@@ -55,7 +70,10 @@ class CommandService:
     """Checks the commands whose spec names a validation (absent: the handler's checks alone)."""
     access: AccessBook | None = None
     """Who may do what (by default, the roles and members `store` holds)."""
-    _known_tenants: set[UUID] = field(default_factory=set)
+    quota: RateLimiter | None = None
+    """Each tenant's commands_per_second, shared by every API process (absent: unlimited)."""
+    _rates: dict[UUID, tuple[float, int]] = field(default_factory=dict)
+    """Tenant → (when read, its commands per second)."""
 
     def __post_init__(self) -> None:
         self.book = self.access or AccessBook(self.store)
@@ -97,7 +115,7 @@ class CommandService:
     ) -> Recorded:
         self.book.require(principal, spec.permission, spec.name)
         if spec.permission != "tenants:create":
-            self._require_tenant(principal.tenant_id)
+            self._admit(principal)
         receipt = None
         if idempotency_key is not None:
             receipt = self._receipt(principal, spec, idempotency_key, body, upload)
@@ -164,13 +182,22 @@ class CommandService:
         keyed = self.secrets.fingerprint(principal.tenant_id, plain.encode())
         return ReceiptRequest(key, spec.name, keyed, plain)
 
-    def _require_tenant(self, tenant_id: UUID) -> None:
-        """Commands for a tenant that was never created are refused; positive answers are cached."""
-        if tenant_id in self._known_tenants:
-            return
-        if self.store.find(Tenant, tenant_id) is None:
-            raise NotFound("the token's tenant does not exist")
-        self._known_tenants.add(tenant_id)
+    def _admit(self, principal: Principal) -> None:
+        """A command for a tenant that was never created is refused; one over the tenant's
+        rate waits for nothing: it is refused with when to try again."""
+        tenant_id = principal.tenant_id
+        now = time.monotonic()
+        known = self._rates.get(tenant_id)
+        if known is None or now - known[0] > TENANT_SETTINGS_SECONDS:
+            tenant = self.store.find(Tenant, tenant_id)
+            if tenant is None:
+                raise NotFound("the token's tenant does not exist")
+            known = self._rates[tenant_id] = (now, int(tenant.settings["commands_per_second"]))
+        if self.quota is not None and not principal.internal:
+            rate = known[1]
+            wait = self.quota.take(f"commands:{tenant_id}", rate, max(rate, 1))
+            if wait > 0:
+                raise TooManyCommands(wait)
 
     def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
         receipt_id = receipt_id_for(tenant_id, receipt.key)

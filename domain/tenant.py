@@ -18,7 +18,7 @@ LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Z]{2})?$")
 DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "UTC",
     "locale": "en",
-    "commands_per_second": 100,
+    "commands_per_second": 1_000,
     "deliveries_per_second": 200,
     # search typo tolerance, as Meilisearch's: words this long get 1 typo, then 2
     "typo_tolerance": True,

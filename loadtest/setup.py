@@ -109,7 +109,13 @@ async def _new_tenant(api: ApiClient, data: DataGenerator, mint: Mint | None, p:
     slug = f"loadtest-{data.run_tag}"
     platform = mint("platform", ["platform"])
     answer = await api.command(
-        "create-tenant", {"slug": slug, "name": f"Load test {data.run_tag}"}, token=platform
+        "create-tenant",
+        {
+            "slug": slug,
+            "name": f"Load test {data.run_tag}",
+            "settings": {"commands_per_second": 100_000},
+        },
+        token=platform,
     )
     p.note(answer)
     p.token, p.tenant = mint(slug, ["admin"]), slug

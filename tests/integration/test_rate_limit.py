@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from automation.ports import RateLimiter
+from commands.ports import RateLimiter
 from infra.embedded import ServerUrls
 from infra.redis_adapters import RedisTokenBucket
 
@@ -53,3 +53,25 @@ def test_idle_buckets_expire_and_arguments_are_checked(
         bucket.take("tenant-a", rate_per_second=0, burst=1)
     with pytest.raises(ValueError, match="burst"):
         bucket.take("tenant-a", rate_per_second=1, burst=0)
+
+
+async def test_a_tenant_over_its_command_rate_gets_429_and_another_tenant_does_not(api):
+    platform = api.mint("platform", "platform")
+    await api.command(
+        "create-tenant",
+        token=platform,
+        slug="slow",
+        name="Slow",
+        settings={"commands_per_second": 2},
+    )
+    slow = api.mint("slow", "admin")
+    answers = [await api.post("create-group", {"name": f"g{i}"}, token=slow) for i in range(10)]
+    statuses = [a.status for a in answers]
+    assert statuses[:2] == [200, 200]  # a burst of one second's worth
+    refused = [a for a in answers if a.status == 429]
+    assert refused, statuses
+    assert refused[0].body["title"] == "Too many requests"
+    assert "commands_per_second" in refused[0].body["detail"]
+    assert int(refused[0].headers["retry-after"]) >= 1
+    # another tenant is not slowed by this one
+    assert (await api.post("create-group", {"name": "fine"})).status == 200
