@@ -7,7 +7,9 @@ process to project a tenant's 100 entities, stops it, then measures POST /graphq
 `entities(first: 100) { edges { node { … } } }` (row-level security, one transaction per
 request, entity types through the Redis cache) at 8 and 32 keep-alive connections. The baseline,
 in its own uvicorn process, is a trivial strawberry schema returning the same 100 objects from
-memory (same fields, same JSON), measured the same way. Prints one line per figure and the
+memory (same fields, same JSON), measured the same way. And the same executed list at 8
+connections for a role that reads the entities through a row rule (every row passes it) with
+one field hidden, against the viewer's (target: within 20 %). Prints one line per figure and the
 ratios against DESIGN.md §7; writes them to bench/results/graphql.json.
 """
 
@@ -57,6 +59,7 @@ from bench._rawhttp import raw_connections  # noqa: E402
 from infra.readside import ReadSide  # noqa: E402
 
 CONNECTIONS = (8, 32)
+RESTRICTED_WITHIN = 0.20
 ROWS = 100
 TARGET_RATIO = 3.0  # DESIGN.md §7: >= 3x plain strawberry at 32 connections, same run
 TARGET_P99_MS = 30.0  # ... and p99 < 30 ms at 8 connections
@@ -170,11 +173,12 @@ def post(bench: Bench, name: str, token: str, body: dict[str, Any]) -> dict[str,
     return reply
 
 
-def load_entities(bench: Bench) -> str:
-    """A tenant with ROWS entities, visible through GraphQL; returns a viewer token."""
+def load_entities(bench: Bench) -> tuple[str, str]:
+    """A tenant with ROWS entities, visible through GraphQL; returns a viewer's token and that
+    of a role reading them through a row rule (all of them) with one field hidden."""
     slug = f"bench-{uuid.uuid4().hex[:8]}"
-    post(bench, "create-tenant", bench.tokens.mint("platform", ["platform"]), {"settings": {"commands_per_second": 100_000}, "slug": slug,
-         "name": "Bench"})  # fmt: skip
+    post(bench, "create-tenant", bench.tokens.mint("platform", ["platform"]),
+         {"slug": slug, "name": "Bench", "settings": {"commands_per_second": 100_000}})  # fmt: skip
     admin = bench.tokens.mint(slug, ["admin"])
     fields = [{"name": "title", "type": "text"}, {"name": "city", "type": "text"},
               {"name": "n", "type": "integer"}]  # fmt: skip
@@ -185,7 +189,11 @@ def load_entities(bench: Bench) -> str:
         body = {"entity_type_id": site["id"], "data": data,
                 "location": {"lat": 38.7 + n / 1000, "lon": -9.1}}  # fmt: skip
         last = post(bench, "create-entity", admin, body)["position"]
+    grant = {"read": "entities", "types": ["Site"], "hide": ["n"],
+             "where": {"==": [{"var": "data.city"}, {"var": "me.claims.city"}]}}  # fmt: skip
+    post(bench, "define-role", admin, {"name": "regional", "grants": [grant]})
     viewer = bench.tokens.mint(slug, ["viewer"])
+    regional = bench.tokens.mint(slug, ["regional"], claims={"city": "Lisbon"})
     response = httpx.post(
         f"{bench.base_url}/graphql",
         json={"query": API_QUERY},
@@ -196,7 +204,7 @@ def load_entities(bench: Bench) -> str:
     edges = (body.get("data") or {}).get("entities", {}).get("edges", [])
     if len(edges) != ROWS or body["extensions"]["freshness"]["timedOut"]:
         raise RuntimeError(f"the read side did not project {ROWS} entities: {body}")
-    return viewer
+    return viewer, regional
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +247,7 @@ def measure(args: argparse.Namespace) -> dict[str, Figure]:
             bench.urls.database_url, bench.urls.kafka_bootstrap_servers, bench.urls.redis_url
         ).start()
         try:
-            token = load_entities(bench)
+            token, regional = load_entities(bench)
         finally:
             side.stop()  # measure reads alone: no projection work competing for the CPU
         for connections in CONNECTIONS:
@@ -265,6 +273,17 @@ def measure(args: argparse.Namespace) -> dict[str, Figure]:
                     args,
                 )
             )
+        figures["api_restricted_c8"] = run_async(
+            graphql_load(
+                "graphql api 100 entities, executed, under a row rule and a hidden field",
+                bench.base_url,
+                bench.server_pid,
+                UNCACHED_QUERY,
+                regional,
+                8,
+                args,
+            )
+        )
         with baseline_server(bench.data_dir) as (base_url, pid):
             for connections in CONNECTIONS:
                 figures[f"plain_c{connections}"] = run_async(
@@ -287,6 +306,9 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
         for c in CONNECTIONS
         for api in ("api", "api_uncached")
     }
+    restricted, viewer = figures["api_restricted_c8"], figures["api_uncached_c8"]
+    ratios["api_restricted_c8/api_uncached_c8 (rate)"] = viewer.rate / max(restricted.rate, 1e-9)
+    ratios["api_restricted_c8/api_uncached_c8 (p50)"] = restricted.p50_ms / max(viewer.p50_ms, 1e-9)
     ratio_met = ratios["api_uncached_c32/plain_c32"] >= TARGET_RATIO
     p99_met = figures["api_uncached_c8"].p99_ms < TARGET_P99_MS
     print(f"# {machine_note()}")
@@ -300,6 +322,9 @@ def report(figures: dict[str, Figure], args: argparse.Namespace) -> dict[str, An
           f"{'met' if ratio_met else 'NOT met'}")  # fmt: skip
     print(f"target api executed c=8 p99 < {TARGET_P99_MS:.0f}ms: "
           f"{'met' if p99_met else 'NOT met'}")  # fmt: skip
+    slower = ratios["api_restricted_c8/api_uncached_c8 (rate)"]
+    print(f"target under a row rule within {RESTRICTED_WITHIN:.0%} of the same read as a viewer: "
+          f"{'met' if slower <= 1 + RESTRICTED_WITHIN else 'NOT met'} ({slower:.2f}x)")  # fmt: skip
     return {
         "benchmark": "graphql",
         "finished_at": datetime.now(UTC).isoformat(),

@@ -86,9 +86,10 @@ class ProjectionWorker(Positioning, Publishing):
         self.group = group or group_of(topic, chosen)
         self.announce = announce
         """Publish changes and positions (read models do; the reactor has nothing to announce)."""
-        self.drowsiness = Drowsiness(doorbell, (topic,))
         self.patience_ms = patience_ms
         """How long the broker may hold a fetch to fill it: 0 answers at the first event."""
+        # A look for lost rings must outlast one held fetch, or it never sees what it looks for.
+        self.drowsiness = Drowsiness(doorbell, (topic,), recheck=max(0.1, 3 * patience_ms / 1000))
         self.topic_id: str | None = None
         self.rereads = 0  # partitions read again from the start (new topic, or a gap)
         self._read: dict[int, int] = {}  # partition → the highest position read
@@ -114,7 +115,7 @@ class ProjectionWorker(Positioning, Publishing):
         # second one's batches no-ops.
         config = consumer_config(self.bootstrap, self.group)
         if self.patience_ms:
-            config |= {"fetch.wait.max.ms": self.patience_ms, "fetch.min.bytes": 1 << 20}
+            config |= {"fetch.wait.max.ms": self.patience_ms}
         consumer = Consumer(config)
         try:
             with psycopg.connect(self.database_url, options=DERIVED_WRITES) as conn:
