@@ -1,8 +1,8 @@
 """Identical subscriptions share one execution: each change is loaded, executed and encoded once.
 
-Subscriptions with the same document, variables and operation name in the same tenant receive
-the same messages: what a subscription can read depends on its tenant only (row-level
-security; the roles were checked at `connection_init`). The first of them starts a single
+Subscriptions with the same document, variables and operation name in the same tenant, from
+readers who see the same (`Viewer.sight`: the same grants, and the same reader under a row
+rule), receive the same messages. The first of them starts a single
 strawberry stream, which is one fan-out subscriber; each result of that stream is encoded to
 JSON once and handed as is to every member's bounded queue. Each member's own task writes the
 frames to its socket, so a slow socket holds up nobody else; a member that falls
@@ -80,7 +80,8 @@ class SharedSubscriptions(BaseGraphQLTransportWSHandler[Context, None]):
             await super().run_operation(operation)
             return
         variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
-        key = (viewer.tenant_id, operation.query, variables, operation.operation_name)
+        # Readers who see differently (their grants, a row rule of their own) never share.
+        key = (viewer.tenant_id, viewer.sight, operation.query, variables, operation.operation_name)
         limit = self.context.api.config.subscriber_queue
         member = Member(operation, limit)
         registry = broadcasts_of(self.schema)

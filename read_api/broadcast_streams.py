@@ -19,8 +19,8 @@ from read_api.broadcast_frames import Finish, Next, encode, errors, refused
 from read_api.context import Context
 
 log = logging.getLogger("bsdflow.read_api.broadcast")
-Key = tuple[UUID, str, bytes, str | None]
-"""(tenant, document, variables as canonical JSON, operation name)."""
+Key = tuple[UUID, bytes, str, bytes, str | None]
+"""(tenant, what its readers see, document, variables as canonical JSON, operation name)."""
 
 
 @dataclass(eq=False, slots=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
 import psycopg
 
 from domain.grants import Grants
@@ -30,6 +31,16 @@ class Viewer:
     """The token's expiry (seconds since the epoch): a websocket is closed then."""
     claims: Mapping[str, Any] = field(default_factory=dict)
     """The token's other claims: a row rule's `me.claims.…`."""
+
+    @property
+    def sight(self) -> bytes:
+        """Equal for two readers who see exactly the same: their grants, and, under a row
+        rule (which may use the reader's own values), the reader itself. Shared answers and
+        shared subscriptions are keyed by it."""
+        sees = self.grants.fingerprint.encode()
+        if self.grants.scoped:
+            sees += orjson.dumps([self.actor, self.claims], option=orjson.OPT_SORT_KEYS)
+        return sees
 
 
 @dataclass(frozen=True, slots=True)

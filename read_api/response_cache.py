@@ -20,7 +20,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from uuid import UUID
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from read_api.context import ReadApi
@@ -92,12 +91,8 @@ class ResponseCache:
         if len(body) > MAX_KEPT_REQUEST:
             await self._forward(scope, body, send)
             return
-        # Two readers granted the same reads get the same answers; a row rule may use the
-        # reader's own values (me.actor, me.claims), so restricted readers keep their own.
-        sees = viewer.grants.fingerprint.encode()
-        if viewer.grants.scoped:
-            sees += orjson.dumps([viewer.actor, viewer.claims], option=orjson.OPT_SORT_KEYS)
-        key = (viewer.tenant_id, hashlib.blake2b(sees + b"\n" + body, digest_size=16).digest())
+        sight = viewer.sight
+        key = (viewer.tenant_id, hashlib.blake2b(sight + b"\n" + body, digest_size=16).digest())
         generation = self.api.watermark.generation
         hit = self.answers.get(key, generation)
         if hit is not None:

@@ -279,10 +279,16 @@ async def test_a_restricted_reader_is_pushed_only_what_its_row_rule_shows(served
              "hide": ["salary"]}  # fmt: skip
     await command(http, api.token, "define-role", name="northern", grants=[grant])
     northern = api.mint("acme", "northern", actor="ivy")
-    async with Client(transport=transport(served, northern)) as session:
+    async with (
+        Client(transport=transport(served, api.token)) as admin_session,
+        Client(transport=transport(served, northern)) as session,
+    ):
+        # The same document from an admin: readers who see differently never share a stream.
+        everything = admin_session.subscribe(gql(ENTITY_CHANGED))
+        admin_first = asyncio.ensure_future(anext(everything))
         updates = session.subscribe(gql(ENTITY_CHANGED))
         first = asyncio.ensure_future(anext(updates))
-        await until(lambda: served.services.fanout.subscriber_count == 1)
+        await until(lambda: served.services.fanout.subscriber_count == 2)
         hidden = await command(http, api.token, "create-entity", entity_type_id=site["id"],
                                data={"title": "South", "region": "south", "salary": 1})  # fmt: skip
         shown = await command(http, api.token, "create-entity", entity_type_id=site["id"],
@@ -292,7 +298,11 @@ async def test_a_restricted_reader_is_pushed_only_what_its_row_rule_shows(served
         # Changes arrive in order: had the southern one been pushed, it would have come first.
         assert message["entity"]["id"] == shown["id"]
         assert message["entity"]["data"] == {"title": "North", "region": "north"}
+        seen_by_admin = (await asyncio.wait_for(admin_first, 30))["entityChanged"]
+        assert seen_by_admin["entity"]["id"] == hidden["id"]
+        assert seen_by_admin["entity"]["data"]["salary"] == 1
         await updates.aclose()
+        await everything.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
 
 
