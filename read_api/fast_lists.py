@@ -13,9 +13,9 @@ same resolver at the same path.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -34,7 +34,8 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from projections.paging import JSON_OBJECT_MAX_FIELDS, Constant, Page
 from read_api.prebuilt import Prebuilt
-from read_api.types.common import Info, page_info
+from read_api.session import Reads
+from read_api.types.common import Connection, Info, connection, page_info
 
 TYPENAME = "__typename"
 CURSORLESS = ("has_next_page", "has_previous_page")
@@ -209,6 +210,29 @@ class ConnectionPlan:
             else getattr(info, self.shape.page_info_fields[name])
             for key, (name, _) in fields.items()
         }
+
+
+NodeFields = list[tuple[str, str | Constant]]
+R = TypeVar("R")
+N = TypeVar("N")
+
+
+async def connection_of(
+    info: Info,
+    columns: Collection[str],
+    rendered: Callable[[Reads, NodeFields, bool], Awaitable[Page[str]]],
+    rows: Callable[[Reads], Awaitable[Page[R]]],
+    node: Callable[[R], N],
+) -> Connection[N]:
+    """A connection of a read model's rows: built by PostgreSQL when the selection is plain
+    fields over `columns` (`rendered(reads, node fields, with cursors)` gives each node as
+    JSON text), else executed from `rows`, each through `node`."""
+    plan = plan_connection(info, columns)
+    if plan is not None:
+        fields, cursors = plan.node_fields, plan.needs_cursors
+        nodes = await info.context.run(lambda reads: rendered(reads, fields, cursors))
+        return cast("Connection[N]", plan.complete(nodes))
+    return connection(await info.context.run(rows), node)
 
 
 def plan_connection(info: Info, columns: Collection[str]) -> ConnectionPlan | None:

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from projections.audit.queries import CHANGE_JSON, AuditFilter, AuditReads, ChangeRow
 from read_api.areas import RECORD_AREAS
 from read_api.errors import Forbidden, PublicError
-from read_api.fast_lists import plan_connection, plan_list
+from read_api.fast_lists import connection_of, plan_list
 from read_api.prebuilt import Prebuilt
 from read_api.types.common import (
     DEFAULT_PAGE,
@@ -21,7 +21,6 @@ from read_api.types.common import (
     FilterInput,
     Info,
     RowType,
-    connection,
     field,
     page_size,
 )
@@ -82,17 +81,15 @@ class AuditQuery:
         require_audit(info)
         size = page_size(first)
         where = filter.to_filter() if filter else AuditFilter()
-        plan = plan_connection(info, CHANGE_JSON)
-        if plan is not None:
-            fields, cursors = plan.node_fields, plan.needs_cursors
-            nodes = await info.context.run(
-                lambda reads: reads.of(AuditReads).page_json(
-                    where, fields, size, after, with_cursors=cursors
-                )
-            )
-            return cast("Connection[Change]", plan.complete(nodes))
-        page = await info.context.run(lambda reads: reads.of(AuditReads).page(where, size, after))
-        return connection(page, Change.of)
+        return await connection_of(
+            info,
+            CHANGE_JSON,
+            lambda reads, fields, cursors: reads.of(AuditReads).page_json(
+                where, fields, size, after, with_cursors=cursors
+            ),
+            lambda reads: reads.of(AuditReads).page(where, size, after),
+            Change.of,
+        )
 
     @field(
         "A record (entity, entity type, process, participant, group, document, occurrence) as "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -19,14 +19,13 @@ from projections.entities.queries import (
     EntityRow,
     EntityTypeRow,
 )
-from read_api.fast_lists import plan_connection
+from read_api.fast_lists import connection_of
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
     FilterInput,
     Info,
     RowType,
-    connection,
     field,
     json_object,
     page_size,
@@ -118,19 +117,15 @@ class EntityQuery:
         size = page_size(first)
         where = filter.to_filter() if filter else EntityFilter()
         sort = EntityOrder(order.value)
-        plan = plan_connection(info, ENTITY_JSON)
-        if plan is not None:
-            fields, cursors = plan.node_fields, plan.needs_cursors
-            nodes = await info.context.run(
-                lambda reads: reads.of(EntityReads).page_json(
-                    where, fields, size, after, sort, with_cursors=cursors
-                )
-            )
-            return cast("Connection[Entity]", plan.complete(nodes))
-        page = await info.context.run(
-            lambda reads: reads.of(EntityReads).page(where, size, after, sort)
+        return await connection_of(
+            info,
+            ENTITY_JSON,
+            lambda reads, fields, cursors: reads.of(EntityReads).page_json(
+                where, fields, size, after, sort, with_cursors=cursors
+            ),
+            lambda reads: reads.of(EntityReads).page(where, size, after, sort),
+            Entity.of,
         )
-        return connection(page, Entity.of)
 
     @field("The tenant's entity types, by name.")
     async def entity_types(self, info: Info) -> list[EntityType]:
