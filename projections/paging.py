@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -43,6 +43,24 @@ def decode_cursor(cursor: str) -> list[Any]:
     if not isinstance(key, list):
         raise BadCursorError("not a cursor from this API")
     return key
+
+
+def equal_and_within(
+    equal: Mapping[str, Any], column: str, since: Any, until: Any
+) -> tuple[list[str], list[Any]]:
+    """Filter clauses and parameters: each column of `equal` equal to its value, and `column`
+    at or after `since` and before `until`; None leaves a condition out."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name, value in equal.items():
+        if value is not None:
+            clauses.append(f"{name} = %s")
+            params.append(value)
+    for value, test in ((since, ">="), (until, "<")):
+        if value is not None:
+            clauses.append(f"{column} {test} %s")
+            params.append(value)
+    return clauses, params
 
 
 def clamp(first: int) -> int:

@@ -15,6 +15,7 @@ from projections.paging import (
     JsonFields,
     Page,
     Sort,
+    equal_and_within,
     iso_timestamp,
     json_object,
     keyset_json_page,
@@ -61,21 +62,12 @@ class AuditFilter:
     until: datetime | None = None
 
 
+EQUAL_COLUMNS = ("actor", "aggregate_id", "aggregate_type", "command", "correlation_id")
+
+
 def _where(where: AuditFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in ("actor", "aggregate_id", "aggregate_type", "command", "correlation_id"):
-        value = getattr(where, column)
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            params.append(value)
-    if where.since is not None:
-        clauses.append("at >= %s")
-        params.append(where.since)
-    if where.until is not None:
-        clauses.append("at < %s")
-        params.append(where.until)
-    return clauses, params
+    equal = {column: getattr(where, column) for column in EQUAL_COLUMNS}
+    return equal_and_within(equal, "at", where.since, where.until)
 
 
 class AuditReads:

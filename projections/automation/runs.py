@@ -13,7 +13,7 @@ from psycopg.rows import class_row
 
 from projections.automation.queries import SCHEMA
 from projections.base import Feed
-from projections.paging import Page, keyset_page, newest_first, rows_by_ids
+from projections.paging import Page, equal_and_within, keyset_page, newest_first, rows_by_ids
 
 RUN_COLUMNS = (
     "id, process_action_id, action_id, trigger_key, status, planned_at, due_at, attempts, "
@@ -76,23 +76,13 @@ class RunFilter:
 
 
 def _clauses(where: RunFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+    equal = {"process_action_id": where.process_action_id, "action_id": where.action_id}
+    clauses, params = equal_and_within(
+        equal, "planned_at", where.planned_after, where.planned_before
+    )
     if where.status:
         clauses.append("status = ANY(%s)")
         params.append(list(where.status))
-    if where.process_action_id is not None:
-        clauses.append("process_action_id = %s")
-        params.append(where.process_action_id)
-    if where.action_id is not None:
-        clauses.append("action_id = %s")
-        params.append(where.action_id)
-    if where.planned_after is not None:
-        clauses.append("planned_at >= %s")
-        params.append(where.planned_after)
-    if where.planned_before is not None:
-        clauses.append("planned_at < %s")
-        params.append(where.planned_before)
     return clauses, params
 
 
