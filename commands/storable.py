@@ -5,6 +5,9 @@ Unicode text at all: it cannot be encoded as UTF-8. Either would be accepted by 
 free-form data and then break the event encoder or the read side later, so they are refused
 where the body enters, with the path of each string (or dictionary key) that holds one.
 
+Integers must fit in 64 bits (signed): JSON allows any size, but orjson, jsonb's casts to
+bigint and most clients do not.
+
 Nesting is bounded for the same reason: encoders (orjson stops at 255 levels), the rules
 checker and the projections all walk values recursively.
 """
@@ -21,6 +24,7 @@ MAX_DEPTH = 64
 """Levels of objects and arrays in a command body; rules and JSON data need far fewer."""
 MAX_FAULTS = 20
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+INT64 = range(-(2**63), 2**63)
 Path = tuple[str | int, ...]
 
 
@@ -52,6 +56,9 @@ def unstorable(value: Any, root: Path = ()) -> list[FieldError]:
             why = _why(item)
             if why:
                 faults.append(FieldError(path, why))
+            continue
+        if isinstance(item, int) and not isinstance(item, bool) and item not in INT64:
+            faults.append(FieldError(path, "is an integer outside the 64-bit range"))
             continue
         if not isinstance(item, Mapping | list | tuple):
             continue

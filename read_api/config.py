@@ -32,6 +32,8 @@ class ReadApiConfig(BaseModel):
     response_cache_max_bytes: int = 262_144
     subscriber_queue: int = 256
     max_subscriptions_per_connection: int = 20
+    connection_init_timeout: float = 10.0
+    """Seconds a websocket may take to send `connection_init` before it is closed with 4408."""
     fast_lists: bool = True
     """Connections of plain fields as JSON built by PostgreSQL (`read_api.fast_lists`)."""
     cache_ttl: int = 300

@@ -176,7 +176,7 @@ def build_router(api: ReadApi, ide_page: str | None = None) -> ReadRouter:
         graphql_ide="graphiql" if api.config.graphiql else None,
         context_getter=get_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-        connection_init_wait_timeout=timedelta(seconds=10),
+        connection_init_wait_timeout=timedelta(seconds=api.config.connection_init_timeout),
         max_subscriptions_per_connection=api.config.max_subscriptions_per_connection,
     )
     router.ide_page = ide_page

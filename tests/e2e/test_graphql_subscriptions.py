@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,8 +23,8 @@ from gql.transport.exceptions import TransportError
 from gql.transport.websockets import WebsocketsTransport
 
 from infra.api import create_app
-from infra.graphql import GraphQLServices, graphql_services
-from infra.runtime import Runtime
+from tests.conftest import graphql_settings
+from tests.e2e.conftest import Served
 from tests.servers import uvicorn_serving
 
 # Plain strings: gql's request objects keep the variables of their last use.
@@ -35,29 +34,6 @@ OCCURRENCE_RECORDED = """subscription { occurrenceRecorded(kind: "leak") {
     position occurrence { kind data } } }"""
 PROCESS_CHANGED = """subscription($id: UUID) { processChanged(id: $id) {
     position event process { stage stageHistory { stage } } } }"""
-
-
-@dataclass
-class Served:
-    base_url: str
-    ws_url: str
-    services: GraphQLServices
-
-
-@pytest.fixture
-def served(runtime: Runtime, read_side: Any) -> Iterator[Served]:
-    """The app under uvicorn in a thread of its own (own event loop), on a free port."""
-    app = create_app(runtime)
-    with uvicorn_serving(app) as port:
-        yield Served(
-            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", graphql_services(app)
-        )
-
-
-@pytest.fixture
-async def http(served: Served, api: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
-        yield client
 
 
 async def command(
@@ -321,3 +297,27 @@ async def test_a_socket_is_closed_when_its_readers_grants_change(served, http, a
     await editor.send(json.dumps({"type": "ping"}))
     assert json.loads(await asyncio.wait_for(editor.recv(), 10))["type"] == "pong"
     await editor.close()
+
+
+async def closed_with(socket: Any) -> tuple[int | None, str | None]:
+    await asyncio.wait_for(socket.wait_closed(), 30)  # bounded: the server must close it
+    return socket.close_code, socket.close_reason
+
+
+async def test_the_websocket_protocol_is_enforced(served, api, runtime):
+    """graphql-transport-ws as specified: a second `connection_init` is 4429, a bad token in it
+    4403, and a socket that never sends one is closed with 4408 once its time is up."""
+    twice = await connected(served, api.token)
+    await twice.send(json.dumps({"type": "connection_init", "payload": {}}))
+    assert (await closed_with(twice))[0] == 4429
+
+    forged = await websockets.connect(served.ws_url, subprotocols=["graphql-transport-ws"])
+    await forged.send(json.dumps({"type": "connection_init", "payload": {"token": "forged"}}))
+    assert (await closed_with(forged))[0] == 4403
+
+    impatient = create_app(runtime, graphql_settings(connection_init_timeout=0.5))
+    with uvicorn_serving(impatient) as port:
+        url = f"ws://127.0.0.1:{port}/graphql"
+        silent = await websockets.connect(url, subprotocols=["graphql-transport-ws"])
+        assert (await closed_with(silent))[0] == 4408
+    assert served.services.fanout.subscriber_count == 0

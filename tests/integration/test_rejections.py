@@ -145,6 +145,16 @@ async def test_nul_deep_in_json_data_and_in_keys_is_refused(api):
     assert "U+0000" in error["message"]
 
 
+async def test_an_integer_beyond_64_bits_is_refused_with_its_path(api):
+    before = api.event_count()
+    body = b'{"settings": {"limits": [1, 180678389295145946026545774592]}}'
+    problem = await rejected(api, "change-tenant-settings", body, 422)
+    [error] = problem["errors"]
+    assert error["path"] == ["settings", "limits", 1]
+    assert "64-bit" in error["message"]
+    assert api.event_count() == before
+
+
 async def test_lone_surrogate_is_refused(api):
     problem = await rejected(api, "register-participant", b'{"name": "x\\ud800y"}', 422)
     [error] = problem["errors"]
