@@ -84,7 +84,12 @@ def _key(value: str | None) -> str | None:
 
 
 def _accepted(result: Recorded) -> Response:
-    body = {"id": str(result.id), "version": result.version, "position": result.position}
+    body = {
+        "id": str(result.id),
+        "version": result.version,
+        "position": result.position,
+        **result.shown_once,
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -173,7 +178,7 @@ def command_router(commands: Mapping[str, CommandSpec[Any]], deps: CommandEndpoi
             name=spec.name,
             summary=spec.summary,
             description=f"Requires permission `{spec.permission}`.",
-            response_model=CommandAccepted,
+            response_model=spec.reply or CommandAccepted,
             responses={
                 401: {"description": "Missing or invalid bearer token"},
                 403: {"description": "Roles do not grant this command"},

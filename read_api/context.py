@@ -23,7 +23,14 @@ from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
-from read_api.ports import ConnectionPool, NotAuthenticated, PastStates, TokenReader, Viewer
+from read_api.ports import (
+    ConnectionPool,
+    KeyUsage,
+    NotAuthenticated,
+    PastStates,
+    TokenReader,
+    Viewer,
+)
 from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
@@ -43,6 +50,7 @@ class ReadApi:
         fanout: Fanout,
         start: Callable[[], Awaitable[None]],
         past: PastStates,
+        key_usage: KeyUsage | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -51,6 +59,8 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.past = past
+        self.key_usage = key_usage
+        """When API keys were last used (none known without it)."""
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
