@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from commands.auth import Forbidden, Principal
+from commands.auth import KEY_ACTOR, Forbidden, Principal
 from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
 from domain.access import Member, Role
@@ -127,6 +127,8 @@ def _actor(value: str) -> str:
     actor = value.strip()
     if not 1 <= len(actor) <= 200:
         raise InvalidInput("must be 1-200 characters", ("actor",))
+    if actor.startswith(KEY_ACTOR):
+        raise InvalidInput("an API key's roles are the key's own (create-api-key)", ("actor",))
     return actor
 
 

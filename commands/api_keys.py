@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from commands.access import ACCESS_MANAGE, AccessBook, role_exists
 from commands.auth import API_KEY_PREFIX as KEY_PREFIX
-from commands.auth import Principal, Unauthenticated
+from commands.auth import KEY_ACTOR, Principal, Unauthenticated
 from commands.context import CommandContext, Recorded
 from commands.ports import KeyUsage
 from commands.registry import Command, CommandSpec
@@ -147,7 +147,7 @@ class KeyOnFile:
         if self.expires_at is not None and now >= self.expires_at:
             raise Unauthenticated(f"API key {self.name!r} has expired")
         return Principal(
-            actor=f"key:{self.name}",
+            actor=f"{KEY_ACTOR}{self.name}",
             tenant_slug=self.tenant_slug,
             roles=self.roles,
             expires_at=self.expires_at,

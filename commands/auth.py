@@ -17,6 +17,9 @@ from domain.ids import tenant_id_for
 ALGORITHM = "HS256"
 API_KEY_PREFIX = "bsk_"
 """How a service account's API key starts (`commands.api_keys`): no JWT does."""
+KEY_ACTOR = "key:"
+"""The actors API keys act as (`key:<name>`): no token or membership may name one, so the
+audit trail's `key:ci` is always the key."""
 REGISTERED_CLAIMS = frozenset({"sub", "tenant", "roles", "aud", "iss", "iat", "exp", "nbf", "jti"})
 
 
@@ -185,6 +188,8 @@ def _principal_of(claims: dict[str, object]) -> Principal:
         raise Unauthenticated("token claim 'roles' must be a list of role names")
     if not isinstance(actor, str) or not actor:
         raise Unauthenticated("token claim 'sub' must be a non-empty string")
+    if actor.startswith(KEY_ACTOR):
+        raise Unauthenticated(f"token claim 'sub' may not start with {KEY_ACTOR!r} (API keys')")
     expires_at = claims.get("exp")
     if not isinstance(expires_at, int):
         raise Unauthenticated("token claim 'exp' must be a number of seconds")

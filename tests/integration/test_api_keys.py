@@ -200,3 +200,15 @@ async def test_a_key_opens_a_socket_that_its_revocation_closes(runtime, api, rea
         await api.command("revoke-api-key", name="live")
         await asyncio.wait_for(socket.wait_closed(), 30)  # bounded: the server must close it
         assert socket.close_code == 4403
+
+
+async def test_the_reply_with_the_key_is_documented(api):
+    spec = (await api.http.get("/openapi.json")).json()
+    answered = spec["paths"]["/v1/commands/create-api-key"]["post"]["responses"]["200"]
+    ref = answered["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(spec["components"]["schemas"][ref]["properties"]) == {
+        "id",
+        "version",
+        "position",
+        "key",
+    }

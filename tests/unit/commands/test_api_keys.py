@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from commands.api_keys import USED_EVERY_SECONDS, ApiKeyBook
-from commands.auth import Forbidden, Principal, Unauthenticated
+from commands.auth import Forbidden, Principal, TokenCodec, Unauthenticated
 from commands.context import Recorded
 from commands.registered import COMMANDS
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -192,3 +192,12 @@ def test_names_are_taken_once_and_keys_belong_to_their_tenant(handle: Handle) ->
 def test_key_commands_need_access_manage(handle: Handle) -> None:
     with pytest.raises(Forbidden, match="access:manage"):
         handle("create-api-key", as_role="editor", name="ci", roles=["viewer"])
+
+
+def test_no_token_or_membership_may_pass_for_a_key(handle: Handle) -> None:
+    with pytest.raises(InvalidInput, match="the key's own") as refused:
+        handle("set-member-roles", as_role="admin", actor="key:ci", roles=["admin"])
+    assert refused.value.path == ("actor",)
+    codec = TokenCodec("a-local-development-secret-of-32-bytes")
+    with pytest.raises(Unauthenticated, match="may not start with 'key:'"):
+        codec.principal(f"Bearer {codec.mint('acme', ['admin'], actor='key:ci')}")
