@@ -3,6 +3,7 @@ exactly its roles, and a revoked, expired or wrong key is refused on its next us
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -11,6 +12,7 @@ from commands.api_keys import USED_EVERY_SECONDS, ApiKeyBook
 from commands.auth import Forbidden, Principal, TokenCodec, Unauthenticated
 from commands.context import Recorded
 from commands.registered import COMMANDS
+from domain.api_key import ApiKey
 from domain.errors import Conflict, InvalidInput, NotFound
 from tests.unit.commands.conftest import Handle
 
@@ -201,3 +203,26 @@ def test_no_token_or_membership_may_pass_for_a_key(handle: Handle) -> None:
     codec = TokenCodec("a-local-development-secret-of-32-bytes")
     with pytest.raises(Unauthenticated, match="may not start with 'key:'"):
         codec.principal(f"Bearer {codec.mint('acme', ['admin'], actor='key:ci')}")
+
+
+def test_checking_a_key_reads_the_store_once_per_ttl(handle: Handle) -> None:
+    clock = Clock(0)
+    reads: list[UUID] = []
+    store = handle.service.book.store
+    find = store.find
+
+    def counted(cls: type[Any], aggregate_id: UUID, version: int | None = None) -> Any:
+        if cls is ApiKey:
+            reads.append(aggregate_id)
+        return find(cls, aggregate_id, version)
+
+    store.find = counted  # type: ignore[method-assign]
+    book = ApiKeyBook(handle.service.book, clock=clock)
+    key = handle.given("create-api-key", name="ci", roles=["viewer"]).shown_once["key"]
+    reads.clear()
+    for _ in range(100):
+        book.principal(key)
+    assert len(reads) == 1
+    clock.now += handle.service.book.ttl_seconds
+    book.principal(key)
+    assert len(reads) == 2
