@@ -62,7 +62,11 @@ class ApiKeyCreated(BaseModel):
     id: UUID
     version: int
     position: int
-    key: str = Field(description="The API key: shown in this reply only, never again.")
+    key: str | None = Field(
+        None,
+        description="The API key: in this reply only, never again (not in a replay of it for "
+        "the same Idempotency-Key either: the secret is stored nowhere).",
+    )
 
 
 def create_api_key(cmd: CreateApiKey, ctx: CommandContext) -> Recorded:
@@ -218,10 +222,8 @@ class ApiKeyBook:
         return on_file
 
     def _note_use(self, tenant_id: UUID, key_id: UUID, now: float) -> None:
-        if (
-            self.usage is None
-            or now - self._noted.get(key_id, -USED_EVERY_SECONDS) < USED_EVERY_SECONDS
-        ):
+        last = self._noted.get(key_id)
+        if self.usage is None or (last is not None and now - last < USED_EVERY_SECONDS):
             return
         if len(self._noted) >= MAX_REMEMBERED:
             self._noted.clear()
@@ -230,8 +232,7 @@ class ApiKeyBook:
 
 
 def _parsed(token: str) -> tuple[UUID, str]:
-    _, _, rest = token.partition(KEY_PREFIX)
-    hex_id, _, secret = rest.partition("_")
+    hex_id, _, secret = token.removeprefix(KEY_PREFIX).partition("_")
     try:
         key_id = UUID(hex=hex_id)
     except ValueError:
