@@ -35,6 +35,9 @@ from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
 T = TypeVar("T")
+NOT_KEPT = "bsdflow.not_kept"
+"""Request scope key: the answer read something no projection commit tells of (API keys' last
+use), so the response cache may not keep it."""
 
 
 class ReadApi:
@@ -124,6 +127,11 @@ class Context(BaseContext):
         if self.viewer is None:
             raise self.refusal or Unauthenticated("send 'Authorization: Bearer <token>'")
         return self.viewer
+
+    def not_kept(self) -> None:
+        """This answer may not be kept by the response cache (see `NOT_KEPT`)."""
+        if self.request is not None:
+            self.request.scope[NOT_KEPT] = True
 
     @cached_property
     def loaders(self) -> Loaders:

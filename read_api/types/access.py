@@ -115,6 +115,7 @@ class AccessQuery:
     async def api_keys(self, info: Info, include_revoked: bool = False) -> list[ApiKey]:
         rows = await info.context.run(lambda r: r.of(AccessReads).api_keys(include_revoked))
         usage = info.context.api.key_usage
+        info.context.not_kept()  # last use is noted in Redis: no projection commit tells of it
         tenant_id = info.context.require_viewer().tenant_id
         used = await usage.last_used(tenant_id, [r.id for r in rows]) if usage and rows else {}
         keys = [ApiKey.of(row) for row in rows]

@@ -61,6 +61,12 @@ async def test_the_secret_is_shown_once_and_stored_nowhere(api, graphql, settled
             "lastUsedAt": None,
         }
     ]
+    assert (await graphql.data(KEYS))["apiKeys"][0]["lastUsedAt"] is None  # kept, if it may be
+    # a use moves lastUsedAt, though no event and no read model changed
+    assert (await graphql.data("{ access { actor } }", token=key))["access"]["actor"] == "key:sync"
+    used = await graphql.data(KEYS)
+    assert used["apiKeys"][0]["lastUsedAt"] is not None
+
     with psycopg.connect(database_url) as conn:
         for row in events_after(conn, 0, 100_000):
             assert secret.encode() not in row[4], row[3]
