@@ -41,7 +41,8 @@ class CommandAccepted(BaseModel):
 BEARER = HTTPBearer(
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="A bsdflow token: `bsdflow token --tenant T --role R` mints one in development.",
+    description="A bsdflow token (`bsdflow token --tenant T --role R` mints one in development), "
+    "or a service account's API key (`bsk_…`, from `create-api-key`).",
     auto_error=False,  # a missing or malformed token is the codec's 401 problem, as before
 )
 

@@ -143,6 +143,9 @@ async def test_revoked_expired_and_wrong_keys_are_refused(api, graphql, settled)
     assert (await graphql.data(KEYS))["apiKeys"] == []
 
     brief = await api.command("create-api-key", name="brief", roles=["viewer"], ttl_seconds=1)
+    await settled(brief.position)
+    listed = await graphql.data(KEYS, min_position=brief.position)
+    assert [(k["name"], k["expiresAt"] is not None) for k in listed["apiKeys"]] == [("brief", True)]
     deadline = asyncio.get_running_loop().time() + 10
     while (
         await graphql.post("{ groups { edges { cursor } } }", token=brief.body["key"])

@@ -105,6 +105,13 @@ def test_a_revoked_key_is_refused_on_its_next_use(handle: Handle) -> None:
         book.principal(key)
 
 
+def test_revoking_twice_stores_one_revocation(handle: Handle) -> None:
+    handle.given("create-api-key", name="ci", roles=["viewer"])
+    handle("revoke-api-key", as_role="admin", name="ci")
+    handle("revoke-api-key", as_role="admin", name="ci")
+    assert handle.then == ["ApiKey.Revoked"]
+
+
 def test_an_expired_key_is_refused(handle: Handle) -> None:
     wall = Clock(0)
     book, _ = book_of(handle, wall)
