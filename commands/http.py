@@ -91,7 +91,9 @@ def _accepted(result: Recorded) -> Response:
         "position": result.position,
         **result.shown_once,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    # What is said once must not be kept by a cache or proxy on its way either.
+    headers = {"Cache-Control": "no-store"} if result.shown_once else None
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 def _json_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable[..., Any]:

@@ -45,6 +45,7 @@ async def test_the_secret_is_shown_once_and_stored_nowhere(api, graphql, settled
     key = created.body["key"]
     assert key.startswith("bsk_")
     assert set(created.body) == {"id", "version", "position", "key"}
+    assert created.headers["cache-control"] == "no-store"
     secret = key.split("_", 2)[2]
     await settled(created.position)
 
