@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from commands.auth import Forbidden, Principal
+from commands.auth import KEY_ACTOR, Forbidden, Principal
 from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
 from domain.access import Member, Role
@@ -45,7 +45,7 @@ def define_role(cmd: DefineRole, ctx: CommandContext) -> Recorded:
     name = role_name(cmd.name)
     role_id = Role.create_id(ctx.tenant_id, name)
     existing = ctx.store.find(Role, role_id)
-    if _role_exists(ctx, name):
+    if role_exists(ctx, name):
         raise Conflict(f"role {name!r} exists; change it with change-role", ("name",))
     grants = checked_grants(cmd.grants, _command_names())
     if existing is not None:
@@ -97,7 +97,7 @@ def set_member_roles(cmd: SetMemberRoles, ctx: CommandContext) -> Recorded:
     if not roles:
         raise InvalidInput("name at least one role (remove-member unbinds all)", ("roles",))
     for i, name in enumerate(roles):
-        if not _role_exists(ctx, role_name(name, ("roles", i))):
+        if not role_exists(ctx, role_name(name, ("roles", i))):
             raise NotFound(f"no role {name!r}", ("roles", i))
     member = ctx.store.find(Member, Member.create_id(ctx.tenant_id, actor))
     if member is None:
@@ -127,6 +127,8 @@ def _actor(value: str) -> str:
     actor = value.strip()
     if not 1 <= len(actor) <= 200:
         raise InvalidInput("must be 1-200 characters", ("actor",))
+    if actor.startswith(KEY_ACTOR):
+        raise InvalidInput("an API key's roles are the key's own (create-api-key)", ("actor",))
     return actor
 
 
@@ -142,7 +144,7 @@ def _role(ctx: CommandContext, name: str, expected_version: int | None) -> Role:
     return role
 
 
-def _role_exists(ctx: CommandContext, name: str) -> bool:
+def role_exists(ctx: CommandContext, name: str) -> bool:
     role = ctx.store.find(Role, Role.create_id(ctx.tenant_id, name))
     return (role is None and name in BUILT_IN_ROLES) or (role is not None and not role.removed)
 

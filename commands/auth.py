@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -15,6 +15,11 @@ from domain.grants import ROLE_NAME
 from domain.ids import tenant_id_for
 
 ALGORITHM = "HS256"
+API_KEY_PREFIX = "bsk_"
+"""How a service account's API key starts (`commands.api_keys`): no JWT does."""
+KEY_ACTOR = "key:"
+"""The actors API keys act as (`key:<name>`): no token or membership may name one, so the
+audit trail's `key:ci` is always the key."""
 REGISTERED_CLAIMS = frozenset({"sub", "tenant", "roles", "aud", "iss", "iat", "exp", "nbf", "jti"})
 
 
@@ -107,6 +112,8 @@ class TokenCodec:
     audience: str = "bsdflow"
     issuer: str = "bsdflow"
     oidc: OidcIssuer | None = None
+    api_keys: Callable[[str], Principal] | None = None
+    """Who a service account's API key (`bsk_…`) stands for (`commands.api_keys.ApiKeyBook`)."""
 
     def mint(
         self,
@@ -137,6 +144,8 @@ class TokenCodec:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
         token = authorization[7:].strip()
+        if self.api_keys is not None and token.startswith(API_KEY_PREFIX):
+            return self.api_keys(token)
         try:
             if self.oidc is not None and _issuer_of(token) == self.oidc.issuer:
                 claims = self.oidc.claims(token)
@@ -179,6 +188,8 @@ def _principal_of(claims: dict[str, object]) -> Principal:
         raise Unauthenticated("token claim 'roles' must be a list of role names")
     if not isinstance(actor, str) or not actor:
         raise Unauthenticated("token claim 'sub' must be a non-empty string")
+    if actor.startswith(KEY_ACTOR):
+        raise Unauthenticated(f"token claim 'sub' may not start with {KEY_ACTOR!r} (API keys')")
     expires_at = claims.get("exp")
     if not isinstance(expires_at, int):
         raise Unauthenticated("token claim 'exp' must be a number of seconds")

@@ -53,6 +53,9 @@ class Recorded:
     id: UUID
     version: int
     position: int
+    shown_once: Mapping[str, str] = field(default_factory=dict)
+    """Said in this reply and never again: stored nowhere, not even in an idempotency receipt
+    (a new API key's secret)."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ class CommandAccepted(BaseModel):
 BEARER = HTTPBearer(
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="A bsdflow token: `bsdflow token --tenant T --role R` mints one in development.",
+    description="A bsdflow token (`bsdflow token --tenant T --role R` mints one in development), "
+    "or a service account's API key (`bsk_…`, from `create-api-key`).",
     auto_error=False,  # a missing or malformed token is the codec's 401 problem, as before
 )
 
@@ -84,8 +85,15 @@ def _key(value: str | None) -> str | None:
 
 
 def _accepted(result: Recorded) -> Response:
-    body = {"id": str(result.id), "version": result.version, "position": result.position}
-    return Response(orjson.dumps(body), media_type="application/json")
+    body = {
+        "id": str(result.id),
+        "version": result.version,
+        "position": result.position,
+        **result.shown_once,
+    }
+    # What is said once must not be kept by a cache or proxy on its way either.
+    headers = {"Cache-Control": "no-store"} if result.shown_once else None
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 def _json_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable[..., Any]:
@@ -173,7 +181,7 @@ def command_router(commands: Mapping[str, CommandSpec[Any]], deps: CommandEndpoi
             name=spec.name,
             summary=spec.summary,
             description=f"Requires permission `{spec.permission}`.",
-            response_model=CommandAccepted,
+            response_model=spec.reply or CommandAccepted,
             responses={
                 401: {"description": "Missing or invalid bearer token"},
                 403: {"description": "Roles do not grant this command"},

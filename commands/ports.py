@@ -16,6 +16,13 @@ class RateLimiter(Protocol):
         """0 if a token was taken now, else the seconds to wait before one is available."""
 
 
+class KeyUsage(Protocol):
+    """Where API keys' last use is noted, shared by every process (Redis in production)."""
+
+    def used(self, tenant_id: UUID, key_id: UUID, at: float) -> None:
+        """The key was used at `at` (Unix seconds); never raises (a use is not refused for it)."""
+
+
 class Locks(Protocol):
     """Short-lived exclusive locks (Redis `SET NX PX` in production)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commands import (
     access,
+    api_keys,
     automation,
     documents,
     entities,
@@ -29,4 +30,5 @@ COMMANDS = collect(
     occurrence_kinds.SPECS,
     automation.SPECS,
     access.SPECS,
+    api_keys.SPECS,
 )

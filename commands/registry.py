@@ -42,6 +42,8 @@ class CommandSpec(Generic[C]):
     """The body is multipart: the model's fields as form fields plus one `file`."""
     validation: str | None = None
     """Checked first by the validation worker over request-reply (which checks it)."""
+    reply: type[BaseModel] | None = None
+    """The reply's schema in OpenAPI, for a command answering more than id, version, position."""
 
     @property
     def summary(self) -> str:

@@ -44,3 +44,7 @@ def role_id_for(tenant_id: UUID, name: str) -> UUID:
 
 def member_id_for(tenant_id: UUID, actor: str) -> UUID:
     return uuid5(tenant_id, f"member:{actor}")
+
+
+def api_key_id_for(tenant_id: UUID, name: str) -> UUID:
+    return uuid5(tenant_id, f"api-key:{name}")

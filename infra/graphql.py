@@ -27,6 +27,7 @@ from commands.access import AccessBook
 from commands.auth import TokenCodec, Unauthenticated
 from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
+from infra.key_usage import RedisKeyUsageReads, usage_prefix
 from infra.past_states import past_states
 from infra.readdb import READER_ROLE
 from infra.redis_adapters import RedisCacheStore, RedisChanges
@@ -113,6 +114,7 @@ class GraphQLServices:
             fanout=self.fanout,
             start=self._start,
             past=past_states(runtime.store),
+            key_usage=RedisKeyUsageReads(self.redis, usage_prefix(runtime.settings.events_topic)),
         )
         self.answers = KeptResponses(config.kept_responses, config.response_cache_max_bytes)
         self._tell: Callable[[UUID], None] | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import psycopg
 import redis
 
+from commands.api_keys import ApiKeyBook
 from commands.auth import TokenCodec
 from commands.prevalidation import Prevalidation
 from commands.service import CommandService
@@ -21,6 +22,7 @@ from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.instance import read_record, remember
 from infra.kafka import validation_topic
+from infra.key_usage import RedisKeyUsage, usage_prefix
 from infra.redis_adapters import RedisLocks, RedisTokenBucket
 from infra.rpc_port import BusRequests
 from infra.secrets import FernetSecretBox
@@ -132,14 +134,16 @@ def build_runtime(
     )
     # Per installation (its events topic): installations sharing a Redis share no bucket.
     quota = RedisTokenBucket(client, prefix=f"bsdflow:rate:{settings.events_topic}:")
+    commands = CommandService(store, locks, blobs, secrets, prevalidation, quota=quota)
+    keys = ApiKeyBook(commands.book, RedisKeyUsage(client, usage_prefix(settings.events_topic)))
     return Runtime(
         settings=settings,
         urls=urls,
         store=store,
         redis=client,
         blobs=blobs,
-        tokens=settings.token_codec(),
-        commands=CommandService(store, locks, blobs, secrets, prevalidation, quota=quota),
+        tokens=dataclasses.replace(settings.token_codec(), api_keys=keys.principal),
+        commands=commands,
         secrets=secrets,
         bus=bus,
         prevalidation=prevalidation,

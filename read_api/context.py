@@ -23,11 +23,21 @@ from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
-from read_api.ports import ConnectionPool, NotAuthenticated, PastStates, TokenReader, Viewer
+from read_api.ports import (
+    ConnectionPool,
+    KeyUsage,
+    NotAuthenticated,
+    PastStates,
+    TokenReader,
+    Viewer,
+)
 from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
 T = TypeVar("T")
+NOT_KEPT = "bsdflow.not_kept"
+"""Request scope key: the answer read something no projection commit tells of (API keys' last
+use), so the response cache may not keep it."""
 
 
 class ReadApi:
@@ -43,6 +53,7 @@ class ReadApi:
         fanout: Fanout,
         start: Callable[[], Awaitable[None]],
         past: PastStates,
+        key_usage: KeyUsage | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -51,6 +62,8 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.past = past
+        self.key_usage = key_usage
+        """When API keys were last used (none known without it)."""
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
@@ -114,6 +127,11 @@ class Context(BaseContext):
         if self.viewer is None:
             raise self.refusal or Unauthenticated("send 'Authorization: Bearer <token>'")
         return self.viewer
+
+    def not_kept(self) -> None:
+        """This answer may not be kept by the response cache (see `NOT_KEPT`)."""
+        if self.request is not None:
+            self.request.scope[NOT_KEPT] = True
 
     @cached_property
     def loaders(self) -> Loaders:

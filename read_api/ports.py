@@ -72,6 +72,13 @@ CheckpointReader = Callable[[], Awaitable[Mapping[str, int]]]
 """Projection name → last applied position, read from the checkpoint tables as their owner."""
 
 
+class KeyUsage(Protocol):
+    """When API keys were last used (noted by the command side, never an event)."""
+
+    async def last_used(self, tenant_id: UUID, key_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        """The keys of `key_ids` used at least once, with when last."""
+
+
 class ConnectionPool(Protocol):
     """A psycopg async pool whose connections already act as the read-only reader role."""
 

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from read_api.context import ReadApi
+from read_api.context import NOT_KEPT, ReadApi
 from read_api.errors import PublicError
 
 PATH = "/graphql"
@@ -134,6 +134,8 @@ class ResponseCache:
         await self.app(scope, replay, capture)
         answer = b"".join(chunks)
         if status != 200 or len(answer) > self.answers.max_bytes or b'"errors"' in answer:
+            return None
+        if scope.get(NOT_KEPT):
             return None
         return answer
 

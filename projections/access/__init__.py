@@ -1,5 +1,5 @@
-"""Roles and members as they stand: a row per role a tenant stored (a built-in role has one
-only once changed; the queries add the others as they start) and a row per member."""
+"""Roles, members and API keys as they stand: a row per role a tenant stored (a built-in role
+has one only once changed; the queries add the others as they start), per member, per key."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from domain.access import Member, Role
+from domain.api_key import ApiKey
 from eventstore import RecordedEvent
 from projections.base import Projection, Statement, event_class, handles, jsonb
 
 
 class AccessProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
-    tables = ("roles", "members")
+    tables = ("roles", "members", "api_keys")
+    version = 2
 
     @handles(event_class(Role, "Defined"))
     def role_defined(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -78,6 +80,32 @@ class AccessProjection(Projection):
         yield Statement.of(
             "UPDATE {schema}.members SET roles = '[]', version = %s, updated_at = %s, "
             "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            *_stamp(e),
+        )
+
+    @handles(event_class(ApiKey, "Created"))
+    def api_key_created(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield Statement.of(
+            "INSERT INTO {schema}.api_keys (tenant_id, id, name, roles, created_by, created_at, "
+            "expires_at, version, position) VALUES (%s, %s, %s, %s, %s, %s, to_timestamp(%s), "
+            "%s, %s) ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id,
+            e.originator_id,
+            d["name"],
+            jsonb(d["roles"]),
+            d["created_by"],
+            e.timestamp,
+            d["expires_at"],
+            e.version,
+            e.position,
+        )
+
+    @handles(event_class(ApiKey, "Revoked"))
+    def api_key_revoked(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield Statement.of(
+            "UPDATE {schema}.api_keys SET version = %s, revoked_at = %s, position = %s "
+            "WHERE tenant_id = %s AND id = %s AND version < %s",
             *_stamp(e),
         )
 

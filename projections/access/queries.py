@@ -17,6 +17,7 @@ from projections.paging import Page, Sort, keyset_page
 SCHEMA = schema_of(__name__)
 ROLE_COLUMNS = "name, description, grants, removed, version, updated_at, name = ANY(%s) AS built_in"
 MEMBER_COLUMNS = "id, actor, roles, version, updated_at, position"
+API_KEY_COLUMNS = "id, name, roles, created_by, created_at, expires_at, revoked_at, version"
 BY_ACTOR: Sort[Any] = Sort("actor", False, "text", lambda row: row.actor, ("actor",))
 
 
@@ -42,6 +43,18 @@ class MemberRow:
     version: int
     updated_at: datetime
     position: int
+
+
+@dataclass
+class ApiKeyRow:
+    id: UUID
+    name: str
+    roles: list[str]
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    version: int
 
 
 def starting_roles() -> dict[str, RoleRow]:
@@ -96,3 +109,13 @@ class AccessReads:
                 (actor,),
             )
             return await cur.fetchone()
+
+    async def api_keys(self, include_revoked: bool = False) -> list[ApiKeyRow]:
+        """By name; revoked ones only if asked for (expired ones are listed: they may be why a
+        caller is refused)."""
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        async with self.conn.cursor(row_factory=class_row(ApiKeyRow)) as cur:
+            await cur.execute(
+                f"SELECT {API_KEY_COLUMNS} FROM {SCHEMA}.api_keys{where} ORDER BY name"  # noqa: S608
+            )
+            return await cur.fetchall()

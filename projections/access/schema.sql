@@ -21,3 +21,18 @@ CREATE TABLE IF NOT EXISTS {schema}.members (
     position bigint NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
+
+-- Never the key's secret or its hash: nothing read from here can be used to sign in.
+CREATE TABLE IF NOT EXISTS {schema}.api_keys (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    roles jsonb NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz,
+    revoked_at timestamptz,
+    version int NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.scalars import JSON
 
 from domain.grants import COMMAND_AREAS, EVERYTHING, READ_AREAS, Grants, grants_of
-from projections.access.queries import AccessReads, MemberRow, RoleRow
+from projections.access.queries import AccessReads, ApiKeyRow, MemberRow, RoleRow
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -28,6 +30,17 @@ class Role(RoleRow, RowType[RoleRow]):
 @strawberry.type(description="An actor (a token's subject) bound to roles of the tenant.")
 class Member(MemberRow, RowType[MemberRow]):
     pass
+
+
+@strawberry.type(
+    description="A service account's API key (its secret is shown only once, on creation)."
+)
+class ApiKey(ApiKeyRow, RowType[ApiKeyRow]):
+    roles: list[str] = strawberry.field(description="The roles it acts with, and no others.")
+    created_by: str = strawberry.field(description="The actor that created it.")
+    last_used_at: datetime | None = strawberry.field(
+        default=None, description="Accurate to a minute; null if it was never used."
+    )
 
 
 @strawberry.type(description="A role an actor holds, where it comes from, and its grants.")
@@ -97,6 +110,18 @@ class AccessQuery:
         size = page_size(first)
         page = await info.context.run(lambda r: r.of(AccessReads).members(size, after, role))
         return connection(page, Member.of)
+
+    @field("The tenant's API keys by name, revoked ones if asked for (needs read:access).")
+    async def api_keys(self, info: Info, include_revoked: bool = False) -> list[ApiKey]:
+        rows = await info.context.run(lambda r: r.of(AccessReads).api_keys(include_revoked))
+        usage = info.context.api.key_usage
+        info.context.not_kept()  # last use is noted in Redis: no projection commit tells of it
+        tenant_id = info.context.require_viewer().tenant_id
+        used = await usage.last_used(tenant_id, [r.id for r in rows]) if usage and rows else {}
+        keys = [ApiKey.of(row) for row in rows]
+        for key, row in zip(keys, rows, strict=True):
+            key.last_used_at = used.get(row.id)
+        return keys
 
     @field(
         "What the caller may do and read and which role gives it; with `actor`, what that "
