@@ -25,8 +25,8 @@ from commands.ports import BlobStore
 from commands.problems import PayloadTooLarge, problem
 from commands.registry import Command, CommandSpec
 from commands.service import CommandService
-from commands.storable import require_storable
 from domain.errors import InvalidInput, NotFound
+from domain.storable import require_storable
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 COMMANDS_PREFIX = "/v1/commands"

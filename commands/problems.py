@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException
 from commands.auth import Forbidden, Unauthenticated
 from commands.prevalidation import ValidationUnavailable
 from commands.service import IdempotencyKeyReused, TooManyCommands
-from commands.storable import MAX_DEPTH
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
+from domain.storable import MAX_DEPTH
 
 log = structlog.get_logger("bsdflow.problems")
 Path = Sequence[str | int]

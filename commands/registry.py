@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from commands.context import CommandContext, Recorded
-from commands.storable import require_storable
+from domain.storable import require_storable
 
 
 class Command(BaseModel):

@@ -7,6 +7,8 @@
   their code (`read_api.errors`) and ends the request's transaction.
 - limits: tokens (parser), depth and aliases (validation, fragments included) — the rule
   classes are built once so the validation cache can hit;
+- text no record can hold (NUL, a lone surrogate), in a string literal or a variable →
+  BAD_USER_INPUT at its place, before anything is read: PostgreSQL would refuse it mid-query;
 - `Freshness`: the request's read-your-writes waits (`X-Min-Position`, `atLeast` fields) as
   one wait before execution (`read_api.waits`); the result says how it went under
   `extensions.freshness`, and with `report_statements` the SQL statement count under
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NoReturn
 
+from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -30,9 +33,11 @@ from strawberry.extensions import (
 )
 from strawberry.types.graphql import OperationType
 
+from domain.storable import unstorable, why_unstorable
 from read_api.config import ReadApiConfig
 from read_api.context import Context
 from read_api.errors import (
+    BAD_USER_INPUT,
     VALIDATION_FAILED,
     BadRequest,
     DocumentTooLarge,
@@ -98,6 +103,11 @@ class Gate(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         ctx = _context(self)
+        faults = unstorable(self.execution_context.variables or {}, ("variables",))
+        if faults:
+            fault = faults[0]
+            where = ".".join(str(part) for part in fault.path)
+            refuse(ctx, PublicError(f"{where} {fault.message}"))
         if (
             not ctx.transient
             and self.execution_context.operation_type is OperationType.SUBSCRIPTION
@@ -159,10 +169,20 @@ async def wait_once(ctx: Context, wanted: list[Wanted]) -> None:
         ctx.freshness = await watermark.wait_for(position, timeout)
 
 
+class StorableStrings(ValidationRule):
+    """String literals hold only text a record can hold (what no record holds matches none)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        why = why_unstorable(node.value)
+        if why:
+            code = {"code": BAD_USER_INPUT}
+            self.report_error(GraphQLError(f"the string {why}", node, extensions=code))
+
+
 def extensions(config: ReadApiConfig) -> list[Callable[[], SchemaExtension]]:
     depth = QueryDepthLimiter(max_depth=config.max_depth).validation_rules
     aliases = MaxAliasesLimiter(max_alias_count=config.max_aliases).validation_rules
-    rules = [*depth, *aliases]
+    rules = [*depth, *aliases, StorableStrings]
     found: list[Callable[[], SchemaExtension]] = [
         Gate,
         lambda: MaxTokensLimiter(max_token_count=config.max_tokens),

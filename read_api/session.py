@@ -23,7 +23,8 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor, AsyncServerCursor
 
-from read_api.areas import area_of
+from projections.entities.queries import EntityReads
+from read_api.areas import KIND_AREAS, area_of
 from read_api.errors import Forbidden
 from read_api.ports import ConnectionPool, Viewer
 
@@ -153,6 +154,13 @@ class Reads:
             if restrict is None:  # cannot happen: only areas whose queries restrict take scopes
                 raise Forbidden(f"read:{area} cannot be restricted")
             restrict(scope, reader.actor, reader.claims)
+        only_targets = getattr(opened, "only_targets", None)
+        if only_targets is not None:  # what is attached to a record is read as that record is
+            kinds = [
+                kind for kind, area in KIND_AREAS.items() if area and reader.grants.reads(area)
+            ]
+            entities = self.of(EntityReads).visible_ids() if "entity" in kinds else None
+            only_targets(kinds, entities)
         return opened
 
 

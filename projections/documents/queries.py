@@ -6,6 +6,7 @@ Removed documents are history: `by_ids` still finds them (flagged), lists leave 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from projections.base import Feed, schema_of
-from projections.paging import Page, keyset_page, newest_first, rows_by_ids
+from projections.paging import Page, keyset_page, newest_first
 
 SCHEMA = schema_of(__name__)
 COLUMNS = (
@@ -43,21 +44,44 @@ class DocumentRow:
     position: int
 
 
+Sql = tuple[str, tuple[Any, ...]]
+
+
 class DocumentReads:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.targets: Sql = ("true", ())
+        """Which documents the reader may see, by the record they are attached to."""
+
+    def only_targets(self, kinds: Sequence[str], entities: Sql | None) -> None:
+        """From now on, only documents attached to a kind of record in `kinds`, and to an entity
+        only if its id is among those the `entities` query selects (None: any entity)."""
+        clause, params = "target_kind = ANY(%s)", [list(kinds)]
+        if entities is not None:
+            select, entity_params = entities
+            clause += f" AND (target_kind <> 'entity' OR target_id IN ({select}))"
+            params.extend(entity_params)
+        self.targets = (f"({clause})", tuple(params))
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, DocumentRow]:
-        return await rows_by_ids(self.conn, DocumentRow, f"{SCHEMA}.documents", COLUMNS, ids)
-
-    async def for_targets(self, target_ids: list[UUID]) -> dict[UUID, list[DocumentRow]]:
-        """Target id → its live documents, newest first (targets without any are absent)."""
+        targets, params = self.targets
         async with self.conn.cursor(row_factory=class_row(DocumentRow)) as cur:
             await cur.execute(
                 f"SELECT {COLUMNS} FROM {SCHEMA}.documents "  # noqa: S608
-                "WHERE target_id = ANY(%s) AND NOT removed "
+                f"WHERE id = ANY(%s) AND {targets}",
+                (ids, *params),
+            )
+            return {row.id: row for row in await cur.fetchall()}
+
+    async def for_targets(self, target_ids: list[UUID]) -> dict[UUID, list[DocumentRow]]:
+        """Target id → its live documents, newest first (targets without any are absent)."""
+        targets, params = self.targets
+        async with self.conn.cursor(row_factory=class_row(DocumentRow)) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM {SCHEMA}.documents "  # noqa: S608
+                f"WHERE target_id = ANY(%s) AND NOT removed AND {targets} "
                 "ORDER BY target_id, created_at DESC, id DESC",
-                (target_ids,),
+                (target_ids, *params),
             )
             found: dict[UUID, list[DocumentRow]] = defaultdict(list)
             for row in await cur.fetchall():
@@ -68,8 +92,9 @@ class DocumentReads:
         self, first: int = 50, after: str | None = None, target_id: UUID | None = None
     ) -> Page[DocumentRow]:
         """Live documents, newest first; the cursor is (created_at, id)."""
-        clauses: list[str] = ["NOT removed"]
-        params: list[Any] = []
+        targets, target_params = self.targets
+        clauses: list[str] = ["NOT removed", targets]
+        params: list[Any] = list(target_params)
         if target_id:
             clauses.append("target_id = %s")
             params.append(target_id)

@@ -166,6 +166,16 @@ class EntityReads:
         else:
             self.types_named = None if grants else frozenset()
 
+    def visible_ids(self) -> tuple[str, tuple[Any, ...]] | None:
+        """A query selecting the ids of the entities this reader sees (None: every entity), for
+        reads of other areas that follow entities (documents attached to them)."""
+        if self.scope is None:
+            return None
+        return (
+            f"SELECT id FROM {SCHEMA}.entities WHERE {self.scope.predicate}",  # noqa: S608
+            self.scope.params,
+        )
+
     def _where(self, where: EntityFilter) -> tuple[list[str], list[Any]]:
         clauses, params = _conditions(where)
         if self.scope is not None:

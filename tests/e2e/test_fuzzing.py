@@ -25,6 +25,7 @@ from tests.conftest import graphql_settings
 from tests.servers import uvicorn_serving
 
 EXAMPLES = int(os.environ.get("BSDFLOW_FUZZ_EXAMPLES", "300"))
+pytestmark = pytest.mark.timeout(max(120, EXAMPLES // 5))  # a bench run asks for many more
 
 
 def _field(name: str, value: graphql.ValueNode) -> graphql.ObjectFieldNode:

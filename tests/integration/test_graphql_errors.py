@@ -131,3 +131,20 @@ async def test_suggestions_help_in_development(api, graphql, read_side):
     assert field == (
         "Cannot query field 'entitiez' on type 'Query'. Did you mean 'entities' or 'entity'?"
     )
+
+
+async def test_text_no_record_holds_is_the_clients_mistake(api, graphql, read_side):
+    """NUL in a literal or a variable is refused before anything is read (PostgreSQL would
+    refuse it mid-query: that was an internal error). A lone surrogate does not get this far:
+    it is not JSON text (400, BAD_REQUEST)."""
+    literal = await graphql.query('{ access(actor: "a\\u0000b") { reads } }')
+    [error] = literal["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "NUL" in error["message"]
+    assert error["locations"]
+    query = "query($q: String!) { search(query: $q) { edges { cursor } } }"
+    variable = await graphql.query(query, {"q": "x\u0000"})
+    [error] = variable["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["message"].startswith("variables.q")
+    assert "NUL" in error["message"]

@@ -28,7 +28,7 @@ INT64 = range(-(2**63), 2**63)
 Path = tuple[str | int, ...]
 
 
-def _why(text: str) -> str | None:
+def why_unstorable(text: str) -> str | None:
     found = _UNSTORABLE.search(text)
     if found is None:
         return None
@@ -53,7 +53,7 @@ def unstorable(value: Any, root: Path = ()) -> list[FieldError]:
     while stack and len(faults) < MAX_FAULTS:
         item, path, depth = stack.pop()
         if isinstance(item, str):
-            why = _why(item)
+            why = why_unstorable(item)
             if why:
                 faults.append(FieldError(path, why))
             continue
@@ -68,7 +68,7 @@ def unstorable(value: Any, root: Path = ()) -> list[FieldError]:
         children: list[tuple[Any, Path, int]] = []
         if isinstance(item, Mapping):
             for key, inner in item.items():
-                if isinstance(key, str) and (why := _why(key)):
+                if isinstance(key, str) and (why := why_unstorable(key)):
                     faults.append(FieldError((*path, _shown(key)), f"the key {why}"))
                 else:
                     children.append((inner, (*path, key), depth + 1))
