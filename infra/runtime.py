@@ -21,7 +21,7 @@ from infra.doorbell import Doorbell
 from infra.embedded import EmbeddedStack, ServerUrls
 from infra.instance import read_record, remember
 from infra.kafka import validation_topic
-from infra.redis_adapters import RedisLocks, RedisTokenBucket
+from infra.redis_adapters import RedisLocks, RedisTokenBucket, rate_prefix
 from infra.rpc_port import BusRequests
 from infra.secrets import FernetSecretBox
 from infra.settings import Settings
@@ -130,8 +130,7 @@ def build_runtime(
         locks,
         settings.validation_timeout,
     )
-    # Per installation (its events topic): installations sharing a Redis share no bucket.
-    quota = RedisTokenBucket(client, prefix=f"bsdflow:rate:{settings.events_topic}:")
+    quota = RedisTokenBucket(client, prefix=rate_prefix(settings.events_topic))
     return Runtime(
         settings=settings,
         urls=urls,

@@ -16,14 +16,17 @@ from uuid import UUID
 
 from strawberry.fastapi import BaseContext
 
+from projections.paging import MAX_PAGE
 from read_api.cache import HotCache
 from read_api.changed_rows import ChangedRows
 from read_api.config import ReadApiConfig
+from read_api.cost import CostRules
 from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
 from read_api.ports import ConnectionPool, NotAuthenticated, PastStates, TokenReader, Viewer
+from read_api.quotas import Quotas
 from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
@@ -43,6 +46,7 @@ class ReadApi:
         fanout: Fanout,
         start: Callable[[], Awaitable[None]],
         past: PastStates,
+        quotas: Quotas,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -51,6 +55,8 @@ class ReadApi:
         self.watermark = watermark
         self.fanout = fanout
         self.past = past
+        self.quotas = quotas
+        self.cost_rules = CostRules(max_page=MAX_PAGE, unpaged_list=config.unpaged_list_cost)
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)
