@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,10 +22,7 @@ from gql import Client, gql
 from gql.transport.exceptions import TransportError
 from gql.transport.websockets import WebsocketsTransport
 
-from infra.api import create_app
-from infra.graphql import GraphQLServices, graphql_services
-from infra.runtime import Runtime
-from tests.servers import uvicorn_serving
+from tests.e2e.conftest import Served
 
 # Plain strings: gql's request objects keep the variables of their last use.
 ENTITY_CHANGED = """subscription($type: UUID) { entityChanged(entityTypeId: $type) {
@@ -35,29 +31,6 @@ OCCURRENCE_RECORDED = """subscription { occurrenceRecorded(kind: "leak") {
     position occurrence { kind data } } }"""
 PROCESS_CHANGED = """subscription($id: UUID) { processChanged(id: $id) {
     position event process { stage stageHistory { stage } } } }"""
-
-
-@dataclass
-class Served:
-    base_url: str
-    ws_url: str
-    services: GraphQLServices
-
-
-@pytest.fixture
-def served(runtime: Runtime, read_side: Any) -> Iterator[Served]:
-    """The app under uvicorn in a thread of its own (own event loop), on a free port."""
-    app = create_app(runtime)
-    with uvicorn_serving(app) as port:
-        yield Served(
-            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", graphql_services(app)
-        )
-
-
-@pytest.fixture
-async def http(served: Served, api: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
-        yield client
 
 
 async def command(
