@@ -74,6 +74,8 @@ class CommandService:
     """Each tenant's commands_per_second, shared by every API process (absent: unlimited)."""
     _rates: dict[UUID, tuple[float, int]] = field(default_factory=dict)
     """Tenant → (when read, its commands per second)."""
+    _closed: dict[UUID, float] = field(default_factory=dict)
+    """Tenant → until when (monotonic) its bucket holds no token: no take can succeed before."""
 
     def __post_init__(self) -> None:
         self.book = self.access or AccessBook(self.store)
@@ -197,7 +199,21 @@ class CommandService:
             rate = known[1]
             wait = self.quota.take(f"commands:{tenant_id}", rate, max(rate, 1))
             if wait > 0:
+                self._closed[tenant_id] = now + wait
                 raise TooManyCommands(wait)
+
+    def refusal(self, principal: Principal) -> TooManyCommands | None:
+        """The refusal of a tenant the limiter refused, until its bucket can hold a token
+        again: the same answer the bucket would give (other processes only take tokens), for
+        a dictionary lookup, so the HTTP layer refuses a flood before routing or reading it."""
+        until = self._closed.get(principal.tenant_id)
+        if until is None or principal.internal:
+            return None
+        wait = until - time.monotonic()
+        if wait <= 0:
+            self._closed.pop(principal.tenant_id, None)
+            return None
+        return TooManyCommands(wait)
 
     def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
         receipt_id = receipt_id_for(tenant_id, receipt.key)

@@ -15,6 +15,7 @@ from commands import problems
 from commands.http import (
     BodyLimitMiddleware,
     CommandEndpoints,
+    RefuseEarlyMiddleware,
     RequestContextMiddleware,
     command_router,
 )
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
     app.include_router(command_router(COMMANDS, endpoints))
     services = mount_graphql(app, runtime, graphql or runtime.settings.graphql)
     mount_downloads(app, services.api, runtime.blobs)
+    app.add_middleware(RefuseEarlyMiddleware, service=runtime.commands, codec=runtime.tokens)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,
