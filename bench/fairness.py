@@ -1,17 +1,20 @@
 """One tenant flooding must not slow another: tenant B's command p99 and freshness p99, alone
 and while tenant A sends 5x its `commands_per_second`.
 
-    .venv/bin/python bench/fairness.py [--seconds 10] [--rate 50] [--limit 100] [--flood 5]
+    .venv/bin/python bench/fairness.py [--seconds 10] [--rounds 2] [--rate 50] [--limit 20] [--flood 5]
 
 Starts the embedded stack, the API (uvicorn, own process), the relay and the projection
-workers (own processes). Tenant B sends create-entity commands at `--rate`/s for `--seconds`
-(its own load process) and holds a subscription to its entities: a command's latency runs
-from its send to its HTTP response; its freshness from the response (the commit is done) to
-the subscription message carrying its position, i.e. until the read side shows the write.
-That is the baseline. Then the same again while tenant A, whose `commands_per_second` is
-`--limit`, sends `--flood` times that (its own load process): the token bucket admits A's
-limit and answers the rest 429 with Retry-After. The ratios "with the flood / alone" are the
-figures; the target is within 20 % (≤ 1.2x).
+workers (own processes). Tenant B sends create-entity commands at `--rate`/s (its own load
+process) and holds a subscription to its entities: a command's latency runs from its send to
+its HTTP response; its freshness from the response (the commit is done) to the subscription
+message carrying its position, i.e. until the read side shows the write. Three conditions,
+`--seconds` of B's load each, interleaved in `--rounds` rounds (the machine's other load drifts
+during a run) and pooled: B alone (the baseline); B while tenant A, whose
+`commands_per_second` is `--limit`, sends exactly that (all admitted: A's fair share); B while
+A sends `--flood` times it (over bench/_rawhttp.py, from its own process: the token bucket
+admits A's limit and answers the rest 429 with Retry-After). The figure is B's p99 with A
+flooding over B's p99 alone, target within 20 % (≤ 1.2x); flooding over A-at-its-limit says
+what A's excess itself costs B. The API process's CPU time per condition is printed too.
 """
 
 from __future__ import annotations
@@ -103,11 +106,13 @@ async def _flood_async(flood: Flood) -> dict[str, float]:
             tasks.append(asyncio.create_task(one()))
         await asyncio.gather(*tasks, return_exceptions=True)
     span = max(time.time() - flood.begin, 1e-9)
+    accepted, refused = statuses.count(200), statuses.count(429)
     return {
-        "flood_sent_per_s": round(len(statuses) / span, 1),
-        "flood_accepted_per_s": round(statuses.count(200) / span, 1),
-        "flood_refused_429": statuses.count(429),
-        "flood_other_errors": len(statuses) - statuses.count(200) - statuses.count(429),
+        "seconds": span,
+        "sent": len(statuses),
+        "accepted": accepted,
+        "refused": refused,
+        "other": len(statuses) - accepted - refused,
     }
 
 
@@ -117,17 +122,50 @@ async def flooding(flood: Flood) -> dict[str, float]:
         return await asyncio.get_running_loop().run_in_executor(pool, _flood, flood)
 
 
-def p99(values: list[float]) -> float:
-    return round(percentile(values, 0.99), 1)
+@dataclasses.dataclass
+class Condition:
+    """Tenant B's samples under one condition, pooled over the rounds."""
+
+    command_ms: list[float] = dataclasses.field(default_factory=list)
+    freshness_ms: list[float] = dataclasses.field(default_factory=list)
+    failed: int = 0
+    never_shown: int = 0
+    api_cpu_s: float = 0.0
+    flood: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def figures(self) -> dict[str, float]:
+        def at(values: list[float], fraction: float) -> float:
+            return round(percentile(values, fraction), 1)
+
+        found = {
+            "commands": len(self.command_ms),
+            "failed": self.failed,
+            "never_shown": self.never_shown,
+            "command_p50_ms": at(self.command_ms, 0.5),
+            "command_p99_ms": at(self.command_ms, 0.99),
+            "freshness_p50_ms": at(self.freshness_ms, 0.5),
+            "freshness_p99_ms": at(self.freshness_ms, 0.99),
+            "api_cpu_s": round(self.api_cpu_s, 1),
+        }
+        if self.flood:
+            span = max(self.flood["seconds"], 1e-9)
+            found |= {
+                "flood_sent_per_s": round(self.flood["sent"] / span, 1),
+                "flood_accepted_per_s": round(self.flood["accepted"] / span, 1),
+                "flood_refused_429": self.flood["refused"],
+                "flood_other_errors": self.flood["other"],
+            }
+        return found
 
 
 async def phase(
-    base_url: str, b: Tenant, arrivals: dict[int, float], rate: float, seconds: float,
-    flood: Flood | None,
-) -> dict[str, float]:  # fmt: skip
-    """B's figures over one phase (with A's commands alongside when given)."""
+    bench: Bench, b: Tenant, arrivals: dict[int, float], rate: float, seconds: float,
+    flood: Flood | None, into: Condition,
+) -> None:  # fmt: skip
+    """B's commands for `seconds` (with A's alongside when given), added to `into`."""
+    cpu = cpu_seconds(bench.server_pid)
     begin = time.time() + START_DELAY
-    mine = Schedule(base_url, b, rate, int(rate * seconds), begin, 1, 8)
+    mine = Schedule(bench.base_url, b, rate, int(rate * seconds), begin, 1, 8)
     flooded = (
         asyncio.ensure_future(flooding(dataclasses.replace(flood, begin=begin)))
         if flood is not None
@@ -137,19 +175,15 @@ async def phase(
     deadline = time.time() + 10
     while any(p not in arrivals for p, *_ in sent) and time.time() < deadline:
         await asyncio.sleep(0.05)
-    seen = [(p, s, c) for p, s, c in sent if p in arrivals]
-    figures = {
-        "commands": len(sent),
-        "failed": mine.count - len(sent),
-        "never_shown": len(sent) - len(seen),
-        "command_p99_ms": p99([(c - s) * 1000 for _, s, c in sent]),
-        "command_p50_ms": round(percentile([(c - s) * 1000 for _, s, c in sent], 0.5), 1),
-        "freshness_p99_ms": p99([(arrivals[p] - c) * 1000 for p, _, c in seen]),
-        "freshness_p50_ms": round(percentile([(arrivals[p] - c) * 1000 for p, _, c in seen], 0.5), 1),
-    }  # fmt: skip
+    seen = [(p, c) for p, _, c in sent if p in arrivals]
+    into.command_ms += [(c - s) * 1000 for _, s, c in sent]
+    into.freshness_ms += [(arrivals[p] - c) * 1000 for p, c in seen]
+    into.failed += mine.count - len(sent)
+    into.never_shown += len(sent) - len(seen)
     if flooded is not None:
-        figures |= await flooded
-    return figures
+        for key, value in (await flooded).items():
+            into.flood[key] = into.flood.get(key, 0) + value
+    into.api_cpu_s += cpu_seconds(bench.server_pid) - cpu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,43 +201,43 @@ class Result:
 
 
 async def measure(
-    bench: Bench, a: Tenant, b: Tenant, rate: float, seconds: float, limit: int, times: int
-) -> Result:
-    base_url = bench.base_url
+    bench: Bench, a: Tenant, b: Tenant, rate: float, seconds: float, rounds: int, limit: int,
+    times: int,
+) -> Result:  # fmt: skip
     arrivals: dict[int, float] = {}
-    ws = await subscribe(base_url.replace("http", "ws") + "/graphql", b.token)
+    ws = await subscribe(bench.base_url.replace("http", "ws") + "/graphql", b.token)
     listener = asyncio.create_task(listen(ws, arrivals.setdefault))
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=bench.base_url, timeout=30) as http:
         while not arrivals:  # the pipeline delivers (consumer-group joins take a few seconds)
             await create_entity(http, b, -1)
             await asyncio.sleep(0.5)
+    each = seconds / rounds
     # 32 connections: enough to send N times A's limit without waiting for answers
     floods = {
         "alone": None,
-        "at_limit": Flood(base_url, a, limit, seconds, 32),
-        "flooded": Flood(base_url, a, limit * times, seconds, 32),
+        "at_limit": Flood(bench.base_url, a, limit, each, 32),
+        "flooded": Flood(bench.base_url, a, limit * times, each, 32),
     }
-    phases: dict[str, dict[str, float]] = {}
+    conditions = {name: Condition() for name in floods}
     try:
-        for name, flood in floods.items():
-            cpu = cpu_seconds(bench.server_pid)
-            phases[name] = await phase(base_url, b, arrivals, rate, seconds, flood)
-            phases[name]["api_cpu_s"] = round(cpu_seconds(bench.server_pid) - cpu, 1)
+        for _ in range(rounds):  # interleaved: the machine's other load drifts over a run
+            for name, flood in floods.items():
+                await phase(bench, b, arrivals, rate, each, flood, conditions[name])
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await listener
         await ws.close()
-    return Result(phases)
+    return Result({name: c.figures() for name, c in conditions.items()})
 
 
-def run(rate: float, seconds: float, limit: int, times: int) -> Result:
+def run(rate: float, seconds: float, rounds: int, limit: int, times: int) -> Result:
     with running_stack() as bench:
         servers = read_side(bench.urls, bench.data_dir)
         try:
             a = new_tenant(bench, "flooder", {**BENCH_SETTINGS, "commands_per_second": limit})
             b = new_tenant(bench, "bystander")
-            return asyncio.run(measure(bench, a, b, rate, seconds, limit, times))
+            return asyncio.run(measure(bench, a, b, rate, seconds, rounds, limit, times))
         finally:
             for server in servers:
                 stop_process(server)
@@ -214,13 +248,15 @@ LABELS = {"alone": "B alone", "at_limit": "B, A at its limit", "flooded": "B, A 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="each phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="of B's load per condition")
+    parser.add_argument("--rounds", type=int, default=2, help="the conditions, interleaved")
     parser.add_argument("--rate", type=float, default=50.0, help="tenant B's commands per second")
-    parser.add_argument("--limit", type=int, default=100, help="tenant A's commands_per_second")
+    parser.add_argument("--limit", type=int, default=20, help="tenant A's commands_per_second")
     parser.add_argument("--flood", type=int, default=5, help="A sends this many times its limit")
     args = parser.parse_args()
-    result = run(args.rate, args.seconds, args.limit, args.flood)
-    print(f"# {machine_note()}; B at {args.rate:g}/s for {args.seconds:g} s per phase; "
+    result = run(args.rate, args.seconds, args.rounds, args.limit, args.flood)
+    print(f"# {machine_note()}; B at {args.rate:g}/s for {args.seconds:g} s per condition "
+          f"({args.rounds} rounds); "
           f"A limited to {args.limit}/s, flooding at {args.limit * args.flood}/s")  # fmt: skip
     for name, f in result.phases.items():
         line = (f"{LABELS[name]}: command p99={f['command_p99_ms']}ms (p50 {f['command_p50_ms']}ms), "
