@@ -10,13 +10,15 @@ many subscriptions it may have open.
 - Subscriptions are counted per tenant in this process: one more than `subscriptions` is
   refused on its subscribe message with RATE_LIMITED.
 
-A tenant's settings are read again after `SETTINGS_SECONDS`, so a change applies then.
+A tenant's settings are read again after `SETTINGS_SECONDS`, so a change applies then. If
+Redis does not answer, queries run uncharged (logged), as reads go on without the hot cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from read_api.errors import PublicError, RateLimited
 from read_api.ports import Budget, ReadQuotas, TenantQuotas
 from read_api.slots import TenantSlots
 
+log = logging.getLogger("bsdflow.read_api.quotas")
 SETTINGS_SECONDS = 5.0
 COST_LIMIT = "COST_LIMIT"
 
@@ -81,7 +84,13 @@ class Quotas:
         if self._budget is None or cost == 0 or not per_minute_too:
             return
         per_minute = quotas.cost_per_minute
-        wait = await self._budget.take(f"graphql:{tenant_id}", per_minute / 60, per_minute, cost)
+        try:
+            wait = await self._budget.take(
+                f"graphql:{tenant_id}", per_minute / 60, per_minute, cost
+            )
+        except Exception:  # a protection, as the hot cache is an optimisation: reads go on
+            log.warning("query budget unavailable; the query is not charged", exc_info=True)
+            return
         if wait > 0:
             raise BudgetExhausted(cost, per_minute, wait)
 
