@@ -123,3 +123,24 @@ async def test_bad_quota_settings_are_refused_with_their_path_and_nothing_stored
     assert changed.status == 422, changed.body
     assert changed.body["errors"][0]["path"] == ["settings", "subscriptions"]
     assert api.event_count() == before
+
+
+async def test_a_subscription_over_the_cost_limit_is_refused_on_subscribe(
+    served: Served, api: Any
+) -> None:
+    token = await tenant(api, "stingy", graphql_cost_per_request=5)
+    socket = await connected(served, token)
+    try:
+        await subscribe(socket, "1")  # entityChanged with an entity and its type: costs 9
+        refused = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert refused["id"] == "1"
+        assert refused["type"] == "next"
+        assert refused["payload"]["data"] is None
+        [error] = refused["payload"]["errors"]
+        assert error["extensions"] == {"code": "COST_LIMIT", "cost": 9, "limit": 5}
+        ended = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert ended == {"id": "1", "type": "complete"}
+        await subscribe(socket, "2", "subscription { entityChanged { position } }")  # costs 2
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+    finally:
+        await socket.close()
