@@ -19,6 +19,7 @@ thousands of subscribers).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -83,13 +84,17 @@ class SharedSubscriptions(BaseGraphQLTransportWSHandler[Context, None]):
             await super().run_operation(operation)
             return
         quotas = self.context.api.quotas
-        try:
-            with quotas.subscription(viewer.tenant_id, await quotas.of(viewer.tenant_id)):
-                await self._share(operation, viewer)
-        except RateLimited as exc:
-            await operation.send_operation_message(
-                {"id": operation.id, "type": "error", "payload": [as_graphql_error(exc).formatted]}
-            )
+        with contextlib.ExitStack() as held:
+            try:
+                limits = await quotas.of(viewer.tenant_id)
+                held.enter_context(quotas.subscription(viewer.tenant_id, limits))
+            except RateLimited as exc:
+                error = as_graphql_error(exc).formatted
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "error", "payload": [error]}
+                )
+                return
+            await self._share(operation, viewer)
 
     async def _share(self, operation: Operation[Context, None], viewer: Viewer) -> None:
         variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
