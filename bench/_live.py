@@ -75,12 +75,22 @@ class Tenant:
     entity_type_id: str
 
 
-def new_tenant(bench: Bench, slug: str) -> Tenant:
-    """A tenant with a "Site" entity type; its admin's token."""
+BENCH_SETTINGS = {
+    "commands_per_second": 100_000,
+    "graphql_cost_per_request": 1_000_000,
+    "graphql_cost_per_minute": 1_000_000_000,
+    "subscriptions": 1_000_000,
+}
+"""A benchmark's tenant is limited by the machine, not by its quotas."""
+
+
+def new_tenant(bench: Bench, slug: str, settings: dict[str, int] | None = None) -> Tenant:
+    """A tenant with a "Site" entity type (`settings`: BENCH_SETTINGS); its admin's token."""
     admin = bench.tokens.mint(slug, ["admin"])
     platform = bench.tokens.mint("x", ["platform"])
+    body = {"slug": slug, "name": slug.title(), "settings": settings or BENCH_SETTINGS}
     with httpx.Client(base_url=bench.base_url, timeout=30) as http:
-        http.post("/v1/commands/create-tenant", json={"slug": slug, "name": slug.title()},
+        http.post("/v1/commands/create-tenant", json=body,
                   headers={"Authorization": f"Bearer {platform}"}).raise_for_status()  # fmt: skip
         reply = http.post("/v1/commands/define-entity-type", headers={"Authorization": f"Bearer {admin}"},
                           json={"name": "Site", "fields": [{"name": "title", "type": "text"}]})  # fmt: skip

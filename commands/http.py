@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,12 +20,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commands.auth import Principal, TokenCodec
+from commands.auth import Principal, TokenCodec, Unauthenticated
 from commands.context import Recorded
-from commands.ports import BlobStore
-from commands.problems import PayloadTooLarge, problem
+from commands.ports import AsyncRateLimiter, BlobStore
+from commands.problems import PayloadTooLarge, problem, too_many
 from commands.registry import Command, CommandSpec
-from commands.service import CommandService
+from commands.service import CommandService, TooManyCommands
 from domain.errors import InvalidInput, NotFound
 from domain.storable import require_storable
 
@@ -100,8 +101,9 @@ def _json_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable[.
     async def endpoint(
         request: Request, body: Command, who: Principal, idempotency_key: str | None
     ) -> Response:
-        ids = _request_ids(request)
-        return _accepted(await deps.service.submit(spec, body, who, ids, _key(idempotency_key)))
+        ids, admitted = _request_ids(request), bool(request.scope.get(ADMITTED))
+        key = _key(idempotency_key)
+        return _accepted(await deps.service.submit(spec, body, who, ids, key, admitted=admitted))
 
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -125,8 +127,9 @@ def _upload_endpoint(spec: CommandSpec[Any], deps: CommandEndpoints) -> Callable
         staged = deps.uploads.stage(file.file, file.filename or "upload", file.content_type or "")
         try:
             result = deps.service.execute(
-                spec, body, who, _request_ids(request), _key(idempotency_key), staged
-            )
+                spec, body, who, _request_ids(request), _key(idempotency_key), staged,
+                admitted=bool(request.scope.get(ADMITTED)),
+            )  # fmt: skip
         finally:
             deps.uploads.discard(staged)
         return _accepted(result)
@@ -235,6 +238,62 @@ class RequestContextMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             await self.app(scope, receive, send_with_id)
+
+
+ADMITTED = "bsdflow.admitted"
+"""Scope key: the command's token was taken (`AdmitFirstMiddleware`)."""
+
+
+class AdmitFirstMiddleware:
+    """A command takes its tenant's token here, before it is routed, its body read or a
+    thread taken (`CommandService.admit`): over `commands_per_second` it is answered 429 at
+    the cost of a token check and one Redis call (none while the last refusal holds), not a
+    command's work, so a tenant flooding the API leaves the process to the others.
+    Verified tokens are remembered (by their exact header, until they expire): a flood
+    repeats one. A request without a valid token goes on, to be answered by the endpoint."""
+
+    MAX_TOKENS = 4_096
+
+    def __init__(
+        self, app: ASGIApp, service: CommandService, codec: TokenCodec, limiter: AsyncRateLimiter
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.codec = codec
+        self.limiter = limiter
+        self._principals: dict[bytes, Principal] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].startswith(COMMANDS_PREFIX + "/")
+        ):
+            principal = self._principal(dict(scope["headers"]).get(b"authorization"))
+            try:
+                if principal is not None and await self.service.admit(principal, self.limiter):
+                    scope[ADMITTED] = True
+            except TooManyCommands as refused:
+                await too_many(Request(scope), refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _principal(self, header: bytes | None) -> Principal | None:
+        if header is None:
+            return None
+        principal = self._principals.get(header)
+        if principal is None:
+            try:
+                principal = self.codec.principal(header.decode("latin-1"))
+            except Unauthenticated:
+                return None  # the endpoint answers it
+            if len(self._principals) >= self.MAX_TOKENS:
+                self._principals.clear()
+            self._principals[header] = principal
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            del self._principals[header]
+            return None
+        return principal
 
 
 class BodyLimitMiddleware:

@@ -23,6 +23,13 @@ class KeyUsage(Protocol):
         """The key was used at `at` (Unix seconds); never raises (a use is not refused for it)."""
 
 
+class AsyncRateLimiter(Protocol):
+    """The same token buckets, awaited (the HTTP layer admits a command before reading it)."""
+
+    async def take(self, key: str, rate_per_second: float, burst: int, tokens: int) -> float:
+        """0 if `tokens` were taken now, else the seconds until they will be (none taken)."""
+
+
 class Locks(Protocol):
     """Short-lived exclusive locks (Redis `SET NX PX` in production)."""
 

@@ -91,6 +91,11 @@ def _body_not_json(request: Request, raw: Sequence[Any]) -> bool:
     return any(tuple(error.get("loc", ())) == ("body",) for error in raw)
 
 
+def too_many(request: Request, exc: TooManyCommands) -> Response:
+    retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return problem(request, 429, "Too many requests", exc.message, headers=retry)
+
+
 def install(app: FastAPI) -> None:
     """Register the one exception handler chain used by every route."""
 
@@ -123,8 +128,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         if isinstance(exc, TooManyCommands):
-            retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-            return problem(request, 429, "Too many requests", exc.message, headers=retry)
+            return too_many(request, exc)
         status, title = {
             NotFound: (404, "Not found"),
             Conflict: (409, "Conflict"),

@@ -18,7 +18,7 @@ from commands.access import ACCESS_MANAGE, AccessBook
 from commands.action_runs import ActionRunBatches
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
-from commands.ports import BlobStore, Locks, RateLimiter, SecretBox, StagedBlob
+from commands.ports import AsyncRateLimiter, BlobStore, Locks, RateLimiter, SecretBox, StagedBlob
 from commands.prevalidation import Prevalidation
 from commands.receipts import CommandReceipt
 from commands.registry import Command, CommandSpec
@@ -74,6 +74,8 @@ class CommandService:
     """Each tenant's commands_per_second, shared by every API process (absent: unlimited)."""
     _rates: dict[UUID, tuple[float, int]] = field(default_factory=dict)
     """Tenant → (when read, its commands per second)."""
+    _closed: dict[UUID, float] = field(default_factory=dict)
+    """Tenant → until when (monotonic) its bucket holds no token: no take can succeed before."""
 
     def __post_init__(self) -> None:
         self.book = self.access or AccessBook(self.store)
@@ -86,11 +88,15 @@ class CommandService:
         request: Mapping[str, str],
         idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
+        *,
+        admitted: bool = False,
     ) -> Recorded:
         """`execute`, from async code, on a worker thread; first, for a spec that names a
         validation, the validation worker's check (which may lock a unique name for this
         command until it is stored or refused). A replayed request is not checked again."""
-        run = partial(self.execute, spec, body, principal, request, idempotency_key, upload)
+        run = partial(
+            self.execute, spec, body, principal, request, idempotency_key, upload, admitted=admitted
+        )
         if spec.validation is None or self.prevalidation is None:
             return await to_thread.run_sync(run)
         await to_thread.run_sync(self.book.require, principal, spec.permission, spec.name)
@@ -112,10 +118,13 @@ class CommandService:
         request: Mapping[str, str],
         idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
+        *,
+        admitted: bool = False,
     ) -> Recorded:
+        """`admitted`: the command's token was taken already (`admit`)."""
         self.book.require(principal, spec.permission, spec.name)
         if spec.permission != "tenants:create":
-            self._admit(principal)
+            self._admit(principal, counted=admitted)
         receipt = None
         if idempotency_key is not None:
             receipt = self._receipt(principal, spec, idempotency_key, body, upload)
@@ -182,22 +191,65 @@ class CommandService:
         keyed = self.secrets.fingerprint(principal.tenant_id, plain.encode())
         return ReceiptRequest(key, spec.name, keyed, plain)
 
-    def _admit(self, principal: Principal) -> None:
-        """A command for a tenant that was never created is refused; one over the tenant's
-        rate waits for nothing: it is refused with when to try again."""
-        tenant_id = principal.tenant_id
-        now = time.monotonic()
-        known = self._rates.get(tenant_id)
-        if known is None or now - known[0] > TENANT_SETTINGS_SECONDS:
+    def rate_of(self, tenant_id: UUID) -> int:
+        """The tenant's commands_per_second (read again after TENANT_SETTINGS_SECONDS); a
+        tenant that was never created is NotFound."""
+        rate = self._fresh_rate(tenant_id)
+        if rate is None:
             tenant = self.store.find(Tenant, tenant_id)
             if tenant is None:
                 raise NotFound("the token's tenant does not exist")
-            known = self._rates[tenant_id] = (now, int(tenant.settings["commands_per_second"]))
-        if self.quota is not None and not principal.internal:
-            rate = known[1]
-            wait = self.quota.take(f"commands:{tenant_id}", rate, max(rate, 1))
+            rate = int(tenant.setting("commands_per_second"))
+            self._rates[tenant_id] = (time.monotonic(), rate)
+        return rate
+
+    def _fresh_rate(self, tenant_id: UUID) -> int | None:
+        known = self._rates.get(tenant_id)
+        if known is None or time.monotonic() - known[0] > TENANT_SETTINGS_SECONDS:
+            return None
+        return known[1]
+
+    def _admit(self, principal: Principal, *, counted: bool) -> None:
+        """A command for a tenant that was never created is refused; one over the tenant's
+        rate waits for nothing: it is refused with when to try again."""
+        rate = self.rate_of(principal.tenant_id)
+        if self.quota is not None and not principal.internal and not counted:
+            self._take(principal.tenant_id, self.quota.take(self._key(principal), rate, rate))
+
+    async def admit(self, principal: Principal, limiter: AsyncRateLimiter) -> bool:
+        """Take the command's token on the event loop, from `limiter` (the same buckets as
+        `quota`, awaited), before anything else is done for it: True if taken (pass
+        `admitted=True` on), False if left to `execute` (no limits configured, bsdflow's own
+        services, a tenant that does not exist: the command's own answer says so);
+        TooManyCommands over the rate. While a refusal holds (no token can be in the bucket
+        before: other processes only take), the tenant is refused again without asking
+        Redis, so a flood costs a dictionary lookup per request."""
+        if self.quota is None or principal.internal:
+            return False
+        tenant_id = principal.tenant_id
+        until = self._closed.get(tenant_id)
+        if until is not None:
+            wait = until - time.monotonic()
             if wait > 0:
                 raise TooManyCommands(wait)
+            self._closed.pop(tenant_id, None)
+        rate = self._fresh_rate(tenant_id)
+        if rate is None:
+            try:
+                rate = await to_thread.run_sync(self.rate_of, tenant_id)
+            except NotFound:
+                return False
+        self._take(tenant_id, await limiter.take(self._key(principal), rate, rate, 1))
+        return True
+
+    @staticmethod
+    def _key(principal: Principal) -> str:
+        return f"commands:{principal.tenant_id}"
+
+    def _take(self, tenant_id: UUID, wait: float) -> None:
+        if wait > 0:
+            self._closed[tenant_id] = time.monotonic() + wait
+            raise TooManyCommands(wait)
 
     def _replay(self, tenant_id: UUID, receipt: ReceiptRequest) -> Recorded | None:
         receipt_id = receipt_id_for(tenant_id, receipt.key)

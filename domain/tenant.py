@@ -20,6 +20,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "locale": "en",
     "commands_per_second": 1_000,
     "deliveries_per_second": 200,
+    # the read API's quotas: a query's cost (fields x page sizes), per request and per minute,
+    # and the subscriptions open at once in one API process
+    "graphql_cost_per_request": 10_000,
+    "graphql_cost_per_minute": 1_000_000,
+    "subscriptions": 1_000,
     # search typo tolerance, as Meilisearch's: words this long get 1 typo, then 2
     "typo_tolerance": True,
     "min_word_size_for_one_typo": 5,
@@ -29,6 +34,14 @@ MIN_ONE_TYPO, MIN_TWO_TYPOS, MAX_WORD_SIZE = 3, 7, 100
 """Search keeps each word's variants with up to two letters deleted from seven letters on, one
 below: a word needs its second deletion only for a typed word as long as it or shorter, and
 two typos need a typed word of seven letters at least."""
+LIMITS: dict[str, tuple[int, int]] = {
+    "commands_per_second": (1, 100_000),
+    "deliveries_per_second": (1, 100_000),
+    "graphql_cost_per_request": (1, 1_000_000),
+    "graphql_cost_per_minute": (1, 1_000_000_000),
+    "subscriptions": (1, 1_000_000),
+}
+"""Each whole-number limit's lowest and highest value."""
 _TIMEZONES = frozenset(available_timezones())
 
 
@@ -42,10 +55,15 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("not an IANA timezone", ("settings", "timezone"))
     if not isinstance(settings["locale"], str) or not LOCALE.match(settings["locale"]):
         raise InvalidInput("not a locale like 'en' or 'en-GB'", ("settings", "locale"))
-    for key in ("commands_per_second", "deliveries_per_second"):
-        rate = settings[key]
-        if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 100_000:
-            raise InvalidInput("must be an integer from 1 to 100000", ("settings", key))
+    for key, (low, high) in LIMITS.items():
+        value = settings[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise InvalidInput(f"must be an integer from {low} to {high}", ("settings", key))
+    if settings["graphql_cost_per_minute"] < settings["graphql_cost_per_request"]:
+        # the minute's budget is also its burst: a query it cannot hold could never run
+        raise InvalidInput(
+            "must not be below graphql_cost_per_request", ("settings", "graphql_cost_per_minute")
+        )
     _check_typos(settings)
     return settings
 
@@ -101,6 +119,10 @@ class Tenant(Aggregate):
     @property
     def tenant_id(self) -> UUID:
         return self.id
+
+    def setting(self, name: str) -> Any:
+        """A setting's value; tenants created before a setting existed have its default."""
+        return self.settings.get(name, DEFAULT_SETTINGS[name])
 
     def rename(self, name: str) -> None:
         self._renamed(clean_name(name))

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from commands import problems
 from commands.http import (
+    AdmitFirstMiddleware,
     BodyLimitMiddleware,
     CommandEndpoints,
     RequestContextMiddleware,
@@ -22,6 +23,7 @@ from commands.registered import COMMANDS
 from infra.docs import app_with_offline_docs
 from infra.downloads import mount_downloads
 from infra.graphql import mount_graphql
+from infra.redis_adapters import AsyncRedisTokenBucket, rate_prefix
 from infra.runtime import Runtime
 from infra.settings import GraphQLSettings
 
@@ -38,6 +40,11 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
     app.include_router(command_router(COMMANDS, endpoints))
     services = mount_graphql(app, runtime, graphql or runtime.settings.graphql)
     mount_downloads(app, services.api, runtime.blobs)
+    # the app's own asyncio Redis client (the read API's: opened and closed with the app)
+    limiter = AsyncRedisTokenBucket(services.redis, rate_prefix(runtime.settings.events_topic))
+    app.add_middleware(
+        AdmitFirstMiddleware, service=runtime.commands, codec=runtime.tokens, limiter=limiter
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         limit=runtime.settings.max_body_bytes,

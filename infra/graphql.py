@@ -30,9 +30,15 @@ from infra.gc_tuning import tune_for_many_sockets
 from infra.key_usage import RedisKeyUsageReads, usage_prefix
 from infra.past_states import past_states
 from infra.readdb import READER_ROLE
-from infra.redis_adapters import RedisCacheStore, RedisChanges
+from infra.redis_adapters import (
+    AsyncRedisTokenBucket,
+    RedisCacheStore,
+    RedisChanges,
+    rate_prefix,
+)
 from infra.runtime import Runtime
 from infra.settings import GraphQLSettings
+from infra.tenant_quotas import tenant_quotas
 from projections.base import schema_named
 from projections.registry import PROJECTIONS
 from read_api.cache import HotCache
@@ -40,6 +46,7 @@ from read_api.context import ReadApi
 from read_api.fanout import Fanout
 from read_api.freshness import Watermark
 from read_api.ports import NotAuthenticated, TokenReader, Viewer
+from read_api.quotas import Quotas
 from read_api.response_cache import KeptResponses, ResponseCache
 from read_api.schema import build_router
 
@@ -115,6 +122,10 @@ class GraphQLServices:
             start=self._start,
             past=past_states(runtime.store),
             key_usage=RedisKeyUsageReads(self.redis, usage_prefix(runtime.settings.events_topic)),
+            quotas=Quotas(
+                tenant_quotas(runtime.store),
+                AsyncRedisTokenBucket(self.redis, rate_prefix(runtime.settings.events_topic)),
+            ),
         )
         self.answers = KeptResponses(config.kept_responses, config.response_cache_max_bytes)
         self._tell: Callable[[UUID], None] | None = None

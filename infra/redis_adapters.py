@@ -1,6 +1,6 @@
-"""The Redis adapters of the ports: locks (commands), token buckets (delivery), the hot cache's
-lease and fill, and the change feed (the read API). Each multi-step operation is one Lua script,
-so it is atomic on the server.
+"""The Redis adapters of the ports: locks (commands), token buckets (commands, delivery, the
+read API's query budgets), the hot cache's lease and fill, and the change feed (the read API).
+Each multi-step operation is one Lua script, so it is atomic on the server.
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ class RedisLocks:
 # Per-tenant token buckets, shared by every delivery worker. The refill, the take and the
 # write happen in one script, so concurrent workers cannot both spend the last token. Time is
 # Redis's own clock (TIME), so workers with skewed clocks agree.
-# KEYS[1] bucket; ARGV[1] tokens per second, ARGV[2] burst. Returns the wait in seconds as a
-# string (Lua numbers come back to Redis truncated to integers).
+# KEYS[1] bucket; ARGV[1] tokens per second, ARGV[2] burst, ARGV[3] tokens wanted (at most
+# the burst). Returns the wait in seconds as a string (Lua numbers come back to Redis
+# truncated to integers).
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -56,15 +58,33 @@ if tokens == nil or ts == nil then
 end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= want then
+  tokens = tokens - want
 else
-  wait = (1 - tokens) / rate
+  wait = (want - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
 """
+
+
+def rate_prefix(events_topic: str) -> str:
+    """The buckets' keys, per installation (its events topic): installations sharing a Redis
+    share no bucket."""
+    return f"bsdflow:rate:{events_topic}:"
+
+
+def _bucket_args(rate_per_second: float, burst: int, tokens: int) -> list[str | int]:
+    if rate_per_second <= 0 or burst < 1:
+        raise ValueError("rate_per_second must be > 0 and burst >= 1")
+    if not 1 <= tokens <= burst:
+        raise ValueError("tokens must be from 1 to burst (more could never be taken)")
+    return [repr(float(rate_per_second)), burst, tokens]
+
+
+def _seconds(wait: bytes | str) -> float:
+    return float(wait.decode() if isinstance(wait, bytes) else wait)
 
 
 class RedisTokenBucket:
@@ -75,12 +95,22 @@ class RedisTokenBucket:
         self.prefix = prefix
         self._take = client.register_script(_TAKE)
 
-    def take(self, key: str, rate_per_second: float, burst: int) -> float:
-        """0 if a token was taken now, else the seconds until one will be (nothing is taken)."""
-        if rate_per_second <= 0 or burst < 1:
-            raise ValueError("rate_per_second must be > 0 and burst >= 1")
-        wait = self._take(keys=[self.prefix + key], args=[repr(float(rate_per_second)), burst])
-        return float(wait.decode() if isinstance(wait, bytes) else wait)
+    def take(self, key: str, rate_per_second: float, burst: int, tokens: int = 1) -> float:
+        """0 if `tokens` were taken now, else the seconds until they will be (none taken)."""
+        args = _bucket_args(rate_per_second, burst, tokens)
+        return _seconds(self._take(keys=[self.prefix + key], args=args))
+
+
+class AsyncRedisTokenBucket:
+    """The same buckets (script and keys) for an asyncio client: the read API's `Budget`."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "bsdflow:rate:") -> None:
+        self.prefix = prefix
+        self._take = client.register_script(_TAKE)
+
+    async def take(self, key: str, rate_per_second: float, burst: int, tokens: int) -> float:
+        args = _bucket_args(rate_per_second, burst, tokens)
+        return _seconds(await self._take(keys=[self.prefix + key], args=args))
 
 
 LEASE = """

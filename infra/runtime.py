@@ -23,7 +23,7 @@ from infra.embedded import EmbeddedStack, ServerUrls
 from infra.instance import read_record, remember
 from infra.kafka import validation_topic
 from infra.key_usage import RedisKeyUsage, usage_prefix
-from infra.redis_adapters import RedisLocks, RedisTokenBucket
+from infra.redis_adapters import RedisLocks, RedisTokenBucket, rate_prefix
 from infra.rpc_port import BusRequests
 from infra.secrets import FernetSecretBox
 from infra.settings import Settings
@@ -132,8 +132,7 @@ def build_runtime(
         locks,
         settings.validation_timeout,
     )
-    # Per installation (its events topic): installations sharing a Redis share no bucket.
-    quota = RedisTokenBucket(client, prefix=f"bsdflow:rate:{settings.events_topic}:")
+    quota = RedisTokenBucket(client, prefix=rate_prefix(settings.events_topic))
     commands = CommandService(store, locks, blobs, secrets, prevalidation, quota=quota)
     keys = ApiKeyBook(commands.book, RedisKeyUsage(client, usage_prefix(settings.events_topic)))
     return Runtime(

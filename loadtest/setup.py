@@ -113,7 +113,13 @@ async def _new_tenant(api: ApiClient, data: DataGenerator, mint: Mint | None, p:
         {
             "slug": slug,
             "name": f"Load test {data.run_tag}",
-            "settings": {"commands_per_second": 100_000},
+            # a load test measures the system, not the tenant's quotas
+            "settings": {
+                "commands_per_second": 100_000,
+                "graphql_cost_per_request": 1_000_000,
+                "graphql_cost_per_minute": 1_000_000_000,
+                "subscriptions": 1_000_000,
+            },
         },
         token=platform,
     )

@@ -7,7 +7,9 @@ strawberry stream, which is one fan-out subscriber; each result of that stream i
 JSON once and handed as is to every member's bounded queue. Each member's own task writes the
 frames to its socket, so a slow socket holds up nobody else; a member that falls
 `subscriber_queue` frames behind is dropped with SLOW_CONSUMER, as an unshared subscription would be.
-The stream stops when its last member leaves. Queries and mutations sent over the socket, and
+The stream stops when its last member leaves. Each member holds one of its tenant's open
+subscriptions (`read_api.quotas`) while it runs; one over the tenant's limit is refused with an
+`error` message on its subscribe. Queries and mutations sent over the socket, and
 documents that do not parse or are too large, take strawberry's own path.
 
 Per delivered change this leaves one GraphQL execution per distinct subscription instead of
@@ -17,6 +19,7 @@ thousands of subscribers).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -40,9 +43,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from read_api.broadcast_frames import Finish
 from read_api.broadcast_streams import Member, broadcasts_of
 from read_api.context import Context
-from read_api.errors import DocumentTooLarge, as_graphql_error
+from read_api.errors import DocumentTooLarge, RateLimited, as_graphql_error
 from read_api.fanout import SlowConsumer
 from read_api.limits import check_size
+from read_api.ports import Viewer
 
 
 @functools.lru_cache(maxsize=512)
@@ -79,6 +83,20 @@ class SharedSubscriptions(BaseGraphQLTransportWSHandler[Context, None]):
         ):
             await super().run_operation(operation)
             return
+        quotas = self.context.api.quotas
+        with contextlib.ExitStack() as held:
+            try:
+                limits = await quotas.of(viewer.tenant_id)
+                held.enter_context(quotas.subscription(viewer.tenant_id, limits))
+            except RateLimited as exc:
+                error = as_graphql_error(exc).formatted
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "error", "payload": [error]}
+                )
+                return
+            await self._share(operation, viewer)
+
+    async def _share(self, operation: Operation[Context, None], viewer: Viewer) -> None:
         variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
         # Readers who see differently (their grants, a row rule of their own) never share.
         key = (viewer.tenant_id, viewer.sight, operation.query, variables, operation.operation_name)

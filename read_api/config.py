@@ -21,6 +21,8 @@ class ReadApiConfig(BaseModel):
     max_depth: int = 10
     max_tokens: int = 2_000
     max_aliases: int = 15
+    unpaged_list_cost: int = 10
+    """A list field without a page size argument counts as this many items in a query's cost."""
     introspection: bool | None = None
     """None: on in development, off in production (`for_env`)."""
     graphiql: bool | None = None

@@ -16,9 +16,11 @@ from uuid import UUID
 
 from strawberry.fastapi import BaseContext
 
+from projections.paging import MAX_PAGE
 from read_api.cache import HotCache
 from read_api.changed_rows import ChangedRows
 from read_api.config import ReadApiConfig
+from read_api.cost import CostRules
 from read_api.errors import Forbidden, Unauthenticated
 from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
@@ -31,6 +33,7 @@ from read_api.ports import (
     TokenReader,
     Viewer,
 )
+from read_api.quotas import Quotas
 from read_api.session import Reads, Session, Stats
 from read_api.waits import Waits
 
@@ -53,6 +56,7 @@ class ReadApi:
         fanout: Fanout,
         start: Callable[[], Awaitable[None]],
         past: PastStates,
+        quotas: Quotas,
         key_usage: KeyUsage | None = None,
     ) -> None:
         self.config = config
@@ -64,6 +68,8 @@ class ReadApi:
         self.past = past
         self.key_usage = key_usage
         """When API keys were last used (none known without it)."""
+        self.quotas = quotas
+        self.cost_rules = CostRules(max_page=MAX_PAGE, unpaged_list=config.unpaged_list_cost)
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)
         self.changed_rows = ChangedRows(self.session, watermark, config.timeout)

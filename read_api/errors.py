@@ -11,7 +11,9 @@ mistakes from ours:
   size limit, a subscription over HTTP);
 - `UNAUTHENTICATED`, `FORBIDDEN`; `NOT_FOUND` (a missing object by id is `null`, not this: other
   tenants' ids must look exactly like missing ones);
-- `RATE_LIMITED`: too many waits in progress for the tenant, too many operations on a socket;
+- `RATE_LIMITED`: too many waits in progress for the tenant, too many operations on a socket,
+  the tenant's minute of query cost spent (`extensions.retryAfter`), too many subscriptions;
+- `COST_LIMIT`: the query costs more than the tenant allows one query (`read_api.quotas`);
 - `SLOW_CONSUMER`: a subscription fell too far behind and was dropped;
 - `INTERNAL`: anything unexpected; the message is replaced, the details go to the log.
 
@@ -77,6 +79,8 @@ class NotFound(PublicError):
 class RateLimited(PublicError):
     code = "RATE_LIMITED"
     status = 429
+    retry_after: int | None = None
+    """Seconds until trying again can succeed (HTTP: the `Retry-After` header)."""
 
 
 OTHER_LAYERS: tuple[tuple[type[Exception], str], ...] = ((BadCursorError, BAD_USER_INPUT),)

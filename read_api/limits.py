@@ -9,6 +9,8 @@
   classes are built once so the validation cache can hit;
 - text no record can hold (NUL, a lone surrogate), in a string literal or a variable →
   BAD_USER_INPUT at its place, before anything is read: PostgreSQL would refuse it mid-query;
+- `Cost`: what the operation costs (fields x page sizes, `read_api.cost`) against the tenant's
+  limit for one query and its minute's budget (`read_api.quotas`), before execution;
 - `Freshness`: the request's read-your-writes waits (`X-Min-Position`, `atLeast` fields) as
   one wait before execution (`read_api.waits`); the result says how it went under
   `extensions.freshness`, and with `report_statements` the SQL statement count under
@@ -36,6 +38,7 @@ from strawberry.types.graphql import OperationType
 from domain.storable import unstorable, why_unstorable
 from read_api.config import ReadApiConfig
 from read_api.context import Context
+from read_api.cost import query_cost
 from read_api.errors import (
     BAD_USER_INPUT,
     VALIDATION_FAILED,
@@ -68,6 +71,8 @@ def refuse(ctx: Context, error: PublicError) -> NoReturn:
     """Fail the whole request: its HTTP status (on HTTP) and a coded error."""
     if error.status is not None and not ctx.transient and ctx.response is not None:
         ctx.response.status_code = error.status
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            ctx.response.headers["Retry-After"] = str(error.retry_after)
     raise as_graphql_error(error)
 
 
@@ -113,6 +118,33 @@ class Gate(SchemaExtension):
             and self.execution_context.operation_type is OperationType.SUBSCRIPTION
         ):
             refuse(ctx, BadRequest(OVER_HTTP))
+        yield
+
+
+class Cost(SchemaExtension):
+    """Before execution (and before any read-your-writes wait): the operation's cost against
+    the tenant's quotas (`read_api.cost`, `read_api.quotas`). A refused one runs nothing."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ctx = _context(self)
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is not None:
+            cost = query_cost(
+                execution.schema._schema,
+                document,
+                execution.operation_name,
+                execution.variables,
+                ctx.api.cost_rules,
+            )
+            try:
+                await ctx.api.quotas.charge(
+                    ctx.require_viewer().tenant_id,
+                    cost,
+                    per_minute_too=execution.operation_type is not OperationType.SUBSCRIPTION,
+                )
+            except PublicError as exc:
+                refuse(ctx, exc)
         yield
 
 
@@ -193,6 +225,7 @@ def extensions(config: ReadApiConfig) -> list[Callable[[], SchemaExtension]]:
     found += [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        Cost,
         Freshness,
     ]
     return found

@@ -111,3 +111,24 @@ class ChangeSource(Protocol):
         """(channel, payload) pairs, in the order the server delivered them."""
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadQuotas:
+    """A tenant's read-side limits (its settings `graphql_cost_per_request`,
+    `graphql_cost_per_minute`, `subscriptions`)."""
+
+    cost_per_request: int
+    cost_per_minute: int
+    subscriptions: int
+
+
+TenantQuotas = Callable[[UUID], Awaitable[ReadQuotas]]
+"""Tenant → its read quotas (the defaults for a tenant that does not exist)."""
+
+
+class Budget(Protocol):
+    """Token buckets shared by every API process (the commands' rate limiter, awaited)."""
+
+    async def take(self, key: str, rate_per_second: float, burst: int, tokens: int) -> float:
+        """0 if `tokens` were taken now, else the seconds until they will be (none taken)."""

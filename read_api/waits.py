@@ -14,7 +14,7 @@ of them in progress in one API process; one more is refused with RATE_LIMITED, n
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -32,6 +32,7 @@ from graphql import (
 from graphql.utilities import get_operation_ast, value_from_ast_untyped
 
 from read_api.errors import PublicError, RateLimited
+from read_api.slots import TenantSlots
 
 AT_LEAST = "atLeast"
 MAX_POSITION = 2**63 - 1
@@ -127,25 +128,15 @@ class Waits:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._active: dict[UUID, int] = {}
+        self._slots = TenantSlots()
 
-    @contextlib.contextmanager
-    def slot(self, tenant_id: UUID) -> Iterator[None]:
-        active = self._active.get(tenant_id, 0)
-        if active >= self.limit:
-            raise RateLimited(
-                f"this tenant already has {self.limit} read-your-writes waits in progress; "
-                "retry shortly, or read without waiting"
-            )
-        self._active[tenant_id] = active + 1
-        try:
-            yield
-        finally:
-            left = self._active[tenant_id] - 1
-            if left:
-                self._active[tenant_id] = left
-            else:
-                del self._active[tenant_id]
+    def slot(self, tenant_id: UUID) -> contextlib.AbstractContextManager[None]:
+        return self._slots.slot(
+            tenant_id,
+            self.limit,
+            f"this tenant already has {self.limit} read-your-writes waits in progress; "
+            "retry shortly, or read without waiting",
+        )
 
     def active(self, tenant_id: UUID) -> int:
-        return self._active.get(tenant_id, 0)
+        return self._slots.active(tenant_id)

@@ -75,3 +75,30 @@ async def test_a_tenant_over_its_command_rate_gets_429_and_another_tenant_does_n
     assert int(refused[0].headers["retry-after"]) >= 1
     # another tenant is not slowed by this one
     assert (await api.post("create-group", {"name": "fine"})).status == 200
+
+
+async def test_a_flooding_tenant_is_refused_before_its_commands_are_read(api):
+    """While the limiter's refusal holds, the tenant's commands are refused before routing:
+    the same 429 for any command and any body, and a request without a valid token for the
+    tenant is still answered as such."""
+    platform = api.mint("platform", "platform")
+    await api.command(
+        "create-tenant",
+        token=platform,
+        slug="flood",
+        name="Flood",
+        settings={"commands_per_second": 1},
+    )
+    flood = api.mint("flood", "admin")
+    statuses = [
+        (await api.post("create-group", {"name": f"g{i}"}, token=flood)).status for i in range(3)
+    ]
+    assert statuses[0] == 200
+    assert 429 in statuses, statuses
+    for name, body in (("create-group", {"name": "x"}), ("no-such-command", b"not json")):
+        refused = await api.post(name, body, token=flood)
+        assert refused.status == 429, (name, refused.body)
+        assert refused.body["instance"] == f"/v1/commands/{name}"
+        assert int(refused.headers["retry-after"]) >= 1
+    forged = flood[:-4] + ("AAAA" if not flood.endswith("AAAA") else "BBBB")
+    assert (await api.post("create-group", {"name": "x"}, token=forged)).status == 401
