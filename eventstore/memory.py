@@ -16,7 +16,9 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 
 from eventstore.envelope import RecordedEvent, decode_event
+from eventstore.keys import MemorySubjectKeys
 from eventstore.port import A, ConcurrentWrite, Metadata
+from eventstore.sealing import open_events
 from eventstore.transcoding import OrjsonTranscoder, TypedMapper, event_metadata
 
 GIVEN_METADATA: Metadata = {"actor": "given", "command": "given"}
@@ -31,6 +33,7 @@ class _Stored:
 class InMemoryEventStore:
     def __init__(self, given: Iterable[Aggregate] = ()) -> None:
         self._mapper = TypedMapper(transcoder=OrjsonTranscoder())
+        self.keys = self._mapper.keys = MemorySubjectKeys()
         self._log: list[_Stored] = []
         self._streams: dict[UUID | str, list[_Stored]] = {}
         self._given = 0
@@ -44,7 +47,7 @@ class InMemoryEventStore:
     @property
     def new_events(self) -> list[RecordedEvent]:
         """What was stored since the last `given`, as the read side decodes it."""
-        return [
+        decoded = [
             decode_event(
                 s.position,
                 UUID(str(s.event.originator_id)),
@@ -54,6 +57,7 @@ class InMemoryEventStore:
             )
             for s in self._log[self._given :]
         ]
+        return open_events(decoded, self.keys)
 
     @property
     def new_event_names(self) -> list[str]:
@@ -93,6 +97,9 @@ class InMemoryEventStore:
             self._log.append(entry)
             self._streams.setdefault(event.originator_id, []).append(entry)
         return self.head()
+
+    def forget(self, tenant_id: UUID, subject_id: UUID) -> None:
+        self.keys.forget((tenant_id, subject_id))
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         for entry in self._streams.get(aggregate_id, []):

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,9 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from eventstore import decode_event
+from eventstore.keys import PostgresSubjectKeys
 from eventstore.reading import StoredRow, events_after, head_position
+from eventstore.sealing import open_events
 from projections.apply import CHECKPOINT_DDL
 from projections.base import Projection
 from projections.writes import Write, send, writes
@@ -75,8 +77,16 @@ class _Chunk:
     writes: list[Write]
 
 
-def _prepare(projection: Projection, schema: str, rows: list[StoredRow], chunk: int) -> _Chunk:
-    events = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+def _prepare(
+    reader: psycopg.Connection[Any],
+    projection: Projection,
+    schema: str,
+    rows: list[StoredRow],
+    chunk: int,
+) -> _Chunk:
+    decoded = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    # Keys are looked up now: a rebuild after a forgetting finds none, and replays null.
+    events = open_events(decoded, PostgresSubjectKeys(lambda: nullcontext(reader)))
     found = writes(schema, projection.runs(events))
     return _Chunk(len(events), events[-1].position if events else None, len(rows) == chunk, found)
 
@@ -104,7 +114,7 @@ def _replay(
 
     def fetch(after: int) -> _Chunk:
         rows = events_after(reader, after, chunk, until=stop, types=types)
-        return _prepare(projection, schema, rows, chunk)
+        return _prepare(reader, projection, schema, rows, chunk)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[_Chunk] | None = pool.submit(fetch, position)

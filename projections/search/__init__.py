@@ -174,11 +174,17 @@ class SearchProjection(Projection):
     def participant_registered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         fields = {k: d[k] for k in ("email", "external_ref") if d.get(k) is not None}
-        yield self._insert("participant", e, d["name"], fields)
+        # A name is null in a rebuild once the participant was forgotten (its key destroyed);
+        # the item it makes is deleted again at the forgetting.
+        yield self._insert("participant", e, d["name"] or "", fields)
 
     @handles(event_class(Participant, "Updated"))
     def participant_updated(self, e: RecordedEvent) -> Iterator[Statement]:
         yield self._update(PARTICIPANT_CHANGED, e, e.data["changes"])
+
+    @handles(event_class(Participant, "Forgotten"))
+    def participant_forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield DELETED["participant"].of(e.tenant_id, e.originator_id)
 
     @handles(event_class(Document, "Attached"))
     def document_attached(self, e: RecordedEvent) -> Iterator[Statement]:
