@@ -31,6 +31,7 @@ from projections.search.statements import (
     ENTITY_UPDATED,
     INSERTED,
     PARTICIPANT_CHANGED,
+    PARTICIPANT_FORGOTTEN,
     PROCESS_OUTCOME,
     PROCESS_REOPENED,
     PROCESS_STAGE,
@@ -184,7 +185,7 @@ class SearchProjection(Projection):
 
     @handles(event_class(Participant, "Forgotten"))
     def participant_forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield DELETED["participant"].of(e.tenant_id, e.originator_id)
+        yield PARTICIPANT_FORGOTTEN.of(e.tenant_id, e.originator_id)
 
     @handles(event_class(Document, "Attached"))
     def document_attached(self, e: RecordedEvent) -> Iterator[Statement]:
