@@ -17,17 +17,19 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 import orjson
+import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.participant import PERSONAL_FIELDS, Participant
 from eventstore.envelope import RecordedEvent, type_of
-from eventstore.keys import Subject, SubjectKeys
+from eventstore.keys import PostgresSubjectKeys, Subject, SubjectKeys
 
 SEALED = "__sealed__"
 _MARK = f'"{SEALED}"'.encode()
@@ -155,3 +157,9 @@ def open_events(events: Iterable[RecordedEvent], keys: SubjectKeys) -> list[Reco
     for i in sealed:
         events[i] = replace(events[i], data=opened(events[i].data, found))
     return events
+
+
+def open_on(conn: psycopg.Connection[Any], events: Iterable[RecordedEvent]) -> list[RecordedEvent]:
+    """`open_events` with the keys read on `conn` (any session of the event store's database,
+    inside the caller's transaction if it has one)."""
+    return open_events(events, PostgresSubjectKeys(lambda: nullcontext(conn)))

@@ -22,8 +22,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -32,8 +30,6 @@ import structlog
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from eventstore.keys import PostgresSubjectKeys
-from eventstore.sealing import open_events
 from infra.doorbell import Doorbell, Drowsiness
 from infra.kafka import (
     EVENTS_TOPIC,
@@ -179,15 +175,6 @@ class ProjectionWorker(Positioning, Publishing):
             return []
         return [first, *consumer.consume(self.batch_size - 1, timeout=0)]
 
-    @staticmethod
-    def _opened(conn: psycopg.Connection[Any], batch: list[Delivered]) -> list[Delivered]:
-        """The batch with personal values opened (or null: forgotten) under subject keys."""
-        keys = PostgresSubjectKeys(lambda: nullcontext(conn))
-        events = open_events([d.event for d in batch], keys)
-        return [
-            d if d.event is e else replace(d, event=e) for d, e in zip(batch, events, strict=True)
-        ]
-
     def _apply(
         self,
         conn: psycopg.Connection[Any],
@@ -195,7 +182,6 @@ class ProjectionWorker(Positioning, Publishing):
         dead_letters: Producer,
         batch: list[Delivered],
     ) -> None:
-        batch = self._opened(conn, batch)
         by_partition: dict[int, list[Delivered]] = defaultdict(list)
         for delivered in batch:
             by_partition[delivered.partition].append(delivered)

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,8 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from eventstore import decode_event
-from eventstore.keys import PostgresSubjectKeys
 from eventstore.reading import StoredRow, events_after, head_position
-from eventstore.sealing import open_events
+from eventstore.sealing import open_on
 from projections.apply import CHECKPOINT_DDL
 from projections.base import Projection
 from projections.writes import Write, send, writes
@@ -86,7 +85,7 @@ def _prepare(
 ) -> _Chunk:
     decoded = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
     # Keys are looked up now: a rebuild after a forgetting finds none, and replays null.
-    events = open_events(decoded, PostgresSubjectKeys(lambda: nullcontext(reader)))
+    events = open_on(reader, decoded)
     found = writes(schema, projection.runs(events))
     return _Chunk(len(events), events[-1].position if events else None, len(rows) == chunk, found)
 

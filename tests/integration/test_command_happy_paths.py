@@ -123,6 +123,10 @@ async def test_groups_and_participants(api):
         [],
     )
 
+    await run(api, "forget-participant", participant_id=person.id)
+    forgotten: Participant = load(api, person.id)
+    assert (forgotten.name, forgotten.email, forgotten.external_ref) == (None, None, "HR-7")
+
 
 async def test_process_lifecycle(api):
     site = await api.command("define-entity-type", name="Site", fields=SITE_FIELDS)

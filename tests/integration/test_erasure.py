@@ -97,12 +97,12 @@ async def test_a_forgotten_participant_is_erased_on_every_read_path_and_after_a_
     await settled(forgotten.position)
 
     # The stream is intact, but no personal value is left in it in the clear, nor in a read model.
-    events = rows(database_url, f"SELECT topic, state FROM {EVENTS_TABLE} ORDER BY notification_id")  # noqa: S608
+    events = rows(database_url, f"SELECT topic, state FROM {EVENTS_TABLE} ORDER BY notification_id")
     topics = [t.rsplit(".", 1)[-1] for t, _ in events if "Participant" in t]
     assert topics == ["Registered", "Updated", "Registered", "Forgotten"]
     for _, state in events:
         assert not any(p in bytes(state) for p in PLAINTEXTS), bytes(state)
-    assert rows(database_url, f"SELECT key FROM {KEYS_TABLE} WHERE subject_id = '{ann}'") == [  # noqa: S608
+    assert rows(database_url, f"SELECT key FROM {KEYS_TABLE} WHERE subject_id = '{ann}'") == [
         (None,)
     ]
     read_models = (
