@@ -5,7 +5,7 @@ is what erases those values (crypto-shredding): the events stay as they are, but
 sealed can no longer be opened by anyone, including later rebuilds. A destroyed key leaves a
 tombstone, so no new key is ever made for a forgotten subject.
 
-Keys are cached in the process (they never change; a destroyed one is evicted here by
+Keys are cached in the process for a few seconds (a destroyed one is evicted at once here by
 `forget`, and in every other process when it reads the event that recorded the forgetting).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -33,6 +34,9 @@ KEYS_DDL = sql.SQL(
     "CHECK ((key IS NULL) = (forgotten_at IS NOT NULL)))"
 ).format(sql.Identifier(KEYS_TABLE))
 KEY_BYTES = 32
+KEY_CACHE_SECONDS = 10.0
+"""How long a process uses a key it read without reading it again: the longest a process that
+has not yet read the forgetting event may still open values that another one erased."""
 
 Subject = tuple[UUID, UUID]
 """(tenant id, subject id)."""
@@ -57,19 +61,22 @@ class SubjectKeys(Protocol):
 
 
 class _Cache:
-    """Keys known to this process; None for a destroyed one (that never comes back)."""
+    """Keys known to this process, each for `KEY_CACHE_SECONDS`; None for a destroyed one
+    (which never comes back, so it is kept)."""
 
     def __init__(self) -> None:
-        self._known: dict[Subject, bytes | None] = {}
+        self._known: dict[Subject, tuple[bytes | None, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, subject: Subject) -> tuple[bool, bytes | None]:
         with self._lock:
-            return subject in self._known, self._known.get(subject)
+            key, until = self._known.get(subject, (None, 0.0))
+            return (key is None and until > 0) or until > time.monotonic(), key
 
     def put(self, subject: Subject, key: bytes | None) -> None:
+        until = time.monotonic() + KEY_CACHE_SECONDS if key is not None else float("inf")
         with self._lock:
-            self._known[subject] = key
+            self._known[subject] = (key, until)
 
     def evict(self, subject: Subject) -> None:
         with self._lock:

@@ -26,6 +26,9 @@ GROUP = """query ($id: UUID!) { group(id: $id) { participants { id name erased }
 SEARCH = (
     """query ($q: String!) { search(query: $q) { edges { node { kind id title snippet } } } }"""
 )
+RECORD_AT = (
+    """query ($id: UUID!, $at: Int!) { recordAt(id: $id, position: $at) { version state } }"""
+)
 ANN = {"name": "Ann Lovelace", "email": "ann@lovelace.example", "phone": "+44 20 7946 0000"}
 PLAINTEXTS = (b"Lovelace", b"lovelace", b"7946", b"Ann ")
 
@@ -92,7 +95,16 @@ async def test_a_forgotten_participant_is_erased_on_every_read_path_and_after_a_
     assert hit["id"] == ann
     assert "<b>Lovelace</b>" in hit["snippet"]
 
+    registered = group.position - 4  # Ann's registration, before her update
+    past = (await graphql.data(RECORD_AT, {"id": ann, "at": registered}))["recordAt"]
+    assert past["state"]["email"] == ANN["email"]
+
     forgotten = await api.command("forget-participant", participant_id=ann)
+    # Her past states replay from the events too, with no key: as erased as the present.
+    at = {"id": ann, "at": registered}
+    past = (await graphql.data(RECORD_AT, at, min_position=forgotten.position))["recordAt"]
+    assert (past["version"], past["state"]["name"], past["state"]["email"]) == (1, None, None)
+    assert past["state"]["external_ref"] == "hr-1815"
     await erased_everywhere(graphql, ann, bo, crew, forgotten.position)
     await settled(forgotten.position)
 
