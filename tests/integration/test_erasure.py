@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
+import orjson
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from domain.ids import tenant_id_for
+from domain.participant import Participant
 from eventstore.envelope import EVENTS_TABLE
 from eventstore.keys import KEYS_TABLE
 from infra.cli import app as cli
@@ -159,3 +163,43 @@ async def test_forgetting_needs_the_erase_grant_and_stays_in_its_tenant(api: Any
     count = api.event_count()
     assert (await api.post("forget-participant", {"participant_id": "nope"})).status == 422
     assert api.event_count() == count
+
+
+async def test_a_participant_stored_before_sealing_still_reads_and_is_sealed_from_then_on(
+    api: Any, database_url: str
+) -> None:
+    legacy = uuid4()
+    plain = orjson.dumps(
+        {
+            "timestamp": "2025-01-01T00:00:00+00:00",
+            "originator_topic": "domain.participant:Participant",
+            "tenant_id": str(tenant_id_for("acme")),
+            "kind": "person",
+            "name": "Old Timer",
+            "email": "old@example.com",
+            "phone": None,
+            "external_ref": None,
+        }
+    )
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 1, %s, %s)",
+            (legacy, "domain.participant:Participant.Registered", plain),
+        )
+    loaded = api.runtime.store.find(Participant, legacy)
+    assert (loaded.name, loaded.email, loaded.forgotten) == ("Old Timer", "old@example.com", False)
+
+    await api.command(
+        "update-participant", participant_id=str(legacy), changes={"phone": "+49301234567"}
+    )
+    [(state,)] = rows(
+        database_url,
+        f"SELECT state FROM {EVENTS_TABLE} WHERE originator_id = '{legacy}' AND originator_version = 2",
+    )
+    assert b"1234567" not in bytes(state)
+    assert api.runtime.store.find(Participant, legacy).phone == "+49301234567"
+
+    await api.command("forget-participant", participant_id=str(legacy))
+    forgotten = api.runtime.store.find(Participant, legacy)
+    assert (forgotten.name, forgotten.email, forgotten.phone) == (None, None, None)
