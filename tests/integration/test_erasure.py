@@ -121,6 +121,10 @@ async def test_a_forgotten_participant_is_erased_on_every_read_path_and_after_a_
     assert rows(database_url, f"SELECT key FROM {KEYS_TABLE} WHERE subject_id = '{ann}'") == [
         (None,)
     ]
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET ROLE bsdflow_reader")  # the read API's role never sees a key
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"SELECT count(*) FROM {KEYS_TABLE}")
     read_models = (
         f"SELECT p::text FROM {schema_named('participants')}.participants p UNION ALL "
         f"SELECT s::text FROM {schema_named('search')}.items s UNION ALL "
