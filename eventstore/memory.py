@@ -19,7 +19,12 @@ from eventstore.envelope import RecordedEvent, decode_event
 from eventstore.keys import MemorySubjectKeys
 from eventstore.port import A, ConcurrentWrite, Metadata
 from eventstore.sealing import open_events
-from eventstore.transcoding import OrjsonTranscoder, TypedMapper, event_metadata
+from eventstore.transcoding import (
+    OrjsonTranscoder,
+    TypedMapper,
+    event_metadata,
+    personal_fields,
+)
 
 GIVEN_METADATA: Metadata = {"actor": "given", "command": "given"}
 
@@ -60,6 +65,11 @@ class InMemoryEventStore:
         return open_events(decoded, self.keys)
 
     @property
+    def stored_states(self) -> list[bytes]:
+        """Every stored event's state as stored (personal values sealed), oldest first."""
+        return [s.event.state for s in self._log]
+
+    @property
     def new_event_names(self) -> list[str]:
         """`Entity.Created`, … for every event stored since the last `given`."""
         return [event.name for event in self.new_events]
@@ -83,7 +93,7 @@ class InMemoryEventStore:
 
     def save(self, *aggregates: Aggregate, metadata: Metadata) -> int:
         pending = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        with event_metadata(metadata):
+        with event_metadata(metadata), personal_fields(aggregates):
             stored = [self._mapper.to_stored_event(event) for event in pending]
         next_version: dict[UUID | str, int] = {}
         for event in stored:

@@ -23,7 +23,12 @@ from eventstore.envelope import APPLICATION_NAME, EVENTS_TABLE
 from eventstore.group_commit import GroupCommitRecorder
 from eventstore.keys import PostgresSubjectKeys, create_keys_table
 from eventstore.port import A, ConcurrentWrite, Metadata
-from eventstore.transcoding import OrjsonTranscoder, TypedMapper, event_metadata
+from eventstore.transcoding import (
+    OrjsonTranscoder,
+    TypedMapper,
+    event_metadata,
+    personal_fields,
+)
 
 SNAPSHOT_EVERY = 50
 """Aggregates with long histories are loaded from a snapshot taken every this many events."""
@@ -114,7 +119,7 @@ class PostgresEventStore:
 
     def save(self, *aggregates: Aggregate, metadata: Metadata) -> int:
         try:
-            with event_metadata(metadata):
+            with event_metadata(metadata), personal_fields(aggregates):
                 recordings = self._app.save(*aggregates)
         except IntegrityError:
             raise ConcurrentWrite from None

@@ -26,7 +26,9 @@ import orjson
 import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.domain import Snapshot
 
+from domain.entity import Entity
 from domain.participant import PERSONAL_FIELDS, Participant
 from eventstore.envelope import RecordedEvent, type_of
 from eventstore.keys import PostgresSubjectKeys, Subject, SubjectKeys
@@ -38,18 +40,25 @@ NONCE_BYTES = 12
 
 @dataclass(frozen=True)
 class Personal:
-    """Which values of an event are personal: fields of its own, or keys of one dict field."""
+    """Which values of an event are personal: fields of its own (`within` empty), or keys of
+    the dict at `within`. The fields are fixed (a participant's), or given by the command
+    that stores the event (an entity's, from its type)."""
 
-    fields: frozenset[str]
-    within: str | None = None
+    fields: frozenset[str] = frozenset()
+    within: tuple[str, ...] = ()
 
 
 PERSONAL: dict[str, Personal] = {
     type_of(getattr(Participant, "Registered")): Personal(PERSONAL_FIELDS),  # noqa: B009
-    type_of(getattr(Participant, "Updated")): Personal(PERSONAL_FIELDS, within="changes"),  # noqa: B009
+    type_of(getattr(Participant, "Updated")): Personal(PERSONAL_FIELDS, ("changes",)),  # noqa: B009
+    type_of(getattr(Entity, "Created")): Personal(within=("data",)),  # noqa: B009
+    type_of(getattr(Entity, "Updated")): Personal(within=("changes",)),  # noqa: B009
+    type_of(Snapshot): Personal(within=("state", "data")),
 }
 """Event type → its personal values, sealed under the key of the event's own aggregate."""
-FORGETTING = frozenset({type_of(getattr(Participant, "Forgotten"))})  # noqa: B009
+FORGETTING = frozenset(
+    {type_of(getattr(Participant, "Forgotten")), type_of(getattr(Entity, "Forgotten"))}  # noqa: B009
+)
 """Event types that record a subject's key being destroyed (the subject is the aggregate)."""
 
 
@@ -65,21 +74,47 @@ def seal(value: Any, key: bytes, subject: Subject) -> dict[str, Any]:
 
 
 def seal_personal(
-    event_type: str, state: Mapping[str, Any], keys: SubjectKeys, subject: Subject
+    event_type: str,
+    state: Mapping[str, Any],
+    keys: SubjectKeys,
+    subject: Subject,
+    given: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
-    """`state` with its personal values sealed, or None if the event type holds none."""
+    """`state` with its personal values (its type's, and the `given` ones) sealed, or None if
+    it holds none."""
     personal = PERSONAL.get(event_type)
     if personal is None:
         return None
-    names = personal.fields
-    holder = state if personal.within is None else state.get(personal.within)
+    names = personal.fields | given
+    holder: Any = state
+    for step in personal.within:
+        holder = holder.get(step) if isinstance(holder, Mapping) else None
     if not isinstance(holder, Mapping) or not any(holder.get(n) is not None for n in names):
         return None
     key = keys.key_for(subject)
-    sealed = {
+    sealed: dict[str, Any] = {
         k: seal(v, key, subject) if k in names and v is not None else v for k, v in holder.items()
     }
-    return sealed if personal.within is None else {**state, personal.within: sealed}
+    result: dict[str, Any] = _replaced(state, personal.within, sealed)
+    return result
+
+
+def _replaced(state: Mapping[str, Any], path: tuple[str, ...], value: Any) -> Any:
+    """A copy of `state` with `value` at `path` (`value` itself for an empty path)."""
+    if not path:
+        return value
+    return {**state, path[0]: _replaced(state[path[0]], path[1:], value)}
+
+
+def sealed_names(state: Mapping[str, Any], event_type: str) -> frozenset[str]:
+    """The names of the values `state` holds sealed where its type keeps personal values."""
+    personal = PERSONAL.get(event_type)
+    holder: Any = state if personal is not None else None
+    for step in personal.within if personal is not None else ():
+        holder = holder.get(step) if isinstance(holder, Mapping) else None
+    if not isinstance(holder, Mapping):
+        return frozenset()
+    return frozenset(k for k, v in holder.items() if _is_envelope(v))
 
 
 def _subject_of(envelope: Mapping[str, str]) -> Subject:

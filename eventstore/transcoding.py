@@ -8,7 +8,7 @@ when an event is loaded. Snapshots hold arbitrary aggregate state, so their valu
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -24,9 +24,17 @@ from eventsourcing.utils import get_topic
 
 from eventstore.envelope import META_KEY
 from eventstore.keys import SubjectKeys
-from eventstore.sealing import FORGETTING, may_be_sealed, opened, seal_personal, sealed_subjects
+from eventstore.sealing import (
+    FORGETTING,
+    may_be_sealed,
+    opened,
+    seal_personal,
+    sealed_names,
+    sealed_subjects,
+)
 
 _metadata: ContextVar[Mapping[str, str] | None] = ContextVar("event_metadata", default=None)
+_personal: ContextVar[dict[UUID, frozenset[str]] | None] = ContextVar("personal", default=None)
 
 
 @contextmanager
@@ -37,6 +45,18 @@ def event_metadata(meta: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _metadata.reset(token)
+
+
+@contextmanager
+def personal_fields(aggregates: Iterable[Any]) -> Iterator[None]:
+    """Inside this block the personal values of `aggregates` (an entity's, which its type
+    names: `personal_fields`) are sealed, and so are those of a snapshot taken of them."""
+    given = {a.id: a.personal_fields for a in aggregates if getattr(a, "personal_fields", None)}
+    token = _personal.set(given)
+    try:
+        yield
+    finally:
+        _personal.reset(token)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -146,10 +166,13 @@ class TypedMapper(Mapper[UUID]):
             return domain_event
         state = vars(domain_event)
         tenant = state.get("tenant_id") or (_metadata.get() or {}).get("tenant_id")
+        if tenant is None and isinstance(domain_event, Snapshot):
+            tenant = domain_event.state.get("tenant_id")
         if tenant is None:
             return domain_event
         subject = (UUID(str(tenant)), domain_event.originator_id)
-        sealed = seal_personal(get_topic(type(domain_event)), state, self.keys, subject)
+        given = (_personal.get() or {}).get(domain_event.originator_id, frozenset())
+        sealed = seal_personal(get_topic(type(domain_event)), state, self.keys, subject, given)
         if sealed is None:
             return domain_event
         copy = object.__new__(type(domain_event))
@@ -177,9 +200,16 @@ class TypedMapper(Mapper[UUID]):
             keys.evict((UUID(meta["tenant_id"]), UUID(str(stored.originator_id))))
         if not may_be_sealed(stored.state):
             return
+        given = _personal.get()
+        if given is not None:
+            # Saving: a snapshot taken of this aggregate now must seal what its events sealed.
+            names = sealed_names(state, stored.topic)
+            if names:
+                aggregate_id = UUID(str(stored.originator_id))
+                given[aggregate_id] = given.get(aggregate_id, frozenset()) | names
         found = keys.keys_of(sealed_subjects(state))
         for name, value in state.items():
             state[name] = opened(value, found)
 
 
-__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata"]
+__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata", "personal_fields"]

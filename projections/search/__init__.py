@@ -140,6 +140,14 @@ class SearchProjection(Projection):
             e.data["changes"], e.tenant_id, e.originator_id, e.version, e.timestamp, e.position
         )
 
+    @handles(event_class(Entity, "Forgotten"))
+    def entity_forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        """Personal fields are never searchable nor the title: only the copy of the data goes."""
+        erased = dict.fromkeys(e.data["fields"])
+        yield ENTITY_UPDATED.of(
+            erased, e.tenant_id, e.originator_id, e.version, e.timestamp, e.position
+        )
+
     @handles(event_class(Entity, "Archived"))
     def entity_archived(self, e: RecordedEvent) -> Iterator[Statement]:
         yield DELETED["entity"].of(e.tenant_id, e.originator_id)
