@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from domain.ids import tenant_id_for
 from domain.participant import Participant
-from eventstore.envelope import EVENTS_TABLE
+from eventstore.envelope import EVENTS_TABLE, SNAPSHOTS_TABLE
 from eventstore.keys import KEYS_TABLE
+from eventstore.postgres import SNAPSHOT_EVERY
 from infra.cli import app as cli
 from infra.runtime import Runtime
 from projections.base import schema_named
@@ -207,3 +208,66 @@ async def test_a_participant_stored_before_sealing_still_reads_and_is_sealed_fro
     await api.command("forget-participant", participant_id=str(legacy))
     forgotten = api.runtime.store.find(Participant, legacy)
     assert (forgotten.name, forgotten.email, forgotten.phone) == (None, None, None)
+
+
+ENTITY = "query ($id: UUID!) { entity(id: $id) { id title data } }"
+ENTITIES = "{ entities { edges { node { id title data } } } }"
+PATIENT_FIELDS = [
+    {"name": "code", "type": "text", "required": True, "searchable": "A"},
+    {"name": "full_name", "type": "text", "required": True, "personal": True},
+    {"name": "birthday", "type": "date", "personal": True},
+    {"name": "ward", "type": "text", "searchable": "B"},
+]
+
+
+async def test_forgotten_personal_entity_fields_are_erased_and_stay_so_after_a_rebuild(
+    api: Any, graphql: GraphQL, settled: Any, runtime: Runtime, database_url: str, tmp_path: Path
+) -> None:
+    kind = (await api.command("define-entity-type", name="Patient", fields=PATIENT_FIELDS)).id
+    data = {"code": "P-7", "full_name": "Ada Byron", "birthday": "1815-12-10", "ward": "east"}
+    entity = (await api.command("create-entity", entity_type_id=kind, data=data)).id
+    # Enough changes for a snapshot (every 50 events): it holds the data sealed too.
+    for n in range(SNAPSHOT_EVERY):
+        last = await api.command("update-entity", entity_id=entity, data={"full_name": f"Ada {n}"})
+    seen = (await graphql.data(ENTITY, {"id": entity}, min_position=last.position))["entity"]
+    assert (seen["title"], seen["data"]["full_name"]) == ("P-7", f"Ada {SNAPSHOT_EVERY - 1}")
+    [(snapshot,)] = rows(
+        database_url, f"SELECT state FROM {SNAPSHOTS_TABLE} WHERE originator_id = '{entity}'"
+    )
+    assert b"Ada" not in bytes(snapshot)
+    assert b"1815" not in bytes(snapshot)
+
+    forgotten = await api.command("forget-entity", entity_id=entity)
+    erased = {"code": "P-7", "ward": "east"}
+
+    async def erased_everywhere(at: int) -> None:
+        found = (await graphql.data(ENTITY, {"id": entity}, min_position=at))["entity"]
+        assert (found["title"], found["data"]) == ("P-7", erased)
+        listed = (await graphql.data(ENTITIES, min_position=at))["entities"]["edges"]
+        assert [e["node"]["data"] for e in listed] == [erased]
+        assert [h["id"] for h in await hits(graphql, "east", at)] == [entity]
+        assert await hits(graphql, "ada", at) == []
+
+    await erased_everywhere(forgotten.position)
+    await settled(forgotten.position)
+    for _, state in rows(database_url, f"SELECT topic, state FROM {EVENTS_TABLE}"):
+        assert b"Ada" not in bytes(state)
+    read_models = (
+        f"SELECT e::text FROM {schema_named('entities')}.entities e UNION ALL "
+        f"SELECT s::text FROM {schema_named('search')}.items s"
+    )
+    assert not any("Ada" in text or "1815" in text for (text,) in rows(database_url, read_models))
+
+    # The entity loads from its snapshot and later events, erased; other fields still change.
+    moved = await api.command("update-entity", entity_id=entity, data={"ward": "west"})
+    refused = await api.post("update-entity", {"entity_id": entity, "data": {"full_name": "Ada"}})
+    assert refused.status == 409
+    erased["ward"] = "west"
+    for projection in ("entities", "search"):
+        result = CliRunner().invoke(
+            cli, ["projections", "rebuild", projection], env=servers_env(runtime, tmp_path)
+        )
+        assert result.exit_code == 0, result.output
+    found = (await graphql.data(ENTITY, {"id": entity}, min_position=moved.position))["entity"]
+    assert found["data"] == erased
+    assert not any("Ada" in text or "1815" in text for (text,) in rows(database_url, read_models))
