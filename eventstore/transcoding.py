@@ -196,7 +196,7 @@ class TypedMapper(Mapper[UUID]):
     def _open(
         stored: StoredEvent, state: dict[str, Any], meta: Mapping[str, str], keys: SubjectKeys
     ) -> None:
-        if stored.topic in FORGETTING:
+        if stored.topic in FORGETTING and "tenant_id" in meta:
             keys.evict((UUID(meta["tenant_id"]), UUID(str(stored.originator_id))))
         if not may_be_sealed(stored.state):
             return
