@@ -65,6 +65,24 @@ def archive_entity(cmd: ArchiveEntity, ctx: CommandContext) -> Recorded:
     return ctx.save(entity, *_swap_claims(ctx, entity_type, entity, before))
 
 
+class ForgetEntity(Command):
+    """Erase an entity's personal fields (those its type marks `personal`) everywhere, for
+    good: the key their values were sealed under is destroyed. Forgetting again changes
+    nothing; the entity's other fields stay."""
+
+    entity_id: UUID
+
+
+def forget_entity(cmd: ForgetEntity, ctx: CommandContext) -> Recorded:
+    entity = ctx.load(Entity, cmd.entity_id, path=("entity_id",))
+    entity_type = ctx.load(EntityType, entity.entity_type_id, path=("entity_id",))
+    if not entity.forgotten:
+        entity.forget(entity_type)  # refuses a type without personal fields, storing nothing
+        # As with participants, the key goes before the event is stored.
+        ctx.store.forget(ctx.tenant_id, entity.id)
+    return ctx.save(entity)
+
+
 def _scope(entity_type: EntityType, field: str) -> str:
     return f"{entity_type.id}:{field}"
 
@@ -104,4 +122,5 @@ SPECS: list[CommandSpec[Any]] = [
     CommandSpec("create-entity", CreateEntity, create_entity, "data:write"),
     CommandSpec("update-entity", UpdateEntity, update_entity, "data:write"),
     CommandSpec("archive-entity", ArchiveEntity, archive_entity, "data:write"),
+    CommandSpec("forget-entity", ForgetEntity, forget_entity, "data:erase"),
 ]

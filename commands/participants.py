@@ -43,7 +43,26 @@ def update_participant(cmd: UpdateParticipant, ctx: CommandContext) -> Recorded:
     return ctx.save(participant)
 
 
+class ForgetParticipant(Command):
+    """Erase a participant's personal data (name, email, phone) everywhere, for good: the key
+    their values were sealed under is destroyed. Forgetting again changes nothing."""
+
+    participant_id: UUID
+
+
+def forget_participant(cmd: ForgetParticipant, ctx: CommandContext) -> Recorded:
+    participant = ctx.load(Participant, cmd.participant_id, path=("participant_id",))
+    if not participant.forgotten:
+        # The key goes first: should the event then fail to store, the data is erased all
+        # the same and the command, retried, records it; the other order could leave a
+        # recorded erasure whose key survived.
+        ctx.store.forget(ctx.tenant_id, participant.id)
+        participant.forget()
+    return ctx.save(participant)
+
+
 SPECS: list[CommandSpec[Any]] = [
     CommandSpec("register-participant", RegisterParticipant, register_participant, "data:write"),
     CommandSpec("update-participant", UpdateParticipant, update_participant, "data:write"),
+    CommandSpec("forget-participant", ForgetParticipant, forget_participant, "data:erase"),
 ]

@@ -9,11 +9,28 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.entity_type import EntityType
 from domain.errors import Conflict, InvalidInput
-from domain.fields import DataInvalid, FieldError, FieldSpec, unique_values, validate_data
+from domain.fields import (
+    DataInvalid,
+    FieldError,
+    FieldSpec,
+    personal_names,
+    unique_values,
+    validate_data,
+)
 from domain.geo import clean_location
 
 
 class Entity(Aggregate):
+    forgotten: bool = False
+    """Whether its personal fields were erased (the class default serves older snapshots)."""
+    _personal: frozenset[str] = frozenset()
+    """Its type's personal fields, as the command that changes it knew them: no event holds
+    this, the event store reads it to seal those values (`personal_fields`)."""
+
+    @property
+    def personal_fields(self) -> frozenset[str]:
+        return self._personal
+
     @event("Created")
     def __init__(
         self,
@@ -38,13 +55,15 @@ class Entity(Aggregate):
             raise Conflict(f"entity type {entity_type.name!r} is retired", ("entity_type_id",))
         if location is not None:
             _refuse_own_location(entity_type)
-        return cls(
+        entity = cls(
             tenant_id=entity_type.tenant_id,
             entity_type_id=entity_type.id,
             schema_version=entity_type.schema_version,
             data=_validated(entity_type.fields, data, partial=False),
             location=clean_location(location),
         )
+        entity._personal = personal_names(entity_type.fields)
+        return entity
 
     def update(
         self,
@@ -60,8 +79,20 @@ class Entity(Aggregate):
         if location is not None or clear_location:
             _refuse_own_location(entity_type)
         cleaned = _validated(entity_type.fields, changes, partial=True)
+        self._personal = personal = personal_names(entity_type.fields)
+        erased = personal if self.forgotten else frozenset()
+        refused = sorted(k for k in erased if cleaned.get(k) is not None)
+        if refused:
+            raise Conflict(
+                "this entity's personal data was erased: its personal fields stay empty",
+                ("data", refused[0]),
+            )
         merged = {**self.data, **cleaned}
-        missing = [f.name for f in entity_type.fields if f.required and merged.get(f.name) is None]
+        missing = [
+            f.name
+            for f in entity_type.fields
+            if f.required and merged.get(f.name) is None and f.name not in erased
+        ]
         if missing:
             raise InvalidInput("is required", ("data", missing[0]))
         new_location = None if clear_location else clean_location(location) or self.location
@@ -85,6 +116,22 @@ class Entity(Aggregate):
     @event("Archived")
     def _archived(self) -> None:
         self.archived = True
+
+    def forget(self, entity_type: EntityType) -> None:
+        """Record that its personal fields were erased (their key destroyed first, by the event
+        store); forgetting again changes nothing."""
+        personal = personal_names(entity_type.fields)
+        if not personal:
+            raise InvalidInput(
+                f"entities of type {entity_type.name!r} have no personal fields", ("entity_id",)
+            )
+        if not self.forgotten:
+            self._forgotten(sorted(personal))
+
+    @event("Forgotten")
+    def _forgotten(self, fields: list[str]) -> None:
+        self.forgotten = True
+        self.data = {k: v for k, v in self.data.items() if k not in fields}
 
     def unique_values(self, fields: list[FieldSpec]) -> dict[str, str]:
         return {} if self.archived else unique_values(fields, self.data)

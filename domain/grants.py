@@ -30,6 +30,7 @@ COMMAND_AREAS: dict[str, str] = {
     "access:manage": "define roles and bind members to them",
     "schema:write": "define entity types and occurrence kinds",
     "data:write": "record entities, groups, processes, participants, documents, occurrences",
+    "data:erase": "forget participants and entities' personal fields: destroy the key of their personal data",
     "automation:write": "define actions and process actions",
     "automation:operate": "retry, cancel and resend action runs",
     "automation:run": "plan and record action runs (the reactor's and scheduler's)",

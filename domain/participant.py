@@ -7,11 +7,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput
 from domain.fields import DataInvalid, FieldError, FieldSpec, validate_data
 from domain.names import clean_name
 
 KINDS = ("person", "system")
+PERSONAL_FIELDS = frozenset({"name", "email", "phone"})
+"""What the event store seals under the participant's own key, and forgetting erases."""
 _CONTACT = [
     FieldSpec(name="email", type="email"),
     FieldSpec(name="phone", type="phone"),
@@ -41,6 +43,7 @@ class Participant(Aggregate):
         self.email = email
         self.phone = phone
         self.external_ref = external_ref
+        self.forgotten = False
 
     @classmethod
     def register(
@@ -63,6 +66,7 @@ class Participant(Aggregate):
         """Change some of name/email/phone/external_ref; a null clears a contact detail.
 
         Faults name their place in the command's body: ("changes", "email")."""
+        self._refuse_if_forgotten()
         unknown = sorted(set(changes) - {"name", "email", "phone", "external_ref"})
         if unknown:
             raise InvalidInput("unknown field", ("changes", unknown[0]))
@@ -87,3 +91,19 @@ class Participant(Aggregate):
     def _updated(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
+
+    def forget(self) -> None:
+        """Record that the participant's personal data was erased (its key destroyed first, by
+        the event store); forgetting again changes nothing."""
+        if not self.forgotten:
+            self._forgotten()
+
+    @event("Forgotten")
+    def _forgotten(self) -> None:
+        self.forgotten = True
+        for name in PERSONAL_FIELDS:
+            setattr(self, name, None)
+
+    def _refuse_if_forgotten(self) -> None:
+        if self.forgotten:
+            raise Conflict("this participant was forgotten: their personal data is erased")

@@ -16,8 +16,15 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 
 from eventstore.envelope import RecordedEvent, decode_event
+from eventstore.keys import MemorySubjectKeys
 from eventstore.port import A, ConcurrentWrite, Metadata
-from eventstore.transcoding import OrjsonTranscoder, TypedMapper, event_metadata
+from eventstore.sealing import open_events
+from eventstore.transcoding import (
+    OrjsonTranscoder,
+    TypedMapper,
+    event_metadata,
+    personal_fields,
+)
 
 GIVEN_METADATA: Metadata = {"actor": "given", "command": "given"}
 
@@ -31,6 +38,7 @@ class _Stored:
 class InMemoryEventStore:
     def __init__(self, given: Iterable[Aggregate] = ()) -> None:
         self._mapper = TypedMapper(transcoder=OrjsonTranscoder())
+        self.keys = self._mapper.keys = MemorySubjectKeys()
         self._log: list[_Stored] = []
         self._streams: dict[UUID | str, list[_Stored]] = {}
         self._given = 0
@@ -44,7 +52,7 @@ class InMemoryEventStore:
     @property
     def new_events(self) -> list[RecordedEvent]:
         """What was stored since the last `given`, as the read side decodes it."""
-        return [
+        decoded = [
             decode_event(
                 s.position,
                 UUID(str(s.event.originator_id)),
@@ -54,6 +62,12 @@ class InMemoryEventStore:
             )
             for s in self._log[self._given :]
         ]
+        return open_events(decoded, self.keys)
+
+    @property
+    def stored_states(self) -> list[bytes]:
+        """Every stored event's state as stored (personal values sealed), oldest first."""
+        return [s.event.state for s in self._log]
 
     @property
     def new_event_names(self) -> list[str]:
@@ -79,7 +93,7 @@ class InMemoryEventStore:
 
     def save(self, *aggregates: Aggregate, metadata: Metadata) -> int:
         pending = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        with event_metadata(metadata):
+        with event_metadata(metadata), personal_fields(aggregates):
             stored = [self._mapper.to_stored_event(event) for event in pending]
         next_version: dict[UUID | str, int] = {}
         for event in stored:
@@ -93,6 +107,9 @@ class InMemoryEventStore:
             self._log.append(entry)
             self._streams.setdefault(event.originator_id, []).append(entry)
         return self.head()
+
+    def forget(self, tenant_id: UUID, subject_id: UUID) -> None:
+        self.keys.forget((tenant_id, subject_id))
 
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         for entry in self._streams.get(aggregate_id, []):

@@ -36,6 +36,10 @@ class EventStore(Protocol):
         With no pending event it stores nothing and answers the store's head position.
         """
 
+    def forget(self, tenant_id: UUID, subject_id: UUID) -> None:
+        """Destroy the subject's key: the personal values sealed under it read as null from
+        now on, everywhere, and nothing more can be sealed for it. Forgetting again is a no-op."""
+
     def position_of(self, aggregate_id: UUID, version: int) -> int:
         """The position at which one stored event was recorded (LookupError if none)."""
 

@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -21,8 +21,14 @@ from domain.entity import Entity
 from domain.process import Process
 from eventstore.envelope import APPLICATION_NAME, EVENTS_TABLE
 from eventstore.group_commit import GroupCommitRecorder
+from eventstore.keys import PostgresSubjectKeys, create_keys_table
 from eventstore.port import A, ConcurrentWrite, Metadata
-from eventstore.transcoding import OrjsonTranscoder, TypedMapper, event_metadata
+from eventstore.transcoding import (
+    OrjsonTranscoder,
+    TypedMapper,
+    event_metadata,
+    personal_fields,
+)
 
 SNAPSHOT_EVERY = 50
 """Aggregates with long histories are loaded from a snapshot taken every this many events."""
@@ -54,6 +60,13 @@ class PostgresEventStore:
         recorder = self._app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
         self._datastore = recorder.datastore
+        # Beside the events, as eventsourcing creates its own tables: on first use.
+        with self._connection() as conn:
+            create_keys_table(conn)
+        self.keys = PostgresSubjectKeys(self._connection)
+        mapper = self._app.mapper
+        assert isinstance(mapper, TypedMapper)
+        mapper.keys = self.keys
         table = Identifier(EVENTS_TABLE)
         self._exists = SQL("SELECT EXISTS (SELECT FROM {} WHERE originator_id = %s)").format(table)
         self._position = SQL(
@@ -106,7 +119,7 @@ class PostgresEventStore:
 
     def save(self, *aggregates: Aggregate, metadata: Metadata) -> int:
         try:
-            with event_metadata(metadata):
+            with event_metadata(metadata), personal_fields(aggregates):
                 recordings = self._app.save(*aggregates)
         except IntegrityError:
             raise ConcurrentWrite from None
@@ -129,6 +142,9 @@ class PostgresEventStore:
             row = curs.execute(self._version_at, (aggregate_id, position)).fetchone()
         return None if row is None or row["version"] is None else int(row["version"])
 
+    def forget(self, tenant_id: UUID, subject_id: UUID) -> None:
+        self.keys.forget((tenant_id, subject_id))
+
     @property
     def queued_writes(self) -> int:
         """Writes waiting for the one in flight to commit (group commit; else always 0)."""
@@ -143,6 +159,11 @@ class PostgresEventStore:
 
     def close(self) -> None:
         self._app.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[DictRow]]:
+        with self._datastore.transaction(commit=True) as curs:
+            yield curs.connection
 
     @contextmanager
     def _cursor(self) -> Iterator[Cursor[DictRow]]:

@@ -8,7 +8,7 @@ when an event is loaded. Snapshots hold arbitrary aggregate state, so their valu
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -20,10 +20,21 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import DomainEventProtocol, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 from eventstore.envelope import META_KEY
+from eventstore.keys import SubjectKeys
+from eventstore.sealing import (
+    FORGETTING,
+    may_be_sealed,
+    opened,
+    seal_personal,
+    sealed_names,
+    sealed_subjects,
+)
 
 _metadata: ContextVar[Mapping[str, str] | None] = ContextVar("event_metadata", default=None)
+_personal: ContextVar[dict[UUID, frozenset[str]] | None] = ContextVar("personal", default=None)
 
 
 @contextmanager
@@ -34,6 +45,18 @@ def event_metadata(meta: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _metadata.reset(token)
+
+
+@contextmanager
+def personal_fields(aggregates: Iterable[Any]) -> Iterator[None]:
+    """Inside this block the personal values of `aggregates` (an entity's, which its type
+    names: `personal_fields`) are sealed, and so are those of a snapshot taken of them."""
+    given = {a.id: a.personal_fields for a in aggregates if getattr(a, "personal_fields", None)}
+    token = _personal.set(given)
+    try:
+        yield
+    finally:
+        _personal.reset(token)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -113,9 +136,18 @@ def _untag(value: Any) -> Any:
 
 
 class TypedMapper(Mapper[UUID]):
-    """Adds metadata on the way in; restores Python types on the way out."""
+    """Adds metadata and seals personal values on the way in; opens them and restores Python
+    types on the way out.
+
+    eventsourcing's own cipher (`CIPHER_TOPIC`) encrypts whole events under one key, which
+    cannot forget one person; sealing here is per value and per subject (`eventstore.sealing`).
+    """
+
+    keys: SubjectKeys | None = None
+    """Set by the store once its database is open; without keys nothing is sealed or opened."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        domain_event = self._sealed(domain_event)
         if isinstance(domain_event, Snapshot):
             tagged = object.__new__(type(domain_event))
             object.__setattr__(
@@ -129,10 +161,30 @@ class TypedMapper(Mapper[UUID]):
             domain_event = with_meta
         return super().to_stored_event(domain_event)
 
+    def _sealed(self, domain_event: DomainEventProtocol[UUID]) -> DomainEventProtocol[UUID]:
+        if self.keys is None:
+            return domain_event
+        state = vars(domain_event)
+        tenant = state.get("tenant_id") or (_metadata.get() or {}).get("tenant_id")
+        if tenant is None and isinstance(domain_event, Snapshot):
+            tenant = domain_event.state.get("tenant_id")
+        if tenant is None:
+            return domain_event
+        subject = (UUID(str(tenant)), domain_event.originator_id)
+        given = (_personal.get() or {}).get(domain_event.originator_id, frozenset())
+        sealed = seal_personal(get_topic(type(domain_event)), state, self.keys, subject, given)
+        if sealed is None:
+            return domain_event
+        copy = object.__new__(type(domain_event))
+        object.__setattr__(copy, "__dict__", sealed)
+        return copy
+
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         domain_event = super().to_domain_event(stored_event)
         state = vars(domain_event)
-        state.pop(META_KEY, None)
+        meta = state.pop(META_KEY, None) or {}
+        if self.keys is not None:
+            self._open(stored_event, state, meta, self.keys)
         if isinstance(domain_event, Snapshot):
             state["state"] = _untag(state["state"])
         for name, convert in _converters(type(domain_event)).items():
@@ -140,5 +192,24 @@ class TypedMapper(Mapper[UUID]):
                 state[name] = convert(state[name])
         return domain_event
 
+    @staticmethod
+    def _open(
+        stored: StoredEvent, state: dict[str, Any], meta: Mapping[str, str], keys: SubjectKeys
+    ) -> None:
+        if stored.topic in FORGETTING and "tenant_id" in meta:
+            keys.evict((UUID(meta["tenant_id"]), UUID(str(stored.originator_id))))
+        if not may_be_sealed(stored.state):
+            return
+        given = _personal.get()
+        if given is not None:
+            # Saving: a snapshot taken of this aggregate now must seal what its events sealed.
+            names = sealed_names(state, stored.topic)
+            if names:
+                aggregate_id = UUID(str(stored.originator_id))
+                given[aggregate_id] = given.get(aggregate_id, frozenset()) | names
+        found = keys.keys_of(sealed_subjects(state))
+        for name, value in state.items():
+            state[name] = opened(value, found)
 
-__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata"]
+
+__all__ = ["OrjsonTranscoder", "TypedMapper", "event_metadata", "personal_fields"]

@@ -180,6 +180,7 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
     import psycopg
 
     from eventstore import decode_event, encode_state
+    from eventstore.sealing import open_on
     from projections.apply import META_SCHEMA
     from projections.registry import PROJECTIONS
     from projections.writes import write_statements
@@ -206,7 +207,10 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
         # `raw` is the event as parked; `event` only a storable copy (older rows have no raw).
         stored = orjson.loads(exact) if exact is not None else shown
         state = encode_state(stored["data"], stored["meta"])
-        event = decode_event(position, originator_id, stored["version"], event_type, state)
+        # Parked as delivered, sealed: opened now, under the keys that still exist.
+        [event] = open_on(
+            conn, [decode_event(position, originator_id, stored["version"], event_type, state)]
+        )
         try:
             with conn.transaction(), conn.cursor() as cur:
                 write_statements(cur, projection.schema, projection.statements([event]))

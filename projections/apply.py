@@ -18,6 +18,7 @@ import orjson
 import psycopg
 
 from eventstore import RecordedEvent
+from eventstore.sealing import open_on
 from projections.base import Projection
 from projections.writes import send, writes
 
@@ -164,10 +165,11 @@ def _apply_in(
     in one statement, the writes, then the checkpoints advanced in one statement."""
     schemas = [schema for _, schema in targets]
     lasts = _locked_checkpoints(cur, schemas, batch[0].partition)
+    events = open_on(cur.connection, [d.event for d in batch])
     results = []
     for (projection, schema), last in zip(targets, lasts, strict=True):
-        fresh = [d for d in batch if d.event.position > last]
-        send(cur, writes(schema, projection.runs(d.event for d in fresh)))
+        fresh = [e for e in events if e.position > last]
+        send(cur, writes(schema, projection.runs(fresh)))
         position = max(last, batch[-1].event.position)
         results.append(BatchResult(len(fresh), len(batch) - len(fresh), position, []))
     _advance_all(cur, schemas, [r.position for r in results], batch[-1])
@@ -250,7 +252,8 @@ def _apply_one_by_one(
                     if delivered.event.position <= last:
                         skipped += 1
                     else:
-                        send(cur, writes(schema, projection.runs([delivered.event])))
+                        events = open_on(cur.connection, [delivered.event])
+                        send(cur, writes(schema, projection.runs(events)))
                         applied += 1
                     _advance(cur, schema, position, delivered)
                 error = ""

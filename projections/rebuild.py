@@ -29,6 +29,7 @@ from psycopg.conninfo import make_conninfo
 
 from eventstore import decode_event
 from eventstore.reading import StoredRow, events_after, head_position
+from eventstore.sealing import open_on
 from projections.apply import CHECKPOINT_DDL
 from projections.base import Projection
 from projections.writes import Write, send, writes
@@ -75,8 +76,16 @@ class _Chunk:
     writes: list[Write]
 
 
-def _prepare(projection: Projection, schema: str, rows: list[StoredRow], chunk: int) -> _Chunk:
-    events = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+def _prepare(
+    reader: psycopg.Connection[Any],
+    projection: Projection,
+    schema: str,
+    rows: list[StoredRow],
+    chunk: int,
+) -> _Chunk:
+    decoded = [decode_event(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    # Keys are looked up now: a rebuild after a forgetting finds none, and replays null.
+    events = open_on(reader, decoded)
     found = writes(schema, projection.runs(events))
     return _Chunk(len(events), events[-1].position if events else None, len(rows) == chunk, found)
 
@@ -104,7 +113,7 @@ def _replay(
 
     def fetch(after: int) -> _Chunk:
         rows = events_after(reader, after, chunk, until=stop, types=types)
-        return _prepare(projection, schema, rows, chunk)
+        return _prepare(reader, projection, schema, rows, chunk)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[_Chunk] | None = pool.submit(fetch, position)

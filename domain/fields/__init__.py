@@ -9,7 +9,7 @@ from domain.fields import composite, scalar, text
 from domain.fields.base import STRATEGIES, FieldStrategy, VarType, register, strategy_for
 from domain.fields.errors import DataInvalid, FieldError, NestedValueError
 from domain.fields.regex import MAX_MATCH_INPUT, MAX_PATTERN_LENGTH, safe_compile
-from domain.fields.schema import check_schema, unique_values, validate_data
+from domain.fields.schema import check_schema, personal_names, unique_values, validate_data
 from domain.fields.spec import FieldSpec
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "NestedValueError",
     "VarType",
     "check_schema",
+    "personal_names",
     "register",
     "safe_compile",
     "strategy_for",

@@ -32,6 +32,9 @@ def check_schema(
         target = next((spec for spec in fields if spec.name == name), None)
         if name is not None and (target is None or target.type not in types):
             errors.append(FieldError((key,), f"must name {what} field, not {name!r}"))
+        elif target is not None and target.personal:
+            # Its value is copied out of `data` into columns of the read side (rank, place).
+            errors.append(FieldError((key,), f"must not name a personal field, not {name!r}"))
     if errors:
         raise DataInvalid(errors)
 
@@ -77,6 +80,11 @@ def _typed_errors(spec: FieldSpec, strategy: FieldStrategy, at: Path) -> list[Fi
     errors += constraint_errors
     if spec.unique and not strategy.can_be_unique:
         errors.append(FieldError((*at, "unique"), f"{spec.type} fields cannot be unique"))
+    if spec.personal and spec.unique:
+        # A unique value is claimed under an id derived from it, which no key can erase.
+        errors.append(FieldError((*at, "personal"), "a personal field cannot be unique"))
+    if spec.personal and spec.searchable is not None:
+        errors.append(FieldError((*at, "personal"), "a personal field cannot be searchable"))
     if spec.searchable in _WEIGHTS and not strategy.text_like:
         message = f"{spec.type} fields cannot be full-text searchable"
         errors.append(FieldError((*at, "searchable"), message))
@@ -132,6 +140,10 @@ def validate_data(
     if errors:
         raise DataInvalid(errors)
     return cleaned
+
+
+def personal_names(fields: Sequence[FieldSpec]) -> frozenset[str]:
+    return frozenset(spec.name for spec in fields if spec.personal)
 
 
 def unique_values(fields: Sequence[FieldSpec], data: Mapping[str, object]) -> dict[str, str]:

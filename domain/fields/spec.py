@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 
 from domain.fields.errors import NestedValueError, Path
 
-_KEYS = ("name", "type", "label", "required", "default", "unique", "searchable", "constraints")
+_KEYS = (
+    "name",
+    "type",
+    "label",
+    "required",
+    "default",
+    "unique",
+    "searchable",
+    "personal",
+    "constraints",
+)
 
 
 @dataclass(frozen=True)
@@ -23,9 +33,12 @@ class FieldSpec:
     unique: bool = False
     searchable: str | None = None
     constraints: dict[str, object] = field(default_factory=dict)
+    personal: bool = False
+    """Values sealed under the entity's own key in events, erased by `forget-entity`."""
 
     def to_dict(self) -> dict[str, object]:
-        # Deep copies so a stored event payload can never alias a live spec.
+        # Deep copies so a stored event payload can never alias a live spec. `personal` only
+        # when set: the fields of types defined before it existed are stored as they were.
         return {
             "name": self.name,
             "type": self.type,
@@ -35,7 +48,7 @@ class FieldSpec:
             "unique": self.unique,
             "searchable": self.searchable,
             "constraints": copy.deepcopy(self.constraints),
-        }
+        } | ({"personal": True} if self.personal else {})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> FieldSpec:
@@ -55,6 +68,7 @@ class FieldSpec:
         searchable = _text(raw, "searchable", problems, optional=True)
         required = _flag(raw, "required", problems)
         unique = _flag(raw, "unique", problems)
+        personal = _flag(raw, "personal", problems)
         constraints = raw.get("constraints", {})
         if constraints is None:
             constraints = {}
@@ -71,6 +85,7 @@ class FieldSpec:
             default=copy.deepcopy(raw.get("default")),
             unique=unique,
             searchable=searchable,
+            personal=personal,
             constraints={str(k): copy.deepcopy(v) for k, v in constraints.items()},
         )
 

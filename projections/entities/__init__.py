@@ -24,8 +24,9 @@ TITLE_NAMES = ("title", "name", "label")
 
 
 def title_field(fields: list[dict[str, Any]]) -> str | None:
-    """The field shown as an entity's title: a conventional name, else the first text field."""
-    text = [f["name"] for f in fields if f.get("type") == "text"]
+    """The field shown as an entity's title: a conventional name, else the first text field;
+    never a personal one (a title is copied out of `data`, into lists and search)."""
+    text = [f["name"] for f in fields if f.get("type") == "text" and not f.get("personal")]
     named = [name for name in TITLE_NAMES if name in text]
     return (named or text or [None])[0]
 
@@ -143,6 +144,21 @@ class EntitiesProjection(Projection):
     @handles(event_class(Entity, "Archived"))
     def archived(self, e: RecordedEvent) -> Iterator[Statement]:
         yield ARCHIVED.of(e.tenant_id, e.originator_id, e.version, e.timestamp, e.position)
+
+    @handles(event_class(Entity, "Forgotten"))
+    def forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        """The personal fields leave `data`; a rebuild has them null already (no key)."""
+        yield Statement.of(
+            "UPDATE {schema}.entities SET data = data - %s::text[], version = %s, "
+            "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+            e.data["fields"],
+            e.version,
+            e.timestamp,
+            e.position,
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
 
     def fold(self, earlier: Statement, later: Statement) -> Statement | None:
         """An entity created and updated in one batch is inserted as it is after the update."""

@@ -12,6 +12,7 @@ from projections.participants.queries import PARTICIPANT
 
 
 class ParticipantsProjection(Projection):
+    version = 2  # 2: erasure (a null name, `erased`)
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("participants",)
     change_kinds = {"Participant": "participant"}
@@ -57,6 +58,21 @@ class ParticipantsProjection(Projection):
             e.timestamp,
             e.position,
             jsonb(e.data["changes"]),
+            e.tenant_id,
+            e.originator_id,
+            e.version,
+        )
+
+    @handles(event_class(Participant, "Forgotten"))
+    def forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        """The values sealed before read as null in a rebuild; live, they are cleared here."""
+        yield Statement.of(
+            "UPDATE {schema}.participants SET name = NULL, email = NULL, phone = NULL, "
+            "erased = true, version = %s, updated_at = %s, position = %s "
+            "WHERE tenant_id = %s AND id = %s AND version < %s",
+            e.version,
+            e.timestamp,
+            e.position,
             e.tenant_id,
             e.originator_id,
             e.version,

@@ -15,7 +15,9 @@ from projections.groups.queries import IN_GROUP
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
 
 SCHEMA = schema_of(__name__)
-COLUMNS = "id, kind, name, email, phone, external_ref, version, created_at, updated_at, position"
+COLUMNS = (
+    "id, kind, name, email, phone, external_ref, erased, version, created_at, updated_at, position"
+)
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -24,10 +26,12 @@ COLUMNS = "id, kind, name, email, phone, external_ref, version, created_at, upda
 class ParticipantRow:
     id: UUID
     kind: str
-    name: str
+    name: str | None
+    """Null once the participant was forgotten (`erased`), as are email and phone."""
     email: str | None
     phone: str | None
     external_ref: str | None
+    erased: bool
     version: int
     created_at: datetime
     updated_at: datetime

@@ -31,6 +31,7 @@ from projections.search.statements import (
     ENTITY_UPDATED,
     INSERTED,
     PARTICIPANT_CHANGED,
+    PARTICIPANT_FORGOTTEN,
     PROCESS_OUTCOME,
     PROCESS_REOPENED,
     PROCESS_STAGE,
@@ -139,6 +140,14 @@ class SearchProjection(Projection):
             e.data["changes"], e.tenant_id, e.originator_id, e.version, e.timestamp, e.position
         )
 
+    @handles(event_class(Entity, "Forgotten"))
+    def entity_forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        """Personal fields are never searchable nor the title: only the copy of the data goes."""
+        erased = dict.fromkeys(e.data["fields"])
+        yield ENTITY_UPDATED.of(
+            erased, e.tenant_id, e.originator_id, e.version, e.timestamp, e.position
+        )
+
     @handles(event_class(Entity, "Archived"))
     def entity_archived(self, e: RecordedEvent) -> Iterator[Statement]:
         yield DELETED["entity"].of(e.tenant_id, e.originator_id)
@@ -174,11 +183,17 @@ class SearchProjection(Projection):
     def participant_registered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         fields = {k: d[k] for k in ("email", "external_ref") if d.get(k) is not None}
-        yield self._insert("participant", e, d["name"], fields)
+        # A name is null in a rebuild once the participant was forgotten (its key destroyed);
+        # the item it makes is deleted again at the forgetting.
+        yield self._insert("participant", e, d["name"] or "", fields)
 
     @handles(event_class(Participant, "Updated"))
     def participant_updated(self, e: RecordedEvent) -> Iterator[Statement]:
         yield self._update(PARTICIPANT_CHANGED, e, e.data["changes"])
+
+    @handles(event_class(Participant, "Forgotten"))
+    def participant_forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield PARTICIPANT_FORGOTTEN.of(e.tenant_id, e.originator_id)
 
     @handles(event_class(Document, "Attached"))
     def document_attached(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -170,6 +170,24 @@ ENTITY_UPDATED = Rows(
     ts="timestamptz",
     position="bigint",
 )
+PARTICIPANT_FORGOTTEN = Rows(
+    "WITH gone AS (DELETE FROM {schema}.items x USING {rows} "
+    "WHERE x.tenant_id = r.tenant_id AND x.kind = 'participant' AND x.id = r.id "
+    "RETURNING x.tenant_id, x.id, x.tsv), "
+    "lexemes AS (SELECT DISTINCT g.tenant_id, l.lexeme AS word FROM gone g, unnest(g.tsv) l), "
+    # All CTEs see the items as they were: the deleted one must be left out by hand.
+    "unused AS (DELETE FROM {schema}.words w USING lexemes l "
+    "WHERE w.tenant_id = l.tenant_id AND w.word = l.word AND NOT EXISTS ("
+    "SELECT 1 FROM {schema}.items x WHERE x.tenant_id = l.tenant_id "
+    "AND x.tsv @@ quote_literal(l.word)::tsquery AND x.id NOT IN (SELECT g.id FROM gone g)) "
+    "RETURNING w.tenant_id, w.word) "
+    "DELETE FROM {schema}.word_variants v USING unused u "
+    "WHERE v.tenant_id = u.tenant_id AND v.word = u.word",
+    tenant_id="uuid",
+    id="uuid",
+)
+"""A forgotten participant's item goes, and with it the words (and their typo variants) that
+no other item of the tenant holds: the vocabulary of typo tolerance keeps no erased name."""
 INSERTED = {kind: insert_sql(kind) for kind in DERIVED}
 DELETED = {kind: delete_sql(kind) for kind in (*DERIVED, "entity")}
 PROCESS_STAGE = update_sql("process", "x.title", "x.fields || jsonb_build_object('stage', r.value)")

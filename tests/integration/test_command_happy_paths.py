@@ -81,6 +81,19 @@ async def test_entity_type_and_entity_lifecycle(api):
     assert entity.data == {"title": "Jerusalem depot", "code": "JRS", "population": 13}
     assert entity.schema_version == 2
 
+    person_type = await api.command(
+        "define-entity-type",
+        name="Contact",
+        fields=[*SITE_FIELDS[:1], {"name": "mobile", "type": "phone", "personal": True}],
+    )
+    contact = await api.command(
+        "create-entity",
+        entity_type_id=person_type.id,
+        data={"title": "C-1", "mobile": "+49 30 1234567"},
+    )
+    await run(api, "forget-entity", entity_id=contact.id)
+    assert load(api, contact.id).data == {"title": "C-1"}
+
     await run(api, "archive-entity", entity_id=created.id)
     assert load(api, created.id).archived
     await run(api, "retire-entity-type", entity_type_id=site.id)
@@ -122,6 +135,10 @@ async def test_groups_and_participants(api):
         [UUID(entity.id)],
         [],
     )
+
+    await run(api, "forget-participant", participant_id=person.id)
+    forgotten: Participant = load(api, person.id)
+    assert (forgotten.name, forgotten.email, forgotten.external_ref) == (None, None, "HR-7")
 
 
 async def test_process_lifecycle(api):
