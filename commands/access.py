@@ -176,7 +176,8 @@ class AccessBook:
     """Each tenant's roles and members as the event store holds them, cached in this process.
 
     A change made through this process is seen by its next request; one made through another
-    process is seen within `ttl_seconds`.
+    process as soon as its announcement arrives (`announce`; Redis pub/sub in production), and
+    within `ttl_seconds` should an announcement be lost.
     """
 
     store: EventStore
@@ -186,8 +187,15 @@ class AccessBook:
     listeners: list[Callable[[UUID], None]] = field(default_factory=list)
     """Told of each tenant whose roles or members changed through this process (from the
     thread that changed them)."""
+    announce: Callable[[UUID], None] | None = None
+    """Tells the other processes of a change made through this one."""
+    hear: Callable[[], None] | None = None
+    """Starts hearing the other processes' announcements, once something is first cached (a
+    process that cached nothing has nothing to forget, and starts no listener)."""
     _generations: dict[UUID, int] = field(default_factory=dict)
     """Bumped by `forget`: a load that began before is not kept."""
+    _everything: int = 0
+    """Bumped by `forget_everything`, likewise."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def grants(self, principal: Principal) -> Grants:
@@ -210,13 +218,23 @@ class AccessBook:
             raise Forbidden(f"roles {list(granted.roles)} do not grant {area!r}")
         return granted
 
-    def forget(self, tenant_id: UUID) -> None:
+    def forget(self, tenant_id: UUID, *, heard: bool = False) -> None:
+        """The tenant's roles or members changed: through this process, or (`heard`) through
+        another, which announced it already."""
         with self._lock:
             self._generations[tenant_id] = self._generations.get(tenant_id, 0) + 1
             for key in [k for k in self._cached if k[0] == tenant_id]:
                 del self._cached[key]
         for listener in self.listeners:
             listener(tenant_id)
+        if not heard and self.announce is not None:
+            self.announce(tenant_id)
+
+    def forget_everything(self) -> None:
+        """Announcements may have been missed: nothing cached is trusted any more."""
+        with self._lock:
+            self._everything += 1
+            self._cached.clear()
 
     def _member_roles(self, tenant_id: UUID, actor: str) -> tuple[str, ...]:
         def load() -> tuple[str, ...]:
@@ -243,9 +261,14 @@ class AccessBook:
         found = self._cached.get(key)
         if found is not None and now - found[0] < self.ttl_seconds:
             return cast("T", found[1])
-        generation = self._generations.get(key[0], 0)
+        if self.hear is not None:
+            with self._lock:
+                hear, self.hear = self.hear, None
+            if hear is not None:
+                hear()  # its first news (a new subscription) is `forget_everything`
+        generation = (self._everything, self._generations.get(key[0], 0))
         value = load()
         with self._lock:
-            if self._generations.get(key[0], 0) == generation:
+            if (self._everything, self._generations.get(key[0], 0)) == generation:
                 self._cached[key] = (now, value)
         return value

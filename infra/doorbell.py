@@ -11,6 +11,9 @@ pauses only if no ring came since, so a ring that races with the decision to pau
 it. Rings can be lost (Redis restarting, a dropped subscription); a paused consumer also looks
 again every `fallback` seconds, which bounds the cost of a lost ring, and a listener that had to
 reconnect wakes every consumer once.
+
+Other news that carries only a name rides on the same connection (`listen`): a ring's topic is
+the news, e.g. "the roles of tenant T changed" for every process's cache of them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Doorbell:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._listeners: list[tuple[str, Callable[[str | None], None]]] = []
 
     def ring(self, *topics: str) -> None:
         """Tell every consumer of these topics that something was produced (best effort)."""
@@ -68,6 +72,12 @@ class Doorbell:
         self._listen()
         with self._changed:
             return self._changed.wait_for(lambda: self._count(topics) != since, timeout)
+
+    def listen(self, prefix: str, heard: Callable[[str | None], None]) -> None:
+        """Call `heard` (from the listener's thread) with the rest of each ring's topic under
+        `prefix`, and with None whenever rings may have been missed (a new subscription)."""
+        self._listeners.append((prefix, heard))
+        self._listen()
 
     def close(self) -> None:
         self._stop.set()
@@ -115,15 +125,27 @@ class Doorbell:
                     pubsub.close()
 
     def _heard(self, channel: bytes | str) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
+        topic = (channel.decode() if isinstance(channel, bytes) else channel).removeprefix(PREFIX)
         with self._changed:
-            self._rings[name.removeprefix(PREFIX)] += 1
+            self._rings[topic] += 1
             self._changed.notify_all()
+        for prefix, heard in self._listeners:
+            if topic.startswith(prefix):
+                self._tell(heard, topic.removeprefix(prefix))
 
     def _heard_everything(self) -> None:
         with self._changed:
             self._epoch += 1
             self._changed.notify_all()
+        for _, heard in self._listeners:
+            self._tell(heard, None)
+
+    @staticmethod
+    def _tell(heard: Callable[[str | None], None], news: str | None) -> None:
+        try:
+            heard(news)
+        except Exception:  # one listener's fault must not stop the doorbell for the others
+            log.exception("doorbell listener failed", news=news)
 
 
 class ThrottledRing:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from uuid import UUID
 
 import psycopg
 import redis
 
+from commands.access import AccessBook
 from commands.api_keys import ApiKeyBook
 from commands.auth import TokenCodec
 from commands.prevalidation import Prevalidation
@@ -116,6 +119,23 @@ def running_servers(settings: Settings) -> Iterator[ServerUrls]:
             stack.stop()
 
 
+def announce_access_changes(book: AccessBook, doorbell: Doorbell, events_topic: str) -> None:
+    """Every process of the installation forgets a tenant's roles, members and keys as soon as
+    one of them changed them (and closes its readers' sockets the change concerns)."""
+    prefix, me = f"access:{events_topic}:", uuid.uuid4().hex
+
+    def heard(news: str | None) -> None:
+        if news is None:
+            book.forget_everything()
+            return
+        tenant, _, origin = news.partition(":")
+        if origin != me:
+            book.forget(UUID(tenant), heard=True)
+
+    book.announce = lambda tenant_id: doorbell.ring(f"{prefix}{tenant_id}:{me}")
+    book.hear = lambda: doorbell.listen(prefix, heard)
+
+
 def build_runtime(
     settings: Settings, urls: ServerUrls, stack: EmbeddedStack | None = None
 ) -> Runtime:
@@ -135,6 +155,7 @@ def build_runtime(
     quota = RedisTokenBucket(client, prefix=rate_prefix(settings.events_topic))
     commands = CommandService(store, locks, blobs, secrets, prevalidation, quota=quota)
     keys = ApiKeyBook(commands.book, RedisKeyUsage(client, usage_prefix(settings.events_topic)))
+    announce_access_changes(commands.book, doorbell, settings.events_topic)
     return Runtime(
         settings=settings,
         urls=urls,

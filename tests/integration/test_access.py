@@ -3,12 +3,15 @@ read, on the next request after a change, and nothing else."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import graphql_settings
+from infra.runtime import build_runtime
+from tests.conftest import graphql_settings, settings_for
 from tests.integration.test_graphql import GraphQL, serving, site, site_type
 
 READS = """query($id: UUID!, $pid: UUID!) {
@@ -300,3 +303,21 @@ async def test_a_document_downloads_for_whoever_reads_it_and_its_record(api, set
             "/v1/documents/not-an-id", headers={"Authorization": f"Bearer {api.token}"}
         )
     ).status_code == 422
+
+
+async def test_another_process_forgets_at_once_what_one_changed(api, runtime, tmp_path):
+    """Two API processes of one installation: a change of roles through one is announced to the
+    other (Redis pub/sub), which forgets its cache of them at once, not after its TTL."""
+    other = build_runtime(settings_for(runtime.urls, tmp_path / "other"), runtime.urls)
+    try:
+        other.commands.book.ttl_seconds = 3_600  # only the announcement can tell it
+        await api.command("define-role", name="clerk", grants=["read:entities"])
+        ivy = other.tokens.principal(f"Bearer {api.mint('acme', 'clerk', actor='ivy')}")
+        assert not other.commands.book.grants(ivy).allows("data:write")  # cached, and hearing
+        await api.command("change-role", name="clerk", grants=["read:entities", "data:write"])
+        deadline = time.monotonic() + 30
+        while not other.commands.book.grants(ivy).allows("data:write"):
+            assert time.monotonic() < deadline, "the other process never heard of the change"
+            await asyncio.sleep(0.01)
+    finally:
+        other.close()
