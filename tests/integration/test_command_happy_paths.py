@@ -9,6 +9,7 @@ from commands.registered import COMMANDS
 from domain.access import Member, Role
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
+from domain.api_key import ApiKey
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
@@ -270,6 +271,13 @@ async def test_access_commands(api):
     assert load(api, bound.id).roles == []
     await run(api, "remove-role", name="clerk")
     assert load(api, defined.id).removed
+
+    created = await run(api, "create-api-key", name="nightly", roles=["viewer"], ttl_seconds=60)
+    assert created.body["key"].startswith("bsk_")
+    key: ApiKey = load(api, created.id)
+    assert (key.name, key.roles, key.revoked) == ("nightly", ["viewer"], False)
+    await run(api, "revoke-api-key", name="nightly")
+    assert load(api, created.id).revoked
 
 
 def test_every_registered_command_is_exercised():
