@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 import orjson
@@ -11,12 +11,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from projections.audit.queries import CHANGE_JSON, AuditFilter, AuditReads, ChangeRow
-from read_api.areas import RECORD_AREAS, record_reads
-from read_api.errors import Forbidden, PublicError
+from read_api.errors import Forbidden
 from read_api.fast_lists import connection_of, plan_list
-from read_api.ports import PastState
+from read_api.past import past_state
 from read_api.prebuilt import Prebuilt
-from read_api.session import Reads
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -99,16 +97,8 @@ class AuditQuery:
         "kind is not one the caller reads. With `history`, any record at any change."
     )
     async def record_at(self, info: Info, id: UUID, position: int) -> RecordState | None:
-        viewer = info.context.require_viewer()
-        if position < 0:
-            raise PublicError("position must be 0 or more")
-        found = await info.context.api.past(viewer.tenant_id, id, position)
-        if found is None or not viewer.grants.reads(area := RECORD_AREAS[found.kind]):
-            return None
-        state: dict[str, Any] | None = found.state
-        if viewer.grants.scope(area) is not None:
-            state = await info.context.run(lambda reads: shown_past(reads, found, id))
-        if state is None:
+        found = await past_state(info, id, position)
+        if found is None:
             return None
         return RecordState(
             id=id,
@@ -116,7 +106,7 @@ class AuditQuery:
             version=found.version,
             position=found.position,
             at=found.at,
-            state=JSON(state),
+            state=JSON(found.state),
         )
 
     @field("Every change of one record (any kind), oldest first (needs read:audit).")
@@ -130,11 +120,3 @@ class AuditQuery:
             return cast("list[Change]", Prebuilt([orjson.Fragment(text) for text in json]))
         rows = await info.context.run(lambda reads: reads.of(AuditReads).history(id))
         return [Change.of(row) for row in rows]
-
-
-async def shown_past(reads: Reads, found: PastState, id: UUID) -> dict[str, Any] | None:
-    """What a reader of part of an area sees of a past state: the record's read model decides
-    (`shown_past`); one that cannot shows nothing."""
-    queries = record_reads(found.kind)
-    shown = None if queries is None else getattr(reads.of(queries), "shown_past", None)
-    return None if shown is None else await shown(found.kind, id, found.state)

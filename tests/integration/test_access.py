@@ -245,6 +245,11 @@ async def test_a_row_rule_and_hidden_fields_shape_every_entity_read(
         ]
         assert north_past["state"]["data"] == {"title": "North site", "region": "north"}
         assert south_past is None
+        typed = "query($id: UUID!) { entity(id: $id, atPosition: 1000000) { data } }"
+        assert [
+            (await graphql.data(typed, {"id": ids[title]}, token=north))["entity"]
+            for title in ("North site", "South site")
+        ] == [{"data": {"title": "North site", "region": "north"}}, None]
         # an admin still sees everything, salaries included
         everything = await graphql.data(ENTITIES)
         assert len(everything["entities"]["edges"]) == 3
