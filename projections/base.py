@@ -83,6 +83,26 @@ Handler = Callable[[Any, RecordedEvent], Iterable[Statement]]
 H = TypeVar("H", bound=Handler)
 
 
+def versioned_update(
+    table: str, assignments: str, e: RecordedEvent, *values: Any, stamped: str = "updated_at"
+) -> Statement:
+    """An update of the row of `e`'s record in `table` that applies only if the row has not
+    seen this event (its version is older, so a replay changes nothing): `assignments` with
+    their `values`, and the row's version, `stamped` (the event's time) and position."""
+    sets = f"{assignments}, " if assignments else ""
+    return Statement.of(
+        f"UPDATE {{schema}}.{table} SET {sets}version = %s, {stamped} = %s, position = %s "  # noqa: S608
+        "WHERE tenant_id = %s AND id = %s AND version < %s",
+        *values,
+        e.version,
+        e.timestamp,
+        e.position,
+        e.tenant_id,
+        e.originator_id,
+        e.version,
+    )
+
+
 def jsonb(value: Any) -> str:
     """A jsonb parameter: PostgreSQL casts the text where a jsonb column takes it."""
     return orjson.dumps(value).decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 from domain.access import Member, Role
 from domain.api_key import ApiKey
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
 
 
 class AccessProjection(Projection):
@@ -36,21 +36,17 @@ class AccessProjection(Projection):
 
     @handles(event_class(Role, "Changed"))
     def role_changed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.roles SET description = %s, grants = %s, removed = false, "
-            "version = %s, updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+        yield versioned_update(
+            "roles",
+            "description = %s, grants = %s, removed = false",
+            e,
             e.data["description"],
             jsonb(e.data["grants"]),
-            *_stamp(e),
         )
 
     @handles(event_class(Role, "Removed"))
     def role_removed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.roles SET grants = '[]', removed = true, "
-            "version = %s, updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            *_stamp(e),
-        )
+        yield versioned_update("roles", "grants = '[]', removed = true", e)
 
     @handles(event_class(Member, "Bound"))
     def member_bound(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -68,20 +64,11 @@ class AccessProjection(Projection):
 
     @handles(event_class(Member, "RolesChanged"))
     def member_roles_changed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.members SET roles = %s, version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            jsonb(e.data["roles"]),
-            *_stamp(e),
-        )
+        yield versioned_update("members", "roles = %s", e, jsonb(e.data["roles"]))
 
     @handles(event_class(Member, "Removed"))
     def member_removed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.members SET roles = '[]', version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            *_stamp(e),
-        )
+        yield versioned_update("members", "roles = '[]'", e)
 
     @handles(event_class(ApiKey, "Created"))
     def api_key_created(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -103,13 +90,4 @@ class AccessProjection(Projection):
 
     @handles(event_class(ApiKey, "Revoked"))
     def api_key_revoked(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.api_keys SET version = %s, revoked_at = %s, position = %s "
-            "WHERE tenant_id = %s AND id = %s AND version < %s",
-            *_stamp(e),
-        )
-
-
-def _stamp(e: RecordedEvent) -> tuple[object, ...]:
-    """version, updated_at, position, then the row's key and version (only a later event applies)."""
-    return (e.version, e.timestamp, e.position, e.tenant_id, e.originator_id, e.version)
+        yield versioned_update("api_keys", "", e, stamped="revoked_at")

@@ -20,26 +20,11 @@ from domain.process_action import ProcessAction
 from eventstore import RecordedEvent
 from projections.automation.queries import ACTION, OCCURRENCE_KIND, PROCESS_ACTION
 from projections.automation.runs import ACTION_RUN
-from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
 
 
 def when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _update(table: str, e: RecordedEvent, assignments: str, *values: object) -> Statement:
-    """An update of one row that applies only if the row has not seen this event."""
-    return Statement.of(
-        f"UPDATE {{schema}}.{table} SET {assignments}, version = %s, "  # noqa: S608
-        "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-        *values,
-        e.version,
-        e.timestamp,
-        e.position,
-        e.tenant_id,
-        e.originator_id,
-        e.version,
-    )
 
 
 def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: Any) -> Statement:
@@ -95,7 +80,7 @@ class AutomationProjection(Projection):
 
     @handles(event_class(OccurrenceKind, "Revised"))
     def kind_revised(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield _update("occurrence_kinds", e, "fields = %s", jsonb(e.data["fields"]))
+        yield versioned_update("occurrence_kinds", "fields = %s", e, jsonb(e.data["fields"]))
 
     @handles(event_class(ActionCatalogItem, "Created"))
     def action_created(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -122,10 +107,10 @@ class AutomationProjection(Projection):
     @handles(event_class(ActionCatalogItem, "Revised"))
     def action_revised(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield _update(
+        yield versioned_update(
             "actions",
-            e,
             "template = %s, config = %s, has_credentials = %s, retry = %s",
+            e,
             jsonb(d["template"]),
             jsonb(d["config"]),
             d["credentials"] is not None,
@@ -134,7 +119,7 @@ class AutomationProjection(Projection):
 
     @handles(event_class(ActionCatalogItem, "Retired"))
     def action_retired(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield _update("actions", e, "retired = true")
+        yield versioned_update("actions", "retired = true", e)
 
     @handles(event_class(ProcessAction, "Attached"))
     def attached(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -162,10 +147,10 @@ class AutomationProjection(Projection):
     @handles(event_class(ProcessAction, "Revised"))
     def process_action_revised(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield _update(
+        yield versioned_update(
             "process_actions",
-            e,
             "condition = %s, schedule = %s, catch_up = %s",
+            e,
             _nullable_json(d["condition"]),
             jsonb(d["schedule"]),
             jsonb(d["catch_up"]),
@@ -173,11 +158,11 @@ class AutomationProjection(Projection):
 
     @handles(event_class(ProcessAction, "Paused"))
     def paused(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield _update("process_actions", e, "paused = true")
+        yield versioned_update("process_actions", "paused = true", e)
 
     @handles(event_class(ProcessAction, "Resumed"))
     def resumed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield _update("process_actions", e, "paused = false")
+        yield versioned_update("process_actions", "paused = false", e)
 
     @handles(event_class(ActionRun, "Planned"))
     def planned(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -205,7 +190,7 @@ class AutomationProjection(Projection):
     @handles(event_class(ActionRun, "Started"))
     def started(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield _update("action_runs", e, "status = 'sending', attempts = %s", d["attempt"])
+        yield versioned_update("action_runs", "status = 'sending', attempts = %s", e, d["attempt"])
         yield Statement.of(
             "INSERT INTO {schema}.action_run_attempts (tenant_id, run_id, attempt, started_at, "
             "outcome) VALUES (%s, %s, %s, %s, 'sending') ON CONFLICT DO NOTHING",
@@ -218,10 +203,10 @@ class AutomationProjection(Projection):
     @handles(event_class(ActionRun, "Delivered"))
     def delivered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield _update(
+        yield versioned_update(
             "action_runs",
-            e,
             "status = 'delivered', provider_message_id = %s, finished_at = %s",
+            e,
             d["provider_message_id"],
             when(d["at"]),
         )
@@ -238,11 +223,11 @@ class AutomationProjection(Projection):
         """Retrying moves the due time on; with no next attempt the run is dead (finished)."""
         d = e.data
         next_at = when(d["next_attempt_at"])
-        yield _update(
+        yield versioned_update(
             "action_runs",
-            e,
             "last_error = %s, status = %s, due_at = coalesce(%s::timestamptz, due_at), "
             "finished_at = %s",
+            e,
             d["error"],
             "retrying" if next_at else "dead",
             next_at,
@@ -252,10 +237,10 @@ class AutomationProjection(Projection):
 
     @handles(event_class(ActionRun, "Cancelled"))
     def cancelled(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield _update(
+        yield versioned_update(
             "action_runs",
-            e,
             "status = 'cancelled', last_error = %s, finished_at = %s",
+            e,
             e.data["reason"],
             e.timestamp,
         )

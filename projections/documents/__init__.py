@@ -7,7 +7,7 @@ from pathlib import Path
 
 from domain.document import Document
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles
+from projections.base import Projection, Statement, event_class, handles, versioned_update
 from projections.documents.queries import DOCUMENT
 
 
@@ -42,27 +42,8 @@ class DocumentsProjection(Projection):
 
     @handles(event_class(Document, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.documents SET title = %s, version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["title"],
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("documents", "title = %s", e, e.data["title"])
 
     @handles(event_class(Document, "Removed"))
     def removed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.documents SET removed = true, version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("documents", "removed = true", e)

@@ -17,6 +17,7 @@ from projections.base import (
     event_class,
     handles,
     jsonb,
+    versioned_update,
 )
 from projections.entities.queries import ENTITY, ENTITY_TYPE
 
@@ -148,17 +149,7 @@ class EntitiesProjection(Projection):
     @handles(event_class(Entity, "Forgotten"))
     def forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
         """The personal fields leave `data`; a rebuild has them null already (no key)."""
-        yield Statement.of(
-            "UPDATE {schema}.entities SET data = data - %s::text[], version = %s, "
-            "updated_at = %s, position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["fields"],
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("entities", "data = data - %s::text[]", e, e.data["fields"])
 
     def fold(self, earlier: Statement, later: Statement) -> Statement | None:
         """An entity created and updated in one batch is inserted as it is after the update."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from domain.group import Group
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles
+from projections.base import Projection, Statement, event_class, handles, versioned_update
 from projections.groups.queries import GROUP
 
 # Membership changes apply only while the group row has not seen this event yet, so a replayed
@@ -48,17 +48,7 @@ class GroupsProjection(Projection):
 
     @handles(event_class(Group, "Renamed"))
     def renamed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.groups SET name = %s, version = %s, updated_at = %s, position = %s "
-            "WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["name"],
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("groups", "name = %s", e, e.data["name"])
 
     @handles(event_class(Group, "MembersAdded"))
     def members_added(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -77,18 +67,13 @@ class GroupsProjection(Projection):
             e.originator_id,
             e.version,
         )
-        yield Statement.of(
-            "UPDATE {schema}.groups SET entity_ids = entity_ids || %s::uuid[], "
-            "participant_ids = participant_ids || %s::uuid[], version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
+        yield versioned_update(
+            "groups",
+            "entity_ids = entity_ids || %s::uuid[], "
+            "participant_ids = participant_ids || %s::uuid[]",
+            e,
             entities,
             participants,
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
         )
 
     @handles(event_class(Group, "MembersRemoved"))
@@ -104,20 +89,13 @@ class GroupsProjection(Projection):
             e.originator_id,
             e.version,
         )
-        yield Statement.of(
-            "UPDATE {schema}.groups SET "
+        yield versioned_update(
+            "groups",
             "entity_ids = ARRAY(SELECT m FROM unnest(entity_ids) WITH ORDINALITY AS u(m, i) "
             "  WHERE m <> ALL(%s::uuid[]) ORDER BY i), "
             "participant_ids = ARRAY(SELECT m FROM unnest(participant_ids) WITH ORDINALITY "
-            "  AS u(m, i) WHERE m <> ALL(%s::uuid[]) ORDER BY i), "
-            "version = %s, updated_at = %s, position = %s "
-            "WHERE tenant_id = %s AND id = %s AND version < %s",
+            "  AS u(m, i) WHERE m <> ALL(%s::uuid[]) ORDER BY i)",
+            e,
             gone,
             gone,
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from domain.occurrence import Occurrence
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
 from projections.entities import point
 from projections.occurrences.queries import OCCURRENCE
 
@@ -46,14 +46,4 @@ class OccurrencesProjection(Projection):
 
     @handles(event_class(Occurrence, "Retracted"))
     def retracted(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield Statement.of(
-            "UPDATE {schema}.occurrences SET retracted = %s, version = %s, updated_at = %s, "
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.data["reason"],
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("occurrences", "retracted = %s", e, e.data["reason"])

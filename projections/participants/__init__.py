@@ -7,7 +7,7 @@ from pathlib import Path
 
 from domain.participant import Participant
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
 from projections.participants.queries import PARTICIPANT
 
 
@@ -66,14 +66,8 @@ class ParticipantsProjection(Projection):
     @handles(event_class(Participant, "Forgotten"))
     def forgotten(self, e: RecordedEvent) -> Iterator[Statement]:
         """The values sealed before read as null in a rebuild; live, they are cleared here."""
-        yield Statement.of(
-            "UPDATE {schema}.participants SET name = NULL, email = NULL, phone = NULL, "
-            "erased = true, version = %s, updated_at = %s, position = %s "
-            "WHERE tenant_id = %s AND id = %s AND version < %s",
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
+        yield versioned_update(
+            "participants",
+            "name = NULL, email = NULL, phone = NULL, erased = true",
+            e,
         )
