@@ -57,6 +57,7 @@ def past_states(store: EventStore) -> PastStates:
             version=version,
             position=store.position_of(record_id, version),
             at=record.modified_on,
+            created_at=record.created_on,
             state=state_of(record),
         )
 

@@ -21,7 +21,7 @@ The transaction carries the tenant (RLS); nothing here filters by tenant.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -30,27 +30,47 @@ import psycopg
 
 from projections.entities.queries import SCHEMA as ENTITIES
 from projections.occurrences.queries import SCHEMA as OCCURRENCES
+from projections.seen import Seen, only_seen
 
 KINDS = ("entity", "occurrence")
 MAX_LIMIT = 1_000
 EARTH_RADIUS_M = 6_378_168.0
 """earthdistance's `earth()`, so radii computed here agree with the database's distances."""
 
-POINT = "ll_to_earth(%(lat)s, %(lon)s)"
+POINT = "ll_to_earth(%s, %s)"
 SOURCES = {
-    "entity": (
-        "SELECT 'entity' AS kind, id, coalesce(title, '') AS title, lat, lon, "  # noqa: S608
-        f"earth_distance({POINT}, ll_to_earth(lat, lon)) AS distance_m "
-        f"FROM {ENTITIES}.entities WHERE lat IS NOT NULL AND NOT archived "
-        f"ORDER BY ll_to_earth(lat, lon) <-> {POINT}"
-    ),
-    "occurrence": (
-        "SELECT 'occurrence' AS kind, id, kind AS title, lat, lon, "  # noqa: S608
-        f"earth_distance({POINT}, ll_to_earth(lat, lon)) AS distance_m "
-        f"FROM {OCCURRENCES}.occurrences WHERE lat IS NOT NULL AND retracted IS NULL "
-        f"ORDER BY ll_to_earth(lat, lon) <-> {POINT}"
-    ),
+    "entity": ("coalesce(title, '')", f"{ENTITIES}.entities", "NOT archived"),
+    "occurrence": ("kind", f"{OCCURRENCES}.occurrences", "retracted IS NULL"),
 }
+"""Each kind: its title, its table, which of its rows are live."""
+LOCATION_HIDDEN = (
+    f"entity_type_id IN (SELECT id FROM {ENTITIES}.entity_types "  # noqa: S608
+    "WHERE location_field = ANY(%s))"
+)
+"""Entities whose location is a field hidden from the reader: geo reads leave them out."""
+
+
+def walk_sql(kind: str, seen: Seen | None) -> tuple[str, list[Any]]:
+    """A kind's rows nearest first from (lat, lon) (the first and last two parameters), only
+    those `seen` shows when given."""
+    title, table, live = SOURCES[kind]
+    conditions = ["lat IS NOT NULL", live]
+    params: list[Any] = []
+    if seen is not None:
+        clause, ids = only_seen("id", seen)
+        conditions.append(clause)
+        params += ids
+        if seen.hidden and kind == "entity":
+            conditions.append(f"NOT {LOCATION_HIDDEN}")
+            params.append(list(seen.hidden))
+    sql = (
+        f"SELECT '{kind}' AS kind, id, {title} AS title, lat, lon, "  # noqa: S608
+        f"earth_distance({POINT}, ll_to_earth(lat, lon)) AS distance_m FROM {table} "
+        f"WHERE {' AND '.join(conditions)} ORDER BY ll_to_earth(lat, lon) <-> {POINT}"
+    )
+    return sql, params
+
+
 CHUNK = 100
 """Rows fetched per round trip while walking outwards."""
 
@@ -123,13 +143,15 @@ class GeoReads:
         kinds: list[str] | None = None,
         limit: int = 10,
         radius_m: float | None = None,
+        only: Mapping[str, Seen] | None = None,
     ) -> list[GeoHit]:
-        """The `limit` nearest, nearest first, optionally no farther than `radius_m`."""
+        """The `limit` nearest, nearest first, optionally no farther than `radius_m`; `only`:
+        of these kinds, only what a restricted reader sees (every method here takes it)."""
         _check_point(lat, lon)
         if radius_m is not None and radius_m <= 0:
             raise ValueError("radius_m must be positive")
         stop = math.inf if radius_m is None else radius_m
-        rows = await self._walk(_kinds(kinds), lat, lon, stop, _limit(limit))
+        rows = await self._walk(_kinds(kinds), lat, lon, stop, _limit(limit), only or {})
         return [GeoHit(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     async def within_radius(
@@ -139,11 +161,12 @@ class GeoReads:
         radius_m: float,
         kinds: list[str] | None = None,
         limit: int = 200,
+        only: Mapping[str, Seen] | None = None,
     ) -> list[GeoHit]:
         """Everything within `radius_m` metres, nearest first (at most `limit`)."""
         if radius_m <= 0:
             raise ValueError("radius_m must be positive")
-        return await self.nearby(lat, lon, kinds, limit, radius_m)
+        return await self.nearby(lat, lon, kinds, limit, radius_m, only)
 
     async def within_box(
         self,
@@ -153,6 +176,7 @@ class GeoReads:
         east: float,
         kinds: list[str] | None = None,
         limit: int = 200,
+        only: Mapping[str, Seen] | None = None,
     ) -> list[GeoHit]:
         """Everything inside the box, nearest its centre first; west > east crosses ±180°."""
         _check_point(south, west)
@@ -172,7 +196,7 @@ class GeoReads:
             in_lon = west <= x <= east if west <= east else (x >= west or x <= east)
             return south <= y <= north and in_lon
 
-        rows = await self._walk(_kinds(kinds), lat, lon, stop, _limit(limit), inside)
+        rows = await self._walk(_kinds(kinds), lat, lon, stop, _limit(limit), only or {}, inside)
         return [GeoHit(r[0], r[1], r[2], r[3], r[4], None) for r in rows]
 
     async def _walk(
@@ -182,6 +206,7 @@ class GeoReads:
         lon: float,
         stop_m: float,
         limit: int,
+        only: Mapping[str, Seen],
         keep: Callable[[tuple[Any, ...]], bool] = lambda row: True,
     ) -> list[tuple[Any, ...]]:
         """Each kind's kept rows nearest first up to `stop_m` or `limit`, merged by distance.
@@ -191,20 +216,21 @@ class GeoReads:
         """
         found: list[tuple[Any, ...]] = []
         for kind in kinds:
-            found += await self._nearest(kind, {"lat": lat, "lon": lon}, stop_m, limit, keep)
+            sql, params = walk_sql(kind, only.get(kind))
+            found += await self._nearest(sql, [lat, lon, *params, lat, lon], stop_m, limit, keep)
         return sorted(found, key=lambda row: (row[5], str(row[1])))[:limit]
 
     async def _nearest(
         self,
-        kind: str,
-        params: dict[str, Any],
+        sql: str,
+        params: list[Any],
         stop_m: float,
         limit: int,
         keep: Callable[[tuple[Any, ...]], bool],
     ) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
         async with self.conn.cursor(name="bsdflow_geo_walk") as cur:
-            await cur.execute(SOURCES[kind], params)
+            await cur.execute(sql, params)
             while chunk := await cur.fetchmany(CHUNK):
                 for kind_, id_, title, lat, lon, distance in chunk:
                     if distance > stop_m or len(rows) == limit:

@@ -48,6 +48,13 @@ class Scope:
             return "data"
         return f"(data - '{{{','.join(self.hidden)}}}'::text[])"
 
+    def shown(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A record's state (a past one, rebuilt from its events) without the hidden fields."""
+        data = state.get("data")
+        if not self.hidden or not isinstance(data, dict):
+            return state
+        return state | {"data": {k: v for k, v in data.items() if k not in self.hidden}}
+
     def columns(self, columns: str) -> str:
         """A select list (`"id, …, data, …"`) with `data` as this reader sees it."""
         if not self.hidden:

@@ -7,6 +7,7 @@ counts) answer per kind of object instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ KIND_AREAS: dict[str, str | None] = {
     feed.kind: area_of(feed.reads) for p in PROJECTIONS.values() for feed in p.feeds
 }
 """Kind of object (entity, process, …) → its read area."""
+KIND_READS: dict[str, Callable[..., Any]] = {
+    feed.kind: feed.reads for p in PROJECTIONS.values() for feed in p.feeds
+}
+"""Kind of object → its read model's queries (whose `seen` says what a restricted reader
+sees of it, where the kind can be read in part)."""
 
 
 RECORD_AREAS: dict[str, str] = {
@@ -40,6 +46,11 @@ RECORD_AREAS: dict[str, str] = {
 """Kind of record (its aggregate) → its read area, for what is read from the event store."""
 
 
+def record_reads(record: str) -> Callable[..., Any] | None:
+    """The queries of the read model of a kind of record (`EntityType` → entity types')."""
+    return KIND_READS.get(re.sub(r"(?<!^)(?=[A-Z])", "_", record).lower())
+
+
 def require_kind(grants: Grants, kind: str) -> None:
     area = KIND_AREAS.get(kind)
     if area is not None and not grants.reads(area):
@@ -49,21 +60,10 @@ def require_kind(grants: Grants, kind: str) -> None:
 def readable_kinds(grants: Grants, wanted: Sequence[str] | None, every: Sequence[str]) -> list[str]:
     """The kinds a cross-area read (search, geo) may return, of those asked for (all when
     None): asking for one the reader may not read is refused, and "all" means all it may read.
-    These reads cannot apply a row rule yet, so a kind the reader reads only in part (a read
-    grant with types, a row rule or hidden fields) is left out of them."""
+    A kind it reads only in part (a read grant with types, a row rule or hidden fields) is read
+    through what its read model's `seen` shows (`Reads.seen`)."""
     if wanted is not None:
         for kind in wanted:
             require_kind(grants, kind)
-            area = KIND_AREAS.get(kind)
-            if area is not None and grants.scope(area) is not None:
-                raise Forbidden(
-                    f"your read of {area} is restricted (types, a row rule or hidden fields), "
-                    f"which this query cannot apply yet: read {area} through its own fields"
-                )
         return list(wanted)
-    return [
-        k
-        for k in every
-        if (area := KIND_AREAS.get(k)) is None
-        or (grants.reads(area) and grants.scope(area) is None)
-    ]
+    return [k for k in every if (area := KIND_AREAS.get(k)) is None or grants.reads(area)]

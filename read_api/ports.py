@@ -53,6 +53,9 @@ class PastState:
     position: int
     """Where its event of that version is in the log."""
     at: datetime
+    """When that event was recorded."""
+    created_at: datetime
+    """When its first event was recorded."""
     state: dict[str, Any]
 
 

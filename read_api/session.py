@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -25,7 +25,8 @@ from psycopg import AsyncCursor, AsyncServerCursor
 
 from projections.entities.queries import EntityReads
 from projections.processes.queries import ProcessReads
-from read_api.areas import KIND_AREAS, area_of
+from projections.seen import Seen
+from read_api.areas import KIND_AREAS, KIND_READS, area_of
 from read_api.errors import Forbidden
 from read_api.ports import ConnectionPool, Viewer
 
@@ -168,6 +169,24 @@ class Reads:
                 {kind: self.of(q).visible_ids() for kind, q in FOLLOWED.items() if kind in kinds},
             )
         return opened
+
+    def seen(self, kinds: Sequence[str]) -> dict[str, Seen]:
+        """Of `kinds` (each one the reader reads), what it sees of those it reads only in part,
+        for reads spanning kinds: their own read models say (`seen`)."""
+        found: dict[str, Seen] = {}
+        reader = self.reader
+        if reader is None:
+            return found
+        for kind in kinds:
+            area = KIND_AREAS.get(kind)
+            if area is None or reader.grants.scope(area) is None:
+                continue
+            seen = getattr(self.of(KIND_READS[kind]), "seen", None)
+            if seen is None:  # fail closed: a read model that cannot say shows none of it
+                raise Forbidden(f"your read of {area} is restricted, which this query cannot apply")
+            if (shown := seen()) is not None:
+                found[kind] = shown
+        return found
 
 
 @dataclass

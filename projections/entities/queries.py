@@ -26,6 +26,7 @@ from projections.paging import (
     keyset_page,
     rows_by_ids,
 )
+from projections.seen import Seen
 from projections.visibility import Area, Scope, scope_of
 
 SCHEMA = schema_of(__name__)
@@ -179,6 +180,39 @@ class EntityReads:
             f"SELECT id FROM {SCHEMA}.entities WHERE {self.scope.predicate}",  # noqa: S608
             self.scope.params,
         )
+
+    def seen(self) -> Seen | None:
+        """What this reader sees of entities, for reads spanning kinds (None: everything)."""
+        visible = self.visible_ids()
+        if visible is None or self.scope is None:
+            return None
+        return Seen(*visible, hidden=self.scope.hidden)
+
+    async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
+        """A past state of an entity or entity type as this reader may see it: only of a record
+        it sees now, without its hidden fields (None: not shown)."""
+        if kind == "EntityType":
+            named = self.types_named
+            return state if named is None or str(state.get("name", "")).lower() in named else None
+        if self.scope is None:
+            return state
+        if id not in await self.by_ids([id]):
+            return None
+        return self.scope.shown(state)
+
+    async def count(self) -> tuple[int, int]:
+        """How many live entities, and entity types, this reader sees."""
+        clauses, params = self._where(EntityFilter())
+        types = "NOT retired" + ("" if self.types_named is None else " AND lower(name) = ANY(%s)")
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                f"SELECT (SELECT count(*) FROM {SCHEMA}.entities "  # noqa: S608
+                f"WHERE {' AND '.join(clauses)}), "
+                f"(SELECT count(*) FROM {SCHEMA}.entity_types WHERE {types})",
+                [*params, *([] if self.types_named is None else [sorted(self.types_named)])],
+            )
+            entities, entity_types = await cur.fetchone() or (0, 0)
+        return int(entities), int(entity_types)
 
     def _where(self, where: EntityFilter) -> tuple[list[str], list[Any]]:
         clauses, params = _conditions(where)

@@ -16,6 +16,7 @@ from psycopg.rows import class_row
 from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
+from projections.seen import Seen
 from projections.visibility import Area, Scope, scope_of
 
 SCHEMA = schema_of(__name__)
@@ -117,6 +118,22 @@ class ProcessReads:
             f"SELECT id FROM {SCHEMA}.processes WHERE {self.scope.predicate}",  # noqa: S608
             self.scope.params,
         )
+
+    def seen(self) -> Seen | None:
+        """What this reader sees of processes, for reads spanning kinds (None: everything)."""
+        visible = self.visible_ids()
+        if visible is None or self.scope is None:
+            return None
+        return Seen(*visible, hidden=self.scope.hidden)
+
+    async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
+        """A past state of a process as this reader may see it: only of one it sees now,
+        without its hidden fields (None: not shown)."""
+        if self.scope is None:
+            return state
+        if id not in await self.by_ids([id]):
+            return None
+        return self.scope.shown(state)
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
         if self.scope is None:

@@ -192,9 +192,12 @@ $$;
 -- is also "chapelle"), would count twice; it is only the `score` shown, lower with typos and
 -- missing words. Planned per call (EXECUTE), so the plan always sees the actual query.
 -- `query`, the OR of every alternative, is what the caller highlights.
+-- `p_words_matched` 'all' or 'any' asks for one of the two steps alone: a reader who sees only
+-- some rows decides between them on the rows it sees (that hidden rows match every word must
+-- not change what it is shown); anything else, both as above.
 CREATE OR REPLACE FUNCTION {schema}.matches(
     p_query text, p_prefix boolean, p_kinds text[], p_words int, p_each int, p_offset int,
-    p_limit int
+    p_limit int, p_words_matched text
 ) RETURNS TABLE (kind text, id uuid, title text, body text, score float8, importance float8,
                  query tsquery)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -254,12 +257,17 @@ BEGIN
         SELECT '(' || string_agg(a.alternative::text, ' | ') || ')' AS alternatives
         FROM unnest(v_terms, v_alternatives) a(term, alternative) GROUP BY a.term
     ) g;
-    RETURN QUERY EXECUTE v_page USING v_all, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
-    IF FOUND OR v_count = 1 OR EXISTS (
+    IF p_words_matched IS DISTINCT FROM 'any' THEN
+        RETURN QUERY EXECUTE v_page USING v_all, p_kinds, v_terms, v_alternatives, v_costs,
+            v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
+    END IF;
+    IF p_words_matched = 'all' THEN
+        RETURN;
+    END IF;
+    IF p_words_matched IS DISTINCT FROM 'any' AND (FOUND OR v_count = 1 OR EXISTS (
         SELECT 1 FROM rm_search.items i
         WHERE i.tenant_id = v_tenant AND i.tsv @@ v_all AND i.kind = ANY(p_kinds)
-    ) THEN
+    )) THEN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE v_page USING v_any, p_kinds, v_terms, v_alternatives, v_costs,
@@ -271,6 +279,8 @@ DROP FUNCTION IF EXISTS {schema}.query_terms(text, int, int, real);
 DROP FUNCTION IF EXISTS {schema}.ranked(
     tsquery, text[], int[], tsquery[], float8[], float8, int, int);
 DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, float8, int, int);
-REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int)
+DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, int, int);
+REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text)
     TO bsdflow_reader;

@@ -24,6 +24,7 @@ the words' deletion variants, rows from the GIN index of the vectors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,6 +33,7 @@ import psycopg
 
 from projections.base import schema_of
 from projections.paging import BadCursorError, Page, clamp, decode_cursor, encode_cursor
+from projections.seen import Seen, only_seen
 
 SCHEMA = schema_of(__name__)
 KINDS = ("entity", "process", "occurrence", "participant", "document")
@@ -50,11 +52,22 @@ ESCAPED_TEXT = (
     f"nullif(left(body, {HEADLINE_CHARS}), '')), '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
 )
 """Escaped before highlighting, so the only markup in a snippet is the <b> it adds."""
-PAGE_SQL = (
-    f"SELECT kind, id, title, ts_headline('{SCHEMA}.unaccented', {ESCAPED_TEXT}, query, "  # noqa: S608 - constants only
-    f"'{HEADLINE}'), score, importance FROM {SCHEMA}.matches(%s::text, %s::boolean, "
-    "%s::text[], %s::int, %s::int, %s::int, %s::int)"
+MATCHES = (
+    f"{SCHEMA}.matches(%s::text, %s::boolean, %s::text[], %s::int, %s::int, %s::int, %s::int, "
+    "%s::text)"
 )
+SELECTED = (
+    f"SELECT kind, id, title, ts_headline('{SCHEMA}.unaccented', {ESCAPED_TEXT}, query, "
+    f"'{HEADLINE}'), score, importance"
+)
+PAGE_SQL = f"{SELECTED} FROM {MATCHES}"
+INDEXED_FIELDS_SHOWN = (
+    f"EXISTS (SELECT 1 FROM {SCHEMA}.items i JOIN {SCHEMA}.entity_types t "  # noqa: S608
+    "ON t.tenant_id = i.tenant_id AND t.id = i.type_id "
+    "WHERE i.kind = 'entity' AND i.id = m.id AND NOT t.weights ?| %s::text[])"
+)
+"""An entity hit whose type indexes none of the fields hidden from the reader: its words, and
+its snippet, come only from fields the reader sees."""
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -85,9 +98,15 @@ class SearchReads:
         self.conn = conn
 
     async def search(
-        self, query: str, kinds: list[str] | None = None, first: int = 20, after: str | None = None
+        self,
+        query: str,
+        kinds: list[str] | None = None,
+        first: int = 20,
+        after: str | None = None,
+        only: Mapping[str, Seen] | None = None,
     ) -> Page[SearchHit]:
-        """Best first; the cursor is an offset, and results stop after MAX_RESULTS."""
+        """Best first; the cursor is an offset, and results stop after MAX_RESULTS. `only`:
+        of these kinds, only what a restricted reader sees."""
         first = clamp(first)
         offset = offset_of(after) if after else 0
         if kinds is not None and (unknown := sorted(set(kinds) - set(KINDS))):
@@ -98,18 +117,45 @@ class SearchReads:
             return Page([], False, None)
         text = query[:MAX_QUERY_CHARS]
         typing = bool(text) and not text[-1].isspace()  # the last word may be unfinished
-        args = [
-            text,
-            typing,
-            wanted,
-            MAX_QUERY_WORDS,
-            ALTERNATIVES_PER_WORD,
-            offset,
-            limit + 1,
-        ]
-        async with self.conn.cursor() as cur:
-            await cur.execute(PAGE_SQL, args)
-            rows = await cur.fetchall()
+        words = [text, typing, wanted, MAX_QUERY_WORDS, ALTERNATIVES_PER_WORD]
+        if only:
+            rows = await self._seen_rows(words, only, offset, limit + 1)
+        else:
+            rows = await self._rows(PAGE_SQL, [*words, offset, limit + 1, "auto"])
         hits = [SearchHit(r[0], r[1], r[2], r[3], float(r[4]), r[5]) for r in rows[:limit]]
         more = len(rows) > limit and offset + limit < MAX_RESULTS
         return Page(hits, more, encode_cursor([offset + len(hits)]) if hits else None)
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self.conn.cursor() as cur:
+            await cur.execute(sql, args)
+            return await cur.fetchall()
+
+    async def _seen_rows(
+        self, words: list[Any], only: Mapping[str, Seen], offset: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Matches filtered to what the reader sees, paged after filtering. Whether every word
+        must match is decided on the rows it sees: the "all" step first, then, only if it shows
+        the reader nothing at all, the "any" step."""
+        shown: list[str] = []
+        params: list[Any] = []
+        for kind, seen in only.items():
+            clause, ids = only_seen("m.id", seen)
+            part = f"m.kind <> %s OR ({clause}"
+            params += [kind, *ids]
+            if seen.hidden and kind == "entity":
+                part += f" AND {INDEXED_FIELDS_SHOWN}"
+                params.append(list(seen.hidden))
+            shown.append(f"({part}))")
+        sql = (
+            f"{SELECTED} FROM {MATCHES} WITH ORDINALITY AS m "
+            f"WHERE {' AND '.join(shown)} ORDER BY m.ordinality OFFSET %s LIMIT %s"
+        )
+
+        def args(step: str, at: int, count: int) -> list[Any]:
+            return [*words, 0, MAX_RESULTS + 1, step, *params, at, count]
+
+        rows = await self._rows(sql, args("all", offset, limit))
+        if rows or (offset > 0 and await self._rows(sql, args("all", 0, 1))):
+            return rows
+        return await self._rows(sql, args("any", offset, limit))

@@ -11,9 +11,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from projections.audit.queries import CHANGE_JSON, AuditFilter, AuditReads, ChangeRow
-from read_api.areas import RECORD_AREAS
-from read_api.errors import Forbidden, PublicError
+from read_api.errors import Forbidden
 from read_api.fast_lists import connection_of, plan_list
+from read_api.past import past_state
 from read_api.prebuilt import Prebuilt
 from read_api.types.common import (
     DEFAULT_PAGE,
@@ -97,13 +97,9 @@ class AuditQuery:
         "kind is not one the caller reads. With `history`, any record at any change."
     )
     async def record_at(self, info: Info, id: UUID, position: int) -> RecordState | None:
-        viewer = info.context.require_viewer()
-        if position < 0:
-            raise PublicError("position must be 0 or more")
-        found = await info.context.api.past(viewer.tenant_id, id, position)
-        area = RECORD_AREAS[found.kind] if found is not None else ""
-        if found is None or not viewer.grants.reads(area) or viewer.grants.scope(area) is not None:
-            return None  # a reader of part of an area (a row rule…) sees no past states yet
+        found = await past_state(info, id, position)
+        if found is None:
+            return None
         return RecordState(
             id=id,
             kind=found.kind,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.grants import Grants
 from projections.counts.queries import CountReads
+from projections.entities.queries import EntityReads
+from read_api.session import Reads
 from read_api.types.common import Info
 
 COUNTED: dict[str, str] = {
@@ -21,8 +24,8 @@ COUNTED: dict[str, str] = {
 
 
 @strawberry.type(
-    description="How many live objects of each kind the tenant has "
-    "(null for a kind the reader's roles do not read, or read only in part)."
+    description="How many live objects of each kind the tenant has, of those the reader sees "
+    "(null for a kind its roles do not read)."
 )
 class Counts:
     entities: int | None
@@ -40,13 +43,27 @@ class CountQuery:
     @strawberry.field
     async def counts(self, info: Info) -> Counts:
         grants = info.context.require_viewer().grants
-        found = await info.context.run(lambda reads: reads.of(CountReads).all())
+
+        async def read(reads: Reads) -> dict[str, int]:
+            found = await reads.of(CountReads).all()
+            if grants.reads("entities") and grants.scope("entities") is not None:
+                # its own count, not the tenant's
+                found["entities"], found["entity_types"] = await reads.of(EntityReads).count()
+            return found
+
+        found = await info.context.run(read)
         return Counts(
             **{
-                # a restricted read (a row rule…) is not what the tenant-wide count counts
-                name: found.get(name, 0)
-                if grants.reads(area) and grants.scope(area) is None
-                else None
+                name: found.get(name, 0) if grants.reads(area) and counted(grants, area) else None
                 for name, area in COUNTED.items()
             }
         )
+
+
+def counted(grants: Grants, area: str) -> bool:
+    """Is what the reader sees of `area` counted (every one of it, or its own count)?"""
+    return grants.scope(area) is None or area in OWN_COUNTS
+
+
+OWN_COUNTS = frozenset({"entities"})
+"""Areas whose read model counts what a restricted reader sees (others show null to it)."""

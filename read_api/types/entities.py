@@ -20,6 +20,7 @@ from projections.entities.queries import (
     EntityTypeRow,
 )
 from read_api.fast_lists import connection_of
+from read_api.past import past_entity
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -97,9 +98,16 @@ async def entities_by_id(info: Info, ids: list[UUID]) -> list[Entity]:
 
 @strawberry.type
 class EntityQuery:
-    @field("One entity by id (archived ones too, flagged).")
-    async def entity(self, info: Info, id: UUID) -> Entity | None:
-        row = await info.context.loaders.of(ENTITY).load(id)
+    @field(
+        "One entity by id (archived ones too, flagged). With `atPosition`, as it was at that "
+        "position of the log, rebuilt from its events (null if it did not exist yet); what it "
+        "refers to (its type, groups, documents) is read as it is now."
+    )
+    async def entity(self, info: Info, id: UUID, at_position: int | None = None) -> Entity | None:
+        if at_position is not None:
+            row = await past_entity(info, id, at_position)
+        else:
+            row = await info.context.loaders.of(ENTITY).load(id)
         return Entity.of(row) if row else None
 
     @field(

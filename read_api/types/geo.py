@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -86,7 +86,10 @@ class GeoQuery:
         size = page_size(first)
         wanted = _kinds(info, kinds)
         return await _geo(
-            info, lambda reads: reads.of(GeoReads).nearby(lat, lon, wanted, size, radius_m)
+            info,
+            lambda reads: reads.of(GeoReads).nearby(
+                lat, lon, wanted, size, radius_m, reads.seen(wanted)
+            ),
         )
 
     @field(
@@ -108,18 +111,22 @@ class GeoQuery:
     ) -> GeoResult:
         size = page_size(first)
         wanted = _kinds(info, kinds)
-        circle = lat is not None and lon is not None and radius_m is not None
-        box = south is not None and west is not None and north is not None and east is not None
-        some_circle = lat is not None or lon is not None or radius_m is not None
-        some_box = south is not None or west is not None or north is not None or east is not None
-        if circle and not some_box:
+        circle = (lat, lon, radius_m)
+        box = (south, west, north, east)
+        if all(v is not None for v in circle) and all(v is None for v in box):
+            at = cast("tuple[float, float, float]", circle)
             return await _geo(
                 info,
-                lambda reads: reads.of(GeoReads).within_radius(lat, lon, radius_m, wanted, size),  # type: ignore[arg-type]
+                lambda reads: reads.of(GeoReads).within_radius(
+                    *at, wanted, size, reads.seen(wanted)
+                ),
             )
-        if box and not some_circle:
+        if all(v is not None for v in box) and all(v is None for v in circle):
+            edges = cast("tuple[float, float, float, float]", box)
             return await _geo(
                 info,
-                lambda reads: reads.of(GeoReads).within_box(south, west, north, east, wanted, size),  # type: ignore[arg-type]
+                lambda reads: reads.of(GeoReads).within_box(
+                    *edges, wanted, size, reads.seen(wanted)
+                ),
             )
         raise PublicError("give either lat, lon and radiusM, or south, west, north and east")

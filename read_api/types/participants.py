@@ -8,6 +8,7 @@ from uuid import UUID
 import strawberry
 
 from projections.participants.queries import PARTICIPANT, ParticipantReads, ParticipantRow
+from read_api.past import past_participant
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -40,9 +41,18 @@ async def participants_by_id(info: Info, ids: list[UUID]) -> list[Participant]:
 
 @strawberry.type
 class ParticipantQuery:
-    @strawberry.field
-    async def participant(self, info: Info, id: UUID) -> Participant | None:
-        row = await info.context.loaders.of(PARTICIPANT).load(id)
+    @field(
+        "One participant by id. With `atPosition`, as it was at that position of the log, "
+        "rebuilt from its events (null if it did not exist yet; erased if it has been "
+        "forgotten since: its key is gone for every past state too)."
+    )
+    async def participant(
+        self, info: Info, id: UUID, at_position: int | None = None
+    ) -> Participant | None:
+        if at_position is not None:
+            row = await past_participant(info, id, at_position)
+        else:
+            row = await info.context.loaders.of(PARTICIPANT).load(id)
         return Participant.of(row) if row else None
 
     @field("Participants, newest first, by kind and group.")

@@ -94,7 +94,9 @@ class SearchQuery:
             SEARCH_KINDS,
         )
         page = await info.context.run(
-            lambda reads: reads.of(SearchReads).search(query, wanted, size, after)
+            lambda reads: reads.of(SearchReads).search(
+                query, wanted, size, after, reads.seen(wanted)
+            )
         )
         offset = int(decode_cursor(after)[0]) if after else 0
         edges = [

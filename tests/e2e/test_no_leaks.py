@@ -419,8 +419,13 @@ class LeakHunt(RuleBasedStateMachine):
     @rule(reader=st.sampled_from(READERS))
     def counts(self, reader: Reader) -> None:
         answer = self.world.query(reader, "{ counts { entities processes } }")
-        assert answer["data"]["counts"]["entities"] is None, (reader, "a count of hidden rows")
-        if reader.role == "sites":
+        counted = answer["data"]["counts"]["entities"]
+        if reader.role == "outsider":
+            assert counted is None, (reader, "a count of an area it does not read")
+        else:  # as of the last command's position, so exactly what it sees now
+            shown = [t for t in self.world.entities.values() if reader.may_see(t, t.regions[-1])]
+            assert counted == len(shown), (reader, "a count of rows it may not see", counted)
+        if reader.role == "sites":  # processes count only whole, which it does not see
             assert answer["data"]["counts"]["processes"] is None, (reader, "a hidden count")
 
     @rule(reader=st.sampled_from(READERS), pick=PICK)
@@ -434,7 +439,12 @@ class LeakHunt(RuleBasedStateMachine):
             id=entity_id,
             at=self.world.position,
         )
-        assert (answer.get("data") or {}).get("recordAt") is None, (reader, answer)
+        truth = self.world.entities[entity_id]
+        past = (answer.get("data") or {}).get("recordAt")
+        assert (past is not None) == reader.may_see(truth, truth.regions[-1]), (reader, answer)
+        if past is not None:
+            assert "salary" not in past["state"]["data"], (reader, "a hidden field", past)
+            assert past["state"]["data"]["region"] == truth.regions[-1], (reader, past)
 
     @rule(reader=st.sampled_from(READERS), pick=PICK)
     def documents(self, reader: Reader, pick: int) -> None:

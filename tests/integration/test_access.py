@@ -211,7 +211,7 @@ async def test_a_row_rule_and_hidden_fields_shape_every_entity_read(
             {"node": {"title": "North site", "data": {"title": "North site", "region": "north"}}}
         ]
         assert seen["entityTypes"] == [{"name": "Site"}]
-        assert seen["counts"] == {"entities": None}
+        assert seen["counts"] == {"entities": 1}
         # the same query from a reader of another region: its own answer, never a cached one
         other = await graphql.data(ENTITIES, token=south)
         assert [e["node"]["title"] for e in other["entities"]["edges"]] == ["South site"]
@@ -227,24 +227,95 @@ async def test_a_row_rule_and_hidden_fields_shape_every_entity_read(
                 "data"
             ]
         )
-        # search and geo cannot apply a row rule yet: they leave restricted kinds out
+        # search, geo, counts and past states apply the rule too
         hits = await graphql.data(
-            '{ search(query: "north") { edges { node { kind } } } }', token=north
+            '{ search(query: "north") { edges { node { title } } } }',
+            token=north,
         )
-        assert hits["search"]["edges"] == []
-        asked = await graphql.query(
-            "{ nearby(lat: 38.7, lon: -9.1, kinds: [ENTITY]) { hits { id } } }", token=north
-        )
-        assert codes(asked) == {"nearby": "FORBIDDEN"}
-        past = "query($id: UUID!) { recordAt(id: $id, position: 1000000) { version } }"
-        assert (await graphql.data(past, {"id": ids["North site"]}, token=north))[
-            "recordAt"
-        ] is None
+        assert hits["search"]["edges"] == [{"node": {"title": "North site"}}]
+        near = "{ nearby(lat: 38.7, lon: -9.1, kinds: [ENTITY]) { hits { title } } }"
+        assert (await graphql.data(near, token=north))["nearby"]["hits"] == [
+            {"title": "North site"}
+        ]
+        assert (await graphql.data(near, token=nowhere))["nearby"]["hits"] == []
+        past = "query($id: UUID!) { recordAt(id: $id, position: 1000000) { state } }"
+        [north_past, south_past] = [
+            (await graphql.data(past, {"id": ids[title]}, token=north))["recordAt"]
+            for title in ("North site", "South site")
+        ]
+        assert north_past["state"]["data"] == {"title": "North site", "region": "north"}
+        assert south_past is None
+        typed = "query($id: UUID!) { entity(id: $id, atPosition: 1000000) { data } }"
+        assert [
+            (await graphql.data(typed, {"id": ids[title]}, token=north))["entity"]
+            for title in ("North site", "South site")
+        ] == [{"data": {"title": "North site", "region": "north"}}, None]
         # an admin still sees everything, salaries included
         everything = await graphql.data(ENTITIES)
         assert len(everything["entities"]["edges"]) == 3
         assert everything["counts"] == {"entities": 3}
         assert all("salary" in e["node"]["data"] for e in everything["entities"]["edges"])
+
+
+NORTH_ONLY = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
+
+
+async def test_search_and_geo_show_nothing_of_hidden_rows_or_fields(
+    api, runtime, read_side, settled
+):
+    text = {"name": "title", "type": "text", "required": True, "searchable": "A"}
+    region = {"name": "region", "type": "text"}
+    yard = await api.command(
+        "define-entity-type",
+        name="Yard",
+        fields=[text, region, {"name": "spot", "type": "geo_point"}],
+        location_field="spot",
+    )
+    memo = await api.command(
+        "define-entity-type",
+        name="Memo",
+        fields=[text, region, {"name": "notes", "type": "text", "searchable": "C"}],
+    )
+    for type_id, data in (
+        (yard.id, {"title": "Harbour crane", "region": "south"}),
+        (yard.id, {"title": "Harbour office", "region": "north", "spot": {"lat": 1, "lon": 2}}),
+        (memo.id, {"title": "Pier memo", "region": "north", "notes": "zebra"}),
+    ):
+        made = await api.command("create-entity", entity_type_id=type_id, data=data)
+    masked = {"read": "entities", "where": NORTH_ONLY, "hide": ["notes", "spot"]}
+    await api.command("define-role", name="north-desk", grants=[masked])
+    await api.command(
+        "define-role", name="north-map", grants=[{"read": "entities", "where": NORTH_ONLY}]
+    )
+    await settled(made.position)
+    desk, map_reader = (
+        api.runtime.tokens.mint("acme", [role], actor=role, claims={"region": "north"})
+        for role in ("north-desk", "north-map")
+    )
+
+    async def titles(graphql: GraphQL, query: str, token: str | None = None) -> list[str]:
+        found = await graphql.data(
+            "query($q: String!) { search(query: $q) { edges { node { title } } } }",
+            {"q": query},
+            token=token,
+        )
+        return [edge["node"]["title"] for edge in found["search"]["edges"]]
+
+    near = "{ nearby(lat: 1, lon: 2, kinds: [ENTITY]) { hits { title lat } } }"
+    async with serving(runtime, api.token) as graphql:
+        # every word matches only a row it may not see: it gets the rows matching the most
+        # words among those it sees, as if the hidden row did not exist
+        assert await titles(graphql, "harbour crane ") == ["Harbour crane"]
+        assert await titles(graphql, "harbour crane ", desk) == ["Harbour office"]
+        # a hidden field's words find nothing (a type indexing one is not searched for it)
+        assert await titles(graphql, "zebra ") == ["Pier memo"]
+        assert await titles(graphql, "zebra ", desk) == []
+        assert await titles(graphql, "zebra ", map_reader) == ["Pier memo"]
+        # a location held in a hidden field is not shown on the map
+        assert (await graphql.data(near, token=map_reader))["nearby"]["hits"] == [
+            {"title": "Harbour office", "lat": 1.0}
+        ]
+        assert (await graphql.data(near, token=desk))["nearby"]["hits"] == []
 
 
 async def test_a_bad_read_grant_is_refused_with_its_path(api):

@@ -179,3 +179,49 @@ async def test_a_record_at_any_position_is_what_its_events_made_it(api, graphql,
     assert (await at(created.id, 1_000_000, token=sites))["version"] == 3
     refused = await graphql.query(query, {"id": created.id, "at": -1})
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_an_entity_and_a_participant_at_a_position_are_their_own_types(api, graphql, settled):
+    type_id = await site_type(api)
+    created = await site(api, type_id, "Depot", city="Lisbon")
+    renamed = await api.command("update-entity", entity_id=created.id, data={"title": "Hub"})
+    joined = await api.command("register-participant", kind="person", name="Ana Lima")
+    changed = await api.command(
+        "update-participant", participant_id=joined.id, changes={"name": "Ana Souza"}
+    )
+    await settled(changed.position)
+    entity = """query($id: UUID!, $at: Int) { entity(id: $id, atPosition: $at) {
+        title version data entityType { name } } }"""
+    person = """query($id: UUID!, $at: Int) { participant(id: $id, atPosition: $at) {
+        name version erased } }"""
+
+    async def at(query: str, record: str, position: int | None) -> Any:
+        found = await graphql.data(query, {"id": record, "at": position})
+        return found["entity" if "entity(" in query else "participant"]
+
+    then = await at(entity, created.id, renamed.position - 1)
+    assert then == {
+        "title": "Depot",
+        "version": 1,
+        "data": {"title": "Depot", "city": "Lisbon"},
+        "entityType": {"name": "Site"},
+    }
+    assert (await at(entity, created.id, None))["title"] == "Hub"  # without it: now
+    assert await at(entity, created.id, created.position - 1) is None  # not yet created
+    assert (await at(entity, created.id, 1_000_000))["version"] == len(
+        stored(api.runtime, created.id)
+    )
+    assert await at(person, joined.id, changed.position - 1) == {
+        "name": "Ana Lima",
+        "version": 1,
+        "erased": False,
+    }
+    assert await at(entity, joined.id, 1_000_000) is None  # a participant is not an entity
+
+    forgotten = await api.command("forget-participant", participant_id=joined.id)
+    await settled(forgotten.position)
+    assert await at(person, joined.id, changed.position - 1) == {
+        "name": None,
+        "version": 1,
+        "erased": True,
+    }

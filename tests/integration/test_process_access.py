@@ -125,9 +125,15 @@ async def test_a_reader_sees_only_the_processes_its_rule_shows_on_every_path(api
     assert theirs["occurrence"] == {"process": None}
     shown = await graphql.data(visit, {"id": ids["mine-visit"]}, token=ivy)
     assert shown["occurrence"]["process"] == {"id": ids["mine"], "data": {"site": "lisbon"}}
-    # Search cannot apply a row rule: restricted processes are left out of it.
-    hits = await graphql.data('{ search(query: "Lisbon") { edges { node { kind } } } }', token=ivy)
-    assert {e["node"]["kind"] for e in hits["search"]["edges"]} <= {"PARTICIPANT"}
+    # Search and past states follow the rule too.
+    hits = await graphql.data(
+        '{ search(query: "Lisbon") { edges { node { kind id } } } }', token=ivy
+    )
+    assert [e["node"] for e in hits["search"]["edges"]] == [{"kind": "PROCESS", "id": ids["mine"]}]
+    past = "query($id: UUID!) { recordAt(id: $id, position: 1000000) { state } }"
+    then = await graphql.data(past, {"id": ids["mine"]}, token=ivy)
+    assert then["recordAt"]["state"]["data"] == {"site": "lisbon"}
+    assert (await graphql.data(past, {"id": ids["theirs"]}, token=ivy))["recordAt"] is None
 
     # Documents follow the process they are attached to: listed, by id and downloaded.
     papers = await graphql.data(
