@@ -21,7 +21,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from domain.errors import InvalidInput
-from domain.row_rules import check_row_rule
+from domain.row_rules import RECORDS, check_row_rule
 
 EVERYTHING = "*"
 READ_PREFIX = "read:"
@@ -76,15 +76,17 @@ def role_name(value: str, path: tuple[str | int, ...] = ("name",)) -> str:
 
 Grant = str | dict[str, Any]
 """A grant as stored: a string, or a read grant with a row filter and hidden fields."""
-SCOPED_AREAS = frozenset({"entities"})
-"""The read areas whose grants may name types, a row rule and hidden fields (for now)."""
+SCOPED_AREAS = frozenset(RECORDS)
+"""The read areas whose grants may name types (entity types, process kinds), a row rule and
+hidden fields of `data` (for now)."""
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True, slots=True)
 class ReadGrant:
     """`{"read": "entities", "types": ["Site"], "where": {…}, "hide": ["salary"]}`: the
-    records of an area it reads (of these types, that pass the row rule) without these fields."""
+    records of an area it reads (of these types — process kinds for processes —, that pass the
+    row rule) without these fields of their data."""
 
     area: str
     types: tuple[str, ...] = ()
@@ -155,7 +157,7 @@ def _checked_read_grant(grant: dict[str, Any], path: tuple[str | int, ...]) -> d
         if names:
             checked[key] = list(dict.fromkeys(names))
     if grant.get("where") is not None:
-        check_row_rule(grant["where"], (*path, "where"))
+        check_row_rule(grant["where"], area, (*path, "where"))
         checked["where"] = grant["where"]
     return checked
 

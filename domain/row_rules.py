@@ -3,9 +3,12 @@
 A row rule decides which records a role reads, e.g. "Sites of my region":
 `{"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}`. It may use
 - `and`, `or`, `!`; `==`, `!=`, `<`, `<=`, `>`, `>=`; `in` (a value among a list);
-- on the record: `{"var": "data.<field>"}` and `{"var": "title"}`;
-- of the reader (its session variables): `{"var": "me.actor"}` and `{"var": "me.claims.<claim>"}`
-  (claims of its token), and literal strings, numbers, booleans, null and lists of them.
+- on the record, what its area has (`RECORDS`): `{"var": "data.<field>"}` and `{"var": "title"}`
+  everywhere, `kind`, `stage` and `status` of processes, and their `participants`, a set tested
+  only as `{"in": [<value>, {"var": "participants"}]}`;
+- of the reader (its session variables): `{"var": "me.actor"}`, `{"var": "me.participant_id"}`
+  (its token's `participant_id` claim) and `{"var": "me.claims.<claim>"}` (any claim of its
+  token), and literal strings, numbers, booleans, null and lists of them.
 
 `bind` puts the reader's values in, giving a `Row` tree that a read model turns into a SQL
 predicate. A comparison with something missing (a field, a claim) is false: a rule never shows
@@ -18,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from domain.errors import InvalidInput
 
@@ -29,11 +33,40 @@ Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """What a row rule may name of one area's records."""
+
+    columns: tuple[str, ...]
+    """Plain columns, compared like data fields."""
+    sets: tuple[str, ...] = ()
+    """Columns holding a set of ids, only asked whether they hold a value (`in`)."""
+
+    def variables(self) -> str:
+        return ", ".join(("data.<field>", *self.columns, *self.sets, *_ME))
+
+
+RECORDS: dict[str, Record] = {
+    "entities": Record(("title",)),
+    "processes": Record(("kind", "stage", "status", "title"), ("participants",)),
+}
+"""Read area → what its row rules may name of a record (the read model has these columns)."""
+_ME = ("me.actor", "me.participant_id", "me.claims.<claim>")
+
+
+@dataclass(frozen=True, slots=True)
 class Field:
-    """A value of the record: `data.<name>` or the title."""
+    """A value of the record: `data.<name>`, or a column (`title`, `stage`…)."""
 
     name: str
     in_data: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """The record's set column (its participants) holds `value`."""
+
+    column: str
+    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,21 +103,33 @@ class Constant:
     value: bool
 
 
-Row = Compare | Among | AllOf | AnyOf | Not | Constant
+Row = Compare | Among | Holds | AllOf | AnyOf | Not | Constant
 
 
-def check_row_rule(rule: Any, path: Path = ("where",)) -> None:
+@dataclass(frozen=True, slots=True)
+class _Me:
+    """The reader's session variables, and what its area's records have."""
+
+    actor: str
+    claims: Mapping[str, Any]
+    area: str
+    record: Record
+
+
+def check_row_rule(rule: Any, area: str, path: Path = ("where",)) -> None:
     """Refuse what `bind` could not turn into a predicate, with the JSON path of the fault."""
-    counter = [0]
-    _walk(rule, path, {"actor": "", "claims": {}}, counter)
+    record = RECORDS.get(area)
+    if record is None:
+        raise InvalidInput(f"row rules are for {', '.join(sorted(RECORDS))}", path)
+    _walk(rule, path, _Me("", {}, area, record), [0])
 
 
-def bind(rule: Any, actor: str, claims: Mapping[str, Any]) -> Row:
-    """The rule with the reader's values in (a rule that passed `check_row_rule`)."""
-    return _walk(rule, ("where",), {"actor": actor, "claims": claims}, [0])
+def bind(rule: Any, area: str, actor: str, claims: Mapping[str, Any]) -> Row:
+    """The rule with the reader's values in (a rule that passed `check_row_rule` for `area`)."""
+    return _walk(rule, ("where",), _Me(actor, claims, area, RECORDS[area]), [0])
 
 
-def _walk(rule: Any, path: Path, me: Mapping[str, Any], counter: list[int]) -> Row:
+def _walk(rule: Any, path: Path, me: _Me, counter: list[int]) -> Row:
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise InvalidInput(f"a row rule has at most {MAX_NODES} parts", path)
@@ -110,47 +155,94 @@ def _walk(rule: Any, path: Path, me: Mapping[str, Any], counter: list[int]) -> R
     raise InvalidInput(f"unknown operator {op!r} in a row rule (use {known})", here)
 
 
-def _comparison(op: str, args: list[Any], path: Path, me: Mapping[str, Any]) -> Row:
+def _comparison(op: str, args: list[Any], path: Path, me: _Me) -> Row:
     left, right = (_operand(a, (*path, i), me) for i, a in enumerate(args))
+    if isinstance(right, _Set) and isinstance(left, _Value) and op == "in":
+        return _holds(right.column, left, (*path, 0))
+    for i, side in enumerate((left, right)):
+        if isinstance(side, _Set):
+            raise InvalidInput(
+                f"{side.column!r} is a set: ask whether it holds a value, "
+                f'{{"in": [<value>, {{"var": "{side.column}"}}]}}',
+                (*path, i),
+            )
     if isinstance(right, Field) and not isinstance(left, Field) and op != "in":
         left, right = right, left
         op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
     if not isinstance(left, Field) or isinstance(right, Field):
         raise InvalidInput("compare one field of the record with a value", path)
     value = right.value if isinstance(right, _Value) else None
+    literal = isinstance(right, _Value) and right.literal
     if op == "in":
         if value is None:
             return Constant(False)
         if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
-            raise InvalidInput("'in' takes a list of plain values", (*path, 1))
+            return _refused(literal, "'in' takes a list of plain values", (*path, 1))
         return Among(left, tuple(v for v in value if v is not None))
     if value is None:
         return Constant(False)
     if isinstance(value, list | dict):
-        raise InvalidInput(f"{op!r} compares with a plain value", (*path, 1))
+        return _refused(literal, f"{op!r} compares with a plain value", (*path, 1))
     return Compare(op, left, value)
+
+
+def _holds(column: str, given: _Value, path: Path) -> Row:
+    if given.value is None:
+        return Constant(False)
+    if not isinstance(given.value, str):
+        return _refused(given.literal, f"{column!r} holds ids: ask for a string", path)
+    return Holds(column, _canonical(given.value))
+
+
+def _refused(literal: bool, message: str, path: Path) -> Row:
+    """A rule's own value of the wrong shape is refused when the role is saved; a reader's
+    (a claim of its token) is as good as missing: false, never a failed read."""
+    if literal:
+        raise InvalidInput(message, path)
+    return Constant(False)
+
+
+def _canonical(value: str) -> str:
+    """A UUID as the read model writes it (lower case, hyphens), whatever a token's spelling."""
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return value
 
 
 @dataclass(frozen=True, slots=True)
 class _Value:
     value: Any
+    literal: bool = True
+    """Written in the rule (else: one of the reader's session variables)."""
 
 
-def _operand(arg: Any, path: Path, me: Mapping[str, Any]) -> Field | _Value:
+@dataclass(frozen=True, slots=True)
+class _Set:
+    column: str
+
+
+def _operand(arg: Any, path: Path, me: _Me) -> Field | _Set | _Value:
     if isinstance(arg, dict):
         if set(arg) != {"var"} or not isinstance(arg["var"], str):
             raise InvalidInput("an operand is {'var': name} or a plain value", path)
         name: str = arg["var"]
-        if name == "title":
-            return Field("title", in_data=False)
+        if name in me.record.columns:
+            return Field(name, in_data=False)
+        if name in me.record.sets:
+            return _Set(name)
         if found := _FIELD.match(name):
             return Field(found.group(1))
         if name == "me.actor":
-            return _Value(me["actor"])
+            return _Value(me.actor, literal=False)
+        if name == "me.participant_id":
+            # Only a string names a participant: anything else is as good as missing.
+            given = me.claims.get("participant_id")
+            return _Value(given if isinstance(given, str) and given else None, literal=False)
         if found := _CLAIM.match(name):
-            return _Value(me["claims"].get(found.group(1)))
+            return _Value(me.claims.get(found.group(1)), literal=False)
         raise InvalidInput(
-            f"unknown variable {name!r} (use data.<field>, title, me.actor, me.claims.<claim>)",
+            f"unknown variable {name!r} (a rule on {me.area} uses {me.record.variables()})",
             (*path, "var"),
         )
     if isinstance(arg, list):

@@ -6,7 +6,7 @@ Removed documents are history: `by_ids` still finds them (flagged), lists leave 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,14 +53,17 @@ class DocumentReads:
         self.targets: Sql = ("true", ())
         """Which documents the reader may see, by the record they are attached to."""
 
-    def only_targets(self, kinds: Sequence[str], entities: Sql | None) -> None:
-        """From now on, only documents attached to a kind of record in `kinds`, and to an entity
-        only if its id is among those the `entities` query selects (None: any entity)."""
-        clause, params = "target_kind = ANY(%s)", [list(kinds)]
-        if entities is not None:
-            select, entity_params = entities
-            clause += f" AND (target_kind <> 'entity' OR target_id IN ({select}))"
-            params.extend(entity_params)
+    def only_targets(self, kinds: Sequence[str], visible: Mapping[str, Sql | None]) -> None:
+        """From now on, only documents attached to a kind of record in `kinds`, and to a record
+        of a kind in `visible` only if its id is among those that kind's query selects (None:
+        any record of that kind)."""
+        clause = "target_kind = ANY(%s)"
+        params: list[Any] = [list(kinds)]
+        for kind, shown in visible.items():
+            if shown is not None:
+                select, shown_params = shown
+                clause += f" AND (target_kind <> %s OR target_id IN ({select}))"
+                params.extend((kind, *shown_params))
         self.targets = (f"({clause})", tuple(params))
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, DocumentRow]:

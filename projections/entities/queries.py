@@ -16,7 +16,6 @@ from psycopg.types.json import Jsonb
 
 from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
-from projections.entities.visibility import EntityScope, entity_scope
 from projections.groups.queries import IN_GROUP
 from projections.paging import (
     Constant,
@@ -28,8 +27,13 @@ from projections.paging import (
     rows_by_ids,
 )
 from projections.seen import Seen
+from projections.visibility import Area, Scope, scope_of
 
 SCHEMA = schema_of(__name__)
+AREA = Area(
+    "entities",
+    f"entity_type_id IN (SELECT id FROM {SCHEMA}.entity_types WHERE lower(name) = ANY(%s))",  # noqa: S608
+)
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -154,14 +158,14 @@ def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
 class EntityReads:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
-        self.scope: EntityScope | None = None
+        self.scope: Scope | None = None
         """What a reader with restricted grants sees (None: everything)."""
         self.types_named: frozenset[str] | None = None
         """The entity types it may see, by lower-case name (None: all)."""
 
     def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
         """From now on, read only what `grants` show (the reader's restricted read grants)."""
-        self.scope = entity_scope(grants, actor, claims, f"{SCHEMA}.entity_types")
+        self.scope = scope_of(AREA, grants, actor, claims)
         if grants and all(g.types for g in grants):
             self.types_named = frozenset(name.lower() for g in grants for name in g.types)
         else:
@@ -194,10 +198,7 @@ class EntityReads:
             return state
         if id not in await self.by_ids([id]):
             return None
-        data = state.get("data")
-        if isinstance(data, dict):
-            state = state | {"data": {k: v for k, v in data.items() if k not in self.scope.hidden}}
-        return state
+        return self.scope.shown(state)
 
     async def count(self) -> tuple[int, int]:
         """How many live entities, and entity types, this reader sees."""
@@ -222,9 +223,7 @@ class EntityReads:
 
     @property
     def _columns(self) -> str:
-        if self.scope is None or not self.scope.hidden:
-            return ENTITY_COLUMNS
-        return ENTITY_COLUMNS.replace(" data,", f" {self.scope.data_column()} AS data,")
+        return ENTITY_COLUMNS if self.scope is None else self.scope.columns(ENTITY_COLUMNS)
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, EntityRow]:
         if self.scope is None:

@@ -4,6 +4,7 @@ tenant (row-level security), so no query here filters by tenant itself."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,16 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
+from projections.seen import Seen
+from projections.visibility import Area, Scope, scope_of
 
 SCHEMA = schema_of(__name__)
+AREA = Area("processes", "lower(kind) = ANY(%s)", frozenset({"kind", "stage", "status", "title"}))
+"""A grant's `types` are process kinds, matched as the automation's process kinds are: in any
+case."""
 COLUMNS = (
     "id, kind, title, stages, stage, status, outcome, due_at, data, participants, entity_ids, "
     "version, opened_at, updated_at, closed_at, position"
@@ -95,20 +102,65 @@ def _clauses(where: ProcessFilter) -> tuple[list[str], list[Any]]:
 class ProcessReads:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.scope: Scope | None = None
+        """What a reader with restricted grants sees (None: everything)."""
+
+    def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
+        """From now on, read only what `grants` show (the reader's restricted read grants)."""
+        self.scope = scope_of(AREA, grants, actor, claims)
+
+    def visible_ids(self) -> tuple[str, tuple[Any, ...]] | None:
+        """A query selecting the ids of the processes this reader sees (None: every process),
+        for reads that follow processes (their stage history, documents attached to them)."""
+        if self.scope is None:
+            return None
+        return (
+            f"SELECT id FROM {SCHEMA}.processes WHERE {self.scope.predicate}",  # noqa: S608
+            self.scope.params,
+        )
+
+    def seen(self) -> Seen | None:
+        """What this reader sees of processes, for reads spanning kinds (None: everything)."""
+        visible = self.visible_ids()
+        if visible is None or self.scope is None:
+            return None
+        return Seen(*visible, hidden=self.scope.hidden)
+
+    async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
+        """A past state of a process as this reader may see it: only of one it sees now,
+        without its hidden fields (None: not shown)."""
+        if self.scope is None:
+            return state
+        if id not in await self.by_ids([id]):
+            return None
+        return self.scope.shown(state)
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
-        return await rows_by_ids(self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, ids)
+        if self.scope is None:
+            return await rows_by_ids(self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, ids)
+        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
+            await cur.execute(
+                f"SELECT {self.scope.columns(COLUMNS)} FROM {SCHEMA}.processes "  # noqa: S608
+                f"WHERE id = ANY(%s) AND {self.scope.predicate}",
+                (ids, *self.scope.params),
+            )
+            return {row.id: row for row in await cur.fetchall()}
 
     async def page(
         self, where: ProcessFilter | None = None, first: int = 50, after: str | None = None
     ) -> Page[ProcessRow]:
         """Newest first; the cursor is (opened_at, id)."""
         clauses, params = _clauses(where or ProcessFilter())
+        columns = COLUMNS
+        if self.scope is not None:
+            clauses.append(self.scope.predicate)
+            params.extend(self.scope.params)
+            columns = self.scope.columns(COLUMNS)
         return await keyset_page(
             self.conn,
             ProcessRow,
             f"{SCHEMA}.processes",
-            COLUMNS,
+            columns,
             (clauses, params),
             newest_first("opened_at"),
             first,
@@ -116,13 +168,18 @@ class ProcessReads:
         )
 
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
-        """Process id → the stages it entered, oldest first (processes not found are absent)."""
+        """Process id → the stages it entered, oldest first (processes not found, or not
+        shown to this reader, are absent)."""
+        shown, params = "", ()
+        if (visible := self.visible_ids()) is not None:
+            select, params = visible
+            shown = f" AND process_id IN ({select})"
         async with self.conn.cursor(row_factory=class_row(StageVisit)) as cur:
             await cur.execute(
                 f"SELECT process_id, stage, previous, entered_at, position "  # noqa: S608
-                f"FROM {SCHEMA}.stage_history WHERE process_id = ANY(%s) "
+                f"FROM {SCHEMA}.stage_history WHERE process_id = ANY(%s){shown} "
                 "ORDER BY process_id, position",
-                (process_ids,),
+                (process_ids, *params),
             )
             found: dict[UUID, list[StageVisit]] = defaultdict(list)
             for visit in await cur.fetchall():

@@ -321,3 +321,39 @@ async def test_the_websocket_protocol_is_enforced(served, api, runtime):
         silent = await websockets.connect(url, subprotocols=["graphql-transport-ws"])
         assert (await closed_with(silent))[0] == 4408
     assert served.services.fanout.subscriber_count == 0
+
+
+async def test_a_process_row_rule_shapes_what_process_changed_pushes(served, http, api, settled):
+    ivy = await command(http, api.token, "register-participant", name="Ivy")
+    mine = {"in": [{"var": "me.participant_id"}, {"var": "participants"}]}
+    grant = {"read": "processes", "where": mine, "hide": ["fee"]}
+    await command(http, api.token, "define-role", name="taking-part", grants=[grant])
+    reader = api.runtime.tokens.mint("acme", ["taking-part"], claims={"participant_id": ivy["id"]})
+    opened = {}
+    for name in ("theirs", "mine"):
+        opened[name] = await command(http, api.token, "open-process", kind="audit", title=name,
+                                     stages=["new", "done"], data={"fee": 7})  # fmt: skip
+    assigned = await command(http, api.token, "assign-participant",
+                             process_id=opened["mine"]["id"], participant_id=ivy["id"],
+                             role="auditor")  # fmt: skip
+    await settled(assigned["position"])
+    query = "subscription { processChanged { position process { id stage data } } }"
+    async with Client(transport=transport(served, reader)) as session:
+        updates = session.subscribe(gql(query))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        hidden = await command(http, api.token, "enter-stage", process_id=opened["theirs"]["id"],
+                               stage="done")  # fmt: skip
+        shown = await command(http, api.token, "enter-stage", process_id=opened["mine"]["id"],
+                              stage="done")  # fmt: skip
+        assert hidden["position"] < shown["position"]
+        # Changes arrive in order: had the hidden one been pushed, it would have come before
+        # the shown one (a late notice of the shown process's own earlier changes may, too).
+        message = (await asyncio.wait_for(first, 30))["processChanged"]
+        while message["position"] < shown["position"]:
+            assert message["process"]["id"] == opened["mine"]["id"], message
+            message = (await asyncio.wait_for(anext(updates), 30))["processChanged"]
+        assert message["position"] == shown["position"]
+        assert message["process"] == {"id": opened["mine"]["id"], "stage": "done", "data": {}}
+        await updates.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)

@@ -1,11 +1,13 @@
 """No role ever sees what it was not granted: a stateful property-based test (Hypothesis).
 
 Two tenants, each with the same three restricted roles (a row rule on a token claim and a
-hidden field, a type restriction with the same hidden field, and no entities at all), are
-driven through HTTP commands, GraphQL lists, by-id reads, search, geo, counts, past states,
-documents and their downloads, with a subscription per reader open throughout. Every answer and
-every pushed message is checked against the truth the commands wrote: no row of another tenant,
-no row the rule hides, no hidden field's value anywhere in the text.
+hidden field, a type restriction with the same hidden field and processes only where the
+reader takes part — its token's participant_id — without their fee, and processes but no
+entities at all), are driven through HTTP commands, GraphQL lists, by-id reads, search, geo,
+counts, past states, documents and their downloads, with subscriptions per reader open
+throughout. Every answer and every pushed message is checked against the truth the commands
+wrote: no row of another tenant, no row the rule hides, no hidden field's value anywhere in the
+text.
 
 `BSDFLOW_LEAK_STEPS` runs more steps (a bench run); CI runs at least 2,000.
 """
@@ -44,12 +46,17 @@ pytestmark = pytest.mark.timeout(max(300, STEPS // 4))
 TENANTS = ("acme", "globex")
 REGIONS = ("north", "south", "east")
 REGION_RULE = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
+MINE = {"in": [{"var": "me.participant_id"}, {"var": "participants"}]}
 ROLES = {
     "regional": [
         {"read": "entities", "types": ["Site"], "where": REGION_RULE, "hide": ["salary"]},
         "read:documents",
     ],
-    "sites": [{"read": "entities", "types": ["Site"], "hide": ["salary"]}, "read:processes"],
+    "sites": [
+        {"read": "entities", "types": ["Site"], "hide": ["salary"]},
+        {"read": "processes", "where": MINE, "hide": ["fee"]},
+        "read:documents",
+    ],
     "outsider": ["read:processes", "read:documents"],
 }
 FIELDS = [
@@ -59,6 +66,8 @@ FIELDS = [
 ]
 ENTITY = "id entityTypeId title data"
 ENTITY_CHANGED = f"subscription {{ entityChanged {{ position entity {{ {ENTITY} }} }} }}"
+PROCESS = "id kind title data participants { participantId }"
+PROCESS_CHANGED = f"subscription {{ processChanged {{ position process {{ {PROCESS} }} }} }}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,13 @@ class Reader:
         if self.role == "regional":
             return shown_region == self.region and shown_region in truth.regions
         return True
+
+    def may_see_process(self, truth: ProcessTruth, mine: str, shown: set[str]) -> bool:
+        """A process of its tenant; for `sites`, one it took part in (`mine`, its token's
+        participant), as the shown state says and the commands really made it at some point."""
+        if truth.tenant != self.tenant or self.role == "regional":
+            return False
+        return self.role != "sites" or (mine in shown and mine in truth.ever)
 
 
 READERS = [
@@ -100,6 +116,15 @@ class Truth:
 
 
 @dataclass
+class ProcessTruth:
+    tenant: str
+    name: str
+    fee: int
+    ever: set[str] = field(default_factory=set)
+    """Every participant it ever had."""
+
+
+@dataclass
 class World:
     """What the commands wrote, kept across the state machine's runs (the system keeps it)."""
 
@@ -107,12 +132,16 @@ class World:
     admin: dict[str, str]
     tokens: dict[Reader, str]
     type_ids: dict[tuple[str, str], str]
+    participants: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Tenant → its participants: `mine` (the `sites` reader's) and `other`."""
     entities: dict[str, Truth] = field(default_factory=dict)
-    documents: dict[str, str] = field(default_factory=dict)  # document id → entity id
+    processes: dict[str, ProcessTruth] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)  # document id → its record's id
     pushed: dict[Reader, list[dict[str, Any]]] = field(default_factory=dict)
     checked_pushes: dict[Reader, int] = field(default_factory=dict)
     seen: dict[Reader, int] = field(default_factory=dict)
     """Rows each reader was shown: the test must show rows, not only refuse them."""
+    seen_processes: dict[Reader, int] = field(default_factory=dict)
     position: int = 0
     steps: int = 0
     salary: int = 900_000_000
@@ -156,6 +185,20 @@ class World:
             assert reader.may_see(truth, region), (reader, "a row the role may not see", shown)
             assert "salary" not in shown["data"], (reader, "a hidden field", shown)
             self.seen[reader] = self.seen.get(reader, 0) + 1
+        mine = self.participants[reader.tenant]["mine"]
+        for process in self.processes.values():
+            if process.tenant != reader.tenant:
+                assert process.name not in text, (reader, "another tenant's process", text)
+            elif reader.role == "sites":
+                assert str(process.fee) not in text, (reader, "a hidden fee", text)
+        for shown in processes_in(answer):
+            found = self.processes.get(str(shown["id"]))
+            assert found is not None, (reader, "a process nobody opened", shown)
+            taking_part = {p["participantId"] for p in shown["participants"]}
+            assert reader.may_see_process(found, mine, taking_part), (reader, "a process", shown)
+            if reader.role == "sites":
+                assert "fee" not in shown["data"], (reader, "a hidden field", shown)
+            self.seen_processes[reader] = self.seen_processes.get(reader, 0) + 1
 
 
 def entities_in(answer: Any) -> Iterator[dict[str, Any]]:
@@ -170,15 +213,29 @@ def entities_in(answer: Any) -> Iterator[dict[str, Any]]:
             yield from entities_in(inner)
 
 
+def processes_in(answer: Any) -> Iterator[dict[str, Any]]:
+    """Every process-shaped object in an answer (lists, by id, messages)."""
+    if isinstance(answer, dict):
+        if "participants" in answer and "data" in answer:
+            yield answer
+        for inner in answer.values():
+            yield from processes_in(inner)
+    elif isinstance(answer, list):
+        for inner in answer:
+            yield from processes_in(inner)
+
+
 class Subscribed:
-    """One reader's open `entityChanged` subscription, its messages collected by a thread."""
+    """One reader's open `entityChanged` and `processChanged` subscriptions, their messages
+    collected by a thread."""
 
     def __init__(self, url: str, token: str, into: list[dict[str, Any]]) -> None:
         self.socket: ClientConnection = connect(url, subprotocols=["graphql-transport-ws"])
         self.socket.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
         assert json.loads(self.socket.recv(30))["type"] == "connection_ack"
-        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": ENTITY_CHANGED}}
-        self.socket.send(json.dumps(subscribe))
+        for i, query in enumerate((ENTITY_CHANGED, PROCESS_CHANGED)):
+            subscribe = {"id": str(i), "type": "subscribe", "payload": {"query": query}}
+            self.socket.send(json.dumps(subscribe))
         self.into = into
         self.thread = threading.Thread(target=self._collect, daemon=True)
         self.thread.start()
@@ -239,21 +296,86 @@ class LeakHunt(RuleBasedStateMachine):
             truth.tenant, "update-entity", {"entity_id": entity_id, "data": {"region": region}}
         )
 
-    @rule(pick=PICK)
-    def attach(self, pick: int) -> None:
-        if not self.world.entities:
+    @rule(tenant=st.sampled_from(TENANTS), whose=st.sampled_from(["mine", "other", None]))
+    def open_process(self, tenant: str, whose: str | None) -> None:
+        world = self.world
+        world.salary += 1
+        name = f"{tenant}-process-{len(world.processes)}"
+        opened = world.command(
+            tenant,
+            "open-process",
+            {"kind": "audit", "title": name, "stages": ["new", "done"],
+             "data": {"name": name, "fee": world.salary}},
+        )  # fmt: skip
+        world.processes[opened["id"]] = ProcessTruth(tenant, name, world.salary)
+        if whose is not None:
+            self.assign(len(world.processes) - 1, whose, opened["id"])
+
+    @rule(pick=PICK, whose=st.sampled_from(["mine", "other"]))
+    def assign(self, pick: int, whose: str, process_id: str | None = None) -> None:
+        if not self.world.processes:
             return
-        entity_id = nth(self.world.entities, pick)
-        truth = self.world.entities[entity_id]
+        process_id = process_id or nth(self.world.processes, pick)
+        truth = self.world.processes[process_id]
+        participant = self.world.participants[truth.tenant][whose]
+        truth.ever.add(participant)  # before: a push may come before the reply
+        self.world.command(
+            truth.tenant,
+            "assign-participant",
+            {"process_id": process_id, "participant_id": participant, "role": "auditor"},
+        )
+
+    @rule(pick=PICK)
+    def unassign(self, pick: int) -> None:
+        if not self.world.processes:
+            return
+        process_id = nth(self.world.processes, pick)
+        truth = self.world.processes[process_id]
+        self.world.http.post(  # refused when it was not assigned: either way, nothing leaks
+            "/v1/commands/unassign-participant",
+            json={"process_id": process_id,
+                  "participant_id": self.world.participants[truth.tenant]["mine"]},
+            headers=self.world.auth(truth.tenant),
+        )  # fmt: skip
+
+    @rule(pick=PICK, to_process=st.booleans())
+    def attach(self, pick: int, to_process: bool) -> None:
+        records = self.world.processes if to_process else self.world.entities
+        if not records:
+            return
+        record_id = nth(records, pick)
+        truth = records[record_id]
         reply = self.world.http.post(
             "/v1/commands/attach-document",
             headers=self.world.auth(truth.tenant),
-            data={"target_kind": "entity", "target_id": entity_id, "title": "report"},
+            data={"target_kind": "process" if to_process else "entity", "target_id": record_id,
+                  "title": "report"},
             files={"file": ("report.txt", f"about {truth.name}".encode(), "text/plain")},
-        )
+        )  # fmt: skip
         assert reply.status_code == 200, reply.text
         self.world.position = max(self.world.position, reply.json()["position"])
-        self.world.documents[reply.json()["id"]] = entity_id
+        self.world.documents[reply.json()["id"]] = record_id
+
+    @rule(reader=st.sampled_from(READERS))
+    def list_processes(self, reader: Reader) -> None:
+        self.world.query(
+            reader, f"{{ processes(first: 100) {{ edges {{ node {{ {PROCESS} }} }} }} }}"
+        )
+
+    @rule(reader=st.sampled_from(READERS), pick=PICK)
+    def process_by_id(self, reader: Reader, pick: int) -> None:
+        if not self.world.processes:
+            return
+        process_id = nth(self.world.processes, pick)
+        answer = self.world.query(
+            reader,
+            f"query($id: UUID!) {{ process(id: $id) {{ {PROCESS} stageHistory {{ stage }} }} }}",
+            id=process_id,
+        )
+        truth = self.world.processes[process_id]
+        mine = self.world.participants[reader.tenant]["mine"]
+        if not reader.may_see_process(truth, mine, truth.ever):
+            assert (answer.get("data") or {}).get("process") is None, (reader, answer)
 
     @rule(reader=st.sampled_from(READERS))
     def list_entities(self, reader: Reader) -> None:
@@ -296,13 +418,15 @@ class LeakHunt(RuleBasedStateMachine):
 
     @rule(reader=st.sampled_from(READERS))
     def counts(self, reader: Reader) -> None:
-        answer = self.world.query(reader, "{ counts { entities } }")
+        answer = self.world.query(reader, "{ counts { entities processes } }")
         counted = answer["data"]["counts"]["entities"]
         if reader.role == "outsider":
             assert counted is None, (reader, "a count of an area it does not read")
         else:  # as of the last command's position, so exactly what it sees now
             shown = [t for t in self.world.entities.values() if reader.may_see(t, t.regions[-1])]
             assert counted == len(shown), (reader, "a count of rows it may not see", counted)
+        if reader.role == "sites":  # processes count only whole, which it does not see
+            assert answer["data"]["counts"]["processes"] is None, (reader, "a hidden count")
 
     @rule(reader=st.sampled_from(READERS), pick=PICK)
     def past_state(self, reader: Reader, pick: int) -> None:
@@ -341,11 +465,15 @@ class LeakHunt(RuleBasedStateMachine):
         if not self.readable(reader, self.world.documents[document_id]):
             assert download.status_code == 404, (reader, download.status_code, download.text)
 
-    def readable(self, reader: Reader, entity_id: str) -> bool:
-        truth = self.world.entities[entity_id]
-        return "read:documents" in ROLES[reader.role] and any(
-            reader.may_see(truth, region) for region in truth.regions
-        )
+    def readable(self, reader: Reader, record_id: str) -> bool:
+        if "read:documents" not in ROLES[reader.role]:
+            return False
+        process = self.world.processes.get(record_id)
+        if process is not None:
+            mine = self.world.participants[reader.tenant]["mine"]
+            return reader.may_see_process(process, mine, process.ever)
+        truth = self.world.entities[record_id]
+        return any(reader.may_see(truth, region) for region in truth.regions)
 
     @invariant()
     def pushes_show_only_what_may_be_seen(self) -> None:
@@ -378,6 +506,10 @@ def world(runtime: Runtime, read_side: Any, api: Any) -> Iterator[tuple[World, s
             admin[tenant] = api.mint(tenant, "admin")
         world = World(http, admin, {}, type_ids)
         for tenant in TENANTS:
+            world.participants[tenant] = {
+                whose: world.command(tenant, "register-participant", {"name": whose})["id"]
+                for whose in ("mine", "other")
+            }
             # Leaks are the point here, not quotas: 2,000 steps may read more than a minute's.
             budget = {"graphql_cost_per_minute": 1_000_000_000}
             world.command(tenant, "change-tenant-settings", {"settings": budget})
@@ -389,7 +521,9 @@ def world(runtime: Runtime, read_side: Any, api: Any) -> Iterator[tuple[World, s
                 )
                 type_ids[tenant, type_name] = made["id"]
         for reader in READERS:
-            claims = {"region": reader.region} if reader.region else {}
+            claims: dict[str, Any] = {"region": reader.region} if reader.region else {}
+            if reader.role == "sites":
+                claims["participant_id"] = world.participants[reader.tenant]["mine"]
             world.tokens[reader] = runtime.tokens.mint(
                 reader.tenant, [reader.role], actor=f"{reader.role}-{reader.region}", claims=claims
             )
@@ -425,8 +559,10 @@ def test_no_role_ever_sees_what_it_was_not_granted(world: tuple[World, str]) -> 
     # Wait for the last pushes, then check them too: every message any reader got.
     shared.query(READERS[0], "{ counts { processes } }")
     LeakHunt().pushes_show_only_what_may_be_seen()
-    print(f"{shared.steps} steps, rows shown per reader: {shared.seen}")
+    print(f"{shared.steps} steps, rows shown per reader: {shared.seen}, {shared.seen_processes}")
     assert shared.steps >= STEPS
     # The rules were exercised, not only refused: readers who may see rows were shown some.
     shown = {reader.role for reader, count in shared.seen.items() if count}
     assert {"regional", "sites"} <= shown, shared.seen
+    shown = {reader.role for reader, count in shared.seen_processes.items() if count}
+    assert {"sites", "outsider"} <= shown, shared.seen_processes

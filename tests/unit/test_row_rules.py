@@ -8,15 +8,27 @@ import pytest
 
 from domain.errors import InvalidInput
 from domain.grants import checked_grants, grants_of
-from domain.row_rules import AllOf, Among, Compare, Constant, Field, Not, bind, check_row_rule
+from domain.row_rules import (
+    AllOf,
+    Among,
+    Compare,
+    Constant,
+    Field,
+    Holds,
+    Not,
+    bind,
+    check_row_rule,
+)
 
 REGION = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
 
 
 def test_the_readers_values_are_bound_in() -> None:
-    assert bind(REGION, "ivy", {"region": "north"}) == Compare("==", Field("region"), "north")
+    assert bind(REGION, "entities", "ivy", {"region": "north"}) == Compare(
+        "==", Field("region"), "north"
+    )
     rule = {"and": [REGION, {"!": {"in": [{"var": "title"}, ["a", "b"]]}}]}
-    assert bind(rule, "ivy", {"region": "north"}) == AllOf(
+    assert bind(rule, "entities", "ivy", {"region": "north"}) == AllOf(
         (
             Compare("==", Field("region"), "north"),
             Not(Among(Field("title", in_data=False), ("a", "b"))),
@@ -25,15 +37,15 @@ def test_the_readers_values_are_bound_in() -> None:
 
 
 def test_a_missing_value_never_shows_more() -> None:
-    assert bind(REGION, "ivy", {}) == Constant(False)
-    assert bind({"in": [{"var": "data.x"}, {"var": "me.claims.none"}]}, "ivy", {}) == Constant(
-        False
-    )
+    assert bind(REGION, "entities", "ivy", {}) == Constant(False)
+    assert bind(
+        {"in": [{"var": "data.x"}, {"var": "me.claims.none"}]}, "entities", "ivy", {}
+    ) == Constant(False)
 
 
 def test_a_value_on_the_left_is_turned_around() -> None:
     rule = {"<": [10, {"var": "data.size"}]}
-    assert bind(rule, "a", {}) == Compare(">", Field("size"), 10)
+    assert bind(rule, "entities", "a", {}) == Compare(">", Field("size"), 10)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +63,7 @@ def test_a_bad_rule_is_refused_with_its_path(
     rule: Any, path: tuple[Any, ...], message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message) as refused:
-        check_row_rule(rule)
+        check_row_rule(rule, "entities")
     assert refused.value.path == path
 
 
@@ -64,10 +76,57 @@ def test_read_grants_are_checked_and_scope_their_area() -> None:
     [scope] = granted.scope("entities") or []
     assert (scope.types, scope.hide) == (("Site",), ("salary",))
     assert grants_of(["r", "v"], {"r": kept, "v": ["read:*"]}).scope("entities") is None
-    with pytest.raises(InvalidInput, match="is for entities") as refused:
-        checked_grants([{"read": "processes", "where": REGION}], [])
+    with pytest.raises(InvalidInput, match="is for entities, processes") as refused:
+        checked_grants([{"read": "groups", "where": REGION}], [])
     assert refused.value.path == ("grants", 0, "read")
     with pytest.raises(InvalidInput, match="not a field name"):
         checked_grants([{"read": "entities", "hide": ["Salary'; --"]}], [])
     with pytest.raises(InvalidInput, match="unknown key 'filter'"):
         checked_grants([{"read": "entities", "filter": {}}], [])
+
+
+MINE = {"in": [{"var": "me.participant_id"}, {"var": "participants"}]}
+PARTICIPANT = "0b6f6a4e-5d1c-4c1a-9d63-2f0e7d7d1f10"
+
+
+def test_a_process_rule_names_its_columns_and_the_readers_participant() -> None:
+    rule = {"and": [MINE, {"==": [{"var": "stage"}, "review"]}, {"in": [{"var": "kind"}, ["a"]]}]}
+    assert bind(rule, "processes", "ivy", {"participant_id": PARTICIPANT.upper()}) == AllOf(
+        (
+            Holds("participants", PARTICIPANT),  # as the read model spells it
+            Compare("==", Field("stage", in_data=False), "review"),
+            Among(Field("kind", in_data=False), ("a",)),
+        )
+    )
+    for claims in ({}, {"participant_id": 7}, {"participant_id": ""}):
+        assert bind(MINE, "processes", "ivy", claims) == Constant(False), claims
+    # A reader's claim of the wrong shape is as good as missing, not a failed read.
+    listed = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
+    assert bind(listed, "entities", "ivy", {"region": ["north"]}) == Constant(False)
+
+
+@pytest.mark.parametrize(
+    ("rule", "area", "path", "message"),
+    [
+        ({"==": [{"var": "stage"}, "a"]}, "entities", ("where", "==", 0, "var"), "data.<field>, title, me.actor"),
+        ({"==": [{"var": "participants"}, "a"]}, "processes", ("where", "==", 0), "is a set"),
+        ({"in": [{"var": "participants"}, ["a"]]}, "processes", ("where", "in", 0), "is a set"),
+        ({"in": [7, {"var": "participants"}]}, "processes", ("where", "in", 0), "holds ids"),
+        ({"==": [{"var": "due_at"}, 1]}, "processes", ("where", "==", 0, "var"), "kind, stage, status, title, participants"),
+    ],
+)  # fmt: skip
+def test_each_area_has_its_own_variables(
+    rule: Any, area: str, path: tuple[Any, ...], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as refused:
+        check_row_rule(rule, area)
+    assert refused.value.path == path
+
+
+def test_a_process_grant_is_checked_against_process_variables() -> None:
+    grant = {"read": "processes", "types": ["audit"], "where": MINE, "hide": ["fee"]}
+    [kept] = checked_grants([grant], [])
+    assert kept == grant
+    with pytest.raises(InvalidInput, match="unknown variable 'participants'") as refused:
+        checked_grants([{"read": "entities", "where": MINE}], [])
+    assert refused.value.path == ("grants", 0, "where", "in", 1, "var")

@@ -1,0 +1,135 @@
+"""Which records, and which of their data fields, a reader with restricted grants sees: its
+read grants of one area (entities, processes) as one SQL predicate over that area's table, and
+the data keys to leave out.
+
+A row passes when any of the reader's grants admits it (its types, and its row rule); a field is
+left out when every grant hides it. Values are compared as jsonb, so numbers compare as numbers
+and strings as strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from domain.grants import ReadGrant
+from domain.row_rules import AllOf, Among, AnyOf, Compare, Constant, Field, Holds, Not, Row, bind
+
+_OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """What the scope of one read area is built over: its table has the columns its row rules
+    name (`domain.row_rules.RECORDS`), a jsonb `data`, and a way to tell a record's type."""
+
+    name: str
+    of_types: str
+    """SQL true for a record of one of some types: one `%s`, their lower-case names."""
+    text_columns: frozenset[str] = frozenset()
+    """Columns its rules compare that are text NOT NULL: equality is tested on the column
+    itself, which its indexes serve, not on its jsonb value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    predicate: str
+    """SQL over the area table's columns, with `%s` placeholders for `params`."""
+    params: tuple[Any, ...]
+    hidden: tuple[str, ...]
+    """Keys left out of `data`."""
+
+    def data_column(self) -> str:
+        """The `data` column as this reader sees it (field names are [a-z][a-z0-9_]*)."""
+        if not self.hidden:
+            return "data"
+        return f"(data - '{{{','.join(self.hidden)}}}'::text[])"
+
+    def shown(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A record's state (a past one, rebuilt from its events) without the hidden fields."""
+        data = state.get("data")
+        if not self.hidden or not isinstance(data, dict):
+            return state
+        return state | {"data": {k: v for k, v in data.items() if k not in self.hidden}}
+
+    def columns(self, columns: str) -> str:
+        """A select list (`"id, …, data, …"`) with `data` as this reader sees it."""
+        if not self.hidden:
+            return columns
+        return ", ".join(
+            f"{self.data_column()} AS data" if c == "data" else c for c in columns.split(", ")
+        )
+
+
+def scope_of(
+    area: Area, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]
+) -> Scope:
+    parts: list[str] = []
+    params: list[Any] = []
+    for grant in grants:
+        clauses: list[str] = []
+        if grant.types:
+            clauses.append(area.of_types)
+            params.append([name.lower() for name in grant.types])
+        if grant.where is not None:
+            clauses.append(_sql(bind(grant.where, area.name, actor, claims), area, params))
+        parts.append(f"({' AND '.join(clauses) or 'true'})")
+    hidden = set.intersection(*(set(g.hide) for g in grants)) if grants else set()
+    return Scope(f"({' OR '.join(parts) or 'false'})", tuple(params), tuple(sorted(hidden)))
+
+
+def _sql(row: Row, area: Area, params: list[Any]) -> str:
+    if isinstance(row, Constant):
+        return "true" if row.value else "false"
+    if isinstance(row, AllOf | AnyOf):
+        joiner = " AND " if isinstance(row, AllOf) else " OR "
+        return f"({joiner.join(_sql(part, area, params) for part in row.parts)})"
+    if isinstance(row, Not):
+        return f"(NOT coalesce({_sql(row.part, area, params)}, false))"
+    if isinstance(row, Holds):
+        if "\x00" in row.value:
+            return "false"
+        # `?` on the jsonb object of id → role: its GIN index (jsonb_ops) serves it.
+        params.append(row.value)
+        return f"({row.column} ? %s)"
+    if isinstance(row, Compare):
+        if _plain(row.field, area) and row.op in ("==", "!=") and isinstance(row.value, str):
+            if "\x00" in row.value:  # what no text holds; false, as `_json` makes it below
+                return "false"
+            params.append(row.value)
+            return f"({row.field.name} {_OPERATORS[row.op]} %s)"
+        value = _json(row.value)
+        if value is None:
+            return "false"
+        column = _column(row.field, params)
+        params.append(value)
+        return f"({column} {_OPERATORS[row.op]} %s::jsonb)"
+    if isinstance(row, Among):
+        if _plain(row.field, area):  # a text column equals none but strings
+            params.append([v for v in row.values if isinstance(v, str) and "\x00" not in v])
+            return f"({row.field.name} = ANY(%s::text[]))"
+        values = [v for v in (_json(v) for v in row.values) if v is not None]
+        column = _column(row.field, params)
+        params.append(values)
+        return f"({column} = ANY(%s::jsonb[]))"
+    raise TypeError(f"not a row rule: {row!r}")
+
+
+def _plain(field: Field, area: Area) -> bool:
+    return not field.in_data and field.name in area.text_columns
+
+
+def _column(field: Field, params: list[Any]) -> str:
+    if not field.in_data:  # a column name `domain.row_rules.RECORDS` allows, never the reader's
+        return f"to_jsonb({field.name})"
+    params.append(field.name)
+    return "(data -> %s)"
+
+
+def _json(value: Any) -> str | None:
+    """`value` as jsonb text; None for what PostgreSQL's jsonb cannot hold (a NUL)."""
+    text = orjson.dumps(value).decode()
+    return None if "\\u0000" in text else text
