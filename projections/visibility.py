@@ -9,14 +9,16 @@ and strings as strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import orjson
 
 from domain.grants import ReadGrant
 from domain.row_rules import AllOf, Among, AnyOf, Compare, Constant, Field, Holds, Not, Row, bind
+from projections.seen import Seen
 
 _OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -48,6 +50,11 @@ class Scope:
             return "data"
         return f"(data - '{{{','.join(self.hidden)}}}'::text[])"
 
+    def seen(self, table: str) -> Seen:
+        """What the reader sees of `table`'s records, for the reads that follow them (search,
+        geo, stage history, documents attached to them)."""
+        return Seen(f"SELECT id FROM {table} WHERE {self.predicate}", self.params, self.hidden)  # noqa: S608
+
     def shown(self, state: dict[str, Any]) -> dict[str, Any]:
         """A record's state (a past one, rebuilt from its events) without the hidden fields."""
         data = state.get("data")
@@ -62,6 +69,21 @@ class Scope:
         return ", ".join(
             f"{self.data_column()} AS data" if c == "data" else c for c in columns.split(", ")
         )
+
+
+async def past_shown(
+    scope: Scope | None,
+    by_ids: Callable[[list[UUID]], Awaitable[Mapping[UUID, Any]]],
+    id: UUID,
+    state: dict[str, Any],
+) -> dict[str, Any] | None:
+    """A past state of a record as the reader may see it: only of one it sees now (`by_ids`
+    under its scope finds it), without the hidden fields (None: not shown)."""
+    if scope is None:
+        return state
+    if id not in await by_ids([id]):
+        return None
+    return scope.shown(state)
 
 
 def scope_of(

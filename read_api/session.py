@@ -23,8 +23,6 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor, AsyncServerCursor
 
-from projections.entities.queries import EntityReads
-from projections.processes.queries import ProcessReads
 from projections.seen import Seen
 from read_api.areas import KIND_AREAS, KIND_READS, area_of
 from read_api.errors import Forbidden
@@ -33,9 +31,6 @@ from read_api.ports import ConnectionPool, Viewer
 T = TypeVar("T")
 Q = TypeVar("Q")
 Conn = psycopg.AsyncConnection[Any]
-FOLLOWED: dict[str, Callable[[Conn], Any]] = {"entity": EntityReads, "process": ProcessReads}
-"""Kinds of record whose reads may be restricted, with what is attached to them (documents)
-read as they are: kind → its queries, which tell the ids the reader sees (`visible_ids`)."""
 SET_TENANT = (
     "SELECT set_config('bsdflow.tenant_id', %s, true), set_config('statement_timeout', %s, true)"
 )
@@ -164,10 +159,7 @@ class Reads:
             kinds = [
                 kind for kind, area in KIND_AREAS.items() if area and reader.grants.reads(area)
             ]
-            only_targets(
-                kinds,
-                {kind: self.of(q).visible_ids() for kind, q in FOLLOWED.items() if kind in kinds},
-            )
+            only_targets(kinds, self.seen(kinds))
         return opened
 
     def seen(self, kinds: Sequence[str]) -> dict[str, Seen]:

@@ -17,6 +17,7 @@ from psycopg.rows import class_row
 
 from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first
+from projections.seen import Seen, only_seen
 
 SCHEMA = schema_of(__name__)
 COLUMNS = (
@@ -53,17 +54,15 @@ class DocumentReads:
         self.targets: Sql = ("true", ())
         """Which documents the reader may see, by the record they are attached to."""
 
-    def only_targets(self, kinds: Sequence[str], visible: Mapping[str, Sql | None]) -> None:
+    def only_targets(self, kinds: Sequence[str], seen: Mapping[str, Seen]) -> None:
         """From now on, only documents attached to a kind of record in `kinds`, and to a record
-        of a kind in `visible` only if its id is among those that kind's query selects (None:
-        any record of that kind)."""
+        of a kind in `seen` only if the reader sees it."""
         clause = "target_kind = ANY(%s)"
         params: list[Any] = [list(kinds)]
-        for kind, shown in visible.items():
-            if shown is not None:
-                select, shown_params = shown
-                clause += f" AND (target_kind <> %s OR target_id IN ({select}))"
-                params.extend((kind, *shown_params))
+        for kind, shown in seen.items():
+            among, ids = only_seen("target_id", shown)
+            clause += f" AND (target_kind <> %s OR {among})"
+            params.extend((kind, *ids))
         self.targets = (f"({clause})", tuple(params))
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, DocumentRow]:

@@ -27,7 +27,7 @@ from projections.paging import (
     rows_by_ids,
 )
 from projections.seen import Seen
-from projections.visibility import Area, Scope, scope_of
+from projections.visibility import Area, Scope, past_shown, scope_of
 
 SCHEMA = schema_of(__name__)
 AREA = Area(
@@ -171,37 +171,20 @@ class EntityReads:
         else:
             self.types_named = None if grants else frozenset()
 
-    def visible_ids(self) -> tuple[str, tuple[Any, ...]] | None:
-        """A query selecting the ids of the entities this reader sees (None: every entity), for
-        reads of other areas that follow entities (documents attached to them)."""
-        if self.scope is None:
-            return None
-        return (
-            f"SELECT id FROM {SCHEMA}.entities WHERE {self.scope.predicate}",  # noqa: S608
-            self.scope.params,
-        )
-
     def seen(self) -> Seen | None:
-        """What this reader sees of entities, for reads spanning kinds (None: everything)."""
-        visible = self.visible_ids()
-        if visible is None or self.scope is None:
-            return None
-        return Seen(*visible, hidden=self.scope.hidden)
+        """What this reader sees of entities, for reads that follow them (None: all)."""
+        return None if self.scope is None else self.scope.seen(f"{SCHEMA}.entities")
 
     async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
-        """A past state of an entity or entity type as this reader may see it: only of a record
-        it sees now, without its hidden fields (None: not shown)."""
+        """A past state of an entity or entity type as this reader may see it (None: not
+        shown)."""
         if kind == "EntityType":
             named = self.types_named
             return state if named is None or str(state.get("name", "")).lower() in named else None
-        if self.scope is None:
-            return state
-        if id not in await self.by_ids([id]):
-            return None
-        return self.scope.shown(state)
+        return await past_shown(self.scope, self.by_ids, id, state)
 
-    async def count(self) -> tuple[int, int]:
-        """How many live entities, and entity types, this reader sees."""
+    async def count(self) -> dict[str, int]:
+        """How many live entities, and entity types, this reader sees (as `counts` names them)."""
         clauses, params = self._where(EntityFilter())
         types = "NOT retired" + ("" if self.types_named is None else " AND lower(name) = ANY(%s)")
         async with self.conn.cursor() as cur:
@@ -212,7 +195,7 @@ class EntityReads:
                 [*params, *([] if self.types_named is None else [sorted(self.types_named)])],
             )
             entities, entity_types = await cur.fetchone() or (0, 0)
-        return int(entities), int(entity_types)
+        return {"entities": int(entities), "entity_types": int(entity_types)}
 
     def _where(self, where: EntityFilter) -> tuple[list[str], list[Any]]:
         clauses, params = _conditions(where)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from domain.process import Process
 from eventstore import RecordedEvent
-from projections.base import Projection, Statement, event_class, handles, jsonb
+from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
 from projections.processes.queries import PROCESS
 
 HISTORY = (
@@ -56,7 +56,7 @@ class ProcessesProjection(Projection):
     @handles(event_class(Process, "StageEntered"))
     def stage_entered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield self._update(e, "stage = %s", d["stage"])
+        yield versioned_update("processes", "stage = %s", e, d["stage"])
         yield Statement.of(
             HISTORY,
             e.tenant_id,
@@ -69,48 +69,40 @@ class ProcessesProjection(Projection):
 
     @handles(event_class(Process, "ParticipantAssigned"))
     def assigned(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(
-            e,
+        yield versioned_update(
+            "processes",
             "participants = participants || jsonb_build_object(%s::text, %s::text)",
+            e,
             e.data["participant_id"],
             e.data["role"],
         )
 
     @handles(event_class(Process, "ParticipantUnassigned"))
     def unassigned(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(e, "participants = participants - %s::text", e.data["participant_id"])
+        yield versioned_update(
+            "processes", "participants = participants - %s::text", e, e.data["participant_id"]
+        )
 
     @handles(event_class(Process, "EntityLinked"))
     def entity_linked(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(
-            e, "entity_ids = array_append(entity_ids, %s::uuid)", e.data["entity_id"]
+        yield versioned_update(
+            "processes", "entity_ids = array_append(entity_ids, %s::uuid)", e, e.data["entity_id"]
         )
 
     @handles(event_class(Process, "DueSet"))
     def due_set(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(e, "due_at = %s", when(e.data["due_at"]))
+        yield versioned_update("processes", "due_at = %s", e, when(e.data["due_at"]))
 
     @handles(event_class(Process, "Closed"))
     def closed(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(
-            e, "status = 'closed', outcome = %s, closed_at = %s", e.data["outcome"], e.timestamp
+        yield versioned_update(
+            "processes",
+            "status = 'closed', outcome = %s, closed_at = %s",
+            e,
+            e.data["outcome"],
+            e.timestamp,
         )
 
     @handles(event_class(Process, "Reopened"))
     def reopened(self, e: RecordedEvent) -> Iterator[Statement]:
-        yield self._update(e, "status = 'open', outcome = NULL, closed_at = NULL")
-
-    @staticmethod
-    def _update(e: RecordedEvent, assignments: str, *values: object) -> Statement:
-        """An update of one process that applies only if the row has not seen this event."""
-        return Statement.of(
-            f"UPDATE {{schema}}.processes SET {assignments}, version = %s, updated_at = %s, "  # noqa: S608
-            "position = %s WHERE tenant_id = %s AND id = %s AND version < %s",
-            *values,
-            e.version,
-            e.timestamp,
-            e.position,
-            e.tenant_id,
-            e.originator_id,
-            e.version,
-        )
+        yield versioned_update("processes", "status = 'open', outcome = NULL, closed_at = NULL", e)

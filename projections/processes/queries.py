@@ -16,8 +16,8 @@ from psycopg.rows import class_row
 from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first, rows_by_ids
-from projections.seen import Seen
-from projections.visibility import Area, Scope, scope_of
+from projections.seen import Seen, only_seen
+from projections.visibility import Area, Scope, past_shown, scope_of
 
 SCHEMA = schema_of(__name__)
 AREA = Area("processes", "lower(kind) = ANY(%s)", frozenset({"kind", "stage", "status", "title"}))
@@ -109,31 +109,25 @@ class ProcessReads:
         """From now on, read only what `grants` show (the reader's restricted read grants)."""
         self.scope = scope_of(AREA, grants, actor, claims)
 
-    def visible_ids(self) -> tuple[str, tuple[Any, ...]] | None:
-        """A query selecting the ids of the processes this reader sees (None: every process),
-        for reads that follow processes (their stage history, documents attached to them)."""
-        if self.scope is None:
-            return None
-        return (
-            f"SELECT id FROM {SCHEMA}.processes WHERE {self.scope.predicate}",  # noqa: S608
-            self.scope.params,
-        )
-
     def seen(self) -> Seen | None:
-        """What this reader sees of processes, for reads spanning kinds (None: everything)."""
-        visible = self.visible_ids()
-        if visible is None or self.scope is None:
-            return None
-        return Seen(*visible, hidden=self.scope.hidden)
+        """What this reader sees of processes, for reads that follow them (None: all)."""
+        return None if self.scope is None else self.scope.seen(f"{SCHEMA}.processes")
 
     async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
-        """A past state of a process as this reader may see it: only of one it sees now,
-        without its hidden fields (None: not shown)."""
-        if self.scope is None:
-            return state
-        if id not in await self.by_ids([id]):
-            return None
-        return self.scope.shown(state)
+        """A past state of a process as this reader may see it (None: not shown)."""
+        return await past_shown(self.scope, self.by_ids, id, state)
+
+    async def count(self) -> dict[str, int]:
+        """How many processes, and open ones, this reader sees (as `counts` names them)."""
+        shown = "true" if self.scope is None else self.scope.predicate
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'open') "  # noqa: S608
+                f"FROM {SCHEMA}.processes WHERE {shown}",
+                () if self.scope is None else self.scope.params,
+            )
+            every, open_ = await cur.fetchone() or (0, 0)
+        return {"processes": int(every), "open_processes": int(open_)}
 
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
         if self.scope is None:
@@ -171,9 +165,9 @@ class ProcessReads:
         """Process id → the stages it entered, oldest first (processes not found, or not
         shown to this reader, are absent)."""
         shown, params = "", ()
-        if (visible := self.visible_ids()) is not None:
-            select, params = visible
-            shown = f" AND process_id IN ({select})"
+        if (seen := self.seen()) is not None:
+            clause, params = only_seen("process_id", seen)
+            shown = f" AND {clause}"
         async with self.conn.cursor(row_factory=class_row(StageVisit)) as cur:
             await cur.execute(
                 f"SELECT process_id, stage, previous, entered_at, position "  # noqa: S608

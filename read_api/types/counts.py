@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 import strawberry
 
-from domain.grants import Grants
 from projections.counts.queries import CountReads
 from projections.entities.queries import EntityReads
+from projections.processes.queries import ProcessReads
 from read_api.session import Reads
 from read_api.types.common import Info
 
@@ -43,27 +46,33 @@ class CountQuery:
     @strawberry.field
     async def counts(self, info: Info) -> Counts:
         grants = info.context.require_viewer().grants
+        own = [a for a in COUNTED.values() if grants.reads(a) and grants.scope(a) is not None]
 
         async def read(reads: Reads) -> dict[str, int]:
             found = await reads.of(CountReads).all()
-            if grants.reads("entities") and grants.scope("entities") is not None:
-                # its own count, not the tenant's
-                found["entities"], found["entity_types"] = await reads.of(EntityReads).count()
+            for area in dict.fromkeys(own):  # its own counts, not the tenant's
+                if (queries := OWN_COUNTS.get(area)) is not None:
+                    found |= await reads.of(queries).count()
             return found
 
         found = await info.context.run(read)
         return Counts(
             **{
-                name: found.get(name, 0) if grants.reads(area) and counted(grants, area) else None
+                name: found.get(name, 0)
+                if grants.reads(area) and (area not in own or area in OWN_COUNTS)
+                else None
                 for name, area in COUNTED.items()
             }
         )
 
 
-def counted(grants: Grants, area: str) -> bool:
-    """Is what the reader sees of `area` counted (every one of it, or its own count)?"""
-    return grants.scope(area) is None or area in OWN_COUNTS
+class Counting(Protocol):
+    async def count(self) -> dict[str, int]: ...
 
 
-OWN_COUNTS = frozenset({"entities"})
-"""Areas whose read model counts what a restricted reader sees (others show null to it)."""
+OWN_COUNTS: dict[str, Callable[[Any], Counting]] = {
+    "entities": EntityReads,
+    "processes": ProcessReads,
+}
+"""Areas whose read model counts what a reader of part of it sees (`count`); another area
+read in part is null in `counts`."""

@@ -122,6 +122,8 @@ class ProcessTruth:
     fee: int
     ever: set[str] = field(default_factory=set)
     """Every participant it ever had."""
+    now: set[str] = field(default_factory=set)
+    """Its participants after the last command."""
 
 
 @dataclass
@@ -319,6 +321,7 @@ class LeakHunt(RuleBasedStateMachine):
         truth = self.world.processes[process_id]
         participant = self.world.participants[truth.tenant][whose]
         truth.ever.add(participant)  # before: a push may come before the reply
+        truth.now.add(participant)
         self.world.command(
             truth.tenant,
             "assign-participant",
@@ -331,12 +334,15 @@ class LeakHunt(RuleBasedStateMachine):
             return
         process_id = nth(self.world.processes, pick)
         truth = self.world.processes[process_id]
-        self.world.http.post(  # refused when it was not assigned: either way, nothing leaks
+        mine = self.world.participants[truth.tenant]["mine"]
+        reply = self.world.http.post(  # refused when it was not assigned: nothing leaks either way
             "/v1/commands/unassign-participant",
-            json={"process_id": process_id,
-                  "participant_id": self.world.participants[truth.tenant]["mine"]},
+            json={"process_id": process_id, "participant_id": mine},
             headers=self.world.auth(truth.tenant),
-        )  # fmt: skip
+        )
+        if reply.status_code == 200:
+            truth.now.discard(mine)
+            self.world.position = max(self.world.position, int(reply.json()["position"]))
 
     @rule(pick=PICK, to_process=st.booleans())
     def attach(self, pick: int, to_process: bool) -> None:
@@ -425,8 +431,17 @@ class LeakHunt(RuleBasedStateMachine):
         else:  # as of the last command's position, so exactly what it sees now
             shown = [t for t in self.world.entities.values() if reader.may_see(t, t.regions[-1])]
             assert counted == len(shown), (reader, "a count of rows it may not see", counted)
-        if reader.role == "sites":  # processes count only whole, which it does not see
-            assert answer["data"]["counts"]["processes"] is None, (reader, "a hidden count")
+        processes = answer["data"]["counts"]["processes"]
+        if reader.role == "regional":
+            assert processes is None, (reader, "a count of an area it does not read")
+        else:  # `sites` counts the processes it takes part in now, `outsider` all of them
+            mine = self.world.participants[reader.tenant]["mine"]
+            shown = [
+                t
+                for t in self.world.processes.values()
+                if t.tenant == reader.tenant and (reader.role == "outsider" or mine in t.now)
+            ]
+            assert processes == len(shown), (reader, "a count of processes", processes)
 
     @rule(reader=st.sampled_from(READERS), pick=PICK)
     def past_state(self, reader: Reader, pick: int) -> None:
