@@ -2,9 +2,10 @@
 read grants of one area (entities, processes) as one SQL predicate over that area's table, and
 the data keys to leave out.
 
-A row passes when any of the reader's grants admits it (its types, and its row rule); a field is
-left out when every grant hides it. Values are compared as jsonb, so numbers compare as numbers
-and strings as strings.
+A row passes when any of the reader's grants admits it (its types, and its row rule); a field of
+it is left out unless a grant that admits that row shows it (so a Site-only grant hiding the
+salary and a Depot-only grant hiding nothing show no Site's salary). Values are compared as
+jsonb, so numbers compare as numbers and strings as strings.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from psycopg import sql
 
 from domain.grants import ReadGrant
 from domain.row_rules import AllOf, Among, AnyOf, Compare, Constant, Field, Holds, Not, Row, bind
@@ -42,13 +44,28 @@ class Scope:
     """SQL over the area table's columns, with `%s` placeholders for `params`."""
     params: tuple[Any, ...]
     hidden: tuple[str, ...]
-    """Keys left out of `data`."""
+    """Keys left out of `data` by some grant: of every record where no `shown_where` says
+    otherwise (reads that cannot tell records apart, such as past states and search, leave
+    them all out)."""
+    shown_where: tuple[tuple[str, str], ...] = ()
+    """A hidden key that another grant shows → SQL true for the records it is shown of (the
+    grants that admit the record and do not hide it), its values written in (it goes into the
+    select list, whose parameters would come before the predicate's)."""
 
     def data_column(self) -> str:
         """The `data` column as this reader sees it (field names are [a-z][a-z0-9_]*)."""
         if not self.hidden:
             return "data"
-        return f"(data - '{{{','.join(self.hidden)}}}'::text[])"
+        shown = dict(self.shown_where)
+        always = [key for key in self.hidden if key not in shown]
+        column = f"(data - '{{{','.join(always)}}}'::text[])" if always else "data"
+        if not shown:
+            return column
+        cases = ", ".join(
+            f"CASE WHEN NOT coalesce({where}, false) THEN '{key}' END"
+            for key, where in shown.items()
+        )
+        return f"({column} - array_remove(ARRAY[{cases}], NULL))"
 
     def seen(self, table: str) -> Seen:
         """What the reader sees of `table`'s records, for the reads that follow them (search,
@@ -91,16 +108,38 @@ def scope_of(
 ) -> Scope:
     parts: list[str] = []
     params: list[Any] = []
+    admits: list[str] = []
     for grant in grants:
         clauses: list[str] = []
+        own: list[Any] = []
         if grant.types:
             clauses.append(area.of_types)
-            params.append([name.lower() for name in grant.types])
+            own.append([name.lower() for name in grant.types])
         if grant.where is not None:
-            clauses.append(_sql(bind(grant.where, area.name, actor, claims), area, params))
+            clauses.append(_sql(bind(grant.where, area.name, actor, claims), area, own))
         parts.append(f"({' AND '.join(clauses) or 'true'})")
-    hidden = set.intersection(*(set(g.hide) for g in grants)) if grants else set()
-    return Scope(f"({' OR '.join(parts) or 'false'})", tuple(params), tuple(sorted(hidden)))
+        params += own
+        admits.append(_written_in(parts[-1], own))
+    hidden = sorted({key for grant in grants for key in grant.hide})
+    # A key one grant hides and another shows is shown of the records the other admits.
+    shown_where = tuple(
+        (key, " OR ".join(where for grant, where in zip(grants, admits, strict=True)
+                          if key not in grant.hide))
+        for key in hidden
+        if any(key not in grant.hide for grant in grants)
+    )  # fmt: skip
+    predicate = f"({' OR '.join(parts) or 'false'})"
+    return Scope(predicate, tuple(params), tuple(hidden), shown_where)
+
+
+def _written_in(predicate: str, params: list[Any]) -> str:
+    """`predicate` with its `params` written in as SQL literals (psycopg quotes them)."""
+    literals = [sql.Literal(value) for value in params]
+    return (
+        sql.SQL(predicate.replace("{", "{{").replace("}", "}}").replace("%s", "{}"))
+        .format(*literals)
+        .as_string(None)
+    )
 
 
 def _sql(row: Row, area: Area, params: list[Any]) -> str:

@@ -257,6 +257,39 @@ async def test_a_row_rule_and_hidden_fields_shape_every_entity_read(
         assert all("salary" in e["node"]["data"] for e in everything["entities"]["edges"])
 
 
+@pytest.mark.parametrize("fast_lists", [True, False], ids=["postgres-rendered", "executed"])
+async def test_a_field_one_grant_hides_stays_hidden_where_only_that_grant_admits(
+    api, runtime, read_side, settled, fast_lists
+):
+    ids = await regional_sites(api, settled)  # Sites and Depots, each with a salary
+    grants = [
+        {"read": "entities", "types": ["Site"], "hide": ["salary"]},
+        {"read": "entities", "types": ["Depot"]},
+        {"read": "entities", "where": NORTH_ONLY, "hide": ["region", "salary"]},
+    ]
+    await api.command("define-role", name="mixed", grants=grants)
+    reader = api.runtime.tokens.mint("acme", ["mixed"], actor="mo", claims={"region": "north"})
+    by_id = "query($id: UUID!) { entity(id: $id) { data } }"
+    async with serving(runtime, api.token, graphql_settings(fast_lists=fast_lists)) as graphql:
+        listed = await graphql.data(
+            "{ entities { edges { node { title data } } } }", min_position=0, token=reader
+        )
+        shown = {e["node"]["title"]: e["node"]["data"] for e in listed["entities"]["edges"]}
+        assert shown == {
+            # only grants hiding the salary admit Sites; the Depot grant shows it of Depots
+            "North site": {"title": "North site", "region": "north"},
+            "South site": {"title": "South site", "region": "south"},
+            "North depot": {"title": "North depot", "region": "north", "salary": 10},
+        }
+        for title, data in shown.items():
+            assert (await graphql.data(by_id, {"id": ids[title]}, token=reader))["entity"] == {
+                "data": data
+            }
+        past = "query($id: UUID!) { recordAt(id: $id, position: 1000000) { state } }"
+        state = (await graphql.data(past, {"id": ids["North depot"]}, token=reader))["recordAt"]
+        assert "salary" not in state["state"]["data"]  # a past state leaves out any hidden key
+
+
 NORTH_ONLY = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
 
 
