@@ -1,6 +1,6 @@
 """Which records, and which of their data fields, a reader with restricted grants sees: its
-read grants of one area (entities, processes, occurrences) as one SQL predicate over that area's table, and
-the data keys to leave out.
+read grants of one area (entities, processes, occurrences) as one SQL predicate over that
+area's table, and the data keys to leave out.
 
 A row passes when any of the reader's grants admits it (its types, and its row rule); a field is
 left out when every grant hides it. Values are compared as jsonb, so numbers compare as numbers
