@@ -77,16 +77,16 @@ def role_name(value: str, path: tuple[str | int, ...] = ("name",)) -> str:
 Grant = str | dict[str, Any]
 """A grant as stored: a string, or a read grant with a row filter and hidden fields."""
 SCOPED_AREAS = frozenset(RECORDS)
-"""The read areas whose grants may name types (entity types, process kinds), a row rule and
-hidden fields of `data` (for now)."""
+"""The read areas whose grants may name types (entity types, process kinds, occurrence kinds), a
+row rule and hidden fields of `data` (for now)."""
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True, slots=True)
 class ReadGrant:
     """`{"read": "entities", "types": ["Site"], "where": {…}, "hide": ["salary"]}`: the
-    records of an area it reads (of these types — process kinds for processes —, that pass the
-    row rule) without these fields of their data."""
+    records of an area it reads (of these types — the kinds, for processes and occurrences —,
+    that pass the row rule) without these fields of their data."""
 
     area: str
     types: tuple[str, ...] = ()

@@ -3,9 +3,10 @@
 A row rule decides which records a role reads, e.g. "Sites of my region":
 `{"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}`. It may use
 - `and`, `or`, `!`; `==`, `!=`, `<`, `<=`, `>`, `>=`; `in` (a value among a list);
-- on the record, what its area has (`RECORDS`): `{"var": "data.<field>"}` and `{"var": "title"}`
-  everywhere, `kind`, `stage` and `status` of processes, and their `participants`, a set tested
-  only as `{"in": [<value>, {"var": "participants"}]}`;
+- on the record, what its area has (`RECORDS`): `{"var": "data.<field>"}` everywhere, `title` of
+  entities and processes, `kind`, `stage` and `status` of processes, and their `participants`, a
+  set tested only as `{"in": [<value>, {"var": "participants"}]}`; `kind` and `process_id` of
+  occurrences, and their `participants` and `entities` (sets of ids, tested the same way);
 - of the reader (its session variables): `{"var": "me.actor"}`, `{"var": "me.participant_id"}`
   (its token's `participant_id` claim) and `{"var": "me.claims.<claim>"}` (any claim of its
   token), and literal strings, numbers, booleans, null and lists of them.
@@ -48,6 +49,7 @@ class Record:
 RECORDS: dict[str, Record] = {
     "entities": Record(("title",)),
     "processes": Record(("kind", "stage", "status", "title"), ("participants",)),
+    "occurrences": Record(("kind", "process_id"), ("participants", "entities")),
 }
 """Read area → what its row rules may name of a record (the read model has these columns)."""
 _ME = ("me.actor", "me.participant_id", "me.claims.<claim>")

@@ -1,6 +1,6 @@
 """Which records, and which of their data fields, a reader with restricted grants sees: its
-read grants of one area (entities, processes) as one SQL predicate over that area's table, and
-the data keys to leave out.
+read grants of one area (entities, processes, occurrences) as one SQL predicate over that
+area's table, and the data keys to leave out.
 
 A row passes when any of the reader's grants admits it (its types, and its row rule); a field of
 it is left out unless a grant that admits that row shows it (so a Site-only grant hiding the
@@ -11,7 +11,7 @@ jsonb, so numbers compare as numbers and strings as strings.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +36,12 @@ class Area:
     text_columns: frozenset[str] = frozenset()
     """Columns its rules compare that are text NOT NULL: equality is tested on the column
     itself, which its indexes serve, not on its jsonb value."""
+    sets: Mapping[str, str] = field(default_factory=dict)
+    """Each set its rules may test (`RECORDS`' sets) → SQL true when it holds one id (`%s`)."""
+    ids: frozenset[str] = frozenset()
+    """Columns and sets of uuid: they equal only a UUID (in any spelling: a token may write one
+    in capitals), are only tested for equality, and a value that is no UUID matches nothing,
+    rather than failing the reader's query on a cast."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +157,15 @@ def _sql(row: Row, area: Area, params: list[Any]) -> str:
     if isinstance(row, Not):
         return f"(NOT coalesce({_sql(row.part, area, params)}, false))"
     if isinstance(row, Holds):
-        if "\x00" in row.value:
+        value = _uuid(row.value) if row.column in area.ids else row.value
+        if value is None or "\x00" in value:
             return "false"
-        # `?` on the jsonb object of id → role: its GIN index (jsonb_ops) serves it.
-        params.append(row.value)
-        return f"({row.column} ? %s)"
+        params.append(value)
+        return f"({area.sets[row.column]})"
+    if not isinstance(row, Compare | Among):
+        raise TypeError(f"not a row rule: {row!r}")
+    if not row.field.in_data and row.field.name in area.ids:
+        return _id_sql(row, params)
     if isinstance(row, Compare):
         if _plain(row.field, area) and row.op in ("==", "!=") and isinstance(row.value, str):
             if "\x00" in row.value:  # what no text holds; false, as `_json` makes it below
@@ -168,15 +178,38 @@ def _sql(row: Row, area: Area, params: list[Any]) -> str:
         column = _column(row.field, params)
         params.append(value)
         return f"({column} {_OPERATORS[row.op]} %s::jsonb)"
+    if _plain(row.field, area):  # a text column equals none but strings
+        params.append([v for v in row.values if isinstance(v, str) and "\x00" not in v])
+        return f"({row.field.name} = ANY(%s::text[]))"
+    values = [v for v in (_json(v) for v in row.values) if v is not None]
+    column = _column(row.field, params)
+    params.append(values)
+    return f"({column} = ANY(%s::jsonb[]))"
+
+
+def _id_sql(row: Compare | Among, params: list[Any]) -> str:
+    """A uuid column (nullable: an occurrence's process) against ids, as uuids, so its index
+    serves it; NULL compares as nothing, like a missing field."""
+    column = row.field.name  # a column name `domain.row_rules.RECORDS` allows
     if isinstance(row, Among):
-        if _plain(row.field, area):  # a text column equals none but strings
-            params.append([v for v in row.values if isinstance(v, str) and "\x00" not in v])
-            return f"({row.field.name} = ANY(%s::text[]))"
-        values = [v for v in (_json(v) for v in row.values) if v is not None]
-        column = _column(row.field, params)
-        params.append(values)
-        return f"({column} = ANY(%s::jsonb[]))"
-    raise TypeError(f"not a row rule: {row!r}")
+        params.append([found for v in row.values if (found := _uuid(v)) is not None])
+        return f"({column} = ANY(%s::uuid[]))"
+    if row.op not in ("==", "!="):  # ids have no order
+        return "false"
+    value = _uuid(row.value)
+    if value is None:  # no id equals it: every row with an id differs from it
+        return "false" if row.op == "==" else f"({column} IS NOT NULL)"
+    params.append(value)
+    return f"({column} {_OPERATORS[row.op]} %s::uuid)"
+
+
+def _uuid(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
 
 
 def _plain(field: Field, area: Area) -> bool:

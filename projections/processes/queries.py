@@ -20,7 +20,13 @@ from projections.seen import Seen, only_seen
 from projections.visibility import Area, Scope, past_shown, scope_of
 
 SCHEMA = schema_of(__name__)
-AREA = Area("processes", "lower(kind) = ANY(%s)", frozenset({"kind", "stage", "status", "title"}))
+AREA = Area(
+    "processes",
+    "lower(kind) = ANY(%s)",
+    frozenset({"kind", "stage", "status", "title"}),
+    # `?` on the jsonb object of id → role: its GIN index (jsonb_ops) serves it.
+    sets={"participants": "participants ? %s"},
+)
 """A grant's `types` are process kinds, matched as the automation's process kinds are: in any
 case."""
 COLUMNS = (

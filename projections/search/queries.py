@@ -68,6 +68,11 @@ INDEXED_FIELDS_SHOWN = (
 )
 """An entity hit whose type indexes none of the fields hidden from the reader: its words, and
 its snippet, come only from fields the reader sees."""
+BODY_OF_EVERY_FIELD = frozenset({"occurrence"})
+"""Kinds whose body is every string of their data run together (an occurrence's), so no word of
+it can be told to come from a field the reader sees: a reader from whom any of their fields is
+hidden finds none of them by search (one found by a hidden field's word, or showing it in its
+snippet, would tell that field). It still lists them, and reads them by id and by place."""
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -146,6 +151,8 @@ class SearchReads:
             if seen.hidden and kind == "entity":
                 part += f" AND {INDEXED_FIELDS_SHOWN}"
                 params.append(list(seen.hidden))
+            elif seen.hidden and kind in BODY_OF_EVERY_FIELD:
+                part += " AND false"
             shown.append(f"({part}))")
         sql = (
             f"{SELECTED} FROM {MATCHES} WITH ORDINALITY AS m "

@@ -9,6 +9,7 @@ import strawberry
 
 from projections.counts.queries import CountReads
 from projections.entities.queries import EntityReads
+from projections.occurrences.queries import OccurrenceReads
 from projections.processes.queries import ProcessReads
 from read_api.session import Reads
 from read_api.types.common import Info
@@ -73,6 +74,7 @@ class Counting(Protocol):
 OWN_COUNTS: dict[str, Callable[[Any], Counting]] = {
     "entities": EntityReads,
     "processes": ProcessReads,
+    "occurrences": OccurrenceReads,
 }
 """Areas whose read model counts what a reader of part of it sees (`count`); another area
 read in part is null in `counts`."""

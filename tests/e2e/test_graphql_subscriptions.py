@@ -357,3 +357,35 @@ async def test_a_process_row_rule_shapes_what_process_changed_pushes(served, htt
         assert message["process"] == {"id": opened["mine"]["id"], "stage": "done", "data": {}}
         await updates.aclose()
     await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
+async def test_an_occurrence_row_rule_shapes_what_occurrence_recorded_pushes(
+    served, http, api, settled
+):
+    region = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
+    grant = {"read": "occurrences", "types": ["incident"], "where": region, "hide": ["notes"]}
+    defined = await command(http, api.token, "define-role", name="desk", grants=[grant])
+    await settled(defined["position"])
+    reader = api.runtime.tokens.mint("acme", ["desk"], claims={"region": "north"})
+    query = "subscription { occurrenceRecorded { position occurrence { id kind data } } }"
+    async with Client(transport=transport(served, reader)) as session:
+        updates = session.subscribe(gql(query))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        hidden = []
+        for kind, where in (("incident", "south"), ("visit", "north")):
+            hidden.append(await command(http, api.token, "record-occurrence", kind=kind,
+                                        occurred_at="2026-11-24T10:00:00+00:00",
+                                        data={"region": where, "notes": "x"}))  # fmt: skip
+        shown = await command(http, api.token, "record-occurrence", kind="incident",
+                              occurred_at="2026-11-24T10:00:00+00:00",
+                              data={"region": "north", "notes": "secret"})  # fmt: skip
+        assert max(h["position"] for h in hidden) < shown["position"]
+        # Changes arrive in order: a hidden one pushed would have come first.
+        message = (await asyncio.wait_for(first, 30))["occurrenceRecorded"]
+        assert message == {
+            "position": shown["position"],
+            "occurrence": {"id": shown["id"], "kind": "incident", "data": {"region": "north"}},
+        }
+        await updates.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)

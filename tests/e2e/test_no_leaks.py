@@ -1,7 +1,7 @@
 """No role ever sees what it was not granted: a stateful property-based test (Hypothesis).
 
 Two tenants, each with the same three restricted roles (a row rule on a token claim and a
-hidden field, a type restriction with the same hidden field and processes only where the
+hidden field, on entities and on incidents among occurrences; a type restriction with the same hidden field and processes only where the
 reader takes part — its token's participant_id — without their fee, and processes but no
 entities at all), are driven through HTTP commands, GraphQL lists, by-id reads, search, geo,
 counts, past states, documents and their downloads, with subscriptions per reader open
@@ -50,6 +50,7 @@ MINE = {"in": [{"var": "me.participant_id"}, {"var": "participants"}]}
 ROLES = {
     "regional": [
         {"read": "entities", "types": ["Site"], "where": REGION_RULE, "hide": ["salary"]},
+        {"read": "occurrences", "types": ["incident"], "where": REGION_RULE, "hide": ["notes"]},
         "read:documents",
     ],
     "sites": [
@@ -68,6 +69,10 @@ ENTITY = "id entityTypeId title data"
 ENTITY_CHANGED = f"subscription {{ entityChanged {{ position entity {{ {ENTITY} }} }} }}"
 PROCESS = "id kind title data participants { participantId }"
 PROCESS_CHANGED = f"subscription {{ processChanged {{ position process {{ {PROCESS} }} }} }}"
+OCCURRENCE = "id kind occurredAt data"
+OCCURRENCE_RECORDED = (
+    f"subscription {{ occurrenceRecorded {{ position occurrence {{ {OCCURRENCE} }} }} }}"
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,14 @@ class Reader:
         if truth.tenant != self.tenant or self.role == "regional":
             return False
         return self.role != "sites" or (mine in shown and mine in truth.ever)
+
+    def may_see_occurrence(self, truth: OccurrenceTruth) -> bool:
+        """For `regional`, an incident of its tenant and region (occurrences never change)."""
+        return (self.tenant, self.role, self.region) == (
+            truth.tenant,
+            "regional",
+            truth.region,
+        ) and (truth.kind == "incident")
 
 
 READERS = [
@@ -127,6 +140,14 @@ class ProcessTruth:
 
 
 @dataclass
+class OccurrenceTruth:
+    tenant: str
+    kind: str
+    region: str
+    notes: str
+
+
+@dataclass
 class World:
     """What the commands wrote, kept across the state machine's runs (the system keeps it)."""
 
@@ -138,12 +159,14 @@ class World:
     """Tenant → its participants: `mine` (the `sites` reader's) and `other`."""
     entities: dict[str, Truth] = field(default_factory=dict)
     processes: dict[str, ProcessTruth] = field(default_factory=dict)
+    occurrences: dict[str, OccurrenceTruth] = field(default_factory=dict)
     documents: dict[str, str] = field(default_factory=dict)  # document id → its record's id
     pushed: dict[Reader, list[dict[str, Any]]] = field(default_factory=dict)
     checked_pushes: dict[Reader, int] = field(default_factory=dict)
     seen: dict[Reader, int] = field(default_factory=dict)
     """Rows each reader was shown: the test must show rows, not only refuse them."""
     seen_processes: dict[Reader, int] = field(default_factory=dict)
+    seen_occurrences: dict[Reader, int] = field(default_factory=dict)
     position: int = 0
     steps: int = 0
     salary: int = 900_000_000
@@ -201,6 +224,15 @@ class World:
             if reader.role == "sites":
                 assert "fee" not in shown["data"], (reader, "a hidden field", shown)
             self.seen_processes[reader] = self.seen_processes.get(reader, 0) + 1
+        for occurrence in self.occurrences.values():
+            if occurrence.tenant != reader.tenant or reader.role == "regional":
+                assert occurrence.notes not in text, (reader, "an occurrence's notes", text)
+        for shown in shaped(answer, "occurredAt"):
+            found_ = self.occurrences.get(str(shown["id"]))
+            assert found_ is not None, (reader, "an occurrence nobody recorded", shown)
+            assert reader.may_see_occurrence(found_), (reader, "an occurrence", shown)
+            assert "notes" not in shown["data"], (reader, "a hidden field", shown)
+            self.seen_occurrences[reader] = self.seen_occurrences.get(reader, 0) + 1
 
 
 def entities_in(answer: Any) -> Iterator[dict[str, Any]]:
@@ -213,6 +245,18 @@ def entities_in(answer: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(answer, list):
         for inner in answer:
             yield from entities_in(inner)
+
+
+def shaped(answer: Any, key: str) -> Iterator[dict[str, Any]]:
+    """Every object in an answer that has `key` and `data` (occurrences: `occurredAt`)."""
+    if isinstance(answer, dict):
+        if key in answer and "data" in answer:
+            yield answer
+        for inner in answer.values():
+            yield from shaped(inner, key)
+    elif isinstance(answer, list):
+        for inner in answer:
+            yield from shaped(inner, key)
 
 
 def processes_in(answer: Any) -> Iterator[dict[str, Any]]:
@@ -228,14 +272,14 @@ def processes_in(answer: Any) -> Iterator[dict[str, Any]]:
 
 
 class Subscribed:
-    """One reader's open `entityChanged` and `processChanged` subscriptions, their messages
+    """One reader's open `entityChanged`, `processChanged` and `occurrenceRecorded` subscriptions, their messages
     collected by a thread."""
 
     def __init__(self, url: str, token: str, into: list[dict[str, Any]]) -> None:
         self.socket: ClientConnection = connect(url, subprotocols=["graphql-transport-ws"])
         self.socket.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
         assert json.loads(self.socket.recv(30))["type"] == "connection_ack"
-        for i, query in enumerate((ENTITY_CHANGED, PROCESS_CHANGED)):
+        for i, query in enumerate((ENTITY_CHANGED, PROCESS_CHANGED, OCCURRENCE_RECORDED)):
             subscribe = {"id": str(i), "type": "subscribe", "payload": {"query": query}}
             self.socket.send(json.dumps(subscribe))
         self.into = into
@@ -362,6 +406,32 @@ class LeakHunt(RuleBasedStateMachine):
         self.world.position = max(self.world.position, reply.json()["position"])
         self.world.documents[reply.json()["id"]] = record_id
 
+    @rule(
+        tenant=st.sampled_from(TENANTS),
+        kind=st.sampled_from(["incident", "visit"]),
+        region=st.sampled_from(REGIONS),
+    )
+    def record_occurrence(self, tenant: str, kind: str, region: str) -> None:
+        world = self.world
+        notes = f"memo{len(world.occurrences)}x{tenant}"
+        world.occurrences[f"pending-{notes}"] = OccurrenceTruth(tenant, kind, region, notes)
+        recorded = world.command(
+            tenant,
+            "record-occurrence",
+            {"kind": kind, "occurred_at": "2026-11-24T10:00:00+00:00",
+             "data": {"region": region, "notes": notes},
+             "location": {"lat": 52.0 + len(world.occurrences) / 1000, "lon": 4.01}},
+        )  # fmt: skip
+        # Keyed by its id only now; its notes were checked for from before (a push may come
+        # before the reply).
+        world.occurrences[recorded["id"]] = world.occurrences.pop(f"pending-{notes}")
+
+    @rule(reader=st.sampled_from(READERS))
+    def list_occurrences(self, reader: Reader) -> None:
+        self.world.query(
+            reader, f"{{ occurrences(first: 100) {{ edges {{ node {{ {OCCURRENCE} }} }} }} }}"
+        )
+
     @rule(reader=st.sampled_from(READERS))
     def list_processes(self, reader: Reader) -> None:
         self.world.query(
@@ -401,13 +471,18 @@ class LeakHunt(RuleBasedStateMachine):
         if truth.tenant != reader.tenant or not reader.may_see(truth, truth.regions[-1]):
             assert answer.get("data", {}).get("entity") is None, (reader, answer)
 
-    @rule(reader=st.sampled_from(READERS), term=st.sampled_from(["site", "depot", *REGIONS, "9"]))
+    @rule(
+        reader=st.sampled_from(READERS),
+        term=st.sampled_from(["site", "depot", *REGIONS, "9", "memo"]),
+    )
     def search(self, reader: Reader, term: str) -> None:
         self.world.query(
             reader,
             """query($q: String!) { search(query: $q, first: 50) { edges {
             node { kind id title snippet node { ... on Entity { """
             + ENTITY
+            + " } ... on Occurrence { "
+            + OCCURRENCE
             + " } } } } } }",
             q=term,
         )
@@ -419,12 +494,14 @@ class LeakHunt(RuleBasedStateMachine):
             """{ nearby(lat: 52.0, lon: 4.0, first: 50) { geojson hits {
             kind id title node { ... on Entity { """
             + ENTITY
+            + " } ... on Occurrence { "
+            + OCCURRENCE
             + " } } } } }",
         )
 
     @rule(reader=st.sampled_from(READERS))
     def counts(self, reader: Reader) -> None:
-        answer = self.world.query(reader, "{ counts { entities processes } }")
+        answer = self.world.query(reader, "{ counts { entities processes occurrences } }")
         counted = answer["data"]["counts"]["entities"]
         if reader.role == "outsider":
             assert counted is None, (reader, "a count of an area it does not read")
@@ -442,6 +519,12 @@ class LeakHunt(RuleBasedStateMachine):
                 if t.tenant == reader.tenant and (reader.role == "outsider" or mine in t.now)
             ]
             assert processes == len(shown), (reader, "a count of processes", processes)
+        occurrences = answer["data"]["counts"]["occurrences"]
+        if reader.role != "regional":
+            assert occurrences is None, (reader, "a count of an area it does not read")
+        else:
+            seen = [t for t in self.world.occurrences.values() if reader.may_see_occurrence(t)]
+            assert occurrences == len(seen), (reader, "a count of occurrences", occurrences)
 
     @rule(reader=st.sampled_from(READERS), pick=PICK)
     def past_state(self, reader: Reader, pick: int) -> None:
@@ -574,10 +657,14 @@ def test_no_role_ever_sees_what_it_was_not_granted(world: tuple[World, str]) -> 
     # Wait for the last pushes, then check them too: every message any reader got.
     shared.query(READERS[0], "{ counts { processes } }")
     LeakHunt().pushes_show_only_what_may_be_seen()
-    print(f"{shared.steps} steps, rows shown per reader: {shared.seen}, {shared.seen_processes}")
+    print(
+        f"{shared.steps} steps, rows shown per reader: {shared.seen}, {shared.seen_processes}, "
+        f"{shared.seen_occurrences}"
+    )
     assert shared.steps >= STEPS
     # The rules were exercised, not only refused: readers who may see rows were shown some.
     shown = {reader.role for reader, count in shared.seen.items() if count}
     assert {"regional", "sites"} <= shown, shared.seen
     shown = {reader.role for reader, count in shared.seen_processes.items() if count}
     assert {"sites", "outsider"} <= shown, shared.seen_processes
+    assert any(shared.seen_occurrences.values()), shared.seen_occurrences

@@ -199,7 +199,11 @@ async def test_the_participants_rule_is_served_by_the_participants_index(databas
         ),
         ({"read": "processes", "hide": ["Fee'"]}, ["grants", 0, "hide", 0], "field name"),
         ({"read": "processes", "types": "audit"}, ["grants", 0, "types"], "list of names"),
-        ({"read": "groups", "where": MINE}, ["grants", 0, "read"], "entities, processes"),
+        (
+            {"read": "groups", "where": MINE},
+            ["grants", 0, "read"],
+            "entities, occurrences, processes",
+        ),
     ],
 )
 async def test_a_bad_process_grant_is_refused_with_its_path(api, grant, path, message):

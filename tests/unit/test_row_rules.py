@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from domain.errors import InvalidInput
-from domain.grants import checked_grants, grants_of
+from domain.grants import ReadGrant, checked_grants, grants_of
 from domain.row_rules import (
     AllOf,
     Among,
@@ -19,6 +19,8 @@ from domain.row_rules import (
     bind,
     check_row_rule,
 )
+from projections.occurrences.queries import AREA as OCCURRENCES
+from projections.visibility import scope_of
 
 REGION = {"==": [{"var": "data.region"}, {"var": "me.claims.region"}]}
 
@@ -76,7 +78,7 @@ def test_read_grants_are_checked_and_scope_their_area() -> None:
     [scope] = granted.scope("entities") or []
     assert (scope.types, scope.hide) == (("Site",), ("salary",))
     assert grants_of(["r", "v"], {"r": kept, "v": ["read:*"]}).scope("entities") is None
-    with pytest.raises(InvalidInput, match="is for entities, processes") as refused:
+    with pytest.raises(InvalidInput, match="is for entities, occurrences, processes") as refused:
         checked_grants([{"read": "groups", "where": REGION}], [])
     assert refused.value.path == ("grants", 0, "read")
     with pytest.raises(InvalidInput, match="not a field name"):
@@ -130,3 +132,73 @@ def test_a_process_grant_is_checked_against_process_variables() -> None:
     with pytest.raises(InvalidInput, match="unknown variable 'participants'") as refused:
         checked_grants([{"read": "entities", "where": MINE}], [])
     assert refused.value.path == ("grants", 0, "where", "in", 1, "var")
+
+
+def test_an_occurrence_rule_names_its_kind_process_and_sets_of_ids() -> None:
+    rule = {
+        "and": [
+            {"==": [{"var": "kind"}, "incident"]},
+            {"==": [{"var": "process_id"}, {"var": "me.claims.case"}]},
+            {"in": [{"var": "me.participant_id"}, {"var": "participants"}]},
+            {"in": [PARTICIPANT, {"var": "entities"}]},
+            {">=": [{"var": "data.severity"}, 3]},
+        ]
+    }
+    claims = {"case": PARTICIPANT, "participant_id": PARTICIPANT}
+    assert bind(rule, "occurrences", "ivy", claims) == AllOf(
+        (
+            Compare("==", Field("kind", in_data=False), "incident"),
+            Compare("==", Field("process_id", in_data=False), PARTICIPANT),
+            Holds("participants", PARTICIPANT),
+            Holds("entities", PARTICIPANT),
+            Compare(">=", Field("severity"), 3),
+        )
+    )
+    [kept] = checked_grants(
+        [{"read": "occurrences", "types": ["Incident"], "where": rule, "hide": ["notes"]}], []
+    )
+    assert kept["types"] == ["Incident"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "message"),
+    [
+        ({"==": [{"var": "title"}, "a"]}, ("where", "==", 0, "var"), "a rule on occurrences uses data.<field>, kind, process_id, participants, entities, me.actor"),
+        ({"==": [{"var": "occurred_at"}, 1]}, ("where", "==", 0, "var"), "unknown variable 'occurred_at'"),
+        ({"==": [{"var": "entities"}, "a"]}, ("where", "==", 0), "is a set"),
+        ({"in": [7, {"var": "participants"}]}, ("where", "in", 0), "holds ids"),
+    ],
+)  # fmt: skip
+def test_an_occurrence_rule_uses_only_occurrence_variables(
+    rule: Any, path: tuple[Any, ...], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as refused:
+        check_row_rule(rule, "occurrences")
+    assert refused.value.path == path
+
+
+def _occurrence_sql(rule: Any, claims: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    grant = ReadGrant("occurrences", where=rule)
+    scope = scope_of(OCCURRENCES, [grant], "ivy", claims)
+    return scope.predicate[2:-2], scope.params  # without the wrappers of grant and grants
+
+
+def test_occurrence_ids_are_compared_as_uuids_and_a_non_id_matches_nothing() -> None:
+    case = {"==": [{"var": "process_id"}, {"var": "me.claims.case"}]}
+    assert _occurrence_sql(case, {"case": PARTICIPANT.upper()}) == (
+        "(process_id = %s::uuid)",
+        (PARTICIPANT,),
+    )
+    # A claim that is no id: no occurrence has that process, never a failed cast.
+    assert _occurrence_sql(case, {"case": "north"}) == ("false", ())
+    differs = {"!=": [{"var": "process_id"}, "north"]}
+    assert _occurrence_sql(differs, {}) == ("(process_id IS NOT NULL)", ())
+    assert _occurrence_sql({"<": [{"var": "process_id"}, PARTICIPANT]}, {}) == ("false", ())
+    among = {"in": [{"var": "process_id"}, [PARTICIPANT, "x", 7]]}
+    assert _occurrence_sql(among, {}) == ("(process_id = ANY(%s::uuid[]))", ([PARTICIPANT],))
+    mine = {"in": [{"var": "me.participant_id"}, {"var": "participants"}]}
+    assert _occurrence_sql(mine, {"participant_id": PARTICIPANT}) == (
+        "(participant_ids @> ARRAY[%s::uuid])",
+        (PARTICIPANT,),
+    )
+    assert _occurrence_sql(mine, {"participant_id": "not-an-id"}) == ("false", ())
