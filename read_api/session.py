@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 import psycopg
 from psycopg import AsyncCursor, AsyncServerCursor
 
+from projections.documents.queries import DocumentReads
 from projections.seen import Seen
 from read_api.areas import KIND_AREAS, KIND_READS, area_of
 from read_api.errors import Forbidden
@@ -159,7 +160,7 @@ class Reads:
             kinds = [
                 kind for kind, area in KIND_AREAS.items() if area and reader.grants.reads(area)
             ]
-            only_targets(kinds, self.seen(kinds))
+            only_targets(kinds, self.seen([k for k in kinds if KIND_READS[k] is not queries]))
         return opened
 
     def seen(self, kinds: Sequence[str]) -> dict[str, Seen]:
@@ -178,6 +179,8 @@ class Reads:
                 raise Forbidden(f"your read of {area} is restricted, which this query cannot apply")
             if (shown := seen()) is not None:
                 found[kind] = shown
+        if reader.grants.scoped and "document" in kinds:  # seen as the records they belong to
+            found["document"] = self.of(DocumentReads).seen()
         return found
 
 

@@ -65,6 +65,11 @@ class DocumentReads:
             params.extend((kind, *ids))
         self.targets = (f"({clause})", tuple(params))
 
+    def seen(self) -> Seen:
+        """The documents this reader sees, for reads spanning kinds (search)."""
+        targets, params = self.targets
+        return Seen(f"SELECT id FROM {SCHEMA}.documents WHERE {targets}", params)  # noqa: S608
+
     async def by_ids(self, ids: list[UUID]) -> dict[UUID, DocumentRow]:
         targets, params = self.targets
         async with self.conn.cursor(row_factory=class_row(DocumentRow)) as cur:

@@ -422,3 +422,23 @@ async def test_another_process_forgets_at_once_what_one_changed(api, runtime, tm
         await until(heard, timeout=30, what="the other process to hear of the change")
     finally:
         other.close()
+
+
+async def test_search_finds_no_document_of_a_record_the_reader_may_not_see(
+    api, runtime, read_side, settled
+):
+    ids = await regional_sites(api, settled)
+    for title in ("South site", "North site"):
+        attached = await api.upload(
+            "entity", ids[title], f"{title} quartz survey".encode(), filename="survey.txt",
+            content_type="text/plain",
+        )  # fmt: skip
+        assert attached.status_code == 200, attached.text
+    await api.command("define-role", name="papers", grants=["read:documents", REGIONAL])
+    north = api.runtime.tokens.mint("acme", ["papers"], actor="ivy", claims={"region": "north"})
+    query = '{ search(query: "quartz", kinds: [DOCUMENT]) { edges { node { snippet } } } }'
+    async with serving(runtime, api.token) as graphql:
+        everything = await graphql.data(query, min_position=attached.json()["position"])
+        assert len(everything["search"]["edges"]) == 2
+        [hit] = (await graphql.data(query, token=north))["search"]["edges"]
+        assert "North site" in hit["node"]["snippet"]
