@@ -26,8 +26,8 @@ from projections.paging import (
     keyset_page,
     rows_by_ids,
 )
-from projections.seen import Seen
-from projections.visibility import Area, Scope, past_shown, scope_of
+from projections.scoped import ScopedReads
+from projections.visibility import Area
 
 SCHEMA = schema_of(__name__)
 AREA = Area(
@@ -155,25 +155,23 @@ def _conditions(where: EntityFilter) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-class EntityReads:
+class EntityReads(ScopedReads[EntityRow]):
+    area = AREA
+    table = f"{SCHEMA}.entities"
+    columns = ENTITY_COLUMNS
+    row = EntityRow
+
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self.conn = conn
-        self.scope: Scope | None = None
-        """What a reader with restricted grants sees (None: everything)."""
+        super().__init__(conn)
         self.types_named: frozenset[str] | None = None
         """The entity types it may see, by lower-case name (None: all)."""
 
     def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
-        """From now on, read only what `grants` show (the reader's restricted read grants)."""
-        self.scope = scope_of(AREA, grants, actor, claims)
+        super().restrict(grants, actor, claims)
         if grants and all(g.types for g in grants):
             self.types_named = frozenset(name.lower() for g in grants for name in g.types)
         else:
             self.types_named = None if grants else frozenset()
-
-    def seen(self) -> Seen | None:
-        """What this reader sees of entities, for reads that follow them (None: all)."""
-        return None if self.scope is None else self.scope.seen(f"{SCHEMA}.entities")
 
     async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
         """A past state of an entity or entity type as this reader may see it (None: not
@@ -181,7 +179,7 @@ class EntityReads:
         if kind == "EntityType":
             named = self.types_named
             return state if named is None or str(state.get("name", "")).lower() in named else None
-        return await past_shown(self.scope, self.by_ids, id, state)
+        return await super().shown_past(kind, id, state)
 
     async def count(self) -> dict[str, int]:
         """How many live entities, and entity types, this reader sees (as `counts` names them)."""
@@ -198,28 +196,7 @@ class EntityReads:
         return {"entities": int(entities), "entity_types": int(entity_types)}
 
     def _where(self, where: EntityFilter) -> tuple[list[str], list[Any]]:
-        clauses, params = _conditions(where)
-        if self.scope is not None:
-            clauses.append(self.scope.predicate)
-            params.extend(self.scope.params)
-        return clauses, params
-
-    @property
-    def _columns(self) -> str:
-        return ENTITY_COLUMNS if self.scope is None else self.scope.columns(ENTITY_COLUMNS)
-
-    async def by_ids(self, ids: list[UUID]) -> dict[UUID, EntityRow]:
-        if self.scope is None:
-            return await rows_by_ids(
-                self.conn, EntityRow, f"{SCHEMA}.entities", ENTITY_COLUMNS, ids
-            )
-        async with self.conn.cursor(row_factory=class_row(EntityRow)) as cur:
-            await cur.execute(
-                f"SELECT {self._columns} FROM {SCHEMA}.entities "  # noqa: S608
-                f"WHERE id = ANY(%s) AND {self.scope.predicate}",
-                (ids, *self.scope.params),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        return self.shown_only(*_conditions(where))
 
     async def page(
         self,
@@ -233,7 +210,7 @@ class EntityReads:
             self.conn,
             EntityRow,
             f"{SCHEMA}.entities",
-            self._columns,
+            self.shown_columns,
             self._where(where),
             SORTS[order],
             first,

@@ -3,20 +3,15 @@ security), so no query here filters by tenant itself."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg.rows import class_row
-
-from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
-from projections.paging import Page, keyset_page, newest_first, rows_by_ids
-from projections.seen import Seen
-from projections.visibility import Area, Scope, past_shown, scope_of
+from projections.paging import Page, keyset_page, newest_first
+from projections.scoped import ScopedReads
+from projections.visibility import Area
 
 SCHEMA = schema_of(__name__)
 AREA = Area(
@@ -91,65 +86,27 @@ def _clauses(where: OccurrenceFilter) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-class OccurrenceReads:
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self.conn = conn
-        self.scope: Scope | None = None
-        """What a reader with restricted grants sees (None: everything)."""
-
-    def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
-        """From now on, read only what `grants` show (the reader's restricted read grants)."""
-        self.scope = scope_of(AREA, grants, actor, claims)
-
-    def seen(self) -> Seen | None:
-        """What this reader sees of occurrences, for reads that follow them (search, geo,
-        documents attached to them; None: all)."""
-        return None if self.scope is None else self.scope.seen(f"{SCHEMA}.occurrences")
-
-    async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
-        """A past state of an occurrence as this reader may see it (None: not shown)."""
-        return await past_shown(self.scope, self.by_ids, id, state)
+class OccurrenceReads(ScopedReads[OccurrenceRow]):
+    area = AREA
+    table = f"{SCHEMA}.occurrences"
+    columns = COLUMNS
+    row = OccurrenceRow
 
     async def count(self) -> dict[str, int]:
         """How many standing occurrences this reader sees (as `counts` names them)."""
-        shown = "true" if self.scope is None else self.scope.predicate
-        async with self.conn.cursor() as cur:
-            await cur.execute(
-                f"SELECT count(*) FROM {SCHEMA}.occurrences "  # noqa: S608
-                f"WHERE retracted IS NULL AND {shown}",
-                () if self.scope is None else self.scope.params,
-            )
-            found = await cur.fetchone()
-        return {"occurrences": int(found[0]) if found else 0}
-
-    async def by_ids(self, ids: list[UUID]) -> dict[UUID, OccurrenceRow]:
-        if self.scope is None:
-            return await rows_by_ids(
-                self.conn, OccurrenceRow, f"{SCHEMA}.occurrences", COLUMNS, ids
-            )
-        async with self.conn.cursor(row_factory=class_row(OccurrenceRow)) as cur:
-            await cur.execute(
-                f"SELECT {self.scope.columns(COLUMNS)} FROM {SCHEMA}.occurrences "  # noqa: S608
-                f"WHERE id = ANY(%s) AND {self.scope.predicate}",
-                (ids, *self.scope.params),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        (standing,) = await self.counted("count(*)", "retracted IS NULL")
+        return {"occurrences": standing}
 
     async def page(
         self, where: OccurrenceFilter | None = None, first: int = 50, after: str | None = None
     ) -> Page[OccurrenceRow]:
         """Most recent occurred_at first; the cursor is (occurred_at, id)."""
-        clauses, params = _clauses(where or OccurrenceFilter())
-        columns = COLUMNS
-        if self.scope is not None:
-            clauses.append(self.scope.predicate)
-            params.extend(self.scope.params)
-            columns = self.scope.columns(COLUMNS)
+        clauses, params = self.shown_only(*_clauses(where or OccurrenceFilter()))
         return await keyset_page(
             self.conn,
             OccurrenceRow,
             f"{SCHEMA}.occurrences",
-            columns,
+            self.shown_columns,
             (clauses, params),
             newest_first("occurred_at"),
             first,

@@ -4,20 +4,18 @@ tenant (row-level security), so no query here filters by tenant itself."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import class_row
 
-from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
-from projections.paging import Page, keyset_page, newest_first, rows_by_ids
-from projections.seen import Seen, only_seen
-from projections.visibility import Area, Scope, past_shown, scope_of
+from projections.paging import Page, keyset_page, newest_first
+from projections.scoped import ScopedReads
+from projections.seen import only_seen
+from projections.visibility import Area
 
 SCHEMA = schema_of(__name__)
 AREA = Area(
@@ -105,62 +103,27 @@ def _clauses(where: ProcessFilter) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-class ProcessReads:
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self.conn = conn
-        self.scope: Scope | None = None
-        """What a reader with restricted grants sees (None: everything)."""
-
-    def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
-        """From now on, read only what `grants` show (the reader's restricted read grants)."""
-        self.scope = scope_of(AREA, grants, actor, claims)
-
-    def seen(self) -> Seen | None:
-        """What this reader sees of processes, for reads that follow them (None: all)."""
-        return None if self.scope is None else self.scope.seen(f"{SCHEMA}.processes")
-
-    async def shown_past(self, kind: str, id: UUID, state: dict[str, Any]) -> dict[str, Any] | None:
-        """A past state of a process as this reader may see it (None: not shown)."""
-        return await past_shown(self.scope, self.by_ids, id, state)
+class ProcessReads(ScopedReads[ProcessRow]):
+    area = AREA
+    table = f"{SCHEMA}.processes"
+    columns = COLUMNS
+    row = ProcessRow
 
     async def count(self) -> dict[str, int]:
         """How many processes, and open ones, this reader sees (as `counts` names them)."""
-        shown = "true" if self.scope is None else self.scope.predicate
-        async with self.conn.cursor() as cur:
-            await cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'open') "  # noqa: S608
-                f"FROM {SCHEMA}.processes WHERE {shown}",
-                () if self.scope is None else self.scope.params,
-            )
-            every, open_ = await cur.fetchone() or (0, 0)
-        return {"processes": int(every), "open_processes": int(open_)}
-
-    async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessRow]:
-        if self.scope is None:
-            return await rows_by_ids(self.conn, ProcessRow, f"{SCHEMA}.processes", COLUMNS, ids)
-        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
-            await cur.execute(
-                f"SELECT {self.scope.columns(COLUMNS)} FROM {SCHEMA}.processes "  # noqa: S608
-                f"WHERE id = ANY(%s) AND {self.scope.predicate}",
-                (ids, *self.scope.params),
-            )
-            return {row.id: row for row in await cur.fetchall()}
+        every, open_ = await self.counted("count(*), count(*) FILTER (WHERE status = 'open')")
+        return {"processes": every, "open_processes": open_}
 
     async def page(
         self, where: ProcessFilter | None = None, first: int = 50, after: str | None = None
     ) -> Page[ProcessRow]:
         """Newest first; the cursor is (opened_at, id)."""
-        clauses, params = _clauses(where or ProcessFilter())
-        columns = COLUMNS
-        if self.scope is not None:
-            clauses.append(self.scope.predicate)
-            params.extend(self.scope.params)
-            columns = self.scope.columns(COLUMNS)
+        clauses, params = self.shown_only(*_clauses(where or ProcessFilter()))
         return await keyset_page(
             self.conn,
             ProcessRow,
             f"{SCHEMA}.processes",
-            columns,
+            self.shown_columns,
             (clauses, params),
             newest_first("opened_at"),
             first,
