@@ -34,6 +34,7 @@ class Process(Aggregate):
         self.outcome: str | None = None
         self.participants: dict[str, str] = {}
         self.entity_ids: list[UUID] = []
+        self.closed_at: datetime | None = None
 
     @classmethod
     def open(
@@ -108,14 +109,20 @@ class Process(Aggregate):
     def _due_set(self, due_at: datetime | None) -> None:
         self.due_at = due_at
 
+    class Closed(Aggregate.Event):
+        # Not a decorated method: applying it needs the event's own time (the case's closing
+        # time, shown by past states), which a decorated method's body is not given.
+        outcome: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Process)
+            aggregate.status = "closed"
+            aggregate.outcome = self.outcome
+            aggregate.closed_at = self.timestamp
+
     def close(self, outcome: str) -> None:
         self._require_open()
-        self._closed(clean_name(outcome, ("outcome",), 200))
-
-    @event("Closed")
-    def _closed(self, outcome: str) -> None:
-        self.status = "closed"
-        self.outcome = outcome
+        self.trigger_event(self.Closed, outcome=clean_name(outcome, ("outcome",), 200))
 
     def reopen(self, reason: str) -> None:
         """A case closed too early is open again, in the stage it was closed in."""
@@ -127,6 +134,7 @@ class Process(Aggregate):
     def _reopened(self, reason: str) -> None:
         self.status = "open"
         self.outcome = None
+        self.closed_at = None
 
     def _require_open(self) -> None:
         if self.status != "open":

@@ -1,5 +1,5 @@
 """Records as they were at a position, as the caller may see them: `recordAt` (any record,
-as JSON) and `atPosition` on `entity` and `participant` (their own GraphQL types).
+as JSON) and `atPosition` on `entity`, `process` and `participant` (their own GraphQL types).
 
 A past state is rebuilt from the event store (`infra/past_states.py`). The caller must read
 the record's area; a reader of part of an area (a row rule, hidden fields) sees past states of
@@ -10,6 +10,7 @@ the records it sees now, without the hidden fields: the record's read model deci
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +18,7 @@ import orjson
 
 from projections.entities.queries import ENTITY_TYPE, EntityRow
 from projections.participants.queries import ParticipantRow
+from projections.processes.queries import ProcessRow
 from read_api.areas import RECORD_AREAS, record_reads
 from read_api.errors import PublicError
 from read_api.ports import PastState
@@ -80,6 +82,35 @@ async def past_entity(info: Info, id: UUID, position: int) -> EntityRow | None:
     )
 
 
+async def past_process(info: Info, id: UUID, position: int) -> ProcessRow | None:
+    """The process as of `position`."""
+    found = await past_state(info, id, position, "Process")
+    if found is None:
+        return None
+    state = found.state
+    return ProcessRow(
+        id=id,
+        kind=state["kind"],
+        title=state["title"],
+        stages=state["stages"],
+        stage=state["stage"],
+        status=state["status"],
+        outcome=state.get("outcome"),
+        due_at=_time(state.get("due_at")),
+        data=state["data"],
+        participants=state["participants"],
+        entity_ids=[UUID(e) for e in state["entity_ids"]],
+        version=found.version,
+        opened_at=found.created_at,
+        updated_at=found.at,
+        # Processes closed before closing times were kept in the record: the last change's time.
+        closed_at=(
+            _time(state.get("closed_at", str(found.at))) if state["status"] == "closed" else None
+        ),
+        position=found.position,
+    )
+
+
 async def past_participant(info: Info, id: UUID, position: int) -> ParticipantRow | None:
     """The participant as of `position` (its personal fields null once it was forgotten: the
     key that sealed them is gone, in the past as now)."""
@@ -100,6 +131,10 @@ async def past_participant(info: Info, id: UUID, position: int) -> ParticipantRo
         updated_at=found.at,
         position=found.position,
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _text(value: Any) -> str | None:

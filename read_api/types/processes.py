@@ -16,6 +16,7 @@ from projections.processes.queries import (
     ProcessRow,
     StageVisit,
 )
+from read_api.past import past_process
 from read_api.types.common import (
     DEFAULT_PAGE,
     Connection,
@@ -84,9 +85,16 @@ class ProcessWhere(ProcessFilter, FilterInput[ProcessFilter]):
 
 @strawberry.type
 class ProcessQuery:
-    @strawberry.field
-    async def process(self, info: Info, id: UUID) -> Process | None:
-        row = await info.context.loaders.of(PROCESS).load(id)
+    @field(
+        "One process by id. With `atPosition`, as it was at that position of the log, rebuilt "
+        "from its events (null if it was not opened yet); what it refers to (participants, "
+        "entities, documents) is read as it is now."
+    )
+    async def process(self, info: Info, id: UUID, at_position: int | None = None) -> Process | None:
+        if at_position is not None:
+            row = await past_process(info, id, at_position)
+        else:
+            row = await info.context.loaders.of(PROCESS).load(id)
         return Process.of(row) if row else None
 
     @field(

@@ -225,3 +225,35 @@ async def test_an_entity_and_a_participant_at_a_position_are_their_own_types(api
         "version": 1,
         "erased": True,
     }
+
+
+async def test_a_process_at_a_position_is_its_own_type_with_its_closing_time(api, graphql, settled):
+    type_id = await site_type(api)
+    depot = await site(api, type_id, "Depot")
+    opened = await api.command("open-process", kind="audit", title="Check", stages=["a", "b"])
+    moved = await api.command("enter-stage", process_id=opened.id, stage="b")
+    closed = await api.command("close-process", process_id=opened.id, outcome="passed")
+    # a closed case still takes links: its closing time is the Closed event's, not the last's
+    linked = await api.command("link-process-entity", process_id=opened.id, entity_id=depot.id)
+    reopened = await api.command("reopen-process", process_id=opened.id, reason="again")
+    await settled(reopened.position)
+    query = """query($id: UUID!, $at: Int) { process(id: $id, atPosition: $at) {
+        stage status outcome version closedAt openedAt entities { title } } }"""
+
+    async def at(position: int | None) -> Any:
+        return (await graphql.data(query, {"id": opened.id, "at": position}))["process"]
+
+    assert await at(opened.position - 1) is None
+    first = await at(moved.position - 1)
+    assert (first["stage"], first["status"], first["version"]) == ("a", "open", 1)
+    assert first["closedAt"] is None
+    events = stored(api.runtime, opened.id)
+    assert first["openedAt"] == events[0].timestamp.isoformat()
+    then = await at(linked.position)
+    assert (then["stage"], then["status"], then["outcome"]) == ("b", "closed", "passed")
+    assert then["closedAt"] == events[2].timestamp.isoformat()  # the Closed event's time
+    assert then["closedAt"] != events[3].timestamp.isoformat()
+    assert then["entities"] == [{"title": "Depot"}]
+    now = await at(None)
+    assert (now["status"], now["closedAt"], now["version"]) == ("open", None, 5)
+    assert (await at(closed.position))["version"] == 3
