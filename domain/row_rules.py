@@ -7,6 +7,9 @@ A row rule decides which records a role reads, e.g. "Sites of my region":
   entities and processes, `kind`, `stage` and `status` of processes, and their `participants`, a
   set tested only as `{"in": [<value>, {"var": "participants"}]}`; `kind` and `process_id` of
   occurrences, and their `participants` and `entities` (sets of ids, tested the same way);
+  times (`created_at`/`updated_at` of entities; `opened_at`, `updated_at`, `due_at`, `closed_at`
+  of processes; `occurred_at`, `recorded_at` of occurrences), compared with ISO 8601 times
+  with an offset, as instants;
 - of the reader (its session variables): `{"var": "me.actor"}`, `{"var": "me.participant_id"}`
   (its token's `participant_id` claim) and `{"var": "me.claims.<claim>"}` (any claim of its
   token), and literal strings, numbers, booleans, null and lists of them.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,15 +45,23 @@ class Record:
     """Plain columns, compared like data fields."""
     sets: tuple[str, ...] = ()
     """Columns holding a set of ids, only asked whether they hold a value (`in`)."""
+    times: tuple[str, ...] = ()
+    """Columns holding a time, compared with times (ISO 8601 with an offset)."""
 
     def variables(self) -> str:
-        return ", ".join(("data.<field>", *self.columns, *self.sets, *_ME))
+        return ", ".join(("data.<field>", *self.columns, *self.times, *self.sets, *_ME))
 
 
 RECORDS: dict[str, Record] = {
-    "entities": Record(("title",)),
-    "processes": Record(("kind", "stage", "status", "title"), ("participants",)),
-    "occurrences": Record(("kind", "process_id"), ("participants", "entities")),
+    "entities": Record(("title",), times=("created_at", "updated_at")),
+    "processes": Record(
+        ("kind", "stage", "status", "title"),
+        ("participants",),
+        ("opened_at", "updated_at", "due_at", "closed_at"),
+    ),
+    "occurrences": Record(
+        ("kind", "process_id"), ("participants", "entities"), ("occurred_at", "recorded_at")
+    ),
 }
 """Read area → what its row rules may name of a record (the read model has these columns)."""
 _ME = ("me.actor", "me.participant_id", "me.claims.<claim>")
@@ -61,6 +73,8 @@ class Field:
 
     name: str
     in_data: bool = True
+    time: bool = False
+    """A time column: compared with times only, as times."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +194,43 @@ def _comparison(op: str, args: list[Any], path: Path, me: _Me) -> Row:
             return Constant(False)
         if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
             return _refused(literal, "'in' takes a list of plain values", (*path, 1))
+        if left.time:
+            times = tuple(
+                _at_time("==", left, v, literal, (*path, 1)) for v in value if v is not None
+            )
+            return AnyOf(times) if times else Constant(False)
         return Among(left, tuple(v for v in value if v is not None))
     if value is None:
         return Constant(False)
     if isinstance(value, list | dict):
         return _refused(literal, f"{op!r} compares with a plain value", (*path, 1))
+    if left.time:
+        return _at_time(op, left, value, literal, (*path, 1))
     return Compare(op, left, value)
+
+
+def _at_time(op: str, field: Field, value: Any, literal: bool, path: Path) -> Row:
+    """A time column against a time: the value as the time it names (any offset), so
+    PostgreSQL compares instants, not strings."""
+    when = _time(value)
+    if when is None:
+        return _refused(
+            literal,
+            f"{field.name!r} is a time: compare it with an ISO 8601 time with its offset, "
+            'such as "2026-01-31T08:00:00Z"',
+            path,
+        )
+    return Compare(op, field, when.isoformat())
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _holds(column: str, given: _Value, path: Path) -> Row:
@@ -231,6 +276,8 @@ def _operand(arg: Any, path: Path, me: _Me) -> Field | _Set | _Value:
         name: str = arg["var"]
         if name in me.record.columns:
             return Field(name, in_data=False)
+        if name in me.record.times:
+            return Field(name, in_data=False, time=True)
         if name in me.record.sets:
             return _Set(name)
         if found := _FIELD.match(name):

@@ -166,6 +166,9 @@ def _sql(row: Row, area: Area, params: list[Any]) -> str:
         raise TypeError(f"not a row rule: {row!r}")
     if not row.field.in_data and row.field.name in area.ids:
         return _id_sql(row, params)
+    if isinstance(row, Compare) and row.field.time:
+        params.append(row.value)  # a time `domain.row_rules` checked; NULL compares as nothing
+        return f"({row.field.name} {_OPERATORS[row.op]} %s::timestamptz)"
     if isinstance(row, Compare):
         if _plain(row.field, area) and row.op in ("==", "!=") and isinstance(row.value, str):
             if "\x00" in row.value:  # what no text holds; false, as `_json` makes it below

@@ -170,7 +170,7 @@ async def test_search_shows_occurrences_by_the_rule_and_never_by_a_hidden_field(
         (
             {"read": "occurrences", "where": {"==": [{"var": "title"}, "x"]}},
             ["grants", 0, "where", "==", 0, "var"],
-            "a rule on occurrences uses data.<field>, kind, process_id, participants, entities",
+            "a rule on occurrences uses data.<field>, kind, process_id, occurred_at, recorded_at, participants, entities",
         ),
         (
             {"read": "occurrences", "where": {"in": [{"var": "entities"}, ["x"]]}},
@@ -193,3 +193,39 @@ async def test_a_bad_occurrence_grant_is_refused_with_its_path(api, grant, path,
     [error] = refused.body["errors"]
     assert error["path"] == path
     assert message in error["message"]
+
+
+async def test_a_rule_on_times_shows_what_occurred_since_the_readers_claim(api, graphql, settled):
+    """An auditor reads the incidents that occurred since the time its token names, compared
+    as instants: the same moment written with another offset is the same time."""
+    ids = {}
+    for name, at in (
+        ("before", "2026-11-24T09:59:59+00:00"),
+        ("at", "2026-11-24T11:00:00+01:00"),  # 10:00 UTC: the claim's very instant
+        ("after", "2026-11-25T08:00:00-03:00"),
+    ):
+        recorded = await api.command("record-occurrence", kind="incident", occurred_at=at, data={})
+        ids[recorded.id] = name
+    since = {">=": [{"var": "occurred_at"}, {"var": "me.claims.since"}]}
+    defined = await api.command(
+        "define-role", name="auditor", grants=[{"read": "occurrences", "where": since}]
+    )
+    await settled(defined.position)
+
+    async def shown(claims: dict[str, Any]) -> set[str]:
+        token = api.runtime.tokens.mint("acme", ["auditor"], actor="aud", claims=claims)
+        found = await graphql.data(LIST, token=str(token))
+        assert found["counts"]["occurrences"] == len(found["occurrences"]["edges"])
+        return {ids[e["node"]["id"]] for e in found["occurrences"]["edges"]}
+
+    assert await shown({"since": "2026-11-24T10:00:00Z"}) == {"at", "after"}
+    assert await shown({"since": "2026-11-25T11:00:00+00:00"}) == {"after"}
+    assert await shown({"since": "2026-11-25T11:00:01+00:00"}) == set()
+    assert await shown({"since": "last week"}) == set()  # no time: nothing, never a failed read
+    assert await shown({}) == set()
+
+    # A rule's own time must be one, with its offset: refused when the role is saved.
+    sloppy = {"read": "occurrences", "where": {">": [{"var": "occurred_at"}, "2026-11-24"]}}
+    refused = await api.post("define-role", {"name": "sloppy", "grants": [sloppy]})
+    assert refused.status == 422, refused.body
+    assert "is a time" in str(refused.body)

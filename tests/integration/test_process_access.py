@@ -190,12 +190,17 @@ async def test_the_participants_rule_is_served_by_the_participants_index(databas
         (
             {"read": "entities", "where": {"==": [{"var": "stage"}, "review"]}},
             ["grants", 0, "where", "==", 0, "var"],
-            "a rule on entities uses data.<field>, title, me.actor",
+            "a rule on entities uses data.<field>, title, created_at, updated_at, me.actor",
         ),
         (
-            {"read": "processes", "where": {"==": [{"var": "due_at"}, 1]}},
+            {"read": "processes", "where": {"==": [{"var": "region"}, 1]}},
             ["grants", 0, "where", "==", 0, "var"],
-            "kind, stage, status, title, participants",
+            "kind, stage, status, title, opened_at, updated_at, due_at, closed_at, participants",
+        ),
+        (
+            {"read": "processes", "where": {"<": [{"var": "due_at"}, 1]}},
+            ["grants", 0, "where", "<", 1],
+            "'due_at' is a time",
         ),
         ({"read": "processes", "hide": ["Fee'"]}, ["grants", 0, "hide", 0], "field name"),
         ({"read": "processes", "types": "audit"}, ["grants", 0, "types"], "list of names"),

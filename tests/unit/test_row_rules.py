@@ -110,11 +110,11 @@ def test_a_process_rule_names_its_columns_and_the_readers_participant() -> None:
 @pytest.mark.parametrize(
     ("rule", "area", "path", "message"),
     [
-        ({"==": [{"var": "stage"}, "a"]}, "entities", ("where", "==", 0, "var"), "data.<field>, title, me.actor"),
+        ({"==": [{"var": "stage"}, "a"]}, "entities", ("where", "==", 0, "var"), "data.<field>, title, created_at, updated_at, me.actor"),
         ({"==": [{"var": "participants"}, "a"]}, "processes", ("where", "==", 0), "is a set"),
         ({"in": [{"var": "participants"}, ["a"]]}, "processes", ("where", "in", 0), "is a set"),
         ({"in": [7, {"var": "participants"}]}, "processes", ("where", "in", 0), "holds ids"),
-        ({"==": [{"var": "due_at"}, 1]}, "processes", ("where", "==", 0, "var"), "kind, stage, status, title, participants"),
+        ({"==": [{"var": "region"}, 1]}, "processes", ("where", "==", 0, "var"), "kind, stage, status, title, opened_at, updated_at, due_at, closed_at, participants"),
     ],
 )  # fmt: skip
 def test_each_area_has_its_own_variables(
@@ -163,8 +163,11 @@ def test_an_occurrence_rule_names_its_kind_process_and_sets_of_ids() -> None:
 @pytest.mark.parametrize(
     ("rule", "path", "message"),
     [
-        ({"==": [{"var": "title"}, "a"]}, ("where", "==", 0, "var"), "a rule on occurrences uses data.<field>, kind, process_id, participants, entities, me.actor"),
-        ({"==": [{"var": "occurred_at"}, 1]}, ("where", "==", 0, "var"), "unknown variable 'occurred_at'"),
+        ({"==": [{"var": "title"}, "a"]}, ("where", "==", 0, "var"), "a rule on occurrences uses data.<field>, kind, process_id, occurred_at, recorded_at, participants, entities, me.actor"),
+        ({"==": [{"var": "opened_at"}, 1]}, ("where", "==", 0, "var"), "unknown variable 'opened_at'"),
+        ({">": [{"var": "occurred_at"}, 1]}, ("where", ">", 1), "'occurred_at' is a time"),
+        ({">": [{"var": "occurred_at"}, "2026-01-31"]}, ("where", ">", 1), "with its offset"),
+        ({"in": [{"var": "recorded_at"}, ["yesterday"]]}, ("where", "in", 1), "is a time"),
         ({"==": [{"var": "entities"}, "a"]}, ("where", "==", 0), "is a set"),
         ({"in": [7, {"var": "participants"}]}, ("where", "in", 0), "holds ids"),
     ],
@@ -175,6 +178,29 @@ def test_an_occurrence_rule_uses_only_occurrence_variables(
     with pytest.raises(InvalidInput, match=message) as refused:
         check_row_rule(rule, "occurrences")
     assert refused.value.path == path
+
+
+def test_times_are_compared_as_instants_whatever_their_offset() -> None:
+    since = {">=": [{"var": "occurred_at"}, "2026-01-31T09:00:00+01:00"]}
+    assert bind(since, "occurrences", "ivy", {}) == Compare(
+        ">=", Field("occurred_at", in_data=False, time=True), "2026-01-31T09:00:00+01:00"
+    )
+    assert _occurrence_sql(since, {}) == (
+        "(occurred_at >= %s::timestamptz)",
+        ("2026-01-31T09:00:00+01:00",),
+    )
+    # A value on the left turns around; a reader's claim that is no time shows nothing.
+    before = {">": ["2026-01-31T08:00:00Z", {"var": "recorded_at"}]}
+    assert _occurrence_sql(before, {})[0] == "(recorded_at < %s::timestamptz)"
+    claimed = {">=": [{"var": "occurred_at"}, {"var": "me.claims.since"}]}
+    assert bind(claimed, "occurrences", "ivy", {"since": "last week"}) == Constant(False)
+    assert bind(claimed, "occurrences", "ivy", {"since": "2026-01-31T08:00:00Z"}) == Compare(
+        ">=", Field("occurred_at", in_data=False, time=True), "2026-01-31T08:00:00+00:00"
+    )
+    assert bind({"in": [{"var": "occurred_at"}, []]}, "occurrences", "ivy", {}) == Constant(False)
+    due = {"<": [{"var": "due_at"}, "2026-02-01T00:00:00Z"]}
+    check_row_rule(due, "processes")
+    check_row_rule({">": [{"var": "updated_at"}, "2026-02-01T00:00:00Z"]}, "entities")
 
 
 def _occurrence_sql(rule: Any, claims: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
