@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/commands.py --seconds 10
 	$(BIN)/python bench/projections.py --events 50000
 	$(BIN)/python bench/freshness.py --seconds 10
-	$(BIN)/python bench/fairness.py --seconds 10
+	$(BIN)/python bench/fairness.py
 	$(BIN)/python bench/subscribers.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/graphql.py
