@@ -70,6 +70,10 @@ def strings_of(value: Any) -> Iterator[str]:
             yield from strings_of(item)
 
 
+def _joined(value: Any) -> str:
+    return " · ".join(strings_of(value))
+
+
 class SearchProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     matching = Path(__file__).with_name("matching.sql")
@@ -173,7 +177,10 @@ class SearchProjection(Projection):
     @handles(event_class(Occurrence, "Recorded"))
     def occurrence_recorded(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield self._insert("occurrence", e, d["kind"], {}, " · ".join(strings_of(d["data"])))
+        # Each field's strings apart too: a reader from whom some are hidden is matched on the
+        # others alone (matching.sql).
+        fields = {key: text for key, value in d["data"].items() if (text := _joined(value))}
+        yield self._insert("occurrence", e, d["kind"], fields, _joined(d["data"]))
 
     @handles(event_class(Occurrence, "Retracted"))
     def occurrence_retracted(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -195,9 +195,13 @@ $$;
 -- `p_words_matched` 'all' or 'any' asks for one of the two steps alone: a reader who sees only
 -- some rows decides between them on the rows it sees (that hidden rows match every word must
 -- not change what it is shown); anything else, both as above.
+-- `p_hidden`: fields of occurrences hidden from the reader (NULL: none). An occurrence's text
+-- is every string of its data, so for such a reader it is matched, ranked and returned as the
+-- text of its other fields alone (`fields` holds each field's strings): the index finds the
+-- candidates, and a word only a hidden field holds neither finds nor ranks nor shows one.
 CREATE OR REPLACE FUNCTION {schema}.matches(
     p_query text, p_prefix boolean, p_kinds text[], p_words int, p_each int, p_offset int,
-    p_limit int, p_words_matched text
+    p_limit int, p_words_matched text, p_hidden text[]
 ) RETURNS TABLE (kind text, id uuid, title text, body text, score float8, importance float8,
                  query tsquery)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -215,11 +219,21 @@ DECLARE
                (ts_rank(s.tsv, $1) * s.matched / $7 / (1 + s.typos + 0.5 * s.prefixes))::float8,
                s.importance, $8
         FROM (
-            SELECT i.kind, i.id, i.title, i.body, i.importance, i.tsv, length(f.a) AS a_words,
+            SELECT i.kind, i.id, i.title, h.body, i.importance, v.tsv, length(f.a) AS a_words,
                    m.matched, m.typos, m.slips, m.prefixes, m.in_a, m.in_ab
             FROM rm_search.items i
             CROSS JOIN LATERAL (
-                SELECT ts_filter(i.tsv, '{a}') AS a, ts_filter(i.tsv, '{a,b}') AS ab
+                SELECT CASE WHEN $12 IS NULL OR i.kind <> 'occurrence' THEN i.body ELSE (
+                    SELECT coalesce(string_agg(e.value, ' · '), '')
+                    FROM jsonb_each_text(i.fields) e WHERE e.key <> ALL($12)
+                ) END AS body
+            ) h
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN $12 IS NULL OR i.kind <> 'occurrence' THEN i.tsv
+                            ELSE rm_search.weighted(i.title, NULL, h.body) END AS tsv
+            ) v
+            CROSS JOIN LATERAL (
+                SELECT ts_filter(v.tsv, '{a}') AS a, ts_filter(v.tsv, '{a,b}') AS ab
             ) f
             CROSS JOIN LATERAL (
                 SELECT count(*)::int AS matched, coalesce(sum(b.best / 32), 0)::int AS typos,
@@ -231,10 +245,10 @@ DECLARE
                     SELECT min(a.cost * 16 + a.slip) AS best, bool_or(f.a @@ a.alternative) AS in_a,
                            bool_or(f.ab @@ a.alternative) AS in_ab
                     FROM unnest($3, $4, $5, $11) a(term, alternative, cost, slip)
-                    WHERE i.tsv @@ a.alternative GROUP BY a.term
+                    WHERE v.tsv @@ a.alternative GROUP BY a.term
                 ) b
             ) m
-            WHERE i.tenant_id = $6 AND i.tsv @@ $1 AND i.kind = ANY($2)
+            WHERE i.tenant_id = $6 AND i.tsv @@ $1 AND i.kind = ANY($2) AND v.tsv @@ $1
         ) s
         ORDER BY s.matched DESC, s.typos, s.slips, s.in_a DESC, s.in_ab DESC, s.a_words, s.prefixes,
                  s.importance DESC NULLS LAST, s.id
@@ -259,7 +273,7 @@ BEGIN
     ) g;
     IF p_words_matched IS DISTINCT FROM 'any' THEN
         RETURN QUERY EXECUTE v_page USING v_all, p_kinds, v_terms, v_alternatives, v_costs,
-            v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
+            v_tenant, v_count, v_any, p_offset, p_limit, v_slips, p_hidden;
     END IF;
     IF p_words_matched = 'all' THEN
         RETURN;
@@ -271,7 +285,7 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE v_page USING v_any, p_kinds, v_terms, v_alternatives, v_costs,
-        v_tenant, v_count, v_any, p_offset, p_limit, v_slips;
+        v_tenant, v_count, v_any, p_offset, p_limit, v_slips, p_hidden;
 END
 $$;
 
@@ -280,7 +294,8 @@ DROP FUNCTION IF EXISTS {schema}.ranked(
     tsquery, text[], int[], tsquery[], float8[], float8, int, int);
 DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, float8, int, int);
 DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, int, int);
-REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text)
+DROP FUNCTION IF EXISTS {schema}.matches(text, boolean, text[], int, int, int, int, text);
+REVOKE ALL ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text, text[])
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text)
+GRANT EXECUTE ON FUNCTION {schema}.matches(text, boolean, text[], int, int, int, int, text, text[])
     TO bsdflow_reader;

@@ -54,7 +54,7 @@ ESCAPED_TEXT = (
 """Escaped before highlighting, so the only markup in a snippet is the <b> it adds."""
 MATCHES = (
     f"{SCHEMA}.matches(%s::text, %s::boolean, %s::text[], %s::int, %s::int, %s::int, %s::int, "
-    "%s::text)"
+    "%s::text, %s::text[])"
 )
 SELECTED = (
     f"SELECT kind, id, title, ts_headline('{SCHEMA}.unaccented', {ESCAPED_TEXT}, query, "
@@ -68,11 +68,6 @@ INDEXED_FIELDS_SHOWN = (
 )
 """An entity hit whose type indexes none of the fields hidden from the reader: its words, and
 its snippet, come only from fields the reader sees."""
-BODY_OF_EVERY_FIELD = frozenset({"occurrence"})
-"""Kinds whose body is every string of their data run together (an occurrence's), so no word of
-it can be told to come from a field the reader sees: a reader from whom any of their fields is
-hidden finds none of them by search (one found by a hidden field's word, or showing it in its
-snippet, would tell that field). It still lists them, and reads them by id and by place."""
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -126,7 +121,7 @@ class SearchReads:
         if only:
             rows = await self._seen_rows(words, only, offset, limit + 1)
         else:
-            rows = await self._rows(PAGE_SQL, [*words, offset, limit + 1, "auto"])
+            rows = await self._rows(PAGE_SQL, [*words, offset, limit + 1, "auto", None])
         hits = [SearchHit(r[0], r[1], r[2], r[3], float(r[4]), r[5]) for r in rows[:limit]]
         more = len(rows) > limit and offset + limit < MAX_RESULTS
         return Page(hits, more, encode_cursor([offset + len(hits)]) if hits else None)
@@ -151,16 +146,18 @@ class SearchReads:
             if seen.hidden and kind == "entity":
                 part += f" AND {INDEXED_FIELDS_SHOWN}"
                 params.append(list(seen.hidden))
-            elif seen.hidden and kind in BODY_OF_EVERY_FIELD:
-                part += " AND false"
             shown.append(f"({part}))")
+        occurrences = only.get("occurrence")
+        hidden = (
+            list(occurrences.hidden) if occurrences is not None and occurrences.hidden else None
+        )
         sql = (
             f"{SELECTED} FROM {MATCHES} WITH ORDINALITY AS m "
             f"WHERE {' AND '.join(shown)} ORDER BY m.ordinality OFFSET %s LIMIT %s"
         )
 
         def args(step: str, at: int, count: int) -> list[Any]:
-            return [*words, 0, MAX_RESULTS + 1, step, *params, at, count]
+            return [*words, 0, MAX_RESULTS + 1, step, hidden, *params, at, count]
 
         rows = await self._rows(sql, args("all", offset, limit))
         if rows or (offset > 0 and await self._rows(sql, args("all", 0, 1))):

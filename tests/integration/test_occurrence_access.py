@@ -140,28 +140,51 @@ async def test_a_reader_sees_only_the_occurrences_its_rule_shows_on_every_path(
     assert all("notes" in o["data"] for o in incidents_seen if o["kind"] == "incident")
 
 
-SEARCH = 'query($q: String!) { search(query: $q, kinds: [OCCURRENCE]) { edges { node { kind id snippet } } } }'  # fmt: skip
+SEARCH_RANKED = 'query($q: String!) { search(query: $q, kinds: [OCCURRENCE]) { edges { node { kind id snippet rank } } } }'  # fmt: skip
 
 
 async def test_search_shows_occurrences_by_the_rule_and_never_by_a_hidden_field(
     api, graphql, settled
 ):
     ids = await incidents(api, settled)
+    # A twin of "mine" (same region, as many words) without the secret note.
+    twin = await api.command(
+        "record-occurrence",
+        kind="incident",
+        occurred_at="2026-11-24T10:00:00+00:00",
+        data={"region": "north", "place": "harbour twin"},
+    )
+    await settled(twin.position)
+
+    async def hits(query: str, token: str | None = None) -> list[dict[str, Any]]:
+        found = await graphql.data(SEARCH_RANKED, {"q": query}, token=token)
+        return [hit["node"] for hit in found["search"]["edges"]]
 
     async def found(query: str, token: str) -> list[str]:
-        hits = (await graphql.data(SEARCH, {"q": query}, token=token))["search"]["edges"]
-        return [hit["node"]["id"] for hit in hits]
+        return [hit["id"] for hit in await hits(query, token)]
 
     # Without hidden fields the rule alone decides.
-    assert await found("harbour", desk(api, "north", "desk-open")) == [ids["mine"]]
+    open_north = desk(api, "north", "desk-open")
+    assert set(await found("harbour", open_north)) == {ids["mine"], twin.id}
     assert await found("harbour", desk(api, "south", "desk-open")) == [ids["south"]]
-    # An occurrence's body runs all its data together: a reader from whom a field is hidden
-    # finds none of them, neither by that field's words nor by the others'.
+    assert await found("zebracrossing", open_north) == [ids["mine"]]
+    # With the notes hidden, an occurrence is matched on its other fields alone: found by
+    # their words, never by a word only its notes hold, nor shown with them in its snippet…
     north = desk(api, "north")
     assert await found("zebracrossing", north) == []
-    assert await found("harbour", north) == []
-    admin = await graphql.data(SEARCH, {"q": "zebracrossing"})
-    assert len(admin["search"]["edges"]) == 2
+    seen = {hit["id"]: hit for hit in await hits("harbour leak", north)}
+    assert set(seen) == {ids["mine"], twin.id}
+    assert all(
+        "leak" not in hit["snippet"] and "zebra" not in hit["snippet"] for hit in seen.values()
+    )
+    assert "<b>harbour</b>" in seen[ids["mine"]]["snippet"]
+    # …and not ranked by it: the two rank alike for this reader, where an admin, who reads
+    # the notes, has the one with the leak first.
+    assert seen[ids["mine"]]["rank"] == seen[twin.id]["rank"]
+    admin = await hits("harbour leak")
+    assert [hit["id"] for hit in admin][:1] == [ids["mine"]]
+    assert "<b>leak</b>" in admin[0]["snippet"]
+    assert len(await found("zebracrossing", api.token)) == 2
 
 
 @pytest.mark.parametrize(
