@@ -36,14 +36,17 @@ def up(
     ] = True,
 ) -> None:
     """Start everything: embedded servers (unless configured), migrations and the API."""
-    from infra.up import run_up
+    from infra.up import AlreadyUp, run_up
 
     settings = Settings()
     if host:
         settings.host = host
     if port:
         settings.port = port
-    run_up(settings, read_side=read_side, console=console)
+    try:
+        run_up(settings, read_side=read_side, console=console)
+    except AlreadyUp as held:
+        fail("up", str(held))
 
 
 @app.command()

@@ -9,10 +9,13 @@ workers' process also stops by itself if this one dies (Linux's parent-death sig
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from rich.console import Console
@@ -30,9 +33,35 @@ from infra.services import stopped_by_signals
 from infra.settings import DEMO_TENANT, Settings
 
 
+class AlreadyUp(Exception):
+    """Another `bsdflow up` holds this data folder."""
+
+
+@contextlib.contextmanager
+def holding(data_dir: Path) -> Iterator[None]:
+    """This data folder for this process alone, until its servers are stopped: a second
+    `bsdflow up` on it (or one started while the first still stops) would share the first's
+    servers and lose them when it stops them. The lock goes with the process, however it ends."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "up.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise AlreadyUp(
+                f"another bsdflow up (pid {holder}) is running on {data_dir}: stop it first, "
+                "or give this one its own BSDFLOW_DATA_DIR"
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
 def run_up(settings: Settings, *, read_side: bool, console: Console) -> None:
     configure_logging(settings.log_level, settings.log_json)
-    with stopped_by_signals(), contextlib.suppress(KeyboardInterrupt):
+    with holding(settings.data_dir), stopped_by_signals(), contextlib.suppress(KeyboardInterrupt):
         stack: EmbeddedStack | None = None
         runtime: Runtime | None = None
         workers: WorkersProcess | None = None

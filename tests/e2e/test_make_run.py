@@ -242,6 +242,25 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
 
 
 def test_a_background_bsdflow_up_stops_on_sigint_too(data_dir: Path) -> None:
-    """Started from a script with `&`, a job inherits SIGINT ignored; it must still stop."""
+    """Started from a script with `&`, a job inherits SIGINT ignored; it must still stop.
+    While it runs, a second `bsdflow up` on its data folder is refused: it would share the
+    first one's servers and lose them when the first stops."""
     up = Up(data_dir, free_port(), ignore_sigint=True)
-    assert "stopped." in up.stop(signal.SIGINT)
+    try:
+        second = subprocess.run(
+            [str(BIN / "bsdflow"), "up"],
+            cwd=ROOT,
+            env={**up.env, "BSDFLOW_PORT": str(free_port())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"bsdflow up: another bsdflow up (pid {up.process.pid}) is running on {data_dir}: "
+            "stop it first, or give this one its own BSDFLOW_DATA_DIR"
+        )
+        assert "Traceback" not in second.stderr + second.stdout
+        assert httpx.get(f"http://127.0.0.1:{up.port}/ready", timeout=5).status_code == 200
+    finally:
+        assert "stopped." in up.stop(signal.SIGINT)
