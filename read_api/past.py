@@ -103,7 +103,7 @@ async def past_process(info: Info, id: UUID, position: int) -> ProcessRow | None
         version=found.version,
         opened_at=found.created_at,
         updated_at=found.at,
-        # Processes closed before closing times were kept in the record: the last change's time.
+        # A snapshot taken before the record kept its closing time has none: its last change's.
         closed_at=(
             _time(state.get("closed_at", str(found.at))) if state["status"] == "closed" else None
         ),
