@@ -224,13 +224,17 @@ DECLARE
             FROM rm_search.items i
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN $12 IS NULL OR i.kind <> 'occurrence' THEN i.body ELSE (
-                    SELECT coalesce(string_agg(e.value, ' · '), '')
+                    SELECT coalesce(string_agg(e.value, ' · ' ORDER BY e.key), '')
                     FROM jsonb_each_text(i.fields) e WHERE e.key <> ALL($12)
                 ) END AS body
             ) h
             CROSS JOIN LATERAL (
-                SELECT CASE WHEN $12 IS NULL OR i.kind <> 'occurrence' THEN i.tsv
-                            ELSE rm_search.weighted(i.title, NULL, h.body) END AS tsv
+                SELECT CASE WHEN $12 IS NULL OR i.kind <> 'occurrence' THEN i.tsv ELSE (
+                    SELECT ts_filter(i.tsv, '{a}') || coalesce(rm_search.concatenated(f.vector
+                        ORDER BY f.at), '')
+                    FROM unnest(i.field_keys, i.field_vectors) WITH ORDINALITY f(key, vector, at)
+                    WHERE f.key <> ALL($12)
+                ) END AS tsv
             ) v
             CROSS JOIN LATERAL (
                 SELECT ts_filter(v.tsv, '{a}') AS a, ts_filter(v.tsv, '{a,b}') AS ab

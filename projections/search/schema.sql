@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS {schema}.items (
     position bigint NOT NULL,
     PRIMARY KEY (tenant_id, kind, id)
 );
+-- An occurrence's field names and the vector of each one's strings (see FIELD_VECTORS).
+ALTER TABLE {schema}.items ADD COLUMN IF NOT EXISTS field_keys text[];
+ALTER TABLE {schema}.items ADD COLUMN IF NOT EXISTS field_vectors tsvector[];
 CREATE INDEX IF NOT EXISTS items_tsv ON {schema}.items USING gin (tsv);
 CREATE INDEX IF NOT EXISTS items_by_type ON {schema}.items (tenant_id, type_id)
     WHERE type_id IS NOT NULL;
@@ -104,6 +107,11 @@ CREATE OR REPLACE FUNCTION {schema}.weighted(a text, b text, c text) RETURNS tsv
         || setweight(to_tsvector('simple', public.bsdflow_unaccent(coalesce(b, ''))), 'B')
         || setweight(to_tsvector('simple', public.bsdflow_unaccent(coalesce(c, ''))), 'C')
 $$;
+
+-- Vectors run together, as `||` does (their positions follow each other).
+CREATE OR REPLACE AGGREGATE {schema}.concatenated(tsvector) (
+    SFUNC = pg_catalog.tsvector_concat, STYPE = tsvector, INITCOND = ''
+);
 
 -- The strings of an entity's fields by weight (unknown type: every string counts as 'C'), and
 -- those of every weight but the field `skip` (the title) for the body, in a stable order so a

@@ -75,14 +75,25 @@ DERIVED = {
 }
 
 
+FIELD_VECTORS = (
+    "ARRAY(SELECT e.key FROM jsonb_each_text(n.f) e ORDER BY e.key), "
+    "ARRAY(SELECT {schema}.weighted(NULL, NULL, e.value) FROM jsonb_each_text(n.f) e "
+    "ORDER BY e.key)"
+)
+"""An occurrence's fields and the vector of each one's strings, in one order: a reader from whom
+some are hidden is matched on the concatenation of the others' (matching.sql), not re-parsed."""
+
+
 def insert_sql(kind: str) -> Rows:
     body, tsv = DERIVED[kind]
+    vectors = FIELD_VECTORS if kind == "occurrence" else "NULL, NULL"
     return Rows(
         "WITH n AS (SELECT r.tenant_id, r.id, r.title, r.f, coalesce(r.text, '') AS text, "
         "r.version, r.ts, r.position FROM {rows}), "
         "changed AS (INSERT INTO {schema}.items (tenant_id, kind, id, title, body, fields, tsv, "
-        f"version, updated_at, position) SELECT n.tenant_id, '{kind}', n.id, n.title, {body}, "
-        f"n.f, {tsv}, n.version, n.ts, n.position FROM n "
+        "field_keys, field_vectors, version, updated_at, position) "
+        f"SELECT n.tenant_id, '{kind}', n.id, n.title, {body}, n.f, {tsv}, {vectors}, "
+        "n.version, n.ts, n.position FROM n "
         "ON CONFLICT (tenant_id, kind, id) DO NOTHING RETURNING tenant_id, tsv)" + WORDS,
         tenant_id="uuid",
         id="uuid",
