@@ -180,7 +180,7 @@ class SearchProjection(Projection):
         # Each field's strings apart too: a reader from whom some are hidden is matched on the
         # others alone (matching.sql).
         fields = {key: text for key, value in d["data"].items() if (text := _joined(value))}
-        yield self._insert("occurrence", e, d["kind"], fields, _joined(d["data"]))
+        yield self._insert("occurrence", e, d["kind"], fields, " · ".join(fields.values()))
 
     @handles(event_class(Occurrence, "Retracted"))
     def occurrence_retracted(self, e: RecordedEvent) -> Iterator[Statement]:
