@@ -17,6 +17,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.fields import FieldSpec
 from domain.tenant import Tenant
 from domain.unique import UniqueClaim
+from domain.workflow import Actor
 from eventstore import Aggregate, EventStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -81,11 +82,23 @@ class CommandContext:
     secrets: SecretBox
     receipt: ReceiptRequest | None = None
     upload: StagedBlob | None = None
+    roles: frozenset[str] = frozenset()
+    """The actor's roles in the tenant: its token's and its membership's."""
     _held: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def tenant_id(self) -> UUID:
         return self.principal.tenant_id
+
+    @property
+    def actor(self) -> Actor:
+        """Who is acting, as a workflow's guards and approvals see it."""
+        participant = self.principal.claims.get("participant_id")
+        return Actor(
+            self.principal.actor,
+            self.roles or self.principal.roles,
+            str(participant) if participant is not None else None,
+        )
 
     def load(
         self,

@@ -20,6 +20,7 @@ from commands.service import IdempotencyKeyReused, TooManyCommands
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from domain.fields import DataInvalid, FieldError
 from domain.storable import MAX_DEPTH
+from domain.workflow import GuardFailed, NotPermitted
 
 log = structlog.get_logger("bsdflow.problems")
 Path = Sequence[str | int]
@@ -38,6 +39,7 @@ def problem(
     detail: str,
     errors: list[tuple[Path, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": f"https://bsdflow.dev/problems/{title.lower().replace(' ', '-')}",
@@ -54,6 +56,7 @@ def problem(
             {"path": list(path), "pointer": _pointer(path), "message": message}
             for path, message in errors
         ]
+    body.update(extra or {})
     return Response(
         orjson.dumps(body), status, headers=headers, media_type="application/problem+json"
     )
@@ -135,9 +138,13 @@ def install(app: FastAPI) -> None:
             InvalidInput: (422, "Invalid request"),
             IdempotencyKeyReused: (422, "Idempotency key reused"),
             ValidationUnavailable: (504, "Validation timed out"),
+            NotPermitted: (403, "Forbidden"),
+            GuardFailed: (422, "Guard failed"),
         }.get(type(exc), (422, "Invalid request"))
         errors: list[tuple[Path, str]] | None = [(exc.path, exc.message)] if exc.path else None
-        return problem(request, status, title, exc.message, errors)
+        # A refused transition shows why: the guard's trace, as a rule's dry run shows it.
+        extra = {"trace": exc.explanation.trace.to_json()} if isinstance(exc, GuardFailed) else None
+        return problem(request, status, title, exc.message, errors, extra=extra)
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(request: Request, exc: Unauthenticated) -> Response:

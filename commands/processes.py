@@ -1,35 +1,58 @@
-"""Process commands: open a case, move it through stages, staff it, close it."""
+"""Process commands: open a case, move it through stages (free ones, or by a definition's
+transitions and approvals), keep its data, staff it, close it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
 from domain.entity import Entity
+from domain.entity_type import EntityType
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.participant import Participant
 from domain.process import Process
+from domain.process_definition import ProcessDefinition
+from domain.workflow import Workflow
 
 
 class OpenProcess(Command):
-    """Open a process of a kind with its stages; it starts in the first stage."""
+    """Open a process: of a published definition (`definition`, at its latest version unless
+    `version` says which), or of a kind with free stages; it starts in the first stage."""
 
-    kind: str
+    definition: str | None = None
+    version: int | None = None
+    kind: str | None = None
     title: str
-    stages: list[str]
+    stages: list[str] | None = None
     due_at: datetime | None = None
     data: dict[str, Any] = {}
 
 
 def open_process(cmd: OpenProcess, ctx: CommandContext) -> Recorded:
-    process = Process.open(ctx.tenant_id, cmd.kind, cmd.title, cmd.stages, cmd.due_at, cmd.data)
+    if cmd.definition is None:
+        if cmd.kind is None or cmd.stages is None:
+            raise InvalidInput("name a definition, or a kind and its stages", ("definition",))
+        process = Process.open(ctx.tenant_id, cmd.kind, cmd.title, cmd.stages, cmd.due_at, cmd.data)
+        return ctx.save(process)
+    for given in ("kind", "stages"):
+        if getattr(cmd, given) is not None:
+            raise InvalidInput(f"a definition gives the {given}; leave it out", (given,))
+    definition = _definition(ctx, cmd.definition)
+    if definition.retired:
+        raise Conflict(f"definition {cmd.definition!r} is retired", ("definition",))
+    version = definition.latest if cmd.version is None else cmd.version
+    workflow = definition.workflow(version)
+    process = Process.open_defined(
+        ctx.tenant_id, definition.key, version, workflow, cmd.title, cmd.due_at, cmd.data
+    )
     return ctx.save(process)
 
 
 class EnterStage(Command):
-    """Move a process to one of its stages."""
+    """Move a process with free stages to one of them."""
 
     process_id: UUID
     stage: str
@@ -40,6 +63,116 @@ def enter_stage(cmd: EnterStage, ctx: CommandContext) -> Recorded:
     process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
     process.enter_stage(cmd.stage)
     return ctx.save(process)
+
+
+class MoveProcess(Command):
+    """Take a transition of the process's definition. Refused with 409 when the process is no
+    longer in a stage the transition leaves, 403 when the caller's roles may not take it, and
+    422 when a required field is unset, approvals are missing or the guard is false (with the
+    guard's trace)."""
+
+    process_id: UUID
+    transition: str
+    expected_version: int | None = None
+
+
+def move_process(cmd: MoveProcess, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    workflow = _pinned(ctx, process)
+    entities = [_entity_view(ctx, entity_id) for entity_id in process.entity_ids]
+    timezone = str(ctx.tenant().settings["timezone"])
+    process.move(
+        workflow, cmd.transition, ctx.actor, process.case(entities), datetime.now(UTC), timezone
+    )
+    return ctx.save(process)
+
+
+class SetProcessData(Command):
+    """Set some of a process's data (null clears a field); a definition's fields check it."""
+
+    process_id: UUID
+    data: dict[str, Any]
+    expected_version: int | None = None
+
+
+def set_process_data(cmd: SetProcessData, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    workflow = _pinned(ctx, process) if process.definition_key is not None else None
+    process.set_data(workflow, cmd.data)
+    return ctx.save(process)
+
+
+class ApproveProcess(Command):
+    """Approve the process's current stage (its definition says who may, and how many must)."""
+
+    process_id: UUID
+    expected_version: int | None = None
+
+
+def approve_process(cmd: ApproveProcess, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    process.approve(_pinned(ctx, process), ctx.actor)
+    return ctx.save(process)
+
+
+class RejectProcess(Command):
+    """Reject the process's current stage: it goes back to the stage its approval names."""
+
+    process_id: UUID
+    reason: str
+    expected_version: int | None = None
+
+
+def reject_process(cmd: RejectProcess, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    process.reject(_pinned(ctx, process), ctx.actor, cmd.reason)
+    return ctx.save(process)
+
+
+class MigrateProcess(Command):
+    """Move a process to another version of its definition (the latest unless `version` says
+    which); `mapping` names the new stage of each stage the target version lacks."""
+
+    process_id: UUID
+    version: int | None = None
+    mapping: dict[str, str] = {}
+    expected_version: int | None = None
+
+
+def migrate_process(cmd: MigrateProcess, ctx: CommandContext) -> Recorded:
+    process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
+    if process.definition_key is None:
+        raise InvalidInput("this process has free stages (no definition)", ("process_id",))
+    definition = _definition(ctx, process.definition_key)
+    version = definition.latest if cmd.version is None else cmd.version
+    current = definition.workflow(process.definition_version)
+    process.migrate(current, definition.workflow(version), version, cmd.mapping)
+    return ctx.save(process)
+
+
+def _definition(ctx: CommandContext, key: str) -> ProcessDefinition:
+    found = ctx.store.find(ProcessDefinition, ProcessDefinition.create_id(ctx.tenant_id, key))
+    if found is None or found.tenant_id != ctx.tenant_id:
+        raise NotFound(f"no process definition {key!r}", ("definition",))
+    return found
+
+
+def _pinned(ctx: CommandContext, process: Process) -> Workflow:
+    """The version of its definition the process follows."""
+    if process.definition_key is None:
+        raise InvalidInput(
+            "this process has free stages (no definition): use enter-stage", ("process_id",)
+        )
+    return _definition(ctx, process.definition_key).workflow(process.definition_version)
+
+
+def _entity_view(ctx: CommandContext, entity_id: UUID) -> dict[str, Any]:
+    """A linked entity as a guard sees it (personal fields are not given to guards)."""
+    entity = ctx.load(Entity, entity_id, path=("process_id",))
+    entity_type = ctx.load(EntityType, entity.entity_type_id, path=("process_id",))
+    personal = {spec.name for spec in entity_type.fields if spec.personal}
+    data = {k: v for k, v in entity.data.items() if k not in personal}
+    return {"type": entity_type.name, "data": data}
 
 
 class AssignParticipant(Command):
@@ -132,6 +265,11 @@ def reopen_process(cmd: ReopenProcess, ctx: CommandContext) -> Recorded:
 SPECS: list[CommandSpec[Any]] = [
     CommandSpec("open-process", OpenProcess, open_process, "data:write"),
     CommandSpec("enter-stage", EnterStage, enter_stage, "data:write"),
+    CommandSpec("move-process", MoveProcess, move_process, "data:write"),
+    CommandSpec("set-process-data", SetProcessData, set_process_data, "data:write"),
+    CommandSpec("approve-process", ApproveProcess, approve_process, "data:write"),
+    CommandSpec("reject-process", RejectProcess, reject_process, "data:write"),
+    CommandSpec("migrate-process", MigrateProcess, migrate_process, "data:write"),
     CommandSpec("assign-participant", AssignParticipant, assign_participant, "data:write"),
     CommandSpec("unassign-participant", UnassignParticipant, unassign_participant, "data:write"),
     CommandSpec("link-process-entity", LinkProcessEntity, link_process_entity, "data:write"),

@@ -13,6 +13,7 @@ from commands import (
     occurrence_kinds,
     occurrences,
     participants,
+    process_definitions,
     processes,
     tenants,
 )
@@ -24,6 +25,7 @@ COMMANDS = collect(
     entities.SPECS,
     groups.SPECS,
     participants.SPECS,
+    process_definitions.SPECS,
     processes.SPECS,
     occurrences.SPECS,
     documents.SPECS,

@@ -122,7 +122,7 @@ class CommandService:
         admitted: bool = False,
     ) -> Recorded:
         """`admitted`: the command's token was taken already (`admit`)."""
-        self.book.require(principal, spec.permission, spec.name)
+        granted = self.book.require(principal, spec.permission, spec.name)
         if spec.permission != "tenants:create":
             self._admit(principal, counted=admitted)
         receipt = None
@@ -133,7 +133,15 @@ class CommandService:
                 return replay
         meta = command_metadata(spec.name, principal.tenant_id, principal.actor, request)
         ctx = CommandContext(
-            self.store, principal, self.locks, self.blobs, meta, self.secrets, receipt, upload
+            self.store,
+            principal,
+            self.locks,
+            self.blobs,
+            meta,
+            self.secrets,
+            receipt,
+            upload,
+            frozenset(granted.roles),
         )
         try:
             result = spec.handler(body, ctx)

@@ -48,3 +48,7 @@ def member_id_for(tenant_id: UUID, actor: str) -> UUID:
 
 def api_key_id_for(tenant_id: UUID, name: str) -> UUID:
     return uuid5(tenant_id, f"api-key:{name}")
+
+
+def process_definition_id_for(tenant_id: UUID, key: str) -> UUID:
+    return uuid5(tenant_id, f"process-definition:{key}")

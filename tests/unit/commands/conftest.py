@@ -58,19 +58,20 @@ class Handle:
         self,
         command: str,
         *,
-        as_role: str = "editor",
+        as_role: str | tuple[str, ...] = "editor",
         as_actor: str = "tester",
+        claims: dict[str, Any] | None = None,
         tenant: str = TENANT,
-        key: str | None = None,
+        idempotency_key: str | None = None,
         upload: StagedBlob | None = None,
         **body: Any,
     ) -> Recorded:
         spec = COMMANDS[command]
-        roles = frozenset({as_role} if as_role else ())
-        principal = Principal(actor=as_actor, tenant_slug=tenant, roles=roles)
+        roles = frozenset((as_role,) if isinstance(as_role, str) else as_role) - {""}
+        principal = Principal(actor=as_actor, tenant_slug=tenant, roles=roles, claims=claims or {})
         meta = {"command": command, "correlation_id": "test", "causation_id": "test"}
         return self.service.execute(
-            spec, spec.model.model_validate(body), principal, meta, key, upload
+            spec, spec.model.model_validate(body), principal, meta, idempotency_key, upload
         )
 
     def given(self, command: str, *, as_role: str = "admin", **body: Any) -> Recorded:

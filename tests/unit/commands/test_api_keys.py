@@ -59,8 +59,12 @@ def test_the_secret_is_answered_once_and_stored_nowhere(handle: Handle) -> None:
 
 
 def test_a_replayed_create_does_not_answer_the_secret_again(handle: Handle) -> None:
-    first = handle("create-api-key", as_role="admin", key="k-1", name="ci", roles=["viewer"])
-    again = handle("create-api-key", as_role="admin", key="k-1", name="ci", roles=["viewer"])
+    first = handle(
+        "create-api-key", as_role="admin", idempotency_key="k-1", name="ci", roles=["viewer"]
+    )
+    again = handle(
+        "create-api-key", as_role="admin", idempotency_key="k-1", name="ci", roles=["viewer"]
+    )
     assert (again.id, again.version) == (first.id, first.version)
     assert first.shown_once
     assert not again.shown_once

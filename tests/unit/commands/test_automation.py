@@ -169,8 +169,8 @@ def test_a_template_that_cannot_be_stored_is_refused_before_the_handler(handle):
 
 def test_a_retried_create_answers_the_first_result_rather_than_a_taken_name(handle):
     body = {"name": "Page on-call", **WEBHOOK}
-    first = handle("create-action", as_role="admin", key="k1", **body)
-    again = handle("create-action", as_role="admin", key="k1", **body)
+    first = handle("create-action", as_role="admin", idempotency_key="k1", **body)
+    again = handle("create-action", as_role="admin", idempotency_key="k1", **body)
     assert again == first
     assert handle.then == [
         "ActionCatalogItem.Created",
@@ -188,7 +188,7 @@ def test_a_boolean_is_not_a_number_of_attempts(handle):
 
 def test_an_idempotent_create_stores_nothing_that_confirms_a_guessed_credential(handle):
     body = {"name": "Page on-call", **WEBHOOK}
-    handle("create-action", as_role="admin", key="k1", **body)
+    handle("create-action", as_role="admin", idempotency_key="k1", **body)
     model = COMMANDS["create-action"].model
     guess = request_hash("create-action", model.model_validate(body), None)
     assert guess not in stored_text(handle)

@@ -204,17 +204,19 @@ def test_a_blank_filename_or_a_bad_title_is_refused_before_the_bytes_are_stored(
 
 def test_an_idempotent_retry_of_an_attach_stores_one_document(handle):
     target = {"target_kind": "process", "target_id": a_process(handle)}
-    first = handle("attach-document", key="k1", upload=handle.staged(CONTENT), **target)
-    again = handle("attach-document", key="k1", upload=handle.staged(CONTENT), **target)
+    first = handle("attach-document", idempotency_key="k1", upload=handle.staged(CONTENT), **target)
+    again = handle("attach-document", idempotency_key="k1", upload=handle.staged(CONTENT), **target)
     assert again == first
     assert handle.then == ["Document.Attached", "CommandReceipt.Issued"]
 
 
 def test_an_idempotency_key_reused_with_another_file_is_refused(handle):
     target = {"target_kind": "process", "target_id": a_process(handle)}
-    handle.given("attach-document", key="k1", upload=handle.staged(CONTENT), **target)
+    handle.given("attach-document", idempotency_key="k1", upload=handle.staged(CONTENT), **target)
     with pytest.raises(IdempotencyKeyReused) as refused:
-        handle("attach-document", key="k1", upload=handle.staged(b"other bytes"), **target)
+        handle(
+            "attach-document", idempotency_key="k1", upload=handle.staged(b"other bytes"), **target
+        )
     assert refused.value.path == ("Idempotency-Key",)
     assert handle.then == []
     assert not stored(handle, b"other bytes")

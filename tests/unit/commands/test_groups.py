@@ -242,7 +242,11 @@ def test_a_viewer_may_not_remove_members(handle):
 def test_an_idempotent_retry_of_adding_members_stores_nothing_more(handle):
     group_id = created(handle)
     ann = a_participant(handle)
-    first = handle("add-group-members", key="k1", group_id=group_id, participant_ids=[ann])
-    again = handle("add-group-members", key="k1", group_id=group_id, participant_ids=[ann])
+    first = handle(
+        "add-group-members", idempotency_key="k1", group_id=group_id, participant_ids=[ann]
+    )
+    again = handle(
+        "add-group-members", idempotency_key="k1", group_id=group_id, participant_ids=[ann]
+    )
     assert again == first
     assert handle.then == ["Group.MembersAdded", "CommandReceipt.Issued"]

@@ -147,8 +147,8 @@ def test_a_definition_that_is_refused_leaves_the_name_free(handle):
 
 def test_an_idempotent_retry_of_a_definition_answers_the_first_result_not_a_conflict(handle):
     body = {"as_role": "admin", "name": "Incident", "fields": [SEVERITY]}
-    first = handle("define-occurrence-kind", key="k1", **body)
-    again = handle("define-occurrence-kind", key="k1", **body)
+    first = handle("define-occurrence-kind", idempotency_key="k1", **body)
+    again = handle("define-occurrence-kind", idempotency_key="k1", **body)
     assert again == first
     assert handle.then == ["OccurrenceKind.Defined", "CommandReceipt.Issued"]
 

@@ -290,8 +290,8 @@ def test_a_viewer_may_not_retract(handle):
 
 
 def test_an_idempotent_retry_records_the_occurrence_once(handle):
-    first = handle("record-occurrence", key="k1", kind="visit", occurred_at=AT)
-    again = handle("record-occurrence", key="k1", kind="visit", occurred_at=AT)
+    first = handle("record-occurrence", idempotency_key="k1", kind="visit", occurred_at=AT)
+    again = handle("record-occurrence", idempotency_key="k1", kind="visit", occurred_at=AT)
     assert again == first
     assert handle.then == ["Occurrence.Recorded", "CommandReceipt.Issued"]
 

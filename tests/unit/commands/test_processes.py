@@ -106,8 +106,8 @@ def test_a_closed_process_accepts_no_more_changes(handle):
 
 
 def test_an_idempotent_retry_answers_the_first_result_and_stores_nothing_more(handle):
-    first = handle("open-process", key="k1", kind="audit", title="A", stages=["new"])
-    again = handle("open-process", key="k1", kind="audit", title="A", stages=["new"])
+    first = handle("open-process", idempotency_key="k1", kind="audit", title="A", stages=["new"])
+    again = handle("open-process", idempotency_key="k1", kind="audit", title="A", stages=["new"])
     assert again == first
     assert handle.then == ["Process.Opened", "CommandReceipt.Issued"]
 

@@ -121,8 +121,12 @@ def test_a_timezone_that_is_not_a_string_is_invalid_input(handle):
 
 
 def test_an_idempotent_retry_creates_the_tenant_once(handle):
-    first = handle("create-tenant", as_role="platform", key="k1", slug="globex", name="Globex")
-    again = handle("create-tenant", as_role="platform", key="k1", slug="globex", name="Globex")
+    first = handle(
+        "create-tenant", as_role="platform", idempotency_key="k1", slug="globex", name="Globex"
+    )
+    again = handle(
+        "create-tenant", as_role="platform", idempotency_key="k1", slug="globex", name="Globex"
+    )
     assert again == first
     assert handle.then == ["Tenant.Created", "CommandReceipt.Issued"]
 
