@@ -42,6 +42,7 @@ RECORD_AREAS: dict[str, str] = {
     "Occurrence": "occurrences",
     "Participant": "participants",
     "Process": "processes",
+    "ProcessDefinition": "processes",
 }
 """Kind of record (its aggregate) → its read area, for what is read from the event store."""
 

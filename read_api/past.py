@@ -108,6 +108,10 @@ async def past_process(info: Info, id: UUID, position: int) -> ProcessRow | None
             _time(state.get("closed_at", str(found.at))) if state["status"] == "closed" else None
         ),
         position=found.position,
+        definition_key=state.get("definition_key"),
+        definition_version=state.get("definition_version"),
+        approvals=list(state.get("approvals", ())),
+        stage_entered_at=_time(state.get("stage_entered_at")) or found.created_at,
     )
 
 

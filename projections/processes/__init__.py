@@ -1,4 +1,5 @@
-"""Processes: one row per case with its current stage, staff and links, plus the stage history."""
+"""Processes: one row per case with its current stage, staff and links, the stage history, and
+the tenant's process definitions with every version."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from datetime import datetime
 from pathlib import Path
 
 from domain.process import Process
+from domain.process_definition import ProcessDefinition
+from domain.tenant import DEFAULT_SETTINGS, Tenant
 from eventstore import RecordedEvent
 from projections.base import Projection, Statement, event_class, handles, jsonb, versioned_update
-from projections.processes.queries import PROCESS
+from projections.processes.queries import PROCESS, PROCESS_DEFINITION
 
 HISTORY = (
     "INSERT INTO {schema}.stage_history (tenant_id, process_id, position, stage, previous, "
-    "entered_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "transition, entered_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
@@ -22,10 +25,11 @@ def when(value: str | None) -> datetime | None:
 
 
 class ProcessesProjection(Projection):
+    version = 2  # 2: definitions, the version a case pins, approvals, data changes
     ddl = Path(__file__).with_name("schema.sql")
-    tables = ("processes", "stage_history")
-    change_kinds = {"Process": "process"}
-    feeds = (PROCESS,)
+    tables = ("processes", "stage_history", "process_definitions", "tenant_calendars")
+    change_kinds = {"Process": "process", "ProcessDefinition": "process_definition"}
+    feeds = (PROCESS, PROCESS_DEFINITION)
 
     @handles(event_class(Process, "Opened"))
     def opened(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -33,8 +37,9 @@ class ProcessesProjection(Projection):
         first = d["stages"][0]
         yield Statement.of(
             "INSERT INTO {schema}.processes (tenant_id, id, kind, title, stages, stage, due_at, "
-            "data, version, opened_at, updated_at, position) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "data, version, opened_at, updated_at, position, definition_key, definition_version, "
+            "stage_entered_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
             e.tenant_id,
             e.originator_id,
@@ -48,15 +53,24 @@ class ProcessesProjection(Projection):
             e.timestamp,
             e.timestamp,
             e.position,
+            d.get("definition_key"),
+            d.get("definition_version"),
+            e.timestamp,
         )
         yield Statement.of(
-            HISTORY, e.tenant_id, e.originator_id, e.position, first, None, e.timestamp
+            HISTORY, e.tenant_id, e.originator_id, e.position, first, None, None, e.timestamp
         )
 
     @handles(event_class(Process, "StageEntered"))
     def stage_entered(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        yield versioned_update("processes", "stage = %s", e, d["stage"])
+        yield versioned_update(
+            "processes",
+            "stage = %s, approvals = '{}', stage_entered_at = %s",
+            e,
+            d["stage"],
+            e.timestamp,
+        )
         yield Statement.of(
             HISTORY,
             e.tenant_id,
@@ -64,8 +78,108 @@ class ProcessesProjection(Projection):
             e.position,
             d["stage"],
             d["previous"],
+            d.get("transition"),
             e.timestamp,
         )
+
+    @handles(event_class(Process, "DataSet"))
+    def data_set(self, e: RecordedEvent) -> Iterator[Statement]:
+        # `jsonb_strip_nulls` would reach into nested values too: only top-level nulls clear.
+        changes = e.data["changes"]
+        cleared = [k for k, v in changes.items() if v is None]
+        kept = {k: v for k, v in changes.items() if v is not None}
+        yield versioned_update(
+            "processes", "data = (data - %s::text[]) || %s::jsonb", e, cleared, jsonb(kept)
+        )
+
+    @handles(event_class(Process, "Approved"))
+    def approved(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update(
+            "processes", "approvals = array_append(approvals, %s)", e, e.data["actor"]
+        )
+
+    @handles(event_class(Process, "Rejected"))
+    def rejected(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("processes", "", e)  # the stage it enters next changes the row
+
+    @handles(event_class(Process, "Migrated"))
+    def migrated(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        moved = d["stage"] != d["previous"]
+        yield versioned_update(
+            "processes",
+            "definition_version = %s, stages = %s, stage = %s"
+            + (", approvals = '{}', stage_entered_at = %s" if moved else ""),
+            e,
+            d["version"],
+            d["stages"],
+            d["stage"],
+            *((e.timestamp,) if moved else ()),
+        )
+        if moved:
+            yield Statement.of(
+                HISTORY,
+                e.tenant_id,
+                e.originator_id,
+                e.position,
+                d["stage"],
+                d["previous"],
+                None,
+                e.timestamp,
+            )
+
+    @handles(event_class(Tenant, "Created"), event_class(Tenant, "SettingsChanged"))
+    def tenant_calendar(self, e: RecordedEvent) -> Iterator[Statement]:
+        settings = e.data.get("settings") or {}  # v1 Created had none: the defaults
+        yield Statement.of(
+            "INSERT INTO {schema}.tenant_calendars (tenant_id, timezone, version, position) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id) DO UPDATE SET "
+            "timezone = EXCLUDED.timezone, version = EXCLUDED.version, "
+            "position = EXCLUDED.position WHERE tenant_calendars.version < EXCLUDED.version",
+            e.originator_id,
+            settings.get("timezone", DEFAULT_SETTINGS["timezone"]),
+            e.version,
+            e.position,
+        )
+
+    @handles(event_class(ProcessDefinition, "Published"))
+    def definition_published(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield Statement.of(
+            "INSERT INTO {schema}.process_definitions (tenant_id, id, key, name, description, "
+            "versions, published_at, version, created_at, updated_at, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id,
+            e.originator_id,
+            d["key"],
+            d["spec"]["name"],
+            d["description"],
+            jsonb([d["spec"]]),
+            jsonb([e.timestamp.isoformat()]),
+            e.version,
+            e.timestamp,
+            e.timestamp,
+            e.position,
+        )
+
+    @handles(event_class(ProcessDefinition, "VersionPublished"))
+    def definition_version_published(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        yield versioned_update(
+            "process_definitions",
+            "name = %s, description = %s, versions = versions || jsonb_build_array(%s::jsonb), "
+            "published_at = published_at || jsonb_build_array(%s::text), retired = false",
+            e,
+            d["spec"]["name"],
+            d["description"],
+            jsonb(d["spec"]),
+            e.timestamp.isoformat(),
+        )
+
+    @handles(event_class(ProcessDefinition, "Retired"))
+    def definition_retired(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("process_definitions", "retired = true", e)
 
     @handles(event_class(Process, "ParticipantAssigned"))
     def assigned(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -4,17 +4,20 @@ tenant (row-level security), so no query here filters by tenant itself."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg.rows import class_row
 
+from domain.grants import ReadGrant
 from projections.base import Feed, schema_of
 from projections.paging import Page, keyset_page, newest_first
 from projections.scoped import ScopedReads
-from projections.seen import only_seen
+from projections.seen import Seen, only_seen
 from projections.visibility import Area
 
 SCHEMA = schema_of(__name__)
@@ -29,7 +32,12 @@ AREA = Area(
 case."""
 COLUMNS = (
     "id, kind, title, stages, stage, status, outcome, due_at, data, participants, entity_ids, "
-    "version, opened_at, updated_at, closed_at, position"
+    "version, opened_at, updated_at, closed_at, position, definition_key, definition_version, "
+    "approvals, stage_entered_at"
+)
+DEFINITION_COLUMNS = (
+    "id, key, name, description, versions, published_at, retired, version, created_at, "
+    "updated_at, position"
 )
 
 
@@ -54,6 +62,13 @@ class ProcessRow:
     updated_at: datetime
     closed_at: datetime | None
     position: int
+    definition_key: str | None
+    """The definition the case follows (None: free stages)…"""
+    definition_version: int | None
+    """…and the version it pins."""
+    approvals: list[str]
+    """Who approved the current stage, in order."""
+    stage_entered_at: datetime
 
 
 @dataclass
@@ -61,7 +76,26 @@ class StageVisit:
     process_id: UUID
     stage: str
     previous: str | None
+    transition: str | None
+    """The definition's transition taken (None: a free stage, or an approval's, a
+    rejection's or a migration's move)."""
     entered_at: datetime
+    position: int
+
+
+@dataclass
+class ProcessDefinitionRow:
+    id: UUID
+    key: str
+    name: str
+    description: str
+    versions: list[dict[str, Any]]
+    """Every published version's spec, oldest (version 1) first."""
+    published_at: list[str]
+    retired: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
     position: int
 
 
@@ -139,7 +173,7 @@ class ProcessReads(ScopedReads[ProcessRow]):
             shown = f" AND {clause}"
         async with self.conn.cursor(row_factory=class_row(StageVisit)) as cur:
             await cur.execute(
-                f"SELECT process_id, stage, previous, entered_at, position "  # noqa: S608
+                f"SELECT process_id, stage, previous, transition, entered_at, position "  # noqa: S608
                 f"FROM {SCHEMA}.stage_history WHERE process_id = ANY(%s){shown} "
                 "ORDER BY process_id, position",
                 (process_ids, *params),
@@ -151,3 +185,60 @@ class ProcessReads(ScopedReads[ProcessRow]):
 
 
 PROCESS = Feed("process", ProcessReads, ProcessReads.by_ids, ProcessRow)
+
+
+class ProcessDefinitionReads:
+    """The tenant's process definitions: those of the process kinds the reader reads."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.kinds: list[str] | None = None
+        """The keys (lower case) a reader of some process kinds only sees (None: all)."""
+
+    def restrict(self, grants: Sequence[ReadGrant], actor: str, claims: Mapping[str, Any]) -> None:
+        # A grant's row rule is about cases, not definitions: only its kinds narrow these.
+        if all(grant.types for grant in grants):
+            self.kinds = sorted({kind.lower() for grant in grants for kind in grant.types})
+
+    def seen(self) -> Seen | None:
+        """The definitions this reader sees, for reads spanning kinds."""
+        if self.kinds is None:
+            return None
+        ids = f"SELECT id FROM {SCHEMA}.process_definitions WHERE lower(key) = ANY(%s)"  # noqa: S608
+        return Seen(ids, (self.kinds,))
+
+    async def _select(self, where: str, params: list[Any]) -> list[ProcessDefinitionRow]:
+        if self.kinds is not None:
+            where, params = f"({where}) AND lower(key) = ANY(%s)", [*params, self.kinds]
+        async with self.conn.cursor(row_factory=class_row(ProcessDefinitionRow)) as cur:
+            await cur.execute(
+                f"SELECT {DEFINITION_COLUMNS} FROM {SCHEMA}.process_definitions "  # noqa: S608
+                f"WHERE {where} ORDER BY key LIMIT 1000",
+                params,
+            )
+            return await cur.fetchall()
+
+    async def timezone(self) -> str:
+        """The tenant's timezone (its settings'), in which guards read dates."""
+        async with self.conn.cursor() as cur:
+            await cur.execute(f"SELECT timezone FROM {SCHEMA}.tenant_calendars")  # noqa: S608
+            found = await cur.fetchone()
+        return str(found[0]) if found else "UTC"
+
+    async def every(self, retired: bool = False) -> list[ProcessDefinitionRow]:
+        """By key; retired ones only when asked for."""
+        return await self._select("true" if retired else "NOT retired", [])
+
+    async def by_keys(self, keys: list[str]) -> dict[str, ProcessDefinitionRow]:
+        return {row.key: row for row in await self._select("key = ANY(%s)", [keys])}
+
+    async def by_ids(self, ids: list[UUID]) -> dict[UUID, ProcessDefinitionRow]:
+        return {row.id: row for row in await self._select("id = ANY(%s)", [ids])}
+
+
+PROCESS_DEFINITION = Feed(
+    "process_definition",
+    ProcessDefinitionReads,
+    ProcessDefinitionReads.by_ids,
+    ProcessDefinitionRow,
+)

@@ -16,8 +16,16 @@ CREATE TABLE IF NOT EXISTS {schema}.processes (
     updated_at timestamptz NOT NULL,
     closed_at timestamptz,
     position bigint NOT NULL,
+    -- The definition a case follows and the version it pins (null: free stages).
+    definition_key text,
+    definition_version int,
+    approvals text[] NOT NULL DEFAULT '{}',
+    stage_entered_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
+CREATE INDEX IF NOT EXISTS processes_by_definition
+    ON {schema}.processes (tenant_id, definition_key, stage, stage_entered_at)
+    WHERE definition_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS processes_by_opened ON {schema}.processes (tenant_id, opened_at, id);
 CREATE INDEX IF NOT EXISTS processes_by_kind
     ON {schema}.processes (tenant_id, kind, opened_at, id);
@@ -37,6 +45,34 @@ CREATE TABLE IF NOT EXISTS {schema}.stage_history (
     position bigint NOT NULL,
     stage text NOT NULL,
     previous text,
+    transition text,
     entered_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, process_id, position)
+);
+
+-- One row per definition: every published version's spec, oldest first.
+CREATE TABLE IF NOT EXISTS {schema}.process_definitions (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    key text NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL,
+    versions jsonb NOT NULL,
+    published_at jsonb NOT NULL,
+    retired boolean NOT NULL DEFAULT false,
+    version int NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS process_definitions_by_key
+    ON {schema}.process_definitions (tenant_id, key);
+
+-- Each tenant's clock, as its settings say: a guard's dates are read in its timezone.
+CREATE TABLE IF NOT EXISTS {schema}.tenant_calendars (
+    tenant_id uuid NOT NULL PRIMARY KEY,
+    timezone text NOT NULL,
+    version int NOT NULL,
+    position bigint NOT NULL
 );

@@ -30,6 +30,12 @@ from read_api.types.common import (
 from read_api.types.documents import Document, documents_of
 from read_api.types.entities import Entity, entities_by_id
 from read_api.types.participants import Participant
+from read_api.types.workflows import (
+    ProcessDefinitionVersion,
+    TransitionOption,
+    pinned_version,
+    transition_options,
+)
 
 
 @strawberry.type(description="One stage a process entered, oldest first in `stageHistory`.")
@@ -76,6 +82,17 @@ class Process(ProcessRow, RowType[ProcessRow]):
     @strawberry.field
     async def documents(self, info: Info) -> list[Document]:
         return await documents_of(info, self.id)
+
+    @field("The version of its definition the process follows (null: free stages).")
+    async def definition(self, info: Info) -> ProcessDefinitionVersion | None:
+        return await pinned_version(info, self)
+
+    @field(
+        "The transitions leaving its stage (`all`: every transition), with whether you may "
+        "take each now and, where not, every reason why (a false guard with its trace)."
+    )
+    async def available_transitions(self, info: Info, all: bool = False) -> list[TransitionOption]:
+        return await transition_options(info, self, leaving_only=not all)
 
 
 @strawberry.input(name="ProcessFilter")

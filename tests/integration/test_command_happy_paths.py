@@ -178,6 +178,41 @@ async def test_process_lifecycle(api):
     assert reopened.body["version"] == 8
 
 
+async def test_workflow_definitions_and_their_cases(api):
+    steps = {
+        "key": "permit",
+        "name": "Permit",
+        "fields": [{"name": "area_m2", "type": "number"}],
+        "stages": [
+            "requested",
+            {"name": "signoff", "approval": {"role": "admin", "rejected_to": "requested"}},
+            "granted",
+        ],
+        "transitions": [
+            {"name": "ask", "from": "requested", "to": "signoff", "requires": ["area_m2"]},
+            {"name": "grant", "from": "signoff", "to": "granted"},
+        ],
+    }
+    await run(api, "publish-process-definition", **steps)
+    opened = await api.command("open-process", definition="permit", title="Shed")
+    await run(api, "set-process-data", process_id=opened.id, data={"area_m2": 12.5})
+    await run(api, "move-process", process_id=opened.id, transition="ask")
+    await run(api, "reject-process", process_id=opened.id, reason="plan missing")
+    await api.command("move-process", process_id=opened.id, transition="ask")
+    await run(api, "approve-process", process_id=opened.id)
+    await run(api, "publish-process-definition", **steps | {"name": "Building permit"})
+    migrated = await run(api, "migrate-process", process_id=opened.id)
+    moved = await api.command("move-process", process_id=opened.id, transition="grant")
+    process = load(api, opened.id)
+    assert (process.stage, process.definition_version, process.data) == (
+        "granted",
+        2,
+        {"area_m2": 12.5},
+    )
+    assert (migrated.body["version"], moved.body["version"]) == (8, 9)
+    await run(api, "retire-process-definition", key="permit")
+
+
 async def test_occurrences(api):
     opened = await api.command("open-process", kind="incident", title="Leak", stages=["open"])
     recorded = await run(

@@ -1,0 +1,153 @@
+"""Workflows end to end: a definition published over HTTP, cases opened and moved by its
+transitions, refusals that explain themselves, approvals, a new version beside running cases,
+and the read side's definitions, pinned versions and available transitions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_graphql import GraphQL, serving
+from tests.unit.commands.test_process_definitions import incident
+
+
+@pytest.fixture
+async def graphql(runtime: Any, api: Any, read_side: Any) -> AsyncIterator[GraphQL]:
+    async with serving(runtime, api.token) as client:
+        yield client
+
+
+async def staffed(api: Any) -> dict[str, str]:
+    await api.command("publish-process-definition", **incident())
+    for name in ("lead", "reviewer"):
+        await api.command("define-role", name=name, grants=["data:write", "read:*"])
+    return {
+        "editor": api.mint("acme", "editor", actor="eddy"),
+        "lead": api.mint("acme", "lead", actor="lea"),
+        "ann": api.mint("acme", "reviewer", actor="ann"),
+        "bob": api.mint("acme", "reviewer", actor="bob"),
+    }
+
+
+CASE = """query($id: UUID!) { process(id: $id) {
+    stage kind definitionKey definitionVersion approvals
+    definition { version stages { name slaWithin slaBusinessHours approval { count role } } }
+    availableTransitions { name to available blockers { reason message trace } }
+    stageHistory { stage previous transition }
+} }"""
+
+
+async def test_a_case_moves_only_by_its_transitions_and_says_why_not(api, graphql, settled):
+    tokens = await staffed(api)
+    opened = await api.command(
+        "open-process", definition="incident", title="Checkout down", data={"severity": 2}
+    )
+    case = opened.id
+    await api.command("move-process", token=tokens["editor"], process_id=case, transition="triage")
+
+    refused = await api.post("move-process", {"process_id": case, "transition": "fix"},
+                             tokens["editor"])  # fmt: skip
+    assert refused.status == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.body["title"] == "Guard failed"
+    assert refused.body["trace"]["op"] == "or"
+    assert refused.body["trace"]["children"][0]["children"][0] == {
+        "op": "var", "path": "/or/0/>=/0", "value": 2, "children": []
+    }  # fmt: skip
+    forbidden = await api.post("move-process", {"process_id": case, "transition": "drop"},
+                               tokens["editor"])  # fmt: skip
+    assert (forbidden.status, forbidden.body["detail"]) == (403, "only lead may take 'drop'")
+    stale = await api.post("move-process", {"process_id": case, "transition": "submit"},
+                           tokens["editor"])  # fmt: skip
+    assert stale.status == 409
+
+    await settled(api.event_count())
+    seen = (await graphql.data(CASE, {"id": case}, token=tokens["editor"]))["process"]
+    assert (seen["stage"], seen["kind"], seen["definitionKey"], seen["definitionVersion"]) == (
+        "triage", "incident", "incident", 1
+    )  # fmt: skip
+    assert seen["definition"]["stages"][1] == {
+        "name": "triage", "slaWithin": "PT4H", "slaBusinessHours": True, "approval": None
+    }  # fmt: skip
+    options = {o["name"]: o for o in seen["availableTransitions"]}
+    assert sorted(options) == ["drop", "fix"]  # those leaving triage
+    assert [b["reason"] for b in options["fix"]["blockers"]] == ["guard"]
+    assert options["fix"]["blockers"][0]["trace"]["op"] == "or"
+    assert [b["reason"] for b in options["drop"]["blockers"]] == ["role"]
+    as_lead = (await graphql.data(CASE, {"id": case}, token=tokens["lead"]))["process"]
+    assert {o["name"]: o["available"] for o in as_lead["availableTransitions"]} == {
+        "fix": True, "drop": True
+    }  # fmt: skip
+
+    await api.command("move-process", token=tokens["lead"], process_id=case, transition="fix")
+    missing = await api.post("move-process", {"process_id": case, "transition": "submit"},
+                             tokens["editor"])  # fmt: skip
+    assert (missing.status, missing.body["detail"]) == (422, "set summary first")
+    await api.command("set-process-data", process_id=case, data={"summary": "disk full"})
+    await api.command("move-process", process_id=case, transition="submit")
+    await api.command("approve-process", token=tokens["ann"], process_id=case)
+    again = await api.post("approve-process", {"process_id": case}, tokens["ann"])
+    assert again.status == 409
+    await settled(api.event_count())
+    waiting = (await graphql.data(CASE, {"id": case}, token=tokens["ann"]))["process"]
+    assert (waiting["stage"], waiting["approvals"]) == ("review", ["ann"])
+    last = await api.command("approve-process", token=tokens["bob"], process_id=case)
+
+    await settled(last.position)
+    closed = (await graphql.data(CASE, {"id": case}, token=tokens["editor"]))["process"]
+    assert closed["stage"] == "closed"
+    assert closed["stageHistory"] == [
+        {"stage": "new", "previous": None, "transition": None},
+        {"stage": "triage", "previous": "new", "transition": "triage"},
+        {"stage": "fixing", "previous": "triage", "transition": "fix"},
+        {"stage": "review", "previous": "fixing", "transition": "submit"},
+        {"stage": "closed", "previous": "review", "transition": None},  # the approvals'
+    ]
+
+
+async def test_a_new_version_leaves_running_cases_alone_until_migrated(api, graphql, settled):
+    await api.command("publish-process-definition", **incident())
+    running = (await api.command("open-process", definition="incident", title="Old")).id
+    two = incident(name="Incident (assessed)", stages=["new", "assessing", "closed"],
+                   transitions=[{"name": "assess", "from": "new", "to": "assessing"}])  # fmt: skip
+    await api.command("publish-process-definition", **two)
+    fresh = (await api.command("open-process", definition="incident", title="New")).id
+
+    refused = await api.post("migrate-process", {"process_id": running}, api.token)
+    assert refused.status == 422
+    assert sorted(e["pointer"] for e in refused.body["errors"]) == [
+        "/mapping/fixing", "/mapping/review", "/mapping/triage"
+    ]  # fmt: skip
+    await settled(api.event_count())
+    query = """query($a: UUID!, $b: UUID!) {
+        old: process(id: $a) { definitionVersion stages availableTransitions(all: true) { name } }
+        new: process(id: $b) { definitionVersion stages }
+        processDefinitions { key name latestVersion versions { version name } }
+    }"""
+    seen = await graphql.data(query, {"a": running, "b": fresh})
+    assert seen["old"]["definitionVersion"] == 1
+    assert [t["name"] for t in seen["old"]["availableTransitions"]] == [
+        "triage", "fix", "submit", "drop"
+    ]  # fmt: skip
+    assert (seen["new"]["definitionVersion"], seen["new"]["stages"]) == (
+        2, ["new", "assessing", "closed"]
+    )  # fmt: skip
+    assert seen["processDefinitions"] == [
+        {
+            "key": "incident",
+            "name": "Incident (assessed)",
+            "latestVersion": 2,
+            "versions": [
+                {"version": 1, "name": "Incident"},
+                {"version": 2, "name": "Incident (assessed)"},
+            ],
+        }
+    ]
+    mapping = {"triage": "assessing", "fixing": "assessing", "review": "assessing"}
+    migrated = await api.command("migrate-process", process_id=running, mapping=mapping)
+    await settled(migrated.position)
+    after = (await graphql.data(query, {"a": running, "b": fresh}))["old"]
+    assert (after["definitionVersion"], after["stages"]) == (2, ["new", "assessing", "closed"])
+    assert [t["name"] for t in after["availableTransitions"]] == ["assess"]
