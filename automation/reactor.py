@@ -36,9 +36,13 @@ from projections.base import Statement
 
 log = structlog.get_logger("bsdflow.reactor")
 
-TRIGGERING = frozenset(
-    {"Occurrence.Recorded", "Entity.Created", "Entity.Updated", "Process.StageEntered"}
-)
+PROCESS_EVENTS = {
+    "Process.StageEntered": "stage_entered",
+    "Process.SlaReminded": "sla_reminder",
+    "Process.SlaBreached": "sla_breached",
+}
+"""Events whose subject is a process, and the trigger each one is."""
+TRIGGERING = frozenset({"Occurrence.Recorded", "Entity.Created", "Entity.Updated", *PROCESS_EVENTS})
 
 
 @dataclass(frozen=True)
@@ -245,17 +249,25 @@ class Reactor(ProcessManager[RunPlan]):
             on = "entity_created" if event.name == "Entity.Created" else "entity_changed"
             type_id = entity.entity_type_id
             return Subject(on, record, previous, context, lambda t: t.entity_type_id == type_id)
-        if event.name == "Process.StageEntered":
-            process = self.lookup.process(event.originator_id, previous_stage=d["previous"])
-            if process is None:
-                return None
-            record = {k: v for k, v in process.items() if k not in ("id", "participants")}
-            record["stage"] = d["stage"]  # as entered, even if it has moved on since
-            participants = self.lookup.participants(process["participants"])
-            context = {"process": process, "participants": participants}
-
-            def stage_matches(t: Trigger) -> bool:
-                return t.process_kind == process["kind"] and t.stage in (None, d["stage"])
-
-            return Subject("stage_entered", record, None, context, stage_matches)
+        if event.name in PROCESS_EVENTS:
+            return self._process_subject(event, PROCESS_EVENTS[event.name])
         return None
+
+    def _process_subject(self, event: RecordedEvent, on: str) -> Subject | None:
+        d = event.data
+        process = self.lookup.process(event.originator_id, previous_stage=d.get("previous"))
+        if process is None:
+            return None
+        record = {k: v for k, v in process.items() if k not in ("id", "participants")}
+        record["stage"] = stage = d["stage"]  # as entered (whose SLA it is), even if it moved on
+        if on != "stage_entered":
+            record["sla_due_at"] = d["due_at"]
+            record["fraction"] = d.get("fraction", 1.0)  # a breach is the whole SLA
+        participants = self.lookup.participants(process["participants"])
+        context = {"process": process, "participants": participants}
+        kind = process["kind"]
+
+        def matches(t: Trigger) -> bool:
+            return t.process_kind == kind and t.stage in (None, stage)
+
+        return Subject(on, record, None, context, matches)

@@ -8,7 +8,9 @@ every `idle_tick` seconds otherwise: see automation/pace.py; times come from an 
    the action's catch-up policy picks which of them still run;
 3. on the first tick after a takeover, planned runs that fell due while no scheduler was
    running go through their action's catch-up policy too;
-4. start every due run that the tenant's delivery rate allows (a new version of the run in
+4. record the SLA reminders and breaches of processes that fell due (after downtime, all
+   that fell due meanwhile: each once, as the process aggregate decides);
+5. start every due run that the tenant's delivery rate allows (a new version of the run in
    the event store: two schedulers can never both start the same attempt), deliver them
    concurrently, and record the outcomes in batches.
 """
@@ -21,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -33,6 +36,7 @@ from automation.lookup import Lookup
 from automation.pace import Pace
 from commands.action_runs import ActionRunBatches, Outcome, RunPlan
 from commands.ports import RateLimiter
+from commands.process_timers import ProcessTimers
 from domain.action_catalog import parse_retry
 from domain.action_run import ActionRun
 from domain.schedules import parse_catch_up, parse_schedule
@@ -44,6 +48,7 @@ from projections.automation.due import (
     recurring_actions,
     stuck_sending,
 )
+from projections.processes.timers import Timer, due_timers, next_timer
 
 log = structlog.get_logger("bsdflow.scheduler")
 Clock = Callable[[], datetime]
@@ -80,13 +85,17 @@ class Scheduler:
     clock: Clock = utc_now
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
     name: str = field(default_factory=lambda: f"scheduler-{uuid4().hex[:8]}")
+    timers: ProcessTimers | None = None
+    """Records processes' SLA timers as they fall due (None: this scheduler does not)."""
     changes: Callable[[], int] | None = None
     """A counter that moves when the event log grows (the events topic's doorbell); lets
     idle ticks skip their queries. None: every tick works."""
     fired: int = 0
+    timers_fired: int = 0
     ticks: int = 0
     delivered: int = 0
     _inflight: set[UUID] = field(default_factory=set)
+    _timers_handled: dict[Timer, float] = field(default_factory=dict)
     _outcomes: list[Outcome] = field(default_factory=list)
 
     def run(self, stop: threading.Event) -> None:
@@ -120,11 +129,12 @@ class Scheduler:
                 if takeover is not None:
                     await asyncio.to_thread(self._plan, conn, lease, now, missed_since)
                     missed_since = None
+                    await asyncio.to_thread(self._fire_timers, conn, now)
                     for run in await asyncio.to_thread(self._start_due, conn, lease.epoch, now):
                         task = asyncio.create_task(self._deliver(gate, run))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
-                    pace.worked(await asyncio.to_thread(next_due, conn))
+                    pace.worked(await asyncio.to_thread(self._next_due, conn))
                 # Outcomes are recorded while the next tick starts runs: neither waits for the other.
                 if self._outcomes and (flushing is None or flushing.done()):
                     flushing = asyncio.create_task(self._flush())
@@ -182,6 +192,25 @@ class Scheduler:
             log.info("missed runs skipped", count=len(cancels))
         for action_id, until in cursors:  # after the plans are stored: never skip one
             lease.advance_cursor(action_id, until)
+
+    def _fire_timers(self, conn: psycopg.Connection[Any], now: datetime) -> None:
+        """Record the timers due by `now`. The read model learns what fired a little later, so
+        the processes handled in the last minute are not looked at again meanwhile."""
+        if self.timers is None:
+            return
+        recent = monotonic() - 60.0
+        self._timers_handled = {k: t for k, t in self._timers_handled.items() if t > recent}
+        while due := due_timers(conn, now, self.config.batch, list(self._timers_handled)):
+            fired = self.timers.fire([process_id for process_id, _ in due], now)
+            self.timers_fired += len(fired)
+            self._timers_handled.update(dict.fromkeys(due, monotonic()))
+            if len(due) < self.config.batch:
+                return
+
+    def _next_due(self, conn: psycopg.Connection[Any]) -> datetime | None:
+        """When the next run or SLA timer falls due."""
+        times = [next_due(conn), next_timer(conn) if self.timers is not None else None]
+        return min((t for t in times if t is not None), default=None)
 
     def _occurrences(
         self, action: Recurring, cursor: datetime | None, runs: list[DueRun], now: datetime

@@ -12,8 +12,7 @@ back to one run at a time and skips the runs it lost, so one collision never dro
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,16 +20,11 @@ from uuid import UUID
 
 import orjson
 
-from commands.context import command_metadata
+from commands.batches import save_in_batches
 from domain.action_catalog import RetryPolicy
 from domain.action_run import ActionRun
 from domain.errors import Conflict
-from eventstore import ConcurrentWrite, EventStore, Metadata
-
-BATCH = 1_000
-MAX_BATCH_BYTES = 256 * 1024
-"""psycopg's pipeline stalls on one very large insert over a Unix socket (≈ 800 KB seen), and
-a run's context can be large: batches are capped by size as well as by count."""
+from eventstore import EventStore
 
 
 @dataclass(frozen=True)
@@ -150,53 +144,9 @@ class ActionRunBatches:
         command: str,
         redo: Callable[[UUID], ActionRun | None] | None = None,
     ) -> list[ActionRun]:
-        by_tenant: dict[UUID, list[ActionRun]] = defaultdict(list)
-        for run_id in run_ids:
-            run = operation(run_id)
-            if run is not None:
-                by_tenant[run.tenant_id].append(run)
-        saved: list[ActionRun] = []
-        for tenant_id, runs in by_tenant.items():
-            meta = command_metadata(command, tenant_id, self.actor)
-            for chunk in _chunks(runs):
-                saved.extend(self._save(chunk, redo or operation, meta))
-        return saved
-
-    def _save(
-        self, runs: list[ActionRun], redo: Callable[[UUID], ActionRun | None], meta: Metadata
-    ) -> list[ActionRun]:
-        try:
-            self.store.save(*runs, metadata=meta)
-            return runs
-        except ConcurrentWrite:
-            pass
-        # A concurrent writer got to some run first. The failed save consumed the pending
-        # events, so redo each operation on fresh state, one run at a time.
-        kept = []
-        for stale in runs:
-            run = redo(stale.id)
-            if run is None:
-                continue
-            try:
-                self.store.save(run, metadata=meta)
-            except ConcurrentWrite:
-                continue  # lost this one: it is the other writer's
-            kept.append(run)
-        return kept
-
-
-def _chunks(runs: list[ActionRun]) -> Iterator[list[ActionRun]]:
-    chunk: list[ActionRun] = []
-    size = 0
-    for run in runs:
-        weight = _weight(run)
-        if chunk and (len(chunk) >= BATCH or size + weight > MAX_BATCH_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(run)
-        size += weight
-    if chunk:
-        yield chunk
+        return save_in_batches(
+            self.store, run_ids, operation, command, self.actor, redo, weight=_weight
+        )
 
 
 def _weight(run: ActionRun) -> int:

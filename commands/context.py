@@ -84,6 +84,7 @@ class CommandContext:
     upload: StagedBlob | None = None
     roles: frozenset[str] = frozenset()
     """The actor's roles in the tenant: its token's and its membership's."""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _held: list[tuple[str, str]] = field(default_factory=list)
 
     @property

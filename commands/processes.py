@@ -3,19 +3,20 @@ transitions and approvals), keep its data, staff it, close it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
+from domain.calendar import BusinessCalendar
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.participant import Participant
 from domain.process import Process
 from domain.process_definition import ProcessDefinition
-from domain.workflow import Workflow
+from domain.workflow import Clock, Workflow
 
 
 class OpenProcess(Command):
@@ -46,7 +47,14 @@ def open_process(cmd: OpenProcess, ctx: CommandContext) -> Recorded:
     version = definition.latest if cmd.version is None else cmd.version
     workflow = definition.workflow(version)
     process = Process.open_defined(
-        ctx.tenant_id, definition.key, version, workflow, cmd.title, cmd.due_at, cmd.data
+        ctx.tenant_id,
+        definition.key,
+        version,
+        workflow,
+        _clock(ctx),
+        cmd.title,
+        cmd.due_at,
+        cmd.data,
     )
     return ctx.save(process)
 
@@ -80,10 +88,7 @@ def move_process(cmd: MoveProcess, ctx: CommandContext) -> Recorded:
     process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
     workflow = _pinned(ctx, process)
     entities = [_entity_view(ctx, entity_id) for entity_id in process.entity_ids]
-    timezone = str(ctx.tenant().settings["timezone"])
-    process.move(
-        workflow, cmd.transition, ctx.actor, process.case(entities), datetime.now(UTC), timezone
-    )
+    process.move(workflow, cmd.transition, ctx.actor, process.case(entities), _clock(ctx))
     return ctx.save(process)
 
 
@@ -111,7 +116,7 @@ class ApproveProcess(Command):
 
 def approve_process(cmd: ApproveProcess, ctx: CommandContext) -> Recorded:
     process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
-    process.approve(_pinned(ctx, process), ctx.actor)
+    process.approve(_pinned(ctx, process), ctx.actor, _clock(ctx))
     return ctx.save(process)
 
 
@@ -125,7 +130,7 @@ class RejectProcess(Command):
 
 def reject_process(cmd: RejectProcess, ctx: CommandContext) -> Recorded:
     process = ctx.load(Process, cmd.process_id, cmd.expected_version, ("process_id",))
-    process.reject(_pinned(ctx, process), ctx.actor, cmd.reason)
+    process.reject(_pinned(ctx, process), ctx.actor, cmd.reason, _clock(ctx))
     return ctx.save(process)
 
 
@@ -146,8 +151,13 @@ def migrate_process(cmd: MigrateProcess, ctx: CommandContext) -> Recorded:
     definition = _definition(ctx, process.definition_key)
     version = definition.latest if cmd.version is None else cmd.version
     current = definition.workflow(process.definition_version)
-    process.migrate(current, definition.workflow(version), version, cmd.mapping)
+    process.migrate(current, definition.workflow(version), version, cmd.mapping, _clock(ctx))
     return ctx.save(process)
+
+
+def _clock(ctx: CommandContext) -> Clock:
+    """Now, and the tenant's business calendar (its timezone, working hours and holidays)."""
+    return Clock(ctx.clock(), BusinessCalendar.of(ctx.tenant().settings))
 
 
 def _definition(ctx: CommandContext, key: str) -> ProcessDefinition:

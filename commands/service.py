@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
 from commands.ports import AsyncRateLimiter, BlobStore, Locks, RateLimiter, SecretBox, StagedBlob
 from commands.prevalidation import Prevalidation
+from commands.process_timers import ProcessTimers
 from commands.receipts import CommandReceipt
 from commands.registry import Command, CommandSpec
 from domain.errors import Conflict, DomainError, NotFound
@@ -72,6 +74,8 @@ class CommandService:
     """Who may do what (by default, the roles and members `store` holds)."""
     quota: RateLimiter | None = None
     """Each tenant's commands_per_second, shared by every API process (absent: unlimited)."""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """What handlers take as now: SLA deadlines and guards' dates (injectable for tests)."""
     _rates: dict[UUID, tuple[float, int]] = field(default_factory=dict)
     """Tenant → (when read, its commands per second)."""
     _closed: dict[UUID, float] = field(default_factory=dict)
@@ -142,6 +146,7 @@ class CommandService:
             receipt,
             upload,
             frozenset(granted.roles),
+            self.clock,
         )
         try:
             result = spec.handler(body, ctx)
@@ -180,6 +185,11 @@ class CommandService:
         """The batch forms of the action-run commands, acting as `principal`."""
         self.book.require(principal, "automation:run")
         return ActionRunBatches(self.store, principal.actor)
+
+    def process_timers(self, principal: Principal) -> ProcessTimers:
+        """Recording SLA reminders and breaches as they fall due, acting as `principal`."""
+        self.book.require(principal, "automation:run")
+        return ProcessTimers(self.store, principal.actor)
 
     def replay(
         self, spec: CommandSpec[Any], body: Command, principal: Principal, key: str

@@ -16,7 +16,16 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import Conflict, DomainError, InvalidInput
 from domain.fields import DataInvalid, FieldError, validate_data
 from domain.names import clean_name
-from domain.workflow import Actor, Blocker, Case, GuardFailed, NotPermitted, Workflow
+from domain.workflow import (
+    Actor,
+    Blocker,
+    Case,
+    Clock,
+    GuardFailed,
+    NotPermitted,
+    SlaTimers,
+    Workflow,
+)
 
 
 class Process(Aggregate):
@@ -32,11 +41,15 @@ class Process(Aggregate):
         data: dict[str, Any]
         definition_key: str | None
         definition_version: int | None
+        sla_due_at: datetime | None
+        sla_reminders: list[dict[str, Any]]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["definition_key"] = None
             state["definition_version"] = None
+            state["sla_due_at"] = None
+            state["sla_reminders"] = []
 
     # Class defaults serve snapshots taken before processes had definitions and approvals.
     definition_key: str | None = None
@@ -44,6 +57,11 @@ class Process(Aggregate):
     approvals: tuple[str, ...] = ()
     """The actors who approved the current stage, in order."""
     stage_entered_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    """When the current stage's SLA is breached (None: the stage has none)."""
+    sla_reminders: tuple[dict[str, Any], ...] = ()
+    """The current stage's reminders not yet due: `{"fraction": 0.8, "at": <ISO instant>}`."""
+    sla_breached: bool = False
 
     @event(Opened)
     def __init__(
@@ -56,6 +74,8 @@ class Process(Aggregate):
         data: dict[str, Any],
         definition_key: str | None,
         definition_version: int | None,
+        sla_due_at: datetime | None,
+        sla_reminders: list[dict[str, Any]],
     ) -> None:
         self.tenant_id = tenant_id
         self.kind = kind
@@ -72,6 +92,9 @@ class Process(Aggregate):
         self.definition_key = definition_key
         self.definition_version = definition_version
         self.approvals = ()
+        self.sla_due_at = sla_due_at
+        self.sla_reminders = tuple(sla_reminders)
+        self.sla_breached = False
 
     @classmethod
     def open(
@@ -99,6 +122,8 @@ class Process(Aggregate):
             data=data or {},
             definition_key=None,
             definition_version=None,
+            sla_due_at=None,
+            sla_reminders=[],
         )
 
     @classmethod
@@ -108,12 +133,14 @@ class Process(Aggregate):
         key: str,
         version: int,
         workflow: Workflow,
+        clock: Clock,
         title: str,
         due_at: datetime | None = None,
         data: dict[str, Any] | None = None,
     ) -> Process:
         """A case of a definition's version, in its first stage."""
         _check_due(due_at)
+        timers = clock.timers(workflow.stages[0])
         return cls(
             tenant_id=tenant_id,
             kind=key,
@@ -123,6 +150,7 @@ class Process(Aggregate):
             data=_validated(workflow, data or {}, partial=False),
             definition_key=key,
             definition_version=version,
+            **_timers_of(timers),
         )
 
     def case(self, entities: Sequence[Mapping[str, Any]] = ()) -> Case:
@@ -149,16 +177,23 @@ class Process(Aggregate):
         stage: str
         previous: str
         transition: str | None
+        sla_due_at: datetime | None
+        sla_reminders: list[dict[str, Any]]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["transition"] = None
+            state["sla_due_at"] = None
+            state["sla_reminders"] = []
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Process)
             aggregate.stage = self.stage
             aggregate.approvals = ()
             aggregate.stage_entered_at = self.timestamp
+            aggregate.sla_due_at = self.sla_due_at
+            aggregate.sla_reminders = tuple(self.sla_reminders)
+            aggregate.sla_breached = False
 
     def enter_stage(self, stage: str) -> None:
         self._require_open()
@@ -174,26 +209,24 @@ class Process(Aggregate):
             self._enter(stage, None)
 
     def move(
-        self,
-        workflow: Workflow,
-        transition: str,
-        actor: Actor,
-        case: Case,
-        now: datetime,
-        timezone: str,
+        self, workflow: Workflow, transition: str, actor: Actor, case: Case, clock: Clock
     ) -> None:
         """Take a transition of the pinned version: refused for the first reason it may not
         be taken (`case` is this case with its linked entities, as the guard sees it)."""
         self._require_defined()
         taken = workflow.transition(transition)
-        blockers = workflow.blockers(case, taken, actor, now, timezone)
+        blockers = workflow.blockers(case, taken, actor, clock.now, clock.timezone)
         if blockers:
             raise refusal(blockers[0])
-        self._enter(taken.target, taken.name)
+        self._enter(taken.target, taken.name, clock.timers(workflow.stage(taken.target)))
 
-    def _enter(self, stage: str, transition: str | None) -> None:
+    def _enter(self, stage: str, transition: str | None, timers: SlaTimers | None = None) -> None:
         self.trigger_event(
-            self.StageEntered, stage=stage, previous=self.stage, transition=transition
+            self.StageEntered,
+            stage=stage,
+            previous=self.stage,
+            transition=transition,
+            **_timers_of(timers),
         )
 
     def set_data(self, workflow: Workflow | None, changes: Mapping[str, Any]) -> None:
@@ -215,33 +248,40 @@ class Process(Aggregate):
         merged = {**self.data, **changes}
         self.data = {key: value for key, value in merged.items() if value is not None}
 
-    def approve(self, workflow: Workflow, actor: Actor) -> None:
+    def approve(self, workflow: Workflow, actor: Actor, clock: Clock) -> None:
         """One approval of the current stage; the last one needed may move the case on."""
         self._require_defined()
         approval = workflow.may_approve(self.case(), actor)
         if actor.actor in self.approvals:
             raise Conflict(f"{actor.actor!r} approved stage {self.stage!r} already")
         self._approved(actor.actor, self.stage)
-        if len(self.approvals) >= approval.count and approval.approved_to is not None:
-            self._enter(approval.approved_to, None)
+        target = approval.approved_to
+        if len(self.approvals) >= approval.count and target is not None:
+            self._enter(target, None, clock.timers(workflow.stage(target)))
 
     @event("Approved")
     def _approved(self, actor: str, stage: str) -> None:
         self.approvals = (*self.approvals, actor)
 
-    def reject(self, workflow: Workflow, actor: Actor, reason: str) -> None:
+    def reject(self, workflow: Workflow, actor: Actor, reason: str, clock: Clock) -> None:
         """Send the case back to the stage its approval names, saying why."""
         self._require_defined()
         approval = workflow.may_approve(self.case(), actor)
         self._rejected(actor.actor, self.stage, clean_name(reason, ("reason",), 500))
-        self._enter(approval.rejected_to, None)
+        target = approval.rejected_to
+        self._enter(target, None, clock.timers(workflow.stage(target)))
 
     @event("Rejected")
     def _rejected(self, actor: str, stage: str, reason: str) -> None:
         pass  # what follows (the stage entered) changes the case
 
     def migrate(
-        self, current: Workflow, target: Workflow, version: int, mapping: Mapping[str, str]
+        self,
+        current: Workflow,
+        target: Workflow,
+        version: int,
+        mapping: Mapping[str, str],
+        clock: Clock,
     ) -> None:
         """Move the case to another version of its definition. Every stage of its own version
         must have a place in the target: a stage of the same name, or the one `mapping` names."""
@@ -277,17 +317,86 @@ class Process(Aggregate):
             raise DataInvalid(errors)
         _validated(target, self.data, partial=True)
         stage = mapping.get(self.stage, self.stage)
-        self._migrated(self.definition_version, version, names, stage, self.stage)
+        # The SLA of the version it now follows: from now for a new stage, else from the
+        # stage's entry (a breach already recorded stays recorded).
+        entered = None if stage != self.stage else self.stage_entered_at
+        timers = clock.timers(target.stage(stage), entered)
+        self.trigger_event(
+            self.Migrated,
+            from_version=self.definition_version,
+            version=version,
+            stages=names,
+            stage=stage,
+            previous=self.stage,
+            **_timers_of(timers),
+        )
 
-    @event("Migrated")
-    def _migrated(
-        self, from_version: int | None, version: int, stages: list[str], stage: str, previous: str
+    class Migrated(Aggregate.Event):
+        from_version: int | None
+        version: int
+        stages: list[str]
+        stage: str
+        previous: str
+        sla_due_at: datetime | None
+        sla_reminders: list[dict[str, Any]]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Process)
+            aggregate.definition_version = self.version
+            aggregate.stages = self.stages
+            if self.stage != self.previous:
+                aggregate.stage = self.stage
+                aggregate.approvals = ()
+                aggregate.stage_entered_at = self.timestamp
+                aggregate.sla_breached = False
+            if not aggregate.sla_breached:
+                aggregate.sla_due_at = self.sla_due_at
+            aggregate.sla_reminders = tuple(
+                r for r in self.sla_reminders if datetime.fromisoformat(r["at"]) > self.timestamp
+            )
+
+    @property
+    def next_timer_at(self) -> datetime | None:
+        """When the next SLA reminder or the breach falls due (None: nothing is pending)."""
+        if self.status != "open":
+            return None
+        return _next_timer(self.sla_reminders, None if self.sla_breached else self.sla_due_at)
+
+    def fire_timers(self, now: datetime) -> bool:
+        """Record each SLA reminder and the breach that is due by `now`, once: a second call,
+        or one for a visit the case has left, records nothing. Whether anything was due."""
+        if self.status != "open":
+            return False
+        fired = False
+        for reminder in self.sla_reminders:
+            if datetime.fromisoformat(reminder["at"]) <= now:
+                rest = tuple(r for r in self.sla_reminders if r is not reminder)
+                following = _next_timer(rest, None if self.sla_breached else self.sla_due_at)
+                self._reminded(
+                    self.stage, reminder["fraction"], reminder["at"], self.sla_due_at, following
+                )
+                fired = True
+        if self.sla_due_at is not None and not self.sla_breached and self.sla_due_at <= now:
+            self._breached(self.stage, self.sla_due_at, _next_timer(self.sla_reminders, None))
+            fired = True
+        return fired
+
+    # `next_at` (when the visit's next timer falls due after this one) is for the read model,
+    # which finds due timers by it.
+    @event("SlaReminded")
+    def _reminded(
+        self,
+        stage: str,
+        fraction: float,
+        at: str,
+        due_at: datetime | None,
+        next_at: datetime | None,
     ) -> None:
-        self.definition_version = version
-        self.stages = stages
-        if stage != previous:
-            self.stage = stage
-            self.approvals = ()
+        self.sla_reminders = tuple(r for r in self.sla_reminders if r["at"] != at)
+
+    @event("SlaBreached")
+    def _breached(self, stage: str, due_at: datetime, next_at: datetime | None) -> None:
+        self.sla_breached = True
 
     def assign(self, participant_id: UUID, role: str) -> None:
         self._require_open()
@@ -374,6 +483,23 @@ def refusal(blocker: Blocker) -> DomainError:
     if blocker.reason in ("stage", "closed"):
         return Conflict(blocker.message, ("transition",))
     return InvalidInput(blocker.message, ("transition",))
+
+
+def _next_timer(reminders: Sequence[Mapping[str, Any]], due_at: datetime | None) -> datetime | None:
+    pending = [datetime.fromisoformat(r["at"]) for r in reminders]
+    return min([*pending, *([due_at] if due_at else [])], default=None)
+
+
+def next_timer_of(event: Mapping[str, Any]) -> datetime | None:
+    """When the first timer of a stage visit falls due, from its StageEntered's (or Opened's,
+    Migrated's) data as stored."""
+    due = event.get("sla_due_at")
+    due_at = datetime.fromisoformat(due) if isinstance(due, str) else due
+    return _next_timer(event.get("sla_reminders") or [], due_at)
+
+
+def _timers_of(timers: SlaTimers | None) -> dict[str, Any]:
+    return timers.to_event() if timers else {"sla_due_at": None, "sla_reminders": []}
 
 
 def _validated(workflow: Workflow, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.calendar import DEFAULT_WORKING_HOURS, parse_holidays, parse_working_hours
 from domain.errors import InvalidInput
 from domain.ids import tenant_id_for
 from domain.names import clean_name
@@ -29,6 +30,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "typo_tolerance": True,
     "min_word_size_for_one_typo": 5,
     "min_word_size_for_two_typos": 9,
+    # business time, for SLAs counted in working hours (in the tenant's timezone)
+    "working_hours": DEFAULT_WORKING_HOURS,
+    "holidays": [],
 }
 MIN_ONE_TYPO, MIN_TWO_TYPOS, MAX_WORD_SIZE = 3, 7, 100
 """Search keeps each word's variants with up to two letters deleted from seven letters on, one
@@ -65,6 +69,8 @@ def normalise_settings(raw: dict[str, Any]) -> dict[str, Any]:
             "must not be below graphql_cost_per_request", ("settings", "graphql_cost_per_minute")
         )
     _check_typos(settings)
+    parse_working_hours(settings["working_hours"])
+    parse_holidays(settings["holidays"])
     return settings
 
 

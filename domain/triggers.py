@@ -18,7 +18,13 @@ from domain.names import clean_name
 from domain.rules import VarType, field_var_types
 
 TriggerOn = Literal[
-    "occurrence_recorded", "entity_created", "entity_changed", "stage_entered", "schedule"
+    "occurrence_recorded",
+    "entity_created",
+    "entity_changed",
+    "stage_entered",
+    "sla_reminder",
+    "sla_breached",
+    "schedule",
 ]
 TRIGGERS: tuple[str, ...] = get_args(TriggerOn)
 
@@ -39,6 +45,14 @@ _PROCESS_VARS: dict[str, VarType] = {
     "due_at": "datetime",
     "data": "any",
 }
+_SLA_VARS: dict[str, VarType] = {
+    **_PROCESS_VARS,
+    "sla_due_at": "datetime",
+    "fraction": "number",
+}
+PROCESS_TRIGGERS = ("stage_entered", "sla_reminder", "sla_breached")
+"""Triggers whose record is a process: entering a stage, and its SLA's timers (a reminder at a
+fraction of the SLA, the breach)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class Trigger:
             "entity_created": "entity",
             "entity_changed": "entity",
             "stage_entered": "process",
+            "sla_reminder": "process",
+            "sla_breached": "process",
             "schedule": None,
         }[self.on]
 
@@ -83,6 +99,8 @@ class Trigger:
             return {**_ENTITY_VARS, **typed}
         if self.on == "stage_entered":
             return dict(_PROCESS_VARS)
+        if self.on in PROCESS_TRIGGERS:
+            return dict(_SLA_VARS)
         return {}
 
     def to_json(self) -> dict[str, Any]:
@@ -109,6 +127,8 @@ def parse_trigger(raw: object, path: tuple[str | int, ...] = ("trigger",)) -> Tr
         "entity_created": {"on", "entity_type_id"},
         "entity_changed": {"on", "entity_type_id"},
         "stage_entered": {"on", "process_kind", "stage"},
+        "sla_reminder": {"on", "process_kind", "stage"},
+        "sla_breached": {"on", "process_kind", "stage"},
         "schedule": {"on"},
     }[on]
     for key in raw:
@@ -135,7 +155,7 @@ def parse_trigger(raw: object, path: tuple[str | int, ...] = ("trigger",)) -> Tr
         on=cast("TriggerOn", on),
         kind=name("kind", required=on == "occurrence_recorded"),
         entity_type_id=entity_type_id,
-        process_kind=name("process_kind", required=on == "stage_entered"),
+        process_kind=name("process_kind", required=on in PROCESS_TRIGGERS),
         stage=name("stage", required=False),
     )
 

@@ -7,7 +7,8 @@ would give.
 
     {"name": "Incident",
      "fields": [{"name": "severity", "type": "integer"}],
-     "stages": ["new", {"name": "triage", "sla": {"within": "PT4H", "business_hours": true}},
+     "stages": ["new", {"name": "triage",
+                        "sla": {"within": "PT4H", "business_hours": true, "remind_at": [0.8]}},
                 {"name": "review", "approval": {"count": 2, "role": "reviewer",
                                                 "rejected_to": "fixing", "approved_to": "closed"}}],
      "transitions": [{"name": "fix", "from": "triage", "to": "fixing",
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.calendar import BusinessCalendar
 from domain.errors import DomainError, InvalidInput
 from domain.fields import (
     DataInvalid,
@@ -41,7 +43,7 @@ STAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,62}$")
 MAX_STAGES = 100
 MAX_TRANSITIONS = 500
 _STAGE_KEYS = {"name", "sla", "approval"}
-_SLA_KEYS = {"within", "business_hours"}
+_SLA_KEYS = {"within", "business_hours", "remind_at"}
 _APPROVAL_KEYS = {"count", "role", "participant_role", "rejected_to", "approved_to"}
 _TRANSITION_KEYS = {"name", "from", "to", "guard", "roles", "requires"}
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -80,6 +82,48 @@ class NotPermitted(DomainError):
 class Sla:
     within: timedelta
     business_hours: bool
+    remind_at: tuple[float, ...] = ()
+    """Fractions of the SLA (0.8: when 80 % of it has passed) at which a reminder is due."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTimers:
+    """A stage visit's deadline and reminders, fixed when the stage is entered."""
+
+    due_at: datetime
+    reminders: tuple[tuple[float, datetime], ...]
+    """(fraction, instant), in order."""
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "sla_due_at": self.due_at,
+            "sla_reminders": [{"fraction": f, "at": at.isoformat()} for f, at in self.reminders],
+        }
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When a command acts, and the tenant's business calendar for SLAs."""
+
+    now: datetime
+    calendar: BusinessCalendar
+
+    @property
+    def timezone(self) -> str:
+        return self.calendar.zone.key
+
+    def timers(self, stage: Stage, entered: datetime | None = None) -> SlaTimers | None:
+        """The SLA timers of a visit of `stage` entered at `entered` (now by default)."""
+        sla = stage.sla
+        if sla is None:
+            return None
+        start = entered or self.now
+
+        def after(work: timedelta) -> datetime:
+            return self.calendar.add(start, work) if sla.business_hours else start + work
+
+        reminders = tuple((f, after(sla.within * f)) for f in sla.remind_at)
+        return SlaTimers(after(sla.within), reminders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +423,17 @@ def _sla(raw: object, at: Path, problems: _Problems) -> Sla | None:
     business = raw.get("business_hours", False)
     if not isinstance(business, bool):
         problems.add((*path, "business_hours"), "must be true or false")
-    return Sla(within, bool(business))
+    remind = raw.get("remind_at", [])
+    fractions: list[float] = []
+    if not isinstance(remind, list) or len(remind) > 10:
+        problems.add((*path, "remind_at"), "a list of at most 10 fractions like 0.8")
+        remind = []
+    for i, value in enumerate(remind):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            problems.add((*path, "remind_at", i), "a fraction of the SLA between 0 and 1, like 0.8")
+        else:
+            fractions.append(float(value))
+    return Sla(within, bool(business), tuple(sorted(set(fractions))))
 
 
 def _approval(stage: Mapping[str, Any], at: Path, problems: _Problems) -> Approval | None:
@@ -515,6 +569,8 @@ def _stage_dict(stage: Stage) -> dict[str, Any] | str:
     out: dict[str, Any] = {"name": stage.name}
     if stage.sla is not None:
         out["sla"] = {"within": _iso(stage.sla.within), "business_hours": stage.sla.business_hours}
+        if stage.sla.remind_at:
+            out["sla"]["remind_at"] = list(stage.sla.remind_at)
     if stage.approval is not None:
         a = stage.approval
         out["approval"] = {

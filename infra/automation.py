@@ -112,6 +112,7 @@ class AutomationSide:
             RedisTokenBucket(rt.redis),
             clock=self.clock,
             config=config,
+            timers=rt.commands.process_timers(Principal.system("bsdflow-scheduler")),
             # The relay rings the events topic after each batch it publishes: ticks between
             # rings, with nothing due or in flight, skip their queries.
             changes=lambda: rt.doorbell.rings(events_topic),

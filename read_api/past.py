@@ -112,6 +112,8 @@ async def past_process(info: Info, id: UUID, position: int) -> ProcessRow | None
         definition_version=state.get("definition_version"),
         approvals=list(state.get("approvals", ())),
         stage_entered_at=_time(state.get("stage_entered_at")) or found.created_at,
+        sla_due_at=_time(state.get("sla_due_at")),
+        sla_breached=bool(state.get("sla_breached")),
     )
 
 

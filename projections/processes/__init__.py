@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from domain.process import Process
+from domain.process import Process, next_timer_of
 from domain.process_definition import ProcessDefinition
 from domain.tenant import DEFAULT_SETTINGS, Tenant
 from eventstore import RecordedEvent
@@ -38,8 +38,8 @@ class ProcessesProjection(Projection):
         yield Statement.of(
             "INSERT INTO {schema}.processes (tenant_id, id, kind, title, stages, stage, due_at, "
             "data, version, opened_at, updated_at, position, definition_key, definition_version, "
-            "stage_entered_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "stage_entered_at, sla_due_at, next_timer_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, id) DO NOTHING",
             e.tenant_id,
             e.originator_id,
@@ -56,6 +56,8 @@ class ProcessesProjection(Projection):
             d.get("definition_key"),
             d.get("definition_version"),
             e.timestamp,
+            when(d.get("sla_due_at")),
+            next_timer_of(d),
         )
         yield Statement.of(
             HISTORY, e.tenant_id, e.originator_id, e.position, first, None, None, e.timestamp
@@ -66,10 +68,13 @@ class ProcessesProjection(Projection):
         d = e.data
         yield versioned_update(
             "processes",
-            "stage = %s, approvals = '{}', stage_entered_at = %s",
+            "stage = %s, approvals = '{}', stage_entered_at = %s, sla_due_at = %s, "
+            "sla_breached = false, next_timer_at = %s",
             e,
             d["stage"],
             e.timestamp,
+            when(d.get("sla_due_at")),
+            next_timer_of(d),
         )
         yield Statement.of(
             HISTORY,
@@ -92,6 +97,19 @@ class ProcessesProjection(Projection):
             "processes", "data = (data - %s::text[]) || %s::jsonb", e, cleared, jsonb(kept)
         )
 
+    @handles(event_class(Process, "SlaReminded"))
+    def sla_reminded(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("processes", "next_timer_at = %s", e, when(e.data["next_at"]))
+
+    @handles(event_class(Process, "SlaBreached"))
+    def sla_breached(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update(
+            "processes",
+            "sla_breached = true, next_timer_at = %s",
+            e,
+            when(e.data["next_at"]),
+        )
+
     @handles(event_class(Process, "Approved"))
     def approved(self, e: RecordedEvent) -> Iterator[Statement]:
         yield versioned_update(
@@ -106,15 +124,26 @@ class ProcessesProjection(Projection):
     def migrated(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
         moved = d["stage"] != d["previous"]
+        due = when(d["sla_due_at"])
+        later = [r for r in d["sla_reminders"] if datetime.fromisoformat(r["at"]) > e.timestamp]
+        reminded = next_timer_of({"sla_reminders": later})
+        # As the aggregate: a new stage starts afresh; in the same one a breach stays recorded.
         yield versioned_update(
             "processes",
-            "definition_version = %s, stages = %s, stage = %s"
-            + (", approvals = '{}', stage_entered_at = %s" if moved else ""),
+            "definition_version = %s, stages = %s, stage = %s, "
+            + (
+                "approvals = '{}', stage_entered_at = %s, sla_breached = false, "
+                "sla_due_at = %s, next_timer_at = LEAST(%s::timestamptz, %s::timestamptz)"
+                if moved
+                else "sla_due_at = CASE WHEN sla_breached THEN sla_due_at ELSE %s END, "
+                "next_timer_at = LEAST(%s::timestamptz, "
+                "CASE WHEN sla_breached THEN NULL ELSE %s::timestamptz END)"
+            ),
             e,
             d["version"],
             d["stages"],
             d["stage"],
-            *((e.timestamp,) if moved else ()),
+            *((e.timestamp, due, reminded, due) if moved else (due, reminded, due)),
         )
         if moved:
             yield Statement.of(

@@ -33,7 +33,7 @@ case."""
 COLUMNS = (
     "id, kind, title, stages, stage, status, outcome, due_at, data, participants, entity_ids, "
     "version, opened_at, updated_at, closed_at, position, definition_key, definition_version, "
-    "approvals, stage_entered_at"
+    "approvals, stage_entered_at, sla_due_at, sla_breached"
 )
 DEFINITION_COLUMNS = (
     "id, key, name, description, versions, published_at, retired, version, created_at, "
@@ -69,6 +69,9 @@ class ProcessRow:
     approvals: list[str]
     """Who approved the current stage, in order."""
     stage_entered_at: datetime
+    sla_due_at: datetime | None
+    """When the current stage's SLA is (or was) breached; None: the stage has none."""
+    sla_breached: bool
 
 
 @dataclass

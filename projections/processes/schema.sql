@@ -21,8 +21,15 @@ CREATE TABLE IF NOT EXISTS {schema}.processes (
     definition_version int,
     approvals text[] NOT NULL DEFAULT '{}',
     stage_entered_at timestamptz NOT NULL,
+    -- The current stage's SLA: its deadline, whether it was breached, and when its next
+    -- timer (a reminder, or the breach) falls due, by which the scheduler finds due ones.
+    sla_due_at timestamptz,
+    sla_breached boolean NOT NULL DEFAULT false,
+    next_timer_at timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
+CREATE INDEX IF NOT EXISTS processes_timers
+    ON {schema}.processes (next_timer_at) WHERE next_timer_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS processes_by_definition
     ON {schema}.processes (tenant_id, definition_key, stage, stage_entered_at)
     WHERE definition_key IS NOT NULL;

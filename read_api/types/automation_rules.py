@@ -21,6 +21,7 @@ from domain.errors import InvalidInput
 from domain.fields import FieldSpec
 from domain.rules import CompiledRule, RuleInput, check_rule, compile_rule
 from domain.triggers import (
+    PROCESS_TRIGGERS,
     Trigger,
     entity_record,
     occurrence_record,
@@ -116,7 +117,7 @@ async def latest_subjects(info: Info, trigger: Trigger, last: int) -> list[Subje
         return []
     if trigger.on == "occurrence_recorded":
         return await _occurrences(info, trigger, last)
-    if trigger.on == "stage_entered":
+    if trigger.on in PROCESS_TRIGGERS:
         return await _processes(info, trigger, last)
     return await _entities(info, trigger, last)
 
@@ -157,6 +158,8 @@ async def _processes(info: Info, trigger: Trigger, last: int) -> list[Subject]:
     for r, history in zip(rows, histories, strict=True):
         before = history[-1].previous if history else None
         record = process_record(r.kind, r.title, r.stage, before, r.status, r.due_at, r.data)
+        if trigger.on != "stage_entered":  # its SLA's timers: as of the breach
+            record |= {"sla_due_at": r.sla_due_at and r.sla_due_at.isoformat(), "fraction": 1.0}
         subjects.append(Subject(r.id, record))
     return subjects
 

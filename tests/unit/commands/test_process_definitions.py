@@ -3,11 +3,14 @@ their transitions (guards, roles, required fields, approvals), migrate them."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from commands.auth import Forbidden
+from commands.auth import Forbidden, Principal
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.fields import DataInvalid
 from domain.process import Process
@@ -31,7 +34,10 @@ def incident(**changes: Any) -> dict[str, Any]:
         ],
         "stages": [
             "new",
-            {"name": "triage", "sla": {"within": "PT4H", "business_hours": True}},
+            {
+                "name": "triage",
+                "sla": {"within": "PT4H", "business_hours": True, "remind_at": [0.8]},
+            },
             "fixing",
             {
                 "name": "review",
@@ -356,3 +362,68 @@ def test_a_retired_definition_opens_no_new_cases(handle):
     handle.given("retire-process-definition", key="incident")
     with pytest.raises(Conflict, match="retired"):
         handle("open-process", definition="incident", title="Outage")
+
+
+PARIS = ZoneInfo("Europe/Paris")
+FRIDAY_4PM = datetime(2026, 12, 4, 16, 0, tzinfo=PARIS)
+
+
+def triaged_on_friday(handle) -> str:
+    handle.given("change-tenant-settings", settings={"timezone": "Europe/Paris"})
+    published(handle)
+    handle.service.clock = lambda: FRIDAY_4PM
+    process_id = opened(handle)
+    handle.given("move-process", process_id=process_id, transition="triage")
+    return process_id
+
+
+def test_entering_a_stage_with_an_sla_fixes_its_deadline_and_reminder_in_working_hours(handle):
+    process = handle.load(Process, triaged_on_friday(handle))
+    assert process.sla_due_at.astimezone(PARIS) == datetime(2026, 12, 7, 12, 0, tzinfo=PARIS)
+    (reminder,) = process.sla_reminders
+    assert reminder["fraction"] == 0.8
+    assert datetime.fromisoformat(reminder["at"]).astimezone(PARIS).time() == time(11, 12)
+    assert process.next_timer_at == datetime.fromisoformat(reminder["at"])
+
+
+def test_timers_fire_once_each_when_due_and_never_again(handle):
+    process_id = triaged_on_friday(handle)
+    timers = handle.service.process_timers(Principal.system("test-scheduler"))
+    monday = datetime(2026, 12, 7, tzinfo=PARIS)
+    assert timers.fire([UUID(process_id)], monday.replace(hour=11)) == []
+    assert handle.then == []
+    timers.fire([UUID(process_id)], monday.replace(hour=11, minute=12))
+    assert handle.then == ["Process.SlaReminded"]
+    handle.store.given()
+    timers.fire([UUID(process_id)], monday.replace(hour=11, minute=30))
+    assert handle.then == []
+    timers.fire([UUID(process_id)], monday.replace(hour=13))
+    assert handle.then == ["Process.SlaBreached"]
+    assert handle.events[0].data["stage"] == "triage"
+    handle.store.given()
+    timers.fire([UUID(process_id)], monday.replace(day=9))
+    assert handle.then == []
+    assert handle.load(Process, process_id).next_timer_at is None
+
+
+def test_after_downtime_the_reminder_and_the_breach_are_both_recorded_in_order(handle):
+    process_id = triaged_on_friday(handle)
+    timers = handle.service.process_timers(Principal.system("test-scheduler"))
+    timers.fire([UUID(process_id)], datetime(2026, 12, 8, tzinfo=PARIS))
+    assert handle.then == ["Process.SlaReminded", "Process.SlaBreached"]
+
+
+def test_leaving_the_stage_cancels_its_timers(handle):
+    process_id = triaged_on_friday(handle)
+    staffed(handle)
+    handle.given("move-process", as_role="lead", process_id=process_id, transition="drop")
+    timers = handle.service.process_timers(Principal.system("test-scheduler"))
+    assert timers.fire([UUID(process_id)], datetime(2026, 12, 9, tzinfo=PARIS)) == []
+    assert handle.load(Process, process_id).next_timer_at is None
+
+
+def test_only_bsdflows_own_automation_records_timers(handle):
+    with pytest.raises(Forbidden):
+        handle.service.process_timers(
+            Principal(actor="eve", tenant_slug="acme", roles=frozenset({"admin"}))
+        )
