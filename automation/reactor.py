@@ -94,6 +94,9 @@ class Subject:
     """The template's variables: the record by name, its process, participants…"""
     matches: Callable[[Trigger], bool]
     """Whether a trigger of kind `on` is about this record (kind, type, stage…)."""
+    at: datetime | None = None
+    """When it happened, where that is not when its event was stored: an SLA timer fell due
+    at its instant, however late the scheduler recorded it."""
 
 
 class Reactor(ProcessManager[RunPlan]):
@@ -170,7 +173,7 @@ class Reactor(ProcessManager[RunPlan]):
         if subject is None:
             return
         tenant = self.lookup.tenant(event.tenant_id)
-        trigger_time = event.timestamp
+        trigger_time = subject.at or event.timestamp
         for watch in self.watches[event.tenant_id].values():
             if watch.paused or watch.trigger.on != subject.on or not subject.matches(watch.trigger):
                 continue
@@ -260,9 +263,11 @@ class Reactor(ProcessManager[RunPlan]):
             return None
         record = {k: v for k, v in process.items() if k not in ("id", "participants")}
         record["stage"] = stage = d["stage"]  # as entered (whose SLA it is), even if it moved on
+        at = None
         if on != "stage_entered":
             record["sla_due_at"] = d["due_at"]
             record["fraction"] = d.get("fraction", 1.0)  # a breach is the whole SLA
+            at = datetime.fromisoformat(d.get("at") or d["due_at"])
         participants = self.lookup.participants(process["participants"])
         context = {"process": process, "participants": participants}
         kind = process["kind"]
@@ -270,4 +275,4 @@ class Reactor(ProcessManager[RunPlan]):
         def matches(t: Trigger) -> bool:
             return t.process_kind == kind and t.stage in (None, stage)
 
-        return Subject(on, record, None, context, matches)
+        return Subject(on, record, None, context, matches, at)
