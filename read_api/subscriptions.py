@@ -145,6 +145,19 @@ class Subscription:
                     position=change.position, event=change.type, process=Process.of(row)
                 )
 
+    @subscription(
+        "A process board's changes: the cases of a definition as they are opened, move, "
+        "are approved, breach their SLA or close."
+    )
+    async def process_board_changed(
+        self, info: Info, definition: str
+    ) -> AsyncGenerator[ProcessChange, None]:
+        async for change, row in changes(info, "process", lambda c: True):
+            if row.definition_key == definition:
+                yield ProcessChange(
+                    position=change.position, event=change.type, process=Process.of(row)
+                )
+
     @subscription("Occurrences as they are recorded; filter by kind.")
     async def occurrence_recorded(
         self, info: Info, kind: str | None = None

@@ -159,14 +159,18 @@ class ProcessesProjection(Projection):
 
     @handles(event_class(Tenant, "Created"), event_class(Tenant, "SettingsChanged"))
     def tenant_calendar(self, e: RecordedEvent) -> Iterator[Statement]:
-        settings = e.data.get("settings") or {}  # v1 Created had none: the defaults
+        settings = {**DEFAULT_SETTINGS, **(e.data.get("settings") or {})}  # v1 Created had none
         yield Statement.of(
-            "INSERT INTO {schema}.tenant_calendars (tenant_id, timezone, version, position) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id) DO UPDATE SET "
-            "timezone = EXCLUDED.timezone, version = EXCLUDED.version, "
-            "position = EXCLUDED.position WHERE tenant_calendars.version < EXCLUDED.version",
+            "INSERT INTO {schema}.tenant_calendars (tenant_id, timezone, working_hours, "
+            "holidays, version, position) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET timezone = EXCLUDED.timezone, "
+            "working_hours = EXCLUDED.working_hours, holidays = EXCLUDED.holidays, "
+            "version = EXCLUDED.version, position = EXCLUDED.position "
+            "WHERE tenant_calendars.version < EXCLUDED.version",
             e.originator_id,
-            settings.get("timezone", DEFAULT_SETTINGS["timezone"]),
+            settings["timezone"],
+            jsonb(settings["working_hours"]),
+            jsonb(settings["holidays"]),
             e.version,
             e.position,
         )

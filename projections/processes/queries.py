@@ -102,6 +102,13 @@ class ProcessDefinitionRow:
     position: int
 
 
+@dataclass(frozen=True)
+class Board:
+    counts: dict[str, tuple[int, int]]
+    """Stage → (open cases, overdue ones)."""
+    cases: dict[str, list[ProcessRow]]
+
+
 @dataclass
 class ProcessFilter:
     kind: str | None = None
@@ -167,6 +174,34 @@ class ProcessReads(ScopedReads[ProcessRow]):
             after,
         )
 
+    async def board(self, definition_key: str, first: int) -> Board:
+        """A definition's open cases by stage: how many, how many overdue, and the `first` of
+        each stage, overdue first (the earliest deadline first, then the longest waiting)."""
+        clauses, params = self.shown_only(
+            ["definition_key = %s", "status = 'open'"], [definition_key]
+        )
+        where = " AND ".join(clauses)
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                f"SELECT stage, count(*), count(*) FILTER (WHERE sla_due_at < now()) "  # noqa: S608
+                f"FROM {SCHEMA}.processes WHERE {where} GROUP BY stage",
+                params,
+            )
+            counts = {stage: (int(n), int(late)) for stage, n, late in await cur.fetchall()}
+        async with self.conn.cursor(row_factory=class_row(ProcessRow)) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM (SELECT {self.shown_columns}, row_number() OVER ("  # noqa: S608
+                "PARTITION BY stage ORDER BY sla_due_at NULLS LAST, stage_entered_at, id) AS n "
+                f"FROM {SCHEMA}.processes WHERE {where}) ranked WHERE n <= %s "
+                "ORDER BY stage, n",
+                [*params, first],
+            )
+            rows = await cur.fetchall()
+        cases: dict[str, list[ProcessRow]] = defaultdict(list)
+        for row in rows:
+            cases[row.stage].append(row)
+        return Board(counts, dict(cases))
+
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
         """Process id → the stages it entered, oldest first (processes not found, or not
         shown to this reader, are absent)."""
@@ -221,12 +256,16 @@ class ProcessDefinitionReads:
             )
             return await cur.fetchall()
 
-    async def timezone(self) -> str:
-        """The tenant's timezone (its settings'), in which guards read dates."""
+    async def calendar(self) -> dict[str, Any]:
+        """The tenant's timezone, working hours and holidays, as its settings name them."""
         async with self.conn.cursor() as cur:
-            await cur.execute(f"SELECT timezone FROM {SCHEMA}.tenant_calendars")  # noqa: S608
+            await cur.execute(
+                f"SELECT timezone, working_hours, holidays FROM {SCHEMA}.tenant_calendars"  # noqa: S608
+            )
             found = await cur.fetchone()
-        return str(found[0]) if found else "UTC"
+        if found is None:
+            return {}
+        return {"timezone": found[0], "working_hours": found[1], "holidays": found[2]}
 
     async def every(self, retired: bool = False) -> list[ProcessDefinitionRow]:
         """By key; retired ones only when asked for."""

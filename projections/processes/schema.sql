@@ -28,11 +28,11 @@ CREATE TABLE IF NOT EXISTS {schema}.processes (
     next_timer_at timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
+CREATE INDEX IF NOT EXISTS processes_board
+    ON {schema}.processes (tenant_id, definition_key, stage, sla_due_at)
+    WHERE definition_key IS NOT NULL AND status = 'open';
 CREATE INDEX IF NOT EXISTS processes_timers
     ON {schema}.processes (next_timer_at) WHERE next_timer_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS processes_by_definition
-    ON {schema}.processes (tenant_id, definition_key, stage, stage_entered_at)
-    WHERE definition_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS processes_by_opened ON {schema}.processes (tenant_id, opened_at, id);
 CREATE INDEX IF NOT EXISTS processes_by_kind
     ON {schema}.processes (tenant_id, kind, opened_at, id);
@@ -76,10 +76,13 @@ CREATE TABLE IF NOT EXISTS {schema}.process_definitions (
 CREATE UNIQUE INDEX IF NOT EXISTS process_definitions_by_key
     ON {schema}.process_definitions (tenant_id, key);
 
--- Each tenant's clock, as its settings say: a guard's dates are read in its timezone.
+-- Each tenant's clock, as its settings say: a guard's dates are read in its timezone, an SLA's
+-- time left is counted in its working hours.
 CREATE TABLE IF NOT EXISTS {schema}.tenant_calendars (
     tenant_id uuid NOT NULL PRIMARY KEY,
     timezone text NOT NULL,
+    working_hours jsonb NOT NULL,
+    holidays jsonb NOT NULL,
     version int NOT NULL,
     position bigint NOT NULL
 );

@@ -32,8 +32,10 @@ from read_api.types.entities import Entity, entities_by_id
 from read_api.types.participants import Participant
 from read_api.types.workflows import (
     ProcessDefinitionVersion,
+    StageSla,
     TransitionOption,
     pinned_version,
+    stage_sla,
     transition_options,
 )
 
@@ -82,6 +84,10 @@ class Process(ProcessRow, RowType[ProcessRow]):
     @strawberry.field
     async def documents(self, info: Info) -> list[Document]:
         return await documents_of(info, self.id)
+
+    @field("The SLA of its current stage (null: the stage has none).")
+    async def sla(self, info: Info) -> StageSla | None:
+        return await stage_sla(info, self)
 
     @field("The version of its definition the process follows (null: free stages).")
     async def definition(self, info: Info) -> ProcessDefinitionVersion | None:

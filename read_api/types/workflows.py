@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from domain.calendar import BusinessCalendar
 from domain.ids import process_definition_id_for
 from domain.process_definition import workflow_of
 from domain.schedules.durations import Duration
@@ -209,7 +210,7 @@ async def transition_options(
         stage_entered_at=row.stage_entered_at,
         entities=await _entity_views(info, row),
     )
-    timezone = await info.context.run(lambda r: r.of(ProcessDefinitionReads).timezone())
+    timezone = (await tenant_calendar(info)).zone.key
     now = datetime.now(UTC)
     options = []
     for transition in pinned.workflow.transitions:
@@ -225,6 +226,49 @@ async def transition_options(
             )
         )
     return options
+
+
+async def tenant_calendar(info: Info) -> BusinessCalendar:
+    settings = await info.context.run(lambda r: r.of(ProcessDefinitionReads).calendar())
+    return BusinessCalendar.of(settings)
+
+
+@strawberry.type(description="The SLA of a process's current stage.")
+class StageSla:
+    due_at: datetime
+    breached: bool = strawberry.field(description="Whether its breach was recorded.")
+    business_hours: bool = strawberry.field(
+        description="Counted in the tenant's working hours (else in calendar time)."
+    )
+    remaining: str = strawberry.field(
+        description="Time left now, an ISO 8601 duration (negative: overdue by that much), "
+        "in working time where the SLA counts it."
+    )
+
+
+async def stage_sla(info: Info, row: ProcessRow) -> StageSla | None:
+    if row.sla_due_at is None:
+        return None
+    pinned = await pinned_version(info, row)
+    stage = (
+        next((s for s in pinned.workflow.stages if s.name == row.stage), None) if pinned else None
+    )
+    business = bool(stage and stage.sla and stage.sla.business_hours)
+    now = datetime.now(UTC)
+    if business:
+        calendar = await tenant_calendar(info)
+        left = calendar.working_between(now, row.sla_due_at)
+        if row.sla_due_at < now:
+            left = -calendar.working_between(row.sla_due_at, now)
+    else:
+        left = row.sla_due_at - now
+    seconds = timedelta(seconds=round(left.total_seconds()))
+    return StageSla(
+        due_at=row.sla_due_at,
+        breached=row.sla_breached,
+        business_hours=business,
+        remaining=Duration(0, seconds).to_iso(),
+    )
 
 
 async def _entity_views(info: Info, row: ProcessRow) -> list[dict[str, Any]]:

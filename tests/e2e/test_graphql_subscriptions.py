@@ -115,6 +115,36 @@ async def test_process_changes_are_filtered_by_id(served, http, api, settled):
     await until(lambda: served.services.fanout.subscriber_count == 0)
 
 
+BOARD_CHANGED = """subscription { processBoardChanged(definition: "permit") {
+    position event process { title stage definitionVersion } } }"""
+
+
+async def test_a_board_streams_the_changes_of_its_definitions_cases(served, http, api, settled):
+    await command(http, api.token, "publish-process-definition", key="permit", name="Permit",
+                  stages=["asked", "granted"],
+                  transitions=[{"name": "grant", "from": "asked", "to": "granted"}])  # fmt: skip
+    shed = await command(http, api.token, "open-process", definition="permit", title="Shed")
+    free = await command(http, api.token, "open-process", kind="permit", title="Free",
+                         stages=["asked", "granted"])  # fmt: skip
+    await settled(free["position"])
+    async with Client(transport=transport(served, api.token)) as session:
+        updates = session.subscribe(gql(BOARD_CHANGED))
+        first = asyncio.ensure_future(anext(updates))
+        await until(lambda: served.services.fanout.subscriber_count == 1)
+        # A process of the same kind without the definition is not on its board.
+        await command(http, api.token, "enter-stage", process_id=free["id"], stage="granted")
+        moved = await command(http, api.token, "move-process", process_id=shed["id"],
+                              transition="grant")  # fmt: skip
+        message = (await asyncio.wait_for(first, 30))["processBoardChanged"]
+        assert message == {
+            "position": moved["position"],
+            "event": "Process.StageEntered",
+            "process": {"title": "Shed", "stage": "granted", "definitionVersion": 1},
+        }
+        await updates.aclose()
+    await until(lambda: served.services.fanout.subscriber_count == 0)
+
+
 async def test_recorded_occurrences_are_filtered_by_kind(served, http, api):
     async with Client(transport=transport(served, api.token)) as session:
         updates = session.subscribe(gql(OCCURRENCE_RECORDED))

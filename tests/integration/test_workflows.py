@@ -5,6 +5,7 @@ and the read side's definitions, pinned versions and available transitions."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -151,3 +152,42 @@ async def test_a_new_version_leaves_running_cases_alone_until_migrated(api, grap
     after = (await graphql.data(query, {"a": running, "b": fresh}))["old"]
     assert (after["definitionVersion"], after["stages"]) == (2, ["new", "assessing", "closed"])
     assert [t["name"] for t in after["availableTransitions"]] == ["assess"]
+
+
+BOARD = """{ processBoard(definition: "incident") {
+    definition { version }
+    columns { stage count overdue processes { title sla { breached businessHours remaining } } }
+} }"""
+
+
+async def test_the_board_shows_each_stage_with_overdue_cases_first(
+    api, graphql, settled, runtime, clock
+):
+    await api.command("publish-process-definition", **incident())
+    runtime.commands.clock = clock
+    for title, entered in (("late", datetime(2026, 11, 2, 9, tzinfo=UTC)), ("fresh", None)):
+        if entered is None:
+            clock.frozen = None
+        else:
+            clock.freeze(entered)
+        case = await api.command("open-process", definition="incident", title=title)
+        await api.command("move-process", process_id=case.id, transition="triage")
+    last = await api.command("open-process", definition="incident", title="waiting")
+    await settled(last.position)
+
+    board = (await graphql.data(BOARD))["processBoard"]
+    assert board["definition"] == {"version": 1}
+    columns = {c["stage"]: c for c in board["columns"]}
+    assert [c["stage"] for c in board["columns"]] == ["new", "triage", "fixing", "review", "closed"]
+    assert (columns["new"]["count"], columns["review"]["count"]) == (1, 0)
+    triage = columns["triage"]
+    assert (triage["count"], triage["overdue"]) == (2, 1)
+    late, fresh = triage["processes"]
+    assert (late["title"], fresh["title"]) == ("late", "fresh")
+    assert late["sla"]["businessHours"] is True
+    assert late["sla"]["remaining"].startswith("-P")  # overdue by weeks of working time
+    assert not fresh["sla"]["remaining"].startswith("-")
+    assert columns["new"]["processes"][0]["sla"] is None
+    assert (await graphql.data('{ processBoard(definition: "nope") { columns { stage } } }')) == {
+        "processBoard": None
+    }
