@@ -16,8 +16,12 @@ from automation.templates import TemplateFailed, recipients_of, render_message
 from commands.action_runs import Outcome
 from commands.ports import SecretBox
 from domain.action_run import ActionRun
+from domain.recipients import contact_for
 
 log = structlog.get_logger("bsdflow.delivery")
+ADDRESSED_CHANNELS = ("email", "sms")
+"""Channels whose runs addressed to a participant go to its own address (others, such as
+webhooks, give the participant to the template only)."""
 
 
 class Delivery:
@@ -45,10 +49,16 @@ class Delivery:
         channel = self.channels.get(item.channel)
         if channel is None:
             return Outcome(run.id, False, f"no channel named {item.channel!r} is installed")
+        addresses = recipients_of(item.config)
+        recipient = run.context.get("recipient")
+        if recipient is not None and item.channel in ADDRESSED_CHANNELS:
+            contact = contact_for(item.channel, recipient)
+            if contact is None:
+                what = "email address" if item.channel == "email" else "phone number"
+                return Outcome(run.id, False, f"participant {recipient['id']} has no {what}")
+            addresses = [contact]
         try:
-            message = render_message(
-                item.template, recipients_of(item.config), self.context(run, item.name)
-            )
+            message = render_message(item.template, addresses, self.context(run, item.name))
         except TemplateFailed as exc:
             return Outcome(run.id, False, str(exc))
         credentials = self.secrets.open(run.tenant_id, item.credentials) if item.credentials else {}

@@ -7,12 +7,13 @@ action's trigger must see the process, participants and tenant as they are in th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
 from domain.action_catalog import ActionCatalogItem
 from domain.entity_type import EntityType
+from domain.group import Group
 from domain.participant import Participant
 from domain.process import Process
 from domain.tenant import DEFAULT_SETTINGS, Tenant
@@ -24,10 +25,38 @@ TTL_SECONDS = 5.0
 
 
 class Lookup:
-    def __init__(self, store: EventStore, ttl: float = TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        ttl: float = TTL_SECONDS,
+        role_contacts: Callable[[UUID, str], list[UUID]] | None = None,
+    ) -> None:
         self.store = store
         self.ttl = ttl
         self._cache: dict[tuple[str, UUID], tuple[float, Any]] = {}
+        self._role_contacts = role_contacts
+        """The participants who are the contacts of a role's members (from the access read
+        model: the event store cannot list members by role)."""
+
+    def recipients(
+        self, tenant_id: UUID, selectors: Iterable[Mapping[str, str]], roles: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """The participants `selectors` name, each once, in order (`roles`: the triggering
+        process's participant id → role)."""
+        ids: list[UUID] = []
+        for selector in selectors:
+            kind, value = next(iter(selector.items()))
+            if kind == "participant":
+                ids.append(UUID(value))
+            elif kind == "process_role":
+                ids.extend(UUID(p) for p, role in roles.items() if role == value)
+            elif kind == "group":
+                group = self.get(Group, UUID(value))
+                if group is not None and group.tenant_id == tenant_id:
+                    ids.extend(group.participant_ids)
+            elif kind == "role" and self._role_contacts is not None:
+                ids.extend(self._role_contacts(tenant_id, value))
+        return self.participants(roles, ids, only=set(ids), tenant_id=tenant_id)
 
     def get(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
         return self.store.find(cls, aggregate_id, version)
@@ -82,14 +111,21 @@ class Lookup:
         return {"id": str(process.id), **record, "participants": process.participants}
 
     def participants(
-        self, roles: dict[str, str], extra: Iterable[UUID] = ()
+        self,
+        roles: Mapping[str, str],
+        extra: Iterable[UUID] = (),
+        only: set[UUID] | None = None,
+        tenant_id: UUID | None = None,
     ) -> list[dict[str, Any]]:
-        """Participants by id with their role in the process (if any), in a stable order."""
+        """Participants by id with their role in the process (if any), in a stable order
+        (`only` those, and only of `tenant_id`, when given)."""
         ids = list(dict.fromkeys([*(UUID(k) for k in roles), *extra]))
         found = []
         for participant_id in ids:
+            if only is not None and participant_id not in only:
+                continue
             p = self.get(Participant, participant_id)
-            if p is not None:
+            if p is not None and (tenant_id is None or p.tenant_id == tenant_id):
                 found.append(
                     {
                         "id": str(p.id),

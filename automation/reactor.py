@@ -56,6 +56,7 @@ class Watch:
     condition: dict[str, Any] | None
     schedule: Schedule
     paused: bool
+    recipients: tuple[dict[str, str], ...] = ()
     rule: CompiledRule | None = field(default=None, compare=False)
     """Compiled once per definition: a cache lookup per event would cost more than the rule."""
 
@@ -69,6 +70,7 @@ class Watch:
             condition=d["condition"],
             schedule=parse_schedule(d["schedule"]),
             paused=bool(d.get("paused")),
+            recipients=tuple(d.get("recipients") or ()),
             rule=compile_rule(d["condition"]) if d["condition"] is not None else None,
         )
 
@@ -79,6 +81,7 @@ class Watch:
             "condition": self.condition,
             "schedule": self.schedule.to_json(),
             "paused": self.paused,
+            "recipients": list(self.recipients),
         }
 
 
@@ -155,6 +158,8 @@ class Reactor(ProcessManager[RunPlan]):
                 pa_id,
                 {**current.definition(), "condition": d["condition"], "schedule": d["schedule"]},
             )
+        elif kind == "Addressed":
+            watch = Watch.of(tenant, pa_id, {**current.definition(), "recipients": d["recipients"]})
         else:
             watch = Watch.of(tenant, pa_id, {**current.definition(), "paused": kind == "Paused"})
         self.watches[tenant][pa_id] = watch
@@ -187,24 +192,35 @@ class Reactor(ProcessManager[RunPlan]):
             item = self.lookup.action(watch.action_id)
             if planned_at is None or item is None or item.retired:
                 continue
-            yield RunPlan(
-                tenant_id=event.tenant_id,
-                process_action_id=watch.id,
-                action_id=watch.action_id,
-                trigger_key=f"event:{event.originator_id}:{event.version}",
-                planned_at=planned_at,
-                context={
-                    **subject.context,
-                    "tenant": tenant,
-                    "trigger": {
-                        "event": event.name,
-                        "at": trigger_time.isoformat(),
-                        "position": event.position,
-                    },
+            key = f"event:{event.originator_id}:{event.version}"
+            context = {
+                **subject.context,
+                "tenant": tenant,
+                "trigger": {
+                    "event": event.name,
+                    "at": trigger_time.isoformat(),
+                    "position": event.position,
                 },
-                retry=parse_retry(item.retry),
-                correlation_id=str(event.meta.get("correlation_id", "")),
-            )
+            }
+            # Addressed to participants: a run each, its id (and idempotency key) its own.
+            addressed: list[tuple[str, dict[str, Any]]] = [(key, context)]
+            if watch.recipients:
+                process = subject.context.get("process") or {}
+                found = self.lookup.recipients(
+                    event.tenant_id, watch.recipients, process.get("participants") or {}
+                )
+                addressed = [(f"{key}:to:{p['id']}", {**context, "recipient": p}) for p in found]
+            for trigger_key, run_context in addressed:
+                yield RunPlan(
+                    tenant_id=event.tenant_id,
+                    process_action_id=watch.id,
+                    action_id=watch.action_id,
+                    trigger_key=trigger_key,
+                    planned_at=planned_at,
+                    context=run_context,
+                    retry=parse_retry(item.retry),
+                    correlation_id=str(event.meta.get("correlation_id", "")),
+                )
 
     def _subject(self, event: RecordedEvent) -> Subject | None:
         d = event.data

@@ -20,8 +20,11 @@ from domain.rules import VarType
 
 ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 
-# Variables every message may use, whatever triggered it.
-COMMON_ROOTS = frozenset({"run", "action", "tenant", "trigger", "participants", "process"})
+# Variables every message may use, whatever triggered it (`recipient`: the participant a run
+# addresses, where its process action names recipients).
+COMMON_ROOTS = frozenset(
+    {"run", "action", "tenant", "trigger", "participants", "process", "recipient"}
+)
 SUBJECT_ROOTS = frozenset({"occurrence", "entity", "schedule"})
 
 

@@ -22,7 +22,8 @@ from domain.action_catalog import ActionCatalogItem, clean_template
 from domain.errors import DomainError, NotFound
 from domain.fields import DataInvalid
 from domain.process_action import ProcessAction, check_definition
-from domain.triggers import Trigger, parse_trigger
+from domain.recipients import parse_recipients
+from domain.triggers import Trigger, has_process, parse_trigger
 from domain.unique import UniqueClaim
 from eventstore import EventStore
 
@@ -86,6 +87,7 @@ class Validator:
                 body.get("catch_up"),
                 variables,
             )
+            parse_recipients(body.get("recipients"), has_process(trigger))
         except (DomainError, DataInvalid) as exc:
             return _refused(exc)
         return _faults(self._template_fits(item, trigger, variables))

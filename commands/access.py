@@ -27,6 +27,7 @@ from domain.grants import (
     grants_of,
     role_name,
 )
+from domain.participant import Participant
 from eventstore import EventStore
 
 T = TypeVar("T")
@@ -84,10 +85,12 @@ def remove_role(cmd: RemoveRole, ctx: CommandContext) -> Recorded:
 
 
 class SetMemberRoles(Command):
-    """Bind an actor (a token's subject) to roles of the caller's organisation."""
+    """Bind an actor (a token's subject) to roles of the caller's organisation; `participant_id`
+    names the participant who is its contact, which process actions addressing a role reach."""
 
     actor: str
     roles: list[str]
+    participant_id: UUID | None = None
     expected_version: int | None = None
 
 
@@ -99,11 +102,15 @@ def set_member_roles(cmd: SetMemberRoles, ctx: CommandContext) -> Recorded:
     for i, name in enumerate(roles):
         if not role_exists(ctx, role_name(name, ("roles", i))):
             raise NotFound(f"no role {name!r}", ("roles", i))
+    if cmd.participant_id is not None:
+        ctx.load(Participant, cmd.participant_id, path=("participant_id",))
     member = ctx.store.find(Member, Member.create_id(ctx.tenant_id, actor))
     if member is None:
-        return ctx.save(Member(tenant_id=ctx.tenant_id, actor=actor, roles=roles))
-    _check_version(member.version, cmd.expected_version)
-    member.bind(roles)
+        member = Member(tenant_id=ctx.tenant_id, actor=actor, roles=roles)
+    else:
+        _check_version(member.version, cmd.expected_version)
+        member.bind(roles)
+    member.reach_at(cmd.participant_id)
     return ctx.save(member)
 
 

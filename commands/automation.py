@@ -21,8 +21,9 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.fields import FieldSpec
 from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
+from domain.recipients import parse_recipients
 from domain.rules import VarType
-from domain.triggers import Trigger, parse_trigger
+from domain.triggers import Trigger, has_process, parse_trigger
 from eventstore import Aggregate, EventStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -145,6 +146,8 @@ class AttachProcessAction(Command):
     condition: dict[str, Any] | None = None
     schedule: dict[str, Any] = {"type": "immediate"}
     catch_up: dict[str, Any] | None = None
+    recipients: list[dict[str, Any]] | None = None
+    """Participants its runs address, one run each (none: the addresses its action names)."""
 
 
 def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Recorded:
@@ -161,6 +164,7 @@ def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Reco
         cmd.catch_up,
         variables,
     )
+    action.address(parse_recipients(cmd.recipients, has_process(trigger)))
     return ctx.save(action)
 
 
@@ -171,6 +175,8 @@ class ReviseProcessAction(Command):
     condition: dict[str, Any] | None = None
     schedule: dict[str, Any] = {"type": "immediate"}
     catch_up: dict[str, Any] | None = None
+    recipients: list[dict[str, Any]] | None = None
+    """Who its runs address from now on (left out: as before)."""
     expected_version: int | None = None
 
 
@@ -181,6 +187,8 @@ def revise_process_action(cmd: ReviseProcessAction, ctx: CommandContext) -> Reco
     trigger = parse_trigger(action.trigger)
     variables = trigger_variables(ctx.store, ctx.tenant_id, trigger)
     action.revise(trigger, cmd.condition, cmd.schedule, cmd.catch_up, variables)
+    if cmd.recipients is not None:
+        action.address(parse_recipients(cmd.recipients, has_process(trigger)))
     return ctx.save(action)
 
 

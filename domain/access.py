@@ -74,6 +74,17 @@ class Member(Aggregate):
     def create_id(cls, tenant_id: UUID, actor: str) -> UUID:
         return member_id_for(tenant_id, actor)
 
+    participant_id: UUID | None = None
+    """The participant who is this member's contact (role recipients are reached through it)."""
+
+    def reach_at(self, participant_id: UUID | None) -> None:
+        if participant_id != self.participant_id:
+            self._contact_set(participant_id)
+
+    @event("ContactSet")
+    def _contact_set(self, participant_id: UUID | None) -> None:
+        self.participant_id = participant_id
+
     def bind(self, roles: list[str]) -> None:
         if roles != self.roles:
             self._bound_again(roles)

@@ -76,6 +76,18 @@ class ProcessAction(Aggregate):
         self.catch_up = catch_up
         self.paused = False
 
+    recipients: tuple[dict[str, str], ...] = ()
+    """Who its runs address (`domain.recipients`); none: the addresses its action names.
+    (A class default: process actions stored before recipients existed have none.)"""
+
+    def address(self, recipients: list[dict[str, str]]) -> None:
+        if tuple(recipients) != self.recipients:
+            self._addressed(recipients)
+
+    @event("Addressed")
+    def _addressed(self, recipients: list[dict[str, str]]) -> None:
+        self.recipients = tuple(recipients)
+
     @classmethod
     def attach(
         cls,

@@ -116,6 +116,13 @@ class Trigger:
         return out
 
 
+def has_process(trigger: Trigger) -> bool:
+    """Whether the trigger's record belongs to a process (whose participants a run can reach)."""
+    return trigger.on in PROCESS_TRIGGERS or (
+        trigger.on == "occurrence_recorded" and trigger.process_kind is not None
+    )
+
+
 def parse_trigger(raw: object, path: tuple[str | int, ...] = ("trigger",)) -> Trigger:
     if not isinstance(raw, Mapping):
         raise InvalidInput('must be an object like {"on": "occurrence_recorded"}', path)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from uuid import UUID
 
 import psycopg
 
@@ -33,6 +34,7 @@ from infra.rpc_server import RpcServer
 from infra.runtime import Runtime
 from infra.services import Service, spawn
 from infra.worker import ProjectionWorker
+from projections.access.directory import contacts_of_role
 from projections.apply import create_schema
 
 SERVICES = frozenset({"validation", "reactor", "scheduler"})
@@ -60,7 +62,14 @@ class AutomationSide:
     def start(self) -> AutomationSide:
         rt, settings = self.runtime, self.runtime.settings
         urls = rt.urls
-        lookup = Lookup(rt.store)
+        database_url = urls.database_url
+
+        def role_contacts(tenant_id: UUID, role: str) -> list[UUID]:
+            # Rare (a run addressed to a role's members): a connection of its own is enough.
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                return contacts_of_role(conn, tenant_id, role)
+
+        lookup = Lookup(rt.store, role_contacts=role_contacts)
         channels = self.channels or default_channels(
             OutboundPolicy.from_setting(
                 settings.outbound.allow,

@@ -15,7 +15,7 @@ from projections.base import Projection, Statement, event_class, handles, jsonb,
 class AccessProjection(Projection):
     ddl = Path(__file__).with_name("schema.sql")
     tables = ("roles", "members", "api_keys")
-    version = 2
+    version = 3  # 3: a member's contact (participant_id)
 
     @handles(event_class(Role, "Defined"))
     def role_defined(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -65,6 +65,10 @@ class AccessProjection(Projection):
     @handles(event_class(Member, "RolesChanged"))
     def member_roles_changed(self, e: RecordedEvent) -> Iterator[Statement]:
         yield versioned_update("members", "roles = %s", e, jsonb(e.data["roles"]))
+
+    @handles(event_class(Member, "ContactSet"))
+    def member_contact_set(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("members", "participant_id = %s", e, e.data["participant_id"])
 
     @handles(event_class(Member, "Removed"))
     def member_removed(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -16,7 +16,7 @@ from projections.paging import Page, Sort, keyset_page
 
 SCHEMA = schema_of(__name__)
 ROLE_COLUMNS = "name, description, grants, removed, version, updated_at, name = ANY(%s) AS built_in"
-MEMBER_COLUMNS = "id, actor, roles, version, updated_at, position"
+MEMBER_COLUMNS = "id, actor, roles, participant_id, version, updated_at, position"
 API_KEY_COLUMNS = "id, name, roles, created_by, created_at, expires_at, revoked_at, version"
 BY_ACTOR: Sort[Any] = Sort("actor", False, "text", lambda row: row.actor, ("actor",))
 
@@ -40,6 +40,8 @@ class MemberRow:
     id: UUID
     actor: str
     roles: list[str]
+    participant_id: UUID | None
+    """The participant who is its contact."""
     version: int
     updated_at: datetime
     position: int

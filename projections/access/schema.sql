@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS {schema}.members (
     id uuid NOT NULL,
     actor text NOT NULL,
     roles jsonb NOT NULL,
+    participant_id uuid,
     version int NOT NULL,
     updated_at timestamptz NOT NULL,
     position bigint NOT NULL,
@@ -23,6 +24,8 @@ CREATE TABLE IF NOT EXISTS {schema}.members (
 );
 
 -- Never the key's secret or its hash: nothing read from here can be used to sign in.
+CREATE INDEX IF NOT EXISTS members_by_role ON {schema}.members USING gin (roles);
+
 CREATE TABLE IF NOT EXISTS {schema}.api_keys (
     tenant_id uuid NOT NULL,
     id uuid NOT NULL,

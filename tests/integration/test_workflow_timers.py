@@ -1,6 +1,7 @@
 """SLA timers end to end, on the injectable clock: a case triaged on Friday afternoon under an
 SLA of 4 working hours is reminded at 80 % and breached on Monday, each exactly once, across a
-scheduler restart; the reminder and the breach trigger their process actions."""
+scheduler restart; the reminder and the breach trigger their process actions, the breach an
+escalation by email to each member of the `lead` role."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from domain.process import Process
 from infra.automation import AutomationSide
 from tests.conftest import Api, FakeClock
 from tests.runs import until
-from tests.servers import SECRET, Recorder
+from tests.servers import SECRET, Mailbox, Recorder
 from tests.unit.commands.test_process_definitions import incident
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -57,6 +58,26 @@ async def webhook_on(api: Api, url: str, on: str) -> None:
     )  # fmt: skip
 
 
+async def escalate_to_leads(api: Api, smtp_port: int) -> None:
+    """On breach, an email to each member of the `lead` role, each a run of its own."""
+    await api.command("define-role", name="lead", grants=["data:write", "read:*"])
+    for actor, email in (("lea", "lea@acme.test"), ("leo", "leo@acme.test"), ("lin", None)):
+        contact = await api.command("register-participant", name=actor, email=email)
+        await api.command("set-member-roles", actor=actor, roles=["lead"],
+                          participant_id=contact.id)  # fmt: skip
+    action = await api.command(
+        "create-action", name="Escalate", channel="email",
+        template={"subject": "Breached: {{ process.title }}",
+                  "body": "{{ recipient.name }}, {{ process.title }} is past its SLA."},
+        config={"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "from": "sla@acme.test"},
+    )  # fmt: skip
+    await api.command(
+        "attach-process-action", name="Escalate to leads", action_id=action.id,
+        trigger={"on": "sla_breached", "process_kind": "incident"},
+        recipients=[{"role": "lead"}],
+    )  # fmt: skip
+
+
 async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a_restart(
     api: Api,
     runtime: Any,
@@ -65,11 +86,14 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     clock: FakeClock,
     scheduling: list[AutomationSide],
     http_server: Recorder,
+    smtp_server: tuple[Mailbox, int],
 ) -> None:
+    mailbox, smtp_port = smtp_server
     await api.command("change-tenant-settings", settings={"timezone": "Europe/Paris"})
     await api.command("publish-process-definition", **incident())
     for on in ("sla_reminder", "sla_breached"):
         await webhook_on(api, f"{http_server.url}/{on}", on)
+    await escalate_to_leads(api, smtp_port)
     case = (await api.command("open-process", definition="incident", title="Outage")).id
     moved = await api.command("move-process", process_id=case, transition="triage")
     await settled(moved.position)
@@ -99,8 +123,13 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     assert timers() == (4, 0, True)
     due = runtime.store.find(Process, UUID(case)).sla_due_at
     assert due == datetime(2026, 12, 7, 12, 0, tzinfo=PARIS)
+    # The escalation: one mail per lead with an address (lin has none: its run fails).
+    await until(lambda: len(mailbox.envelopes) == 2, what="two escalation mails")
+    assert sorted(e.rcpt_tos[0] for e in mailbox.envelopes) == ["lea@acme.test", "leo@acme.test"]
+    assert all(len(e.rcpt_tos) == 1 for e in mailbox.envelopes)
+    assert b"lea, Outage is past its SLA." in b"".join(e.content for e in mailbox.envelopes)
 
     clock.advance(timedelta(days=3))
     ticks = scheduling[-1].scheduler.ticks  # type: ignore[union-attr]
     await until(lambda: scheduling[-1].scheduler.ticks > ticks + 5, what="ticks")  # type: ignore[union-attr]
-    assert (len(fired()), timers()) == (2, (4, 0, True))
+    assert (len(fired()), timers(), len(mailbox.envelopes)) == (2, (4, 0, True), 2)
