@@ -24,12 +24,15 @@ import orjson
 import structlog
 
 from automation.lookup import Lookup
+from automation.planning import addressed_plans, fallback_plans
 from automation.process_manager import ProcessManager, Reaction
 from commands.action_runs import RunPlan
 from domain.action_catalog import parse_retry
+from domain.action_run import ActionRun
 from domain.entity import Entity
 from domain.rules import CompiledRule, RuleInput, compile_rule
 from domain.schedules import Schedule, parse_schedule
+from domain.steps import delay_of
 from domain.triggers import Trigger, entity_record, occurrence_record, parse_trigger
 from eventstore import RecordedEvent
 from projections.base import Statement
@@ -42,6 +45,7 @@ PROCESS_EVENTS = {
     "Process.SlaBreached": "sla_breached",
 }
 """Events whose subject is a process, and the trigger each one is."""
+RUN_FAILED = "ActionRun.Failed"
 TRIGGERING = frozenset({"Occurrence.Recorded", "Entity.Created", "Entity.Updated", *PROCESS_EVENTS})
 
 
@@ -57,6 +61,7 @@ class Watch:
     schedule: Schedule
     paused: bool
     recipients: tuple[dict[str, str], ...] = ()
+    steps: tuple[dict[str, Any], ...] = ()
     rule: CompiledRule | None = field(default=None, compare=False)
     """Compiled once per definition: a cache lookup per event would cost more than the rule."""
 
@@ -71,6 +76,7 @@ class Watch:
             schedule=parse_schedule(d["schedule"]),
             paused=bool(d.get("paused")),
             recipients=tuple(d.get("recipients") or ()),
+            steps=tuple(d.get("steps") or ()),
             rule=compile_rule(d["condition"]) if d["condition"] is not None else None,
         )
 
@@ -82,6 +88,7 @@ class Watch:
             "schedule": self.schedule.to_json(),
             "paused": self.paused,
             "recipients": list(self.recipients),
+            "steps": list(self.steps),
         }
 
 
@@ -127,6 +134,8 @@ class Reactor(ProcessManager[RunPlan]):
         # checkpoint (in time), instead of costing a transaction each.
         if event.name.startswith("ProcessAction."):
             return True
+        if event.name == RUN_FAILED:
+            return _dead(event) and bool(self.watches.get(event.tenant_id))
         return event.name in TRIGGERING and bool(self.watches.get(event.tenant_id))
 
     def react(self, events: Iterable[RecordedEvent]) -> Reaction[RunPlan]:
@@ -135,6 +144,8 @@ class Reactor(ProcessManager[RunPlan]):
         for event in events:
             if event.name.startswith("ProcessAction."):
                 statements.extend(self._index(event))
+            elif event.name == RUN_FAILED and _dead(event) and self.watches.get(event.tenant_id):
+                plans.extend(self._fallbacks(event))
             elif event.name in TRIGGERING and self.watches.get(event.tenant_id):
                 try:
                     plans.extend(self._plans(event))
@@ -143,6 +154,13 @@ class Reactor(ProcessManager[RunPlan]):
                     # stop automation for everyone else.
                     log.exception("could not evaluate event", position=event.position)
         return Reaction(tuple(statements), tuple(plans))
+
+    def _fallbacks(self, event: RecordedEvent) -> Iterator[RunPlan]:
+        """A run died: its process action's fallback steps (planned once: their ids derive
+        from the dead run's)."""
+        run = self.lookup.get(ActionRun, event.originator_id, event.version)
+        if run is not None:
+            yield from fallback_plans(self.lookup, run, event.timestamp)
 
     def _index(self, event: RecordedEvent) -> Iterator[Statement]:
         tenant, pa_id, d = event.tenant_id, event.originator_id, event.data
@@ -160,6 +178,8 @@ class Reactor(ProcessManager[RunPlan]):
             )
         elif kind == "Addressed":
             watch = Watch.of(tenant, pa_id, {**current.definition(), "recipients": d["recipients"]})
+        elif kind == "StepsSet":
+            watch = Watch.of(tenant, pa_id, {**current.definition(), "steps": d["steps"]})
         else:
             watch = Watch.of(tenant, pa_id, {**current.definition(), "paused": kind == "Paused"})
         self.watches[tenant][pa_id] = watch
@@ -202,24 +222,42 @@ class Reactor(ProcessManager[RunPlan]):
                     "position": event.position,
                 },
             }
-            # Addressed to participants: a run each, its id (and idempotency key) its own.
-            addressed: list[tuple[str, dict[str, Any]]] = [(key, context)]
-            if watch.recipients:
-                process = subject.context.get("process") or {}
-                found = self.lookup.recipients(
-                    event.tenant_id, watch.recipients, process.get("participants") or {}
-                )
-                addressed = [(f"{key}:to:{p['id']}", {**context, "recipient": p}) for p in found]
-            for trigger_key, run_context in addressed:
-                yield RunPlan(
+            yield from addressed_plans(
+                self.lookup,
+                RunPlan(
                     tenant_id=event.tenant_id,
                     process_action_id=watch.id,
                     action_id=watch.action_id,
-                    trigger_key=trigger_key,
+                    trigger_key=key,
                     planned_at=planned_at,
-                    context=run_context,
+                    context=context,
                     retry=parse_retry(item.retry),
                     correlation_id=str(event.meta.get("correlation_id", "")),
+                ),
+                watch.recipients,
+            )
+            # Follow-ups: planned now, due after their delay; their condition waits till then.
+            subject_ref = {"on": subject.on, "id": str(event.originator_id)}
+            for step in watch.steps:
+                follow_up = self.lookup.action(UUID(step["action_id"]))
+                if step["when"] != "after" or follow_up is None or follow_up.retired:
+                    continue
+                yield from addressed_plans(
+                    self.lookup,
+                    RunPlan(
+                        tenant_id=event.tenant_id,
+                        process_action_id=watch.id,
+                        action_id=follow_up.id,
+                        trigger_key=f"{key}:step:{step['name']}",
+                        planned_at=trigger_time + delay_of(step),
+                        context={
+                            **context,
+                            "step": {"name": step["name"], "if": step["if"], **subject_ref},
+                        },
+                        retry=parse_retry(follow_up.retry),
+                        correlation_id=str(event.meta.get("correlation_id", "")),
+                    ),
+                    tuple(step["recipients"]),
                 )
 
     def _subject(self, event: RecordedEvent) -> Subject | None:
@@ -292,3 +330,8 @@ class Reactor(ProcessManager[RunPlan]):
             return t.process_kind == kind and t.stage in (None, stage)
 
         return Subject(on, record, None, context, matches, at)
+
+
+def _dead(event: RecordedEvent) -> bool:
+    """A failed attempt after which no other comes: the run is dead."""
+    return event.data.get("next_attempt_at") is None

@@ -34,6 +34,7 @@ from automation.delivery import Delivery
 from automation.lease import Lease, Takeover
 from automation.lookup import Lookup
 from automation.pace import Pace
+from automation.planning import still_wanted
 from commands.action_runs import ActionRunBatches, Outcome, RunPlan
 from commands.ports import RateLimiter
 from commands.process_timers import ProcessTimers
@@ -263,7 +264,12 @@ class Scheduler:
             r for r in due_runs(conn, now, self.config.batch) if r.id not in self._inflight
         ]
         allowed = [r.id for r in candidates if self._within_rate(r.tenant_id)]
-        started = self.runs.start(allowed, now, epoch) if allowed else []
+
+        def unwanted(run: ActionRun) -> str | None:
+            timezone = self.lookup.tenant(run.tenant_id)["timezone"]
+            return still_wanted(self.lookup, run, now, timezone)
+
+        started = self.runs.start(allowed, now, epoch, unwanted) if allowed else []
         self._inflight.update(run.id for run in started)
         self.fired += len(started)
         stuck = [
@@ -303,5 +309,6 @@ class Scheduler:
             self._outcomes.extend(outcomes)
             return
         self.delivered += sum(1 for run in finished if run.status == "delivered")
+
         for outcome in outcomes:
             self._inflight.discard(outcome.run_id)

@@ -21,9 +21,10 @@ from domain.rules import VarType
 ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 
 # Variables every message may use, whatever triggered it (`recipient`: the participant a run
-# addresses, where its process action names recipients).
+# addresses, where its process action names recipients; `failed`: the dead run a fallback
+# step follows, its id and error).
 COMMON_ROOTS = frozenset(
-    {"run", "action", "tenant", "trigger", "participants", "process", "recipient"}
+    {"run", "action", "tenant", "trigger", "participants", "process", "recipient", "failed"}
 )
 SUBJECT_ROOTS = frozenset({"occurrence", "entity", "schedule"})
 

@@ -23,6 +23,7 @@ from domain.errors import DomainError, NotFound
 from domain.fields import DataInvalid
 from domain.process_action import ProcessAction, check_definition
 from domain.recipients import parse_recipients
+from domain.steps import parse_steps
 from domain.triggers import Trigger, has_process, parse_trigger
 from domain.unique import UniqueClaim
 from eventstore import EventStore
@@ -88,6 +89,7 @@ class Validator:
                 variables,
             )
             parse_recipients(body.get("recipients"), has_process(trigger))
+            parse_steps(body.get("steps"), variables, has_process(trigger))
         except (DomainError, DataInvalid) as exc:
             return _refused(exc)
         return _faults(self._template_fits(item, trigger, variables))

@@ -84,15 +84,29 @@ class ActionRunBatches:
         # batch's insert fail, and the one-by-one retry skips what exists.
         return self._apply(by_id, new_run, "plan-action-run", redo=unless_planned)
 
-    def start(self, run_ids: Iterable[UUID], at: datetime, fence: int) -> list[ActionRun]:
-        """Start the next attempt of each run that is still startable; returns those started."""
+    def start(
+        self,
+        run_ids: Iterable[UUID],
+        at: datetime,
+        fence: int,
+        unwanted: Callable[[ActionRun], str | None] | None = None,
+    ) -> list[ActionRun]:
+        """Start the next attempt of each run that is still startable; returns those started.
+        A run `unwanted` gives a reason for (a follow-up whose condition no longer holds) is
+        cancelled with it instead."""
+
+        def start(run: ActionRun) -> None:
+            reason = unwanted(run) if unwanted is not None else None
+            if reason is None:
+                run.start(at, fence)
+            else:
+                run.cancel(reason)
+
         ids = list(run_ids)
-        return self._apply(
-            ids,
-            self._changing(lambda run: run.start(at, fence), ids),
-            "start-action-run",
-            redo=self._changing(lambda run: run.start(at, fence)),
+        changed = self._apply(
+            ids, self._changing(start, ids), "start-action-run", redo=self._changing(start)
         )
+        return [run for run in changed if run.status == "sending"]
 
     def finish(self, outcomes: Sequence[Outcome], at: datetime) -> list[ActionRun]:
         by_id = {o.run_id: o for o in outcomes}

@@ -7,6 +7,7 @@ handler still checks everything the event store alone can decide.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +24,7 @@ from domain.occurrence_kind import OccurrenceKind
 from domain.process_action import ProcessAction
 from domain.recipients import parse_recipients
 from domain.rules import VarType
+from domain.steps import parse_steps
 from domain.triggers import Trigger, has_process, parse_trigger
 from eventstore import Aggregate, EventStore
 
@@ -148,6 +150,8 @@ class AttachProcessAction(Command):
     catch_up: dict[str, Any] | None = None
     recipients: list[dict[str, Any]] | None = None
     """Participants its runs address, one run each (none: the addresses its action names)."""
+    steps: list[dict[str, Any]] | None = None
+    """Follow-ups after a delay if a condition still holds, and fallbacks when a run is dead."""
 
 
 def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Recorded:
@@ -165,6 +169,7 @@ def attach_process_action(cmd: AttachProcessAction, ctx: CommandContext) -> Reco
         variables,
     )
     action.address(parse_recipients(cmd.recipients, has_process(trigger)))
+    action.set_steps(checked_steps(ctx, cmd.steps, trigger, variables))
     return ctx.save(action)
 
 
@@ -177,6 +182,8 @@ class ReviseProcessAction(Command):
     catch_up: dict[str, Any] | None = None
     recipients: list[dict[str, Any]] | None = None
     """Who its runs address from now on (left out: as before)."""
+    steps: list[dict[str, Any]] | None = None
+    """Its steps from now on (left out: as before)."""
     expected_version: int | None = None
 
 
@@ -189,7 +196,21 @@ def revise_process_action(cmd: ReviseProcessAction, ctx: CommandContext) -> Reco
     action.revise(trigger, cmd.condition, cmd.schedule, cmd.catch_up, variables)
     if cmd.recipients is not None:
         action.address(parse_recipients(cmd.recipients, has_process(trigger)))
+    if cmd.steps is not None:
+        action.set_steps(checked_steps(ctx, cmd.steps, trigger, variables))
     return ctx.save(action)
+
+
+def checked_steps(
+    ctx: CommandContext, raw: object, trigger: Trigger, variables: Mapping[str, VarType]
+) -> list[dict[str, Any]]:
+    steps = parse_steps(raw, variables, has_process(trigger))
+    for i, step in enumerate(steps):
+        try:
+            catalog_item(ctx.store, ctx.tenant_id, UUID(step["action_id"]))
+        except NotFound as exc:
+            raise NotFound(exc.message, ("steps", i, "action_id")) from None
+    return steps
 
 
 class PauseProcessAction(Command):

@@ -88,6 +88,17 @@ class ProcessAction(Aggregate):
     def _addressed(self, recipients: list[dict[str, str]]) -> None:
         self.recipients = tuple(recipients)
 
+    steps: tuple[dict[str, Any], ...] = ()
+    """Its follow-up and fallback steps (`domain.steps`)."""
+
+    def set_steps(self, steps: list[dict[str, Any]]) -> None:
+        if tuple(steps) != self.steps:
+            self._steps_set(steps)
+
+    @event("StepsSet")
+    def _steps_set(self, steps: list[dict[str, Any]]) -> None:
+        self.steps = tuple(steps)
+
     @classmethod
     def attach(
         cls,
