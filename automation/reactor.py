@@ -148,7 +148,7 @@ class Reactor(ProcessManager[RunPlan]):
                 plans.extend(self._fallbacks(event))
             elif event.name in TRIGGERING and self.watches.get(event.tenant_id):
                 try:
-                    plans.extend(self._plans(event))
+                    plans.extend(self.plans(event))
                 except Exception:
                     # One event's surprise (a deleted participant, a bad stored rule) must not
                     # stop automation for everyone else.
@@ -193,7 +193,8 @@ class Reactor(ProcessManager[RunPlan]):
             event.position,
         )
 
-    def _plans(self, event: RecordedEvent) -> Iterator[RunPlan]:
+    def plans(self, event: RecordedEvent) -> Iterator[RunPlan]:
+        """The runs `event` plans under the process actions this reactor watches."""
         subject = self._subject(event)
         if subject is None:
             return

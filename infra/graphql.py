@@ -38,6 +38,7 @@ from infra.redis_adapters import (
 )
 from infra.runtime import Runtime
 from infra.settings import GraphQLSettings
+from infra.simulation import simulator
 from infra.tenant_quotas import tenant_quotas
 from projections.base import schema_named
 from projections.registry import PROJECTIONS
@@ -121,6 +122,7 @@ class GraphQLServices:
             fanout=self.fanout,
             start=self._start,
             past=past_states(runtime.store),
+            simulate=simulator(runtime.store, database_url),
             key_usage=RedisKeyUsageReads(self.redis, usage_prefix(runtime.settings.events_topic)),
             quotas=Quotas(
                 tenant_quotas(runtime.store),

@@ -30,6 +30,7 @@ from read_api.ports import (
     KeyUsage,
     NotAuthenticated,
     PastStates,
+    Simulate,
     TokenReader,
     Viewer,
 )
@@ -58,6 +59,7 @@ class ReadApi:
         past: PastStates,
         quotas: Quotas,
         key_usage: KeyUsage | None = None,
+        simulate: Simulate | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -69,6 +71,8 @@ class ReadApi:
         self.key_usage = key_usage
         """When API keys were last used (none known without it)."""
         self.quotas = quotas
+        self.simulate = simulate
+        """Replays history through a process action (none: this server does not)."""
         self.cost_rules = CostRules(max_page=MAX_PAGE, unpaged_list=config.unpaged_list_cost)
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}
         self.waits = Waits(config.max_waits_per_tenant)

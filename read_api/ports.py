@@ -60,6 +60,39 @@ class PastState:
 
 
 PastStates = Callable[[UUID, UUID, int], Awaitable[PastState | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedRun:
+    """A run a proposed process action would have planned, and why."""
+
+    trigger_key: str
+    """As a live run's: the triggering event (and step, and recipient)."""
+    planned_at: datetime
+    action_id: UUID
+    event: str
+    position: int
+    record_id: UUID
+    recipient_id: UUID | None
+    step: str | None
+    conditional: bool
+    """A follow-up whose condition would have been checked when it fell due."""
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    runs: list[SimulatedRun]
+    events: int
+    """The tenant's events of the trigger's kind replayed."""
+    seconds: float
+    truncated: bool
+    """More runs would have been planned than were asked for."""
+
+
+Simulate = Callable[
+    [UUID, dict[str, Any], datetime | None, datetime | None, int], Awaitable[Simulation]
+]
+"""(tenant, a checked process action definition, since, until, at most this many runs)."""
 """(tenant, record, position) → the record then; None if it did not exist yet, or belongs to
 another tenant, or is of a kind that is not shown."""
 

@@ -43,6 +43,7 @@ def _finish_attempt(e: RecordedEvent, outcome: str, assignments: str, *values: A
 
 
 class AutomationProjection(Projection):
+    version = 2  # 2: process actions' recipients and steps
     ddl = Path(__file__).with_name("schema.sql")
     tables = (
         "occurrence_kinds",
@@ -155,6 +156,14 @@ class AutomationProjection(Projection):
             jsonb(d["schedule"]),
             jsonb(d["catch_up"]),
         )
+
+    @handles(event_class(ProcessAction, "Addressed"))
+    def addressed(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("process_actions", "recipients = %s", e, jsonb(e.data["recipients"]))
+
+    @handles(event_class(ProcessAction, "StepsSet"))
+    def steps_set(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield versioned_update("process_actions", "steps = %s", e, jsonb(e.data["steps"]))
 
     @handles(event_class(ProcessAction, "Paused"))
     def paused(self, e: RecordedEvent) -> Iterator[Statement]:

@@ -22,8 +22,8 @@ ACTION_COLUMNS = (
     "created_at, updated_at"
 )
 PROCESS_ACTION_COLUMNS = (
-    "id, name, action_id, trigger, trigger_on, condition, schedule, catch_up, paused, version, "
-    "position, created_at, updated_at"
+    "id, name, action_id, trigger, trigger_on, condition, schedule, catch_up, paused, "
+    "recipients, steps, version, position, created_at, updated_at"
 )
 MAX_LIST = 1_000
 """A catalog longer than this is not a catalog; lists stop there rather than grow unbounded."""
@@ -74,6 +74,10 @@ class ProcessActionRow:
     schedule: dict[str, Any]
     catch_up: dict[str, Any]
     paused: bool
+    recipients: list[dict[str, str]]
+    """Who its runs address (none: the addresses its action names)."""
+    steps: list[dict[str, Any]]
+    """Its follow-up and fallback steps."""
     version: int
     position: int
     created_at: datetime

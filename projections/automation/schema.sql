@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS {schema}.process_actions (
     schedule jsonb NOT NULL,
     catch_up jsonb NOT NULL,
     paused boolean NOT NULL DEFAULT false,
+    recipients jsonb NOT NULL DEFAULT '[]',
+    steps jsonb NOT NULL DEFAULT '[]',
     version int NOT NULL,
     position bigint NOT NULL,
     created_at timestamptz NOT NULL,

@@ -51,6 +51,8 @@ class ProcessAction(ProcessActionRow, RowType[ProcessActionRow]):
     condition: dict[str, Any] | None = strawberry.field(graphql_type=JSON | None)
     schedule: dict[str, Any] = strawberry.field(graphql_type=JSON)
     catch_up: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    recipients: list[dict[str, str]] = strawberry.field(graphql_type=JSON)
+    steps: list[dict[str, Any]] = strawberry.field(graphql_type=JSON)
 
     @strawberry.field
     async def action(self, info: Info) -> Action | None:
