@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS {schema}.action_runs (
 );
 CREATE INDEX IF NOT EXISTS action_runs_by_planned
     ON {schema}.action_runs (tenant_id, planned_at, id);
+-- A process's runs (its timeline): those whose triggering record was, or belonged to, it.
+CREATE INDEX IF NOT EXISTS action_runs_by_process
+    ON {schema}.action_runs (tenant_id, ((context -> 'process' ->> 'id')), planned_at)
+    WHERE context -> 'process' ->> 'id' IS NOT NULL;
 CREATE INDEX IF NOT EXISTS action_runs_by_process_action
     ON {schema}.action_runs (tenant_id, process_action_id, planned_at, id);
 CREATE INDEX IF NOT EXISTS action_runs_by_action

@@ -16,6 +16,7 @@ from projections.processes.queries import (
     ProcessRow,
     StageVisit,
 )
+from projections.processes.timeline import TimelineEntry, TimelineReads
 from read_api.past import past_process
 from read_api.types.common import (
     DEFAULT_PAGE,
@@ -43,6 +44,14 @@ from read_api.types.workflows import (
 @strawberry.type(description="One stage a process entered, oldest first in `stageHistory`.")
 class StageEntry(StageVisit, RowType[StageVisit]):
     process_id: strawberry.Private[UUID]
+
+
+@strawberry.type(
+    description="One thing that happened to a process: a change (who, which command, which "
+    "fields; for a stage, which and by which transition) or an action run it triggered."
+)
+class TimelineItem(TimelineEntry, RowType[TimelineEntry]):
+    pass
 
 
 @strawberry.type(description="A participant's role in a process.")
@@ -84,6 +93,16 @@ class Process(ProcessRow, RowType[ProcessRow]):
     @strawberry.field
     async def documents(self, info: Info) -> list[Document]:
         return await documents_of(info, self.id)
+
+    @field(
+        "Everything that happened to it, oldest first: its changes with actor and time, the "
+        "stages it entered (and by which transition), approvals, SLA timers, and — for a "
+        "reader of automation — the action runs it triggered with their status."
+    )
+    async def timeline(self, info: Info) -> list[TimelineItem]:
+        with_runs = info.context.require_viewer().grants.reads("automation")
+        entries = await info.context.run(lambda r: r.of(TimelineReads).timeline(self, with_runs))
+        return [TimelineItem.of(entry) for entry in entries]
 
     @field("The SLA of its current stage (null: the stage has none).")
     async def sla(self, info: Info) -> StageSla | None:

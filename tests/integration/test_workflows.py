@@ -106,6 +106,20 @@ async def test_a_case_moves_only_by_its_transitions_and_says_why_not(api, graphq
         {"stage": "review", "previous": "fixing", "transition": "submit"},
         {"stage": "closed", "previous": "review", "transition": None},  # the approvals'
     ]
+    timeline = """query($id: UUID!) { process(id: $id) { timeline {
+        kind actor command fields stage transition } } }"""
+    items = (await graphql.data(timeline, {"id": case}))["process"]["timeline"]
+    assert [(i["kind"], i["actor"], i["stage"], i["transition"]) for i in items] == [
+        ("Opened", "tester", "new", None),
+        ("StageEntered", "eddy", "triage", "triage"),
+        ("StageEntered", "lea", "fixing", "fix"),
+        ("DataSet", "tester", None, None),
+        ("StageEntered", "tester", "review", "submit"),
+        ("Approved", "ann", None, None),
+        ("Approved", "bob", None, None),
+        ("StageEntered", "bob", "closed", None),
+    ]
+    assert (items[3]["command"], items[3]["fields"]) == ("set-process-data", ["summary"])
 
 
 async def test_a_new_version_leaves_running_cases_alone_until_migrated(api, graphql, settled):
@@ -191,3 +205,21 @@ async def test_the_board_shows_each_stage_with_overdue_cases_first(
     assert (await graphql.data('{ processBoard(definition: "nope") { columns { stage } } }')) == {
         "processBoard": None
     }
+
+
+async def test_a_timeline_leaves_out_the_fields_a_reader_may_not_see(api, graphql, settled):
+    await api.command("publish-process-definition", **incident())
+    await api.command("define-role", name="outsider",
+                      grants=[{"read": "processes", "hide": ["severity"]}])  # fmt: skip
+    case = (await api.command("open-process", definition="incident", title="Leak")).id
+    changed = await api.command(
+        "set-process-data", process_id=case, data={"severity": 4, "summary": "pipe"}
+    )
+    await settled(changed.position)
+    query = "query($id: UUID!) { process(id: $id) { data timeline { kind fields } } }"
+    outsider = api.mint("acme", "outsider", actor="olaf")
+    seen = (await graphql.data(query, {"id": case}, token=outsider))["process"]
+    assert seen["data"] == {"summary": "pipe"}
+    assert seen["timeline"][-1] == {"kind": "DataSet", "fields": ["summary"]}
+    full = (await graphql.data(query, {"id": case}))["process"]["timeline"][-1]
+    assert full == {"kind": "DataSet", "fields": ["severity", "summary"]}
