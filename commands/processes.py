@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from commands.context import CommandContext, Recorded
 from commands.registry import Command, CommandSpec
@@ -17,6 +18,7 @@ from domain.participant import Participant
 from domain.process import Process
 from domain.process_definition import ProcessDefinition
 from domain.workflow import Clock, Workflow
+from eventstore import EventStore
 
 
 class OpenProcess(Command):
@@ -168,12 +170,25 @@ def _definition(ctx: CommandContext, key: str) -> ProcessDefinition:
 
 
 def _pinned(ctx: CommandContext, process: Process) -> Workflow:
-    """The version of its definition the process follows."""
-    if process.definition_key is None:
+    """The version of its definition the process follows. A published version never changes,
+    so each is loaded once per process (by tenant, key and version)."""
+    if process.definition_key is None or process.definition_version is None:
         raise InvalidInput(
             "this process has free stages (no definition): use enter-stage", ("process_id",)
         )
-    return _definition(ctx, process.definition_key).workflow(process.definition_version)
+    pinned = (ctx.tenant_id, process.definition_key, process.definition_version)
+    known = _PINNED.setdefault(ctx.store, {})
+    found = known.get(pinned)
+    if found is None:
+        found = _definition(ctx, pinned[1]).workflow(pinned[2])
+        if len(known) >= 4_096:
+            known.clear()
+        known[pinned] = found
+    return found
+
+
+_PINNED: WeakKeyDictionary[EventStore, dict[tuple[UUID, str, int], Workflow]] = WeakKeyDictionary()
+"""Per store (a test's in-memory store is another world), the versions loaded."""
 
 
 def _entity_view(ctx: CommandContext, entity_id: UUID) -> dict[str, Any]:

@@ -250,11 +250,9 @@ class Workflow:
                 message = f"stage {case.stage!r} needs {approval.count} approval(s), has {given}"
                 found.append(Blocker("approval", message))
         if transition.guard is not None:
-            explanation = compile_rule(transition.guard).explain(
-                guard_input(case, actor, now, timezone)
-            )
-            if not explanation.result:
-                found.append(Blocker("guard", "the guard is false", explanation))
+            guard, inp = compile_rule(transition.guard), guard_input(case, actor, now, timezone)
+            if not guard.evaluate(inp):  # traced only when it refuses: tracing costs more
+                found.append(Blocker("guard", "the guard is false", guard.explain(inp)))
         return found
 
     def may_approve(self, case: Case, actor: Actor) -> Approval:

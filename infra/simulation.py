@@ -10,6 +10,7 @@ not simulated: they follow deliveries, which a simulation does not make.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -56,52 +57,61 @@ class AsOf(Lookup):
         return self.store.find(cls, aggregate_id, version)
 
 
-def simulator(store: EventStore, database_url: str) -> Simulate:
-    def run(
-        tenant_id: UUID,
-        definition: dict[str, Any],
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-    ) -> Simulation:
-        started = time.perf_counter()
-        lookup = AsOf(store, ttl=0.0)
-        reactor = Reactor(lookup)
-        reactor.watches[tenant_id][SIMULATED] = Watch.of(tenant_id, SIMULATED, definition)
-        topics = TOPICS[parse_trigger(definition["trigger"]).on]
-        runs: list[SimulatedRun] = []
-        replayed, position = 0, 0
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            while rows := events_after(conn, position, CHUNK, types=topics):
-                position = rows[-1][0]
-                for row in rows:
-                    event = decode_event(*row)
-                    if event.tenant_id != tenant_id:
-                        continue
-                    at = event.timestamp
-                    if (since is not None and at < since) or (until is not None and at > until):
-                        continue
-                    replayed += 1
-                    lookup.position = event.position
-                    for plan in reactor.plans(event):
-                        if len(runs) == limit:
-                            return Simulation(runs, replayed, time.perf_counter() - started, True)
-                        step = plan.context.get("step")
-                        recipient = plan.context.get("recipient")
-                        runs.append(
-                            SimulatedRun(
-                                trigger_key=plan.trigger_key,
-                                planned_at=plan.planned_at,
-                                action_id=plan.action_id,
-                                event=event.name,
-                                position=event.position,
-                                record_id=event.originator_id,
-                                recipient_id=UUID(recipient["id"]) if recipient else None,
-                                step=step["name"] if step else None,
-                                conditional=bool(step and step.get("if") is not None),
-                            )
+def simulate(
+    store: EventStore,
+    database_url: str,
+    tenant_id: UUID,
+    definition: dict[str, Any],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Simulation:
+    """The runs a (checked) process action definition would have planned in the tenant's
+    events from `since` to `until`, at most `limit` of them."""
+    started = time.perf_counter()
+    lookup = AsOf(store, ttl=60.0)
+    reactor = Reactor(lookup)
+    reactor.watches[tenant_id][SIMULATED] = Watch.of(tenant_id, SIMULATED, definition)
+    topics = TOPICS[parse_trigger(definition["trigger"]).on]
+    runs: list[SimulatedRun] = []
+    replayed = 0
+    with psycopg.connect(database_url, autocommit=True) as conn, ThreadPoolExecutor(1) as pool:
+        # The next chunk is read while this one is replayed (psycopg lets go of the GIL).
+        pending = pool.submit(events_after, conn, 0, CHUNK, types=topics)
+        while rows := pending.result():
+            pending = pool.submit(events_after, conn, rows[-1][0], CHUNK, types=topics)
+            for row in rows:
+                event = decode_event(*row)
+                if event.tenant_id != tenant_id:
+                    continue
+                at = event.timestamp
+                if (since is not None and at < since) or (until is not None and at > until):
+                    continue
+                replayed += 1
+                lookup.position = event.position
+                for plan in reactor.plans(event):
+                    if len(runs) == limit:
+                        return Simulation(runs, replayed, time.perf_counter() - started, True)
+                    step = plan.context.get("step")
+                    recipient = plan.context.get("recipient")
+                    runs.append(
+                        SimulatedRun(
+                            trigger_key=plan.trigger_key,
+                            planned_at=plan.planned_at,
+                            action_id=plan.action_id,
+                            event=event.name,
+                            position=event.position,
+                            record_id=event.originator_id,
+                            recipient_id=UUID(recipient["id"]) if recipient else None,
+                            step=step["name"] if step else None,
+                            conditional=bool(step and step.get("if") is not None),
                         )
-        return Simulation(runs, replayed, time.perf_counter() - started, False)
+                    )
+    return Simulation(runs, replayed, time.perf_counter() - started, False)
+
+
+def simulator(store: EventStore, database_url: str) -> Simulate:
+    """`simulate` for the read API, on a worker thread."""
 
     async def in_thread(
         tenant_id: UUID,
@@ -110,6 +120,8 @@ def simulator(store: EventStore, database_url: str) -> Simulate:
         until: datetime | None,
         limit: int,
     ) -> Simulation:
-        return await to_thread.run_sync(run, tenant_id, definition, since, until, limit)
+        return await to_thread.run_sync(
+            simulate, store, database_url, tenant_id, definition, since, until, limit
+        )
 
     return in_thread
