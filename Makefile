@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/workflows.py
 	$(BIN)/python bench/make_run.py
 
 clean:

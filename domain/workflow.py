@@ -281,6 +281,32 @@ class Workflow:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SlaOutcome:
+    stage: str
+    visits: int
+    breached: int
+    ongoing: int
+
+
+def sla_outcomes(
+    workflow: Workflow, visits: Sequence[tuple[str, datetime, datetime | None]], clock: Clock
+) -> list[SlaOutcome]:
+    """Per stage of `workflow`, how many of the past `visits` (stage, entered, left; None:
+    not left yet, judged at `clock.now`) would have breached its SLA."""
+    outcomes = []
+    for stage in workflow.stages:
+        mine = [(entered, left) for name, entered, left in visits if name == stage.name]
+        breached = 0
+        for entered, left in mine:
+            timers = clock.timers(stage, entered)
+            if timers is not None and (left or clock.now) > timers.due_at:
+                breached += 1
+        ongoing = sum(1 for _, left in mine if left is None)
+        outcomes.append(SlaOutcome(stage.name, len(mine), breached, ongoing))
+    return outcomes
+
+
 def guard_input(case: Case, actor: Actor, now: datetime, timezone: str) -> RuleInput:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None

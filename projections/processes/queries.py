@@ -102,6 +102,14 @@ class ProcessDefinitionRow:
     position: int
 
 
+@dataclass
+class Visit:
+    process_id: UUID
+    stage: str
+    entered_at: datetime
+    left_at: datetime | None
+
+
 @dataclass(frozen=True)
 class Board:
     counts: dict[str, tuple[int, int]]
@@ -201,6 +209,30 @@ class ProcessReads(ScopedReads[ProcessRow]):
         for row in rows:
             cases[row.stage].append(row)
         return Board(counts, dict(cases))
+
+    async def visits(
+        self, definition_key: str, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[Visit]:
+        """The stage visits of a definition's cases entered from `since` to `until`, each with
+        when it ended (the next stage's entry, the closing; None: still going on)."""
+        clauses, params = self.shown_only(["definition_key = %s"], [definition_key])
+        window = ""
+        if since is not None:
+            window += " AND v.entered_at >= %s"
+        if until is not None:
+            window += " AND v.entered_at <= %s"
+        async with self.conn.cursor(row_factory=class_row(Visit)) as cur:
+            await cur.execute(
+                "SELECT v.process_id, v.stage, v.entered_at, coalesce(v.left_at, c.closed_at) "  # noqa: S608
+                "AS left_at FROM (SELECT h.process_id, h.stage, h.entered_at, lead(h.entered_at) "
+                "OVER (PARTITION BY h.process_id ORDER BY h.position) AS left_at "
+                f"FROM {SCHEMA}.stage_history h WHERE h.process_id IN (SELECT id FROM "
+                f"{SCHEMA}.processes WHERE {' AND '.join(clauses)})) v "
+                f"JOIN {SCHEMA}.processes c ON c.id = v.process_id WHERE true{window} "
+                "ORDER BY v.entered_at LIMIT %s",
+                [*params, *(t for t in (since, until) if t is not None), limit],
+            )
+            return await cur.fetchall()
 
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
         """Process id → the stages it entered, oldest first (processes not found, or not

@@ -9,18 +9,31 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.calendar import BusinessCalendar
+from domain.errors import InvalidInput
+from domain.fields import DataInvalid
 from domain.ids import process_definition_id_for
 from domain.process_definition import workflow_of
 from domain.schedules.durations import Duration
-from domain.workflow import Actor, Blocker, Case, Workflow
+from domain.workflow import (
+    Actor,
+    Blocker,
+    Case,
+    Clock,
+    Workflow,
+    checked_workflow,
+    sla_outcomes,
+)
 from domain.workflow import Stage as StageSpec
 from projections.entities.queries import ENTITY, ENTITY_TYPE
 from projections.processes.queries import (
     PROCESS_DEFINITION,
     ProcessDefinitionReads,
     ProcessDefinitionRow,
+    ProcessReads,
     ProcessRow,
 )
+from read_api.errors import PublicError
+from read_api.types.automation_rules import RuleFault
 from read_api.types.common import Info, field
 
 
@@ -302,3 +315,78 @@ class WorkflowQuery:
     async def process_definition(self, info: Info, key: str) -> ProcessDefinition | None:
         rows = await info.context.run(lambda r: r.of(ProcessDefinitionReads).by_keys([key]))
         return ProcessDefinition(row=rows[key]) if key in rows else None
+
+
+@strawberry.type(description="What one stage's SLA would have meant for past cases.")
+class StageSimulation:
+    stage: str
+    sla_within: str | None = strawberry.field(description="The SLA simulated (null: none).")
+    visits: int = strawberry.field(description="Visits of the stage in the period.")
+    breached: int = strawberry.field(description="Of those, the ones that would have breached.")
+    ongoing: int = strawberry.field(description="Visits not ended yet (judged as of now).")
+
+
+@strawberry.type(description="A definition's SLAs replayed over its recorded cases.")
+class DefinitionSimulation:
+    valid: bool
+    errors: list[RuleFault]
+    cases: int
+    stages: list[StageSimulation]
+
+
+@strawberry.type
+class DefinitionSimulationQuery:
+    @field(
+        "How many past cases of a definition would have breached the SLAs of a proposed "
+        "version (`proposal`: a definition as `publish-process-definition` takes it; or a "
+        "published `version`), over the stage visits entered from `since` to `until`, in the "
+        "tenant's working hours where an SLA counts them. Nothing is stored."
+    )
+    async def simulate_definition(
+        self,
+        info: Info,
+        key: str,
+        proposal: JSON | None = None,
+        version: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> DefinitionSimulation:
+        if (proposal is None) == (version is None):
+            raise PublicError("give a proposal or a version")
+        if proposal is not None:
+            try:
+                workflow = checked_workflow(proposal)
+            except (InvalidInput, DataInvalid) as exc:
+                found = (
+                    [(e.path, e.message) for e in exc.errors]
+                    if isinstance(exc, DataInvalid)
+                    else [(exc.path, exc.message)]
+                )
+                errors = [RuleFault(path=JSON(list(p)), message=m) for p, m in found]
+                return DefinitionSimulation(valid=False, errors=errors, cases=0, stages=[])
+        else:
+            rows = await info.context.run(lambda r: r.of(ProcessDefinitionReads).by_keys([key]))
+            pinned = version_of(rows[key], version or 0) if key in rows else None
+            if pinned is None:
+                raise PublicError(f"no version {version} of definition {key!r}")
+            workflow = pinned.workflow
+        visits = await info.context.run(
+            lambda r: r.of(ProcessReads).visits(key, since, until, min(limit, 1_000_000))
+        )
+        clock = Clock(datetime.now(UTC), await tenant_calendar(info))
+        outcomes = sla_outcomes(
+            workflow, [(v.stage, v.entered_at, v.left_at) for v in visits], clock
+        )
+        stages = [
+            StageSimulation(
+                stage=outcome.stage,
+                sla_within=Duration(0, spec.sla.within).to_iso() if spec.sla else None,
+                visits=outcome.visits,
+                breached=outcome.breached,
+                ongoing=outcome.ongoing,
+            )
+            for outcome, spec in zip(outcomes, workflow.stages, strict=True)
+        ]
+        cases = len({v.process_id for v in visits})
+        return DefinitionSimulation(valid=True, errors=[], cases=cases, stages=stages)

@@ -164,6 +164,9 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert '"status":403' in out
         assert '"path":["condition",">=",0,"var"]' in out, "the rule typo was not refused"
         assert '"hasCredentials":true' in out, "the process action did not reach GraphQL"
+        assert '"title":"Guard failed"' in out, "the guarded move was not refused"
+        assert '"stage":"fixing","definitionVersion":1' in out, "the case did not move"
+        assert '"reason":"requires","message":"set summary first"' in out
         assert '"entityType":{"name":"Site"}' in out, "GraphQL did not read the write"
         assert '"title":"Jerusalem depot","snippet":"<b>Jerusalem</b> <b>depot</b>"' in out
         assert '"distanceM"' in out

@@ -223,3 +223,28 @@ async def test_a_timeline_leaves_out_the_fields_a_reader_may_not_see(api, graphq
     assert seen["timeline"][-1] == {"kind": "DataSet", "fields": ["summary"]}
     full = (await graphql.data(query, {"id": case}))["process"]["timeline"][-1]
     assert full == {"kind": "DataSet", "fields": ["severity", "summary"]}
+
+
+async def test_simulating_a_definition_counts_the_visits_its_slas_would_judge(
+    api, graphql, settled
+):
+    await api.command("publish-process-definition", **incident())
+    for title in ("one", "two"):
+        case = (await api.command("open-process", definition="incident", title=title)).id
+        last = await api.command("move-process", process_id=case, transition="triage")
+    await settled(last.position)
+    query = """query($proposal: JSON, $version: Int) {
+        simulateDefinition(key: "incident", proposal: $proposal, version: $version) {
+        valid errors { path message } cases stages { stage slaWithin visits breached ongoing }
+    } }"""
+    published = (await graphql.data(query, {"version": 1}))["simulateDefinition"]
+    assert (published["valid"], published["cases"]) == (True, 2)
+    stages = {s["stage"]: s for s in published["stages"]}
+    assert stages["new"] == {"stage": "new", "slaWithin": None, "visits": 2, "breached": 0,
+                             "ongoing": 0}  # fmt: skip
+    assert (stages["triage"]["visits"], stages["triage"]["ongoing"]) == (2, 2)
+    faulty = incident(stages=["new", {"name": "triage", "sla": {"within": "soon"}}])
+    del faulty["key"]
+    refused = (await graphql.data(query, {"proposal": faulty}))["simulateDefinition"]
+    assert refused["valid"] is False
+    assert ["stages", 1, "sla", "within"] in [e["path"] for e in refused["errors"]]

@@ -11,6 +11,7 @@ import pytest
 from domain.calendar import BusinessCalendar
 from domain.errors import InvalidInput
 from domain.tenant import normalise_settings
+from domain.workflow import Clock, checked_workflow, sla_outcomes
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -95,3 +96,29 @@ def test_a_calendar_without_any_working_time_in_ten_years_says_so():
         BusinessCalendar(calendar.zone, calendar.spans, frozenset(d.date() for d in mondays)).add(
             mondays[0], timedelta(hours=1)
         )
+
+
+def test_past_visits_are_judged_against_a_proposed_sla_in_working_hours():
+    workflow = checked_workflow(
+        {
+            "name": "Incident",
+            "stages": [
+                "new",
+                {"name": "triage", "sla": {"within": "PT4H", "business_hours": True}},
+            ],
+            "transitions": [{"name": "go", "from": "new", "to": "triage"}],
+        }
+    )
+    now = at("2026-12-09T10:00")
+    visits = [
+        ("triage", at("2026-12-04T16:00"), at("2026-12-07T11:59")),  # in time: due Mon 12:00
+        ("triage", at("2026-12-04T16:00"), at("2026-12-07T12:01")),  # breached
+        ("triage", at("2026-12-09T08:00"), None),  # ongoing, due 13:00 today: not yet
+        ("triage", at("2026-12-08T08:00"), None),  # ongoing, due yesterday 13:00: breached
+        ("new", at("2026-12-01T08:00"), at("2026-12-02T08:00")),  # no SLA
+    ]
+    outcomes = sla_outcomes(workflow, visits, Clock(now, paris()))
+    assert [(o.stage, o.visits, o.breached, o.ongoing) for o in outcomes] == [
+        ("new", 1, 0, 0),
+        ("triage", 4, 2, 2),
+    ]
