@@ -15,6 +15,7 @@ from infra.cli_errors import fail
 from infra.dev_cli import app as dev_app
 from infra.dev_cli import token_codec
 from infra.loadtest_cli import app as loadtest_app
+from infra.processes_cli import app as processes_app
 from infra.projections_cli import app as projections_app
 from infra.settings import DEMO_TENANT, Settings
 
@@ -24,6 +25,7 @@ app = typer.Typer(help="bsdflow: an event-sourced workflow platform.", no_args_i
 app.add_typer(dev_app)
 app.add_typer(loadtest_app)
 app.add_typer(projections_app, name="projections")
+app.add_typer(processes_app, name="processes")
 console = Console()
 
 

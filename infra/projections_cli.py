@@ -12,20 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
-from rich.text import Text
 
 from infra.cli_errors import fail
+from infra.progress import progress_bars
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -225,16 +216,6 @@ def _retry(conn: psycopg.Connection[Any], only: int | None) -> int:
     return failed
 
 
-class RateColumn(ProgressColumn):
-    """Events per second, as rich measures the task's speed."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(
-            f"{speed:,.0f} events/s" if speed else "… events/s", style="progress.data.speed"
-        )
-
-
 @contextmanager
 def migration_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
     """Progress bars for the projections a migration rebuilds (none shows if none is)."""
@@ -252,13 +233,4 @@ def migration_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+    return progress_bars(console, "events")

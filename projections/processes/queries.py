@@ -127,12 +127,14 @@ class ProcessFilter:
     due_before: datetime | None = None
     opened_after: datetime | None = None
     opened_before: datetime | None = None
+    definition_key: str | None = None
+    definition_version: int | None = None
 
 
 def _clauses(where: ProcessFilter) -> tuple[list[str], list[Any]]:
     clauses: list[str] = ["true"]
     params: list[Any] = []
-    for column in ("kind", "stage", "status"):
+    for column in ("kind", "stage", "status", "definition_key", "definition_version"):
         value = getattr(where, column)
         if value:
             clauses.append(f"{column} = %s")

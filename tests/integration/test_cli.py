@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from domain.process import Process
 from infra.api import create_app
 from infra.cli import app as cli
 from infra.runtime import Runtime
@@ -125,3 +127,42 @@ def test_lag_is_a_table_like_status(runtime: Runtime, tmp_path: Path) -> None:
     rows = [line for line in result.stdout.splitlines() if "entities" in line]
     assert rows, result.stdout
     assert [cell.strip() for cell in rows[0].split("│") if cell.strip()] == ["entities", "0"]
+
+
+async def test_migrating_every_case_of_a_definition_reports_those_that_cannot_move(
+    base_url: str, runtime: Runtime, read_side: Any, settled: Any
+) -> None:
+    from tests.unit.commands.test_process_definitions import incident
+
+    admin = runtime.tokens.mint(TENANT, ["admin"])
+    auth = {"Authorization": f"Bearer {admin}"}
+
+    def command(command_name: str, /, **body: Any) -> dict[str, Any]:
+        reply = httpx.post(f"{base_url}/v1/commands/{command_name}", headers=auth, json=body)
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    command("publish-process-definition", **incident())
+    cases = [command("open-process", definition="incident", title=f"c{n}")["id"] for n in range(3)]
+    command("move-process", process_id=cases[0], transition="triage")
+    command("publish-process-definition", **incident(stages=["new", "assessing", "closed"],
+                                                     transitions=[]))  # fmt: skip
+    last = command("open-process", definition="incident", title="already v2")
+    await settled(last["position"])
+
+    def migrate(*extra: str) -> Result:
+        return CliRunner().invoke(
+            cli,
+            ["processes", "migrate", "incident", "--url", base_url, "--token", admin, *extra],
+        )
+
+    partial = migrate("--to", "2")
+    assert partial.exit_code == 1, (partial.stdout, partial.stderr)
+    assert "0 migrated, 0 already at that version, 3 refused" in partial.stdout, partial.stderr
+    assert "/mapping/triage: no stage of version 2 for 'triage'" in partial.stderr
+    mapping = [f"--map={s}=assessing" for s in ("triage", "fixing", "review")]
+    done = migrate("--to", "2", *mapping)
+    assert done.exit_code == 0, done.output
+    assert "3 migrated" in done.stdout
+    stages = [runtime.store.find(Process, UUID(c)).stage for c in cases]  # type: ignore[union-attr]
+    assert stages == ["assessing", "new", "new"]
