@@ -236,6 +236,24 @@ class ProcessReads(ScopedReads[ProcessRow]):
             )
             return await cur.fetchall()
 
+    async def transitions_taken(
+        self, definition_key: str, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[StageVisit]:
+        """The moves by a transition of a definition's cases, from `since` to `until`."""
+        clauses, params = self.shown_only(["definition_key = %s"], [definition_key])
+        window = "".join(
+            f" AND h.entered_at {op} %s" for op, t in ((">=", since), ("<=", until)) if t
+        )
+        async with self.conn.cursor(row_factory=class_row(StageVisit)) as cur:
+            await cur.execute(
+                "SELECT h.process_id, h.stage, h.previous, h.transition, h.entered_at, "  # noqa: S608
+                f"h.position FROM {SCHEMA}.stage_history h WHERE h.transition IS NOT NULL "
+                f"AND h.process_id IN (SELECT id FROM {SCHEMA}.processes "
+                f"WHERE {' AND '.join(clauses)}){window} ORDER BY h.position LIMIT %s",
+                [*params, *(t for t in (since, until) if t is not None), limit],
+            )
+            return await cur.fetchall()
+
     async def stage_history(self, process_ids: list[UUID]) -> dict[UUID, list[StageVisit]]:
         """Process id → the stages it entered, oldest first (processes not found, or not
         shown to this reader, are absent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from domain.errors import InvalidInput
 from domain.fields import DataInvalid
 from domain.ids import process_definition_id_for
 from domain.process_definition import workflow_of
+from domain.rules import compile_rule
 from domain.schedules.durations import Duration
 from domain.workflow import (
     Actor,
@@ -21,6 +23,7 @@ from domain.workflow import (
     Clock,
     Workflow,
     checked_workflow,
+    guard_input,
     sla_outcomes,
 )
 from domain.workflow import Stage as StageSpec
@@ -33,6 +36,7 @@ from projections.processes.queries import (
     ProcessRow,
 )
 from read_api.errors import PublicError
+from read_api.past import past_process
 from read_api.types.automation_rules import RuleFault
 from read_api.types.common import Info, field
 
@@ -210,19 +214,7 @@ async def transition_options(
         frozenset(viewer.grants.roles),
         str(participant) if participant is not None else None,
     )
-    case = Case(
-        kind=row.kind,
-        title=row.title,
-        stage=row.stage,
-        status=row.status,
-        data=row.data,
-        participants=row.participants,
-        approvals=row.approvals,
-        due_at=row.due_at,
-        opened_at=row.opened_at,
-        stage_entered_at=row.stage_entered_at,
-        entities=await _entity_views(info, row),
-    )
+    case = case_of(row, await _entity_views(info, row))
     timezone = (await tenant_calendar(info)).zone.key
     now = datetime.now(UTC)
     options = []
@@ -239,6 +231,22 @@ async def transition_options(
             )
         )
     return options
+
+
+def case_of(row: ProcessRow, entities: list[dict[str, Any]]) -> Case:
+    return Case(
+        kind=row.kind,
+        title=row.title,
+        stage=row.stage,
+        status=row.status,
+        data=row.data,
+        participants=row.participants,
+        approvals=row.approvals,
+        due_at=row.due_at,
+        opened_at=row.opened_at,
+        stage_entered_at=row.stage_entered_at,
+        entities=entities,
+    )
 
 
 async def tenant_calendar(info: Info) -> BusinessCalendar:
@@ -326,12 +334,24 @@ class StageSimulation:
     ongoing: int = strawberry.field(description="Visits not ended yet (judged as of now).")
 
 
-@strawberry.type(description="A definition's SLAs replayed over its recorded cases.")
+@strawberry.type(description="What one transition's guard would have said of past moves.")
+class TransitionSimulation:
+    transition: str
+    taken: int = strawberry.field(description="Moves by it in the period.")
+    refused: int = strawberry.field(description="Of those, the ones its guard would refuse.")
+    unjudged: int = strawberry.field(
+        description="Moves its guard cannot judge afterwards: it asks who moved (`me.…`), or "
+        "the proposal has no transition of that name."
+    )
+
+
+@strawberry.type(description="A definition's SLAs and guards replayed over its recorded cases.")
 class DefinitionSimulation:
     valid: bool
     errors: list[RuleFault]
     cases: int
     stages: list[StageSimulation]
+    transitions: list[TransitionSimulation]
 
 
 @strawberry.type
@@ -364,7 +384,9 @@ class DefinitionSimulationQuery:
                     else [(exc.path, exc.message)]
                 )
                 errors = [RuleFault(path=JSON(list(p)), message=m) for p, m in found]
-                return DefinitionSimulation(valid=False, errors=errors, cases=0, stages=[])
+                return DefinitionSimulation(
+                    valid=False, errors=errors, cases=0, stages=[], transitions=[]
+                )
         else:
             rows = await info.context.run(lambda r: r.of(ProcessDefinitionReads).by_keys([key]))
             pinned = version_of(rows[key], version or 0) if key in rows else None
@@ -389,4 +411,56 @@ class DefinitionSimulationQuery:
             for outcome, spec in zip(outcomes, workflow.stages, strict=True)
         ]
         cases = len({v.process_id for v in visits})
-        return DefinitionSimulation(valid=True, errors=[], cases=cases, stages=stages)
+        transitions = await _judged_moves(info, workflow, key, since, until, clock)
+        return DefinitionSimulation(
+            valid=True, errors=[], cases=cases, stages=stages, transitions=transitions
+        )
+
+
+MAX_JUDGED_MOVES = 2_000
+
+
+async def _judged_moves(
+    info: Info,
+    workflow: Workflow,
+    key: str,
+    since: datetime | None,
+    until: datetime | None,
+    clock: Clock,
+) -> list[TransitionSimulation]:
+    """Each past move by a transition, judged by the proposed guard of that name on the case
+    as it was just before it (rebuilt from its events; at most MAX_JUDGED_MOVES moves)."""
+    moves = await info.context.run(
+        lambda r: r.of(ProcessReads).transitions_taken(key, since, until, MAX_JUDGED_MOVES)
+    )
+    counts: dict[str, list[int]] = {}
+    proposed = {t.name: t for t in workflow.transitions}
+    nobody = Actor("", frozenset())
+    for move in moves:
+        assert move.transition is not None
+        tally = counts.setdefault(move.transition, [0, 0, 0])
+        tally[0] += 1
+        transition = proposed.get(move.transition)
+        if transition is None or "me." in json.dumps(transition.guard):
+            tally[2] += 1
+            continue
+        if transition.guard is None:
+            continue
+        before = await past_process(info, move.process_id, move.position - 1)
+        if before is None:
+            tally[2] += 1
+            continue
+        case = case_of(before, [])
+        inp = guard_input(case, nobody, move.entered_at, clock.timezone)
+        if not compile_rule(transition.guard).evaluate(inp):
+            tally[1] += 1
+    names = [t.name for t in workflow.transitions] + sorted(set(counts) - set(proposed))
+    return [
+        TransitionSimulation(
+            transition=name,
+            taken=counts.get(name, [0, 0, 0])[0],
+            refused=counts.get(name, [0, 0, 0])[1],
+            unjudged=counts.get(name, [0, 0, 0])[2],
+        )
+        for name in names
+    ]

@@ -236,6 +236,7 @@ async def test_simulating_a_definition_counts_the_visits_its_slas_would_judge(
     query = """query($proposal: JSON, $version: Int) {
         simulateDefinition(key: "incident", proposal: $proposal, version: $version) {
         valid errors { path message } cases stages { stage slaWithin visits breached ongoing }
+        transitions { transition taken refused unjudged }
     } }"""
     published = (await graphql.data(query, {"version": 1}))["simulateDefinition"]
     assert (published["valid"], published["cases"]) == (True, 2)
@@ -243,6 +244,22 @@ async def test_simulating_a_definition_counts_the_visits_its_slas_would_judge(
     assert stages["new"] == {"stage": "new", "slaWithin": None, "visits": 2, "breached": 0,
                              "ongoing": 0}  # fmt: skip
     assert (stages["triage"]["visits"], stages["triage"]["ongoing"]) == (2, 2)
+    assert published["transitions"][0] == {
+        "transition": "triage", "taken": 2, "refused": 0, "unjudged": 0
+    }  # fmt: skip
+    guarded = incident()
+    del guarded["key"]
+    one = {">=": [{"var": "data.severity"}, 3]}
+    guarded["transitions"] = [
+        {"name": "triage", "from": "new", "to": "triage", "guard": one},
+        {"name": "drop", "from": "new", "to": "closed",
+         "guard": {"in": ["lead", {"var": "me.roles"}]}},
+    ]  # fmt: skip
+    judged = (await graphql.data(query, {"proposal": guarded}))["simulateDefinition"]
+    assert judged["transitions"] == [
+        {"transition": "triage", "taken": 2, "refused": 2, "unjudged": 0},  # no severity then
+        {"transition": "drop", "taken": 0, "refused": 0, "unjudged": 0},
+    ]
     faulty = incident(stages=["new", {"name": "triage", "sla": {"within": "soon"}}])
     del faulty["key"]
     refused = (await graphql.data(query, {"proposal": faulty}))["simulateDefinition"]
