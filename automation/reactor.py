@@ -318,7 +318,8 @@ class Reactor(ProcessManager[RunPlan]):
             return None
         record = {k: v for k, v in process.items() if k not in ("id", "participants")}
         record["stage"] = stage = d["stage"]  # as entered (whose SLA it is), even if it moved on
-        at = None
+        entered = d.get("entered_at")  # by the command's clock, where it recorded one
+        at = datetime.fromisoformat(entered) if on == "stage_entered" and entered else None
         if on != "stage_entered":
             record["sla_due_at"] = d["due_at"]
             record["fraction"] = d.get("fraction", 1.0)  # a breach is the whole SLA

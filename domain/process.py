@@ -43,6 +43,7 @@ class Process(Aggregate):
         definition_version: int | None
         sla_due_at: datetime | None
         sla_reminders: list[dict[str, Any]]
+        entered_at: datetime | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -50,6 +51,7 @@ class Process(Aggregate):
             state["definition_version"] = None
             state["sla_due_at"] = None
             state["sla_reminders"] = []
+            state["entered_at"] = None
 
     # Class defaults serve snapshots taken before processes had definitions and approvals.
     definition_key: str | None = None
@@ -76,6 +78,7 @@ class Process(Aggregate):
         definition_version: int | None,
         sla_due_at: datetime | None,
         sla_reminders: list[dict[str, Any]],
+        entered_at: datetime | None,
     ) -> None:
         self.tenant_id = tenant_id
         self.kind = kind
@@ -95,6 +98,7 @@ class Process(Aggregate):
         self.sla_due_at = sla_due_at
         self.sla_reminders = tuple(sla_reminders)
         self.sla_breached = False
+        self.stage_entered_at = entered_at
 
     @classmethod
     def open(
@@ -124,6 +128,7 @@ class Process(Aggregate):
             definition_version=None,
             sla_due_at=None,
             sla_reminders=[],
+            entered_at=None,
         )
 
     @classmethod
@@ -150,6 +155,7 @@ class Process(Aggregate):
             data=_validated(workflow, data or {}, partial=False),
             definition_key=key,
             definition_version=version,
+            entered_at=clock.now,
             **_timers_of(timers),
         )
 
@@ -179,18 +185,21 @@ class Process(Aggregate):
         transition: str | None
         sla_due_at: datetime | None
         sla_reminders: list[dict[str, Any]]
+        entered_at: datetime | None
+        """When the stage was entered by the command's clock (None: when it was stored)."""
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["transition"] = None
             state["sla_due_at"] = None
             state["sla_reminders"] = []
+            state["entered_at"] = None
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Process)
             aggregate.stage = self.stage
             aggregate.approvals = ()
-            aggregate.stage_entered_at = self.timestamp
+            aggregate.stage_entered_at = self.entered_at or self.timestamp
             aggregate.sla_due_at = self.sla_due_at
             aggregate.sla_reminders = tuple(self.sla_reminders)
             aggregate.sla_breached = False
@@ -218,14 +227,23 @@ class Process(Aggregate):
         blockers = workflow.blockers(case, taken, actor, clock.now, clock.timezone)
         if blockers:
             raise refusal(blockers[0])
-        self._enter(taken.target, taken.name, clock.timers(workflow.stage(taken.target)))
+        self._enter(taken.target, taken.name, workflow, clock)
 
-    def _enter(self, stage: str, transition: str | None, timers: SlaTimers | None = None) -> None:
+    def _enter(
+        self,
+        stage: str,
+        transition: str | None,
+        workflow: Workflow | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Enter `stage`; a definition's stage starts its SLA timers by `clock`."""
+        timers = clock.timers(workflow.stage(stage)) if workflow and clock else None
         self.trigger_event(
             self.StageEntered,
             stage=stage,
             previous=self.stage,
             transition=transition,
+            entered_at=clock.now if clock else None,
             **_timers_of(timers),
         )
 
@@ -257,7 +275,7 @@ class Process(Aggregate):
         self._approved(actor.actor, self.stage)
         target = approval.approved_to
         if len(self.approvals) >= approval.count and target is not None:
-            self._enter(target, None, clock.timers(workflow.stage(target)))
+            self._enter(target, None, workflow, clock)
 
     @event("Approved")
     def _approved(self, actor: str, stage: str) -> None:
@@ -268,8 +286,7 @@ class Process(Aggregate):
         self._require_defined()
         approval = workflow.may_approve(self.case(), actor)
         self._rejected(actor.actor, self.stage, clean_name(reason, ("reason",), 500))
-        target = approval.rejected_to
-        self._enter(target, None, clock.timers(workflow.stage(target)))
+        self._enter(approval.rejected_to, None, workflow, clock)
 
     @event("Rejected")
     def _rejected(self, actor: str, stage: str, reason: str) -> None:
@@ -328,6 +345,7 @@ class Process(Aggregate):
             stages=names,
             stage=stage,
             previous=self.stage,
+            entered_at=clock.now,
             **_timers_of(timers),
         )
 
@@ -339,6 +357,7 @@ class Process(Aggregate):
         previous: str
         sla_due_at: datetime | None
         sla_reminders: list[dict[str, Any]]
+        entered_at: datetime | None
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Process)
@@ -347,7 +366,7 @@ class Process(Aggregate):
             if self.stage != self.previous:
                 aggregate.stage = self.stage
                 aggregate.approvals = ()
-                aggregate.stage_entered_at = self.timestamp
+                aggregate.stage_entered_at = self.entered_at or self.timestamp
                 aggregate.sla_breached = False
             if not aggregate.sla_breached:
                 aggregate.sla_due_at = self.sla_due_at

@@ -24,6 +24,12 @@ def when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def entered_at(e: RecordedEvent) -> datetime:
+    """When a stage was entered: by the command's clock, or (events before it was recorded)
+    when the event was stored."""
+    return when(e.data.get("entered_at")) or e.timestamp
+
+
 class ProcessesProjection(Projection):
     version = 2  # 2: definitions, the version a case pins, approvals, data changes
     ddl = Path(__file__).with_name("schema.sql")
@@ -55,12 +61,12 @@ class ProcessesProjection(Projection):
             e.position,
             d.get("definition_key"),
             d.get("definition_version"),
-            e.timestamp,
+            entered_at(e),
             when(d.get("sla_due_at")),
             next_timer_of(d),
         )
         yield Statement.of(
-            HISTORY, e.tenant_id, e.originator_id, e.position, first, None, None, e.timestamp
+            HISTORY, e.tenant_id, e.originator_id, e.position, first, None, None, entered_at(e)
         )
 
     @handles(event_class(Process, "StageEntered"))
@@ -72,7 +78,7 @@ class ProcessesProjection(Projection):
             "sla_breached = false, next_timer_at = %s",
             e,
             d["stage"],
-            e.timestamp,
+            entered_at(e),
             when(d.get("sla_due_at")),
             next_timer_of(d),
         )
@@ -84,7 +90,7 @@ class ProcessesProjection(Projection):
             d["stage"],
             d["previous"],
             d.get("transition"),
-            e.timestamp,
+            entered_at(e),
         )
 
     @handles(event_class(Process, "DataSet"))
@@ -143,7 +149,7 @@ class ProcessesProjection(Projection):
             d["version"],
             d["stages"],
             d["stage"],
-            *((e.timestamp, due, reminded, due) if moved else (due, reminded, due)),
+            *((entered_at(e), due, reminded, due) if moved else (due, reminded, due)),
         )
         if moved:
             yield Statement.of(
@@ -154,7 +160,7 @@ class ProcessesProjection(Projection):
                 d["stage"],
                 d["previous"],
                 None,
-                e.timestamp,
+                entered_at(e),
             )
 
     @handles(event_class(Tenant, "Created"), event_class(Tenant, "SettingsChanged"))

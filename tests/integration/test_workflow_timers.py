@@ -1,7 +1,8 @@
-"""SLA timers end to end, on the injectable clock: a case triaged on Friday afternoon under an
-SLA of 4 working hours is reminded at 80 % and breached on Monday, each exactly once, across a
-scheduler restart; the reminder and the breach trigger their process actions, the breach an
-escalation by email to each member of the `lead` role."""
+"""The incident workflow end to end, on the injectable clock: a case triaged on Friday afternoon
+under an SLA of 4 working hours is reminded at 80 % and breached on Monday, each exactly once,
+across a scheduler restart; the reminder and the breach trigger their process actions, the
+breach an escalation by email to each member of the `lead` role; taken to fixing, it is nudged
+by SMS an hour later, once, because it is still there."""
 
 from __future__ import annotations
 
@@ -78,6 +79,26 @@ async def escalate_to_leads(api: Api, smtp_port: int) -> None:
     )  # fmt: skip
 
 
+async def nudge_while_fixing(api: Api, url: str) -> None:
+    """On entering fixing: a webhook now, and an SMS an hour later if it is still in fixing."""
+    now = await api.command(
+        "create-action", name="Fixing", channel="webhook", template={"body": "{}"},
+        config={"url": f"{url}/fixing"}, credentials={"secret": SECRET},
+    )  # fmt: skip
+    sms = await api.command(
+        "create-action", name="Still fixing", channel="sms",
+        template={"body": "{{ process.title }} is still being fixed"},
+        config={"provider_url": f"{url}/sms", "from": "bsdflow", "to": ["+31612345678"]},
+        credentials={"api_key": "k"},
+    )  # fmt: skip
+    await api.command(
+        "attach-process-action", name="Fixing for an hour", action_id=now.id,
+        trigger={"on": "stage_entered", "process_kind": "incident", "stage": "fixing"},
+        steps=[{"name": "nudge", "after": "PT1H", "action_id": sms.id,
+                "if": {"==": [{"var": "stage"}, "fixing"]}}],
+    )  # fmt: skip
+
+
 async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a_restart(
     api: Api,
     runtime: Any,
@@ -94,12 +115,13 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     for on in ("sla_reminder", "sla_breached"):
         await webhook_on(api, f"{http_server.url}/{on}", on)
     await escalate_to_leads(api, smtp_port)
+    await nudge_while_fixing(api, http_server.url)
     case = (await api.command("open-process", definition="incident", title="Outage")).id
     moved = await api.command("move-process", process_id=case, transition="triage")
     await settled(moved.position)
 
     def fired() -> list[str]:
-        return [call.path for call in http_server.seen]
+        return [call.path for call in http_server.seen if call.path != "/sms"]
 
     def timers() -> tuple[int, int, bool]:
         """The case's version (each timer recorded is one more), reminders left, breached."""
@@ -129,7 +151,19 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     assert all(len(e.rcpt_tos) == 1 for e in mailbox.envelopes)
     assert b"lea, Outage is past its SLA." in b"".join(e.content for e in mailbox.envelopes)
 
+    # A lead takes it to fixing at 14:00; an hour later it is still there: one SMS nudge.
+    lead = api.mint("acme", "lead", actor="lea")
+    await api.command("move-process", token=lead, process_id=case, transition="fix")
+    clock.freeze(datetime(2026, 12, 7, 14, 59, tzinfo=PARIS))
+    ticks = scheduling[-1].scheduler.ticks  # type: ignore[union-attr]
+    await until(lambda: scheduling[-1].scheduler.ticks > ticks + 5, what="ticks")  # type: ignore[union-attr]
+    assert http_server.on("/sms") == []
+    clock.freeze(datetime(2026, 12, 7, 15, 1, tzinfo=PARIS))
+    await until(lambda: len(http_server.on("/sms")) == 1, what="the follow-up SMS")
+
+    settled_version = timers()[0]
     clock.advance(timedelta(days=3))
     ticks = scheduling[-1].scheduler.ticks  # type: ignore[union-attr]
     await until(lambda: scheduling[-1].scheduler.ticks > ticks + 5, what="ticks")  # type: ignore[union-attr]
-    assert (len(fired()), timers(), len(mailbox.envelopes)) == (2, (4, 0, True), 2)
+    assert (len(fired()), timers()[0], len(mailbox.envelopes)) == (3, settled_version, 2)
+    assert len(http_server.on("/sms")) == 1
