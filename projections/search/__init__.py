@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid5
 
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.fields import STRATEGIES
+from domain.ids import process_definition_id_for
 from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
+from domain.process_definition import ProcessDefinition
 from domain.tenant import Tenant
 from eventstore import RecordedEvent
 from projections.base import Projection, Rows, Statement, event_class, handles, jsonb
@@ -32,6 +35,8 @@ from projections.search.statements import (
     INSERTED,
     PARTICIPANT_CHANGED,
     PARTICIPANT_FORGOTTEN,
+    PROCESS_DATA_SET,
+    PROCESS_MIGRATED,
     PROCESS_OUTCOME,
     PROCESS_REOPENED,
     PROCESS_STAGE,
@@ -45,6 +50,20 @@ TYPO_DEFAULTS = {
 }
 """A tenant's settings before it had these (older events): Meilisearch's defaults."""
 WEIGHTS = ("A", "B", "C")
+
+
+def weights_id(definition_id: UUID, version: int) -> UUID:
+    """The weights row of one version of a process definition (beside the entity types')."""
+    return uuid5(definition_id, f"version:{version}")
+
+
+def _pinned_weights(e: RecordedEvent, d: dict[str, Any]) -> UUID | None:
+    """The weights of the version a process pins (None: free stages, nothing of its data is
+    indexed)."""
+    key, version = d.get("definition_key"), d.get("definition_version")
+    if key is None or version is None:
+        return None
+    return weights_id(process_definition_id_for(e.tenant_id, key), int(version))
 
 
 def search_weights(fields: list[dict[str, Any]]) -> dict[str, str]:
@@ -75,10 +94,11 @@ def _joined(value: Any) -> str:
 
 
 class SearchProjection(Projection):
+    version = 2  # 2: processes' data, weighed by the version of their definition
     ddl = Path(__file__).with_name("schema.sql")
     matching = Path(__file__).with_name("matching.sql")
     tables = ("entity_types", "items", "words", "word_variants", "tenant_settings")
-    ordering_aggregates = frozenset({"EntityType"})
+    ordering_aggregates = frozenset({"EntityType", "ProcessDefinition"})
 
     def create_sql(self, schema: str) -> str:
         """Tables and index-side functions, then the query-side functions that read them."""
@@ -156,11 +176,40 @@ class SearchProjection(Projection):
     def entity_archived(self, e: RecordedEvent) -> Iterator[Statement]:
         yield DELETED["entity"].of(e.tenant_id, e.originator_id)
 
+    @handles(
+        event_class(ProcessDefinition, "Published"),
+        event_class(ProcessDefinition, "VersionPublished"),
+    )
+    def definition_published(self, e: RecordedEvent) -> Iterator[Statement]:
+        """A version's weights, as an entity type's: the processes that pin it read them."""
+        number = e.data.get("number", 1)
+        yield Statement.of(
+            "INSERT INTO {schema}.entity_types (tenant_id, id, weights, title_field, "
+            "importance_field, version, position) VALUES (%s, %s, %s, NULL, NULL, %s, %s) "
+            "ON CONFLICT (tenant_id, id) DO NOTHING",
+            e.tenant_id,
+            weights_id(e.originator_id, number),
+            jsonb(search_weights(e.data["spec"].get("fields", []))),
+            e.version,
+            e.position,
+        )
+
     @handles(event_class(Process, "Opened"))
     def process_opened(self, e: RecordedEvent) -> Iterator[Statement]:
         d = e.data
-        fields = {"kind": d["kind"], "stage": d["stages"][0]}
-        yield self._insert("process", e, d["title"], fields)
+        fields = {"kind": d["kind"], "stage": d["stages"][0], "data": d["data"]}
+        yield self._insert("process", e, d["title"], fields, type_id=_pinned_weights(e, d))
+
+    @handles(event_class(Process, "DataSet"))
+    def process_data_set(self, e: RecordedEvent) -> Iterator[Statement]:
+        yield self._update(PROCESS_DATA_SET, e, e.data["changes"])
+
+    @handles(event_class(Process, "Migrated"))
+    def process_migrated(self, e: RecordedEvent) -> Iterator[Statement]:
+        d = e.data
+        weights = _pinned_weights(e, {**d, "definition_version": d["version"]})
+        change = {"stage": d["stage"], "type_id": str(weights) if weights else None}
+        yield self._update(PROCESS_MIGRATED, e, change)
 
     @handles(event_class(Process, "StageEntered"))
     def process_stage_entered(self, e: RecordedEvent) -> Iterator[Statement]:
@@ -217,10 +266,23 @@ class SearchProjection(Projection):
 
     @staticmethod
     def _insert(
-        kind: str, e: RecordedEvent, title: str, fields: dict[str, Any], text: str | None = None
+        kind: str,
+        e: RecordedEvent,
+        title: str,
+        fields: dict[str, Any],
+        text: str | None = None,
+        type_id: UUID | None = None,
     ) -> Statement:
         return INSERTED[kind].of(
-            e.tenant_id, e.originator_id, title, fields, text, e.version, e.timestamp, e.position
+            e.tenant_id,
+            e.originator_id,
+            type_id,
+            title,
+            fields,
+            text,
+            e.version,
+            e.timestamp,
+            e.position,
         )
 
     def fold(self, earlier: Statement, later: Statement) -> Statement | None:

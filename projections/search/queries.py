@@ -61,13 +61,17 @@ SELECTED = (
     f"'{HEADLINE}'), score, importance"
 )
 PAGE_SQL = f"{SELECTED} FROM {MATCHES}"
-INDEXED_FIELDS_SHOWN = (
-    f"EXISTS (SELECT 1 FROM {SCHEMA}.items i JOIN {SCHEMA}.entity_types t "  # noqa: S608
+INDEXED_FIELDS_SHOWN = {
+    "entity": f"EXISTS (SELECT 1 FROM {SCHEMA}.items i JOIN {SCHEMA}.entity_types t "  # noqa: S608
     "ON t.tenant_id = i.tenant_id AND t.id = i.type_id "
-    "WHERE i.kind = 'entity' AND i.id = m.id AND NOT t.weights ?| %s::text[])"
-)
-"""An entity hit whose type indexes none of the fields hidden from the reader: its words, and
-its snippet, come only from fields the reader sees."""
+    "WHERE i.kind = 'entity' AND i.id = m.id AND NOT t.weights ?| %s::text[])",
+    "process": f"EXISTS (SELECT 1 FROM {SCHEMA}.items i LEFT JOIN {SCHEMA}.entity_types t "  # noqa: S608
+    "ON t.tenant_id = i.tenant_id AND t.id = i.type_id WHERE i.kind = 'process' "
+    "AND i.id = m.id AND NOT coalesce(t.weights, '{}'::jsonb) ?| %s::text[])",
+}
+"""A hit whose type (an entity's, the version of a process's definition) indexes none of the
+fields hidden from the reader: its words, and its snippet, come only from fields the reader
+sees. (A process with free stages has none of its data indexed.)"""
 
 
 # Not frozen: the read API's GraphQL types subclass the dataclasses here, and strawberry's
@@ -143,8 +147,8 @@ class SearchReads:
             clause, ids = only_seen("m.id", seen)
             part = f"m.kind <> %s OR ({clause}"
             params += [kind, *ids]
-            if seen.hidden and kind == "entity":
-                part += f" AND {INDEXED_FIELDS_SHOWN}"
+            if seen.hidden and kind in INDEXED_FIELDS_SHOWN:
+                part += f" AND {INDEXED_FIELDS_SHOWN[kind]}"
                 params.append(list(seen.hidden))
             shown.append(f"({part}))")
         occurrences = only.get("occurrence")

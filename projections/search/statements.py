@@ -59,10 +59,13 @@ def _importance(data: str, t: str) -> str:
 
 # body and tsv of the other kinds, from a row `n` with columns title, f (jsonb) and text.
 DERIVED = {
+    # A process's data is indexed as its definition's version weighs its fields (`e`, see
+    # TYPED_TEXTS); a process with free stages has no weights, so its data is not indexed.
     "process": (
-        "concat_ws(' · ', n.f ->> 'kind', n.f ->> 'stage', n.f ->> 'outcome')",
-        "{schema}.weighted(n.title, n.f ->> 'kind', concat_ws(' ', n.f ->> 'stage', "
-        "n.f ->> 'outcome'))",
+        "concat_ws(' · ', nullif(e.body, ''), n.f ->> 'kind', n.f ->> 'stage', n.f ->> 'outcome')",
+        "{schema}.weighted(concat_ws(' ', n.title, nullif(e.a, '')), concat_ws(' ', "
+        "n.f ->> 'kind', nullif(e.b, '')), concat_ws(' ', n.f ->> 'stage', n.f ->> 'outcome', "
+        "nullif(e.c, '')))",
     ),
     "participant": (
         "concat_ws(' · ', n.f ->> 'email', n.f ->> 'external_ref')",
@@ -73,6 +76,14 @@ DERIVED = {
     "document": ("n.text", "{schema}.weighted(n.title, n.f ->> 'filename', n.text)"),
     "occurrence": ("n.text", "{schema}.weighted(n.title, NULL, n.text)"),
 }
+
+
+TYPED_TEXTS = {
+    "process": " LEFT JOIN {schema}.entity_types t ON t.tenant_id = n.tenant_id AND t.id = n.type_id "
+    "CROSS JOIN LATERAL {schema}.entity_texts(n.f -> 'data', coalesce(t.weights, '{}'::jsonb), "
+    "NULL) e"
+}
+"""The weighted texts a kind's body and vector read (`e`), where its records are typed."""
 
 
 FIELD_VECTORS = (
@@ -88,15 +99,16 @@ def insert_sql(kind: str) -> Rows:
     body, tsv = DERIVED[kind]
     vectors = FIELD_VECTORS if kind == "occurrence" else "NULL, NULL"
     return Rows(
-        "WITH n AS (SELECT r.tenant_id, r.id, r.title, r.f, coalesce(r.text, '') AS text, "
-        "r.version, r.ts, r.position FROM {rows}), "
-        "changed AS (INSERT INTO {schema}.items (tenant_id, kind, id, title, body, fields, tsv, "
-        "field_keys, field_vectors, version, updated_at, position) "
-        f"SELECT n.tenant_id, '{kind}', n.id, n.title, {body}, n.f, {tsv}, {vectors}, "
-        "n.version, n.ts, n.position FROM n "
+        "WITH n AS (SELECT r.tenant_id, r.id, r.type_id, r.title, r.f, "
+        "coalesce(r.text, '') AS text, r.version, r.ts, r.position FROM {rows}), "
+        "changed AS (INSERT INTO {schema}.items (tenant_id, kind, id, type_id, title, body, "
+        "fields, tsv, field_keys, field_vectors, version, updated_at, position) "
+        f"SELECT n.tenant_id, '{kind}', n.id, n.type_id, n.title, {body}, n.f, {tsv}, {vectors}, "
+        f"n.version, n.ts, n.position FROM n{TYPED_TEXTS.get(kind, '')} "
         "ON CONFLICT (tenant_id, kind, id) DO NOTHING RETURNING tenant_id, tsv)" + WORDS,
         tenant_id="uuid",
         id="uuid",
+        type_id="uuid",
         title="text",
         f="jsonb",
         text="text",
@@ -106,16 +118,22 @@ def insert_sql(kind: str) -> Rows:
     )
 
 
-def update_sql(kind: str, title: str, fields: str, value: str = "text") -> Rows:
-    """`title` and `fields` are expressions over the current row `x` and the event's `r.value`."""
+def update_sql(
+    kind: str, title: str, fields: str, value: str = "text", type_id: str = "x.type_id"
+) -> Rows:
+    """`title`, `fields` and `type_id` are expressions over the current row `x` and the
+    event's `r.value`."""
     body, tsv = DERIVED[kind]
     return Rows(
-        f"WITH n AS (SELECT x.tenant_id, x.kind, x.id, {title} AS title, {fields} AS f, "
-        "x.body AS text, r.version, r.ts, r.position FROM {rows} JOIN {schema}.items x "
-        f"ON x.tenant_id = r.tenant_id AND x.kind = '{kind}' AND x.id = r.id "
-        "WHERE x.version < r.version), "
-        f"changed AS (UPDATE {{schema}}.items x SET title = n.title, fields = n.f, body = {body}, "
-        f"tsv = {tsv}, version = n.version, updated_at = n.ts, position = n.position FROM n "
+        f"WITH n AS (SELECT x.tenant_id, x.kind, x.id, {type_id} AS type_id, {title} AS title, "
+        f"{fields} AS f, x.body AS text, r.version, r.ts, r.position FROM {{rows}} "
+        f"JOIN {{schema}}.items x ON x.tenant_id = r.tenant_id AND x.kind = '{kind}' "
+        "AND x.id = r.id WHERE x.version < r.version), "
+        f"computed AS (SELECT n.*, {body} AS body, {tsv} AS tsv "
+        f"FROM n{TYPED_TEXTS.get(kind, '')}), "
+        "changed AS (UPDATE {schema}.items x SET title = n.title, fields = n.f, "
+        "type_id = n.type_id, body = n.body, tsv = n.tsv, version = n.version, "
+        "updated_at = n.ts, position = n.position FROM computed n "
         "WHERE x.tenant_id = n.tenant_id AND x.kind = n.kind AND x.id = n.id "
         "RETURNING x.tenant_id, x.tsv)" + WORDS,
         tenant_id="uuid",
@@ -206,6 +224,20 @@ PROCESS_OUTCOME = update_sql(
     "process", "x.title", "x.fields || jsonb_build_object('outcome', r.value)"
 )
 PROCESS_REOPENED = update_sql("process", "x.title", "x.fields - 'outcome'")
+PROCESS_DATA_SET = update_sql(
+    "process",
+    "x.title",
+    "jsonb_set(x.fields, '{data}', "
+    "jsonb_strip_nulls(coalesce(x.fields -> 'data', '{}'::jsonb) || r.value))",
+    value="jsonb",
+)
+PROCESS_MIGRATED = update_sql(
+    "process",
+    "x.title",
+    "x.fields || jsonb_build_object('stage', r.value ->> 'stage')",
+    value="jsonb",
+    type_id="(r.value ->> 'type_id')::uuid",
+)
 PARTICIPANT_CHANGED = update_sql(
     "participant",
     "coalesce(r.value ->> 'name', x.title)",

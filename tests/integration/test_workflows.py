@@ -265,3 +265,37 @@ async def test_simulating_a_definition_counts_the_visits_its_slas_would_judge(
     refused = (await graphql.data(query, {"proposal": faulty}))["simulateDefinition"]
     assert refused["valid"] is False
     assert ["stages", 1, "sla", "within"] in [e["path"] for e in refused["errors"]]
+
+
+async def test_a_cases_data_is_searchable_as_its_definition_weighs_it(api, graphql, settled):
+    spec = incident(fields=[
+        {"name": "severity", "type": "integer"},
+        {"name": "summary", "type": "text", "searchable": "B"},
+        {"name": "secret", "type": "text", "searchable": "C"},
+        {"name": "internal", "type": "text"},
+    ])  # fmt: skip
+    await api.command("publish-process-definition", **spec)
+    case = (await api.command("open-process", definition="incident", title="Checkout down",
+                              data={"summary": "payment gateway timeout"})).id  # fmt: skip
+    await api.command("set-process-data", process_id=case,
+                      data={"secret": "quokka", "internal": "wombat"})  # fmt: skip
+    free = await api.command("open-process", kind="incident", title="Free case",
+                             stages=["a"], data={"summary": "gateway"})  # fmt: skip
+    await api.command("define-role", name="partial",
+                      grants=[{"read": "processes", "hide": ["secret"]}])  # fmt: skip
+    await settled(api.event_count())
+    search = (
+        'query($q: String!) { search(query: $q, kinds: [PROCESS]) { edges { node { id } } } }'
+    )
+
+    async def found(words: str, token: str | None = None) -> list[str]:
+        answer = await graphql.data(search, {"q": words}, **({"token": token} if token else {}))
+        return [edge["node"]["id"] for edge in answer["search"]["edges"]]
+
+    assert await found("gatway") == [case]  # a typo; the free case's data is not indexed
+    assert await found("quokka") == [case]
+    assert await found("wombat") == []  # not marked searchable
+    partial = api.mint("acme", "partial", actor="pat")
+    assert await found("quokka", partial) == []  # a hidden field finds nothing…
+    assert await found("gateway", partial) == []  # …and its case shows no snippet of it
+    assert await found("free case", partial) == [free.id]
