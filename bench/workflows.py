@@ -31,7 +31,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 import orjson
 import psycopg
 
@@ -47,6 +46,7 @@ from bench._harness import (
     write_results,
 )
 from bench._rawhttp import raw_connections
+from bench.commands import command
 from bench.scheduler import (
     OffsetClock,
     baseline,
@@ -97,28 +97,15 @@ WAIT = {
 # ---------------------------------------------------------------------------------------------
 
 
-def post(bench: Bench, name: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(
-        f"{bench.base_url}/v1/commands/{name}",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    if response.status_code != 200:
-        raise RuntimeError(f"{name} failed: {response.status_code} {response.text}")
-    reply: dict[str, Any] = response.json()
-    return reply
-
-
 async def moving(
     bench: Bench, token: str, cases: list[str], guarded: bool, seconds: float
 ) -> Figure:
     """Each client moves its case a → b → a …: by guarded transitions, or by enter-stage."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    command = "move-process" if guarded else "enter-stage"
+    name = "move-process" if guarded else "enter-stage"
     at_b = [False] * len(cases)
     async with raw_connections(bench.base_url, len(cases)) as http:
-        head = http[0].head("POST", f"/v1/commands/{command}", headers)
+        head = http[0].head("POST", f"/v1/commands/{name}", headers)
 
         async def move(client: int) -> str | None:
             step = ("back" if at_b[client] else "go") if guarded else ("a" if at_b[client] else "b")
@@ -130,24 +117,29 @@ async def moving(
             at_b[client] = not at_b[client]
             return None
 
-        name = f"{command} http c={len(cases)}" + (" (guarded transitions)" if guarded else "")
-        return await async_load(name, "moves/s", move, len(cases), seconds, 1.0)
+        label = f"{name} http c={len(cases)}" + (" (guarded transitions)" if guarded else "")
+        return await async_load(label, "moves/s", move, len(cases), seconds, 1.0)
 
 
 def transitions(bench: Bench, clients: int, seconds: float) -> dict[str, Any]:
     slug = f"bench-{uuid.uuid4().hex[:8]}"
     platform = bench.tokens.mint("platform", ["platform"], actor="bench")
     settings = {"commands_per_second": 100_000}
-    post(bench, "create-tenant", platform, {"slug": slug, "name": "Bench", "settings": settings})
+    command(
+        bench.base_url,
+        "create-tenant",
+        platform,
+        {"slug": slug, "name": "Bench", "settings": settings},
+    )
     admin = bench.tokens.mint(slug, ["admin"], actor="bench")
-    post(bench, "publish-process-definition", admin, PING)
+    command(bench.base_url, "publish-process-definition", admin, PING)
     defined = [
-        post(bench, "open-process", admin, {"definition": "ping", "title": f"c{n}",
+        command(bench.base_url, "open-process", admin, {"definition": "ping", "title": f"c{n}",
                                             "data": {"level": 5}})["id"]
         for n in range(clients)
     ]  # fmt: skip
     free = [
-        post(bench, "open-process", admin, {"kind": "ping", "title": f"f{n}",
+        command(bench.base_url, "open-process", admin, {"kind": "ping", "title": f"f{n}",
                                             "stages": ["a", "b"]})["id"]
         for n in range(clients)
     ]  # fmt: skip

@@ -15,7 +15,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ids import process_definition_id_for
-from domain.workflow import KEY, Workflow, checked_workflow
+from domain.workflow import KEY, Workflow
+from domain.workflow_spec import checked_workflow, read_workflow, spec_of
 
 
 class ProcessDefinition(Aggregate):
@@ -41,12 +42,12 @@ class ProcessDefinition(Aggregate):
             tenant_id=tenant_id,
             key=key,
             description=description.strip(),
-            spec=checked_workflow(spec).to_dict(),
+            spec=spec_of(checked_workflow(spec)),
         )
 
     def publish(self, description: str, spec: object) -> None:
         """A new version, unless it is the latest one again (publishing is then a no-op)."""
-        checked = checked_workflow(spec).to_dict()
+        checked = spec_of(checked_workflow(spec))
         description = description.strip()
         if self.retired or checked != self.versions[-1] or description != self.description:
             self._published(len(self.versions) + 1, description, checked)
@@ -86,4 +87,4 @@ def workflow_of(spec: dict[str, Any]) -> Workflow:
 
 @lru_cache(maxsize=1024)
 def _parsed(text: str) -> Workflow:
-    return Workflow.of(json.loads(text))
+    return read_workflow(json.loads(text))

@@ -18,7 +18,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.errors import InvalidInput
-from domain.fields import FieldSpec
+from domain.fields import DataInvalid, FieldSpec
 from domain.rules import CompiledRule, RuleInput, check_rule, compile_rule
 from domain.triggers import (
     PROCESS_TRIGGERS,
@@ -67,6 +67,16 @@ class Subject:
     id: UUID | None
     record: dict[str, Any]
     previous: Mapping[str, Any] | None = None
+
+
+def rule_faults(exc: InvalidInput | DataInvalid) -> list[RuleFault]:
+    """A refusal as the faults an editor shows inline, each at its path."""
+    found = (
+        [(e.path, e.message) for e in exc.errors]
+        if isinstance(exc, DataInvalid)
+        else [(exc.path, exc.message)]
+    )
+    return [RuleFault(path=JSON(list(path)), message=message) for path, message in found]
 
 
 def _refused(exc: InvalidInput, variables: Mapping[str, str] | None = None) -> RuleDryRun:

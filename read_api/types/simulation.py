@@ -20,7 +20,7 @@ from domain.triggers import has_process, parse_trigger
 from projections.automation.queries import AutomationReads
 from read_api.errors import PublicError
 from read_api.ports import SimulatedRun as Planned
-from read_api.types.automation_rules import RuleFault, trigger_fields
+from read_api.types.automation_rules import RuleFault, rule_faults, trigger_fields
 from read_api.types.common import Info, field
 
 MAX_RUNS = 10_000
@@ -78,14 +78,13 @@ class ProcessActionSimulation:
 
 
 def _faults(exc: InvalidInput | DataInvalid) -> ProcessActionSimulation:
-    found = (
-        [(e.path, e.message) for e in exc.errors]
-        if isinstance(exc, DataInvalid)
-        else [(exc.path, exc.message)]
-    )
-    errors = [RuleFault(path=JSON(list(path)), message=message) for path, message in found]
     return ProcessActionSimulation(
-        valid=False, errors=errors, events_replayed=0, seconds=0.0, truncated=False, runs=[]
+        valid=False,
+        errors=rule_faults(exc),
+        events_replayed=0,
+        seconds=0.0,
+        truncated=False,
+        runs=[],
     )
 
 

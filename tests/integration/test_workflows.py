@@ -284,9 +284,7 @@ async def test_a_cases_data_is_searchable_as_its_definition_weighs_it(api, graph
     await api.command("define-role", name="partial",
                       grants=[{"read": "processes", "hide": ["secret"]}])  # fmt: skip
     await settled(api.event_count())
-    search = (
-        'query($q: String!) { search(query: $q, kinds: [PROCESS]) { edges { node { id } } } }'
-    )
+    search = "query($q: String!) { search(query: $q, kinds: [PROCESS]) { edges { node { id } } } }"
 
     async def found(words: str, token: str | None = None) -> list[str]:
         answer = await graphql.data(search, {"q": words}, **({"token": token} if token else {}))

@@ -11,7 +11,8 @@ import pytest
 from domain.calendar import BusinessCalendar
 from domain.errors import InvalidInput
 from domain.tenant import normalise_settings
-from domain.workflow import Clock, checked_workflow, sla_outcomes
+from domain.workflow import Clock, sla_outcomes
+from domain.workflow_spec import checked_workflow
 
 PARIS = ZoneInfo("Europe/Paris")
 
