@@ -100,7 +100,7 @@ class Subject:
     record: dict[str, Any]
     """The condition's variables (and the schedule's date fields)."""
     previous: dict[str, Any] | None
-    context: dict[str, Any]
+    context: Callable[[], dict[str, Any]]
     """The template's variables: the record by name, its process, participants…"""
     matches: Callable[[Trigger], bool]
     """Whether a trigger of kind `on` is about this record (kind, type, stage…)."""
@@ -200,6 +200,7 @@ class Reactor(ProcessManager[RunPlan]):
             return
         tenant = self.lookup.tenant(event.tenant_id)
         trigger_time = subject.at or event.timestamp
+        shared: dict[str, Any] | None = None  # built once a watch plans: most events plan none
         for watch in self.watches[event.tenant_id].values():
             if watch.paused or watch.trigger.on != subject.on or not subject.matches(watch.trigger):
                 continue
@@ -214,8 +215,10 @@ class Reactor(ProcessManager[RunPlan]):
             if planned_at is None or item is None or item.retired:
                 continue
             key = f"event:{event.originator_id}:{event.version}"
+            if shared is None:
+                shared = subject.context()
             context = {
-                **subject.context,
+                **shared,
                 "tenant": tenant,
                 "trigger": {
                     "event": event.name,
@@ -272,13 +275,16 @@ class Reactor(ProcessManager[RunPlan]):
                 UUID(d["process_id"]) if d["process_id"] else None,
             )
             process = self.lookup.process(UUID(d["process_id"])) if d["process_id"] else None
-            roles = process["participants"] if process else {}
-            participants = self.lookup.participants(roles, map(UUID, d["participant_ids"]))
-            context = {
-                "occurrence": {"id": str(event.originator_id), **record},
-                "process": process,
-                "participants": participants,
-            }
+
+            def context() -> dict[str, Any]:
+                roles = process["participants"] if process else {}
+                return {
+                    "occurrence": {"id": str(event.originator_id), **record},
+                    "process": process,
+                    "participants": self.lookup.participants(
+                        roles, map(UUID, d["participant_ids"])
+                    ),
+                }
 
             def occurrence_matches(t: Trigger) -> bool:
                 return t.kind == d["kind"] and (
@@ -299,14 +305,16 @@ class Reactor(ProcessManager[RunPlan]):
                 previous = (
                     entity_record(type_name, before.data, before.location) if before else None
                 )
-            context = {
-                "entity": {"id": str(entity.id), **record},
-                "process": None,
-                "participants": [],
-            }
+            entity_id = str(entity.id)
+
+            def entity_context() -> dict[str, Any]:
+                return {"entity": {"id": entity_id, **record}, "process": None, "participants": []}
+
             on = "entity_created" if event.name == "Entity.Created" else "entity_changed"
             type_id = entity.entity_type_id
-            return Subject(on, record, previous, context, lambda t: t.entity_type_id == type_id)
+            return Subject(
+                on, record, previous, entity_context, lambda t: t.entity_type_id == type_id
+            )
         if event.name in PROCESS_EVENTS:
             return self._process_subject(event, PROCESS_EVENTS[event.name])
         return None
@@ -324,8 +332,13 @@ class Reactor(ProcessManager[RunPlan]):
             record["sla_due_at"] = d["due_at"]
             record["fraction"] = d.get("fraction", 1.0)  # a breach is the whole SLA
             at = datetime.fromisoformat(d.get("at") or d["due_at"])
-        participants = self.lookup.participants(process["participants"])
-        context = {"process": process, "participants": participants}
+
+        def context() -> dict[str, Any]:
+            return {
+                "process": process,
+                "participants": self.lookup.participants(process["participants"]),
+            }
+
         kind = process["kind"]
 
         def matches(t: Trigger) -> bool:
