@@ -19,8 +19,7 @@ STILL_FIXING = {"==": [{"var": "stage"}, "fixing"]}
 
 async def follow_up_setup(api: Api, url: str) -> str:
     """On entering `fixing`: a webhook now, and an SMS to the case's owner an hour later if the
-    case is still in `fixing`."""
-    await api.command("publish-process-definition", **incident())
+    case is still in `fixing` (the incident definition published already)."""
     now = await api.command(
         "create-action", name="Fixing", channel="webhook", template={"body": "{}"},
         config={"url": f"{url}/ok"}, credentials={"secret": SECRET},
@@ -54,6 +53,7 @@ async def fixing(api: Api, title: str) -> str:
 async def test_a_follow_up_goes_out_after_its_delay_only_if_its_condition_still_holds(
     api: Api, read_side: Any, automation: AutomationSide, clock: FakeClock, http_server: Recorder
 ) -> None:
+    await api.command("publish-process-definition", **incident())
     pa = await follow_up_setup(api, http_server.url)
     stuck = await fixing(api, "Stuck")
     solved = await fixing(api, "Solved")

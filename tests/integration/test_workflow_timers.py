@@ -18,6 +18,7 @@ from automation.scheduler import SchedulerConfig
 from domain.process import Process
 from infra.automation import AutomationSide
 from tests.conftest import Api, FakeClock
+from tests.integration.test_workflow_steps import follow_up_setup
 from tests.runs import until
 from tests.servers import SECRET, Mailbox, Recorder
 from tests.unit.commands.test_process_definitions import incident
@@ -79,26 +80,6 @@ async def escalate_to_leads(api: Api, smtp_port: int) -> None:
     )  # fmt: skip
 
 
-async def nudge_while_fixing(api: Api, url: str) -> None:
-    """On entering fixing: a webhook now, and an SMS an hour later if it is still in fixing."""
-    now = await api.command(
-        "create-action", name="Fixing", channel="webhook", template={"body": "{}"},
-        config={"url": f"{url}/fixing"}, credentials={"secret": SECRET},
-    )  # fmt: skip
-    sms = await api.command(
-        "create-action", name="Still fixing", channel="sms",
-        template={"body": "{{ process.title }} is still being fixed"},
-        config={"provider_url": f"{url}/sms", "from": "bsdflow", "to": ["+31612345678"]},
-        credentials={"api_key": "k"},
-    )  # fmt: skip
-    await api.command(
-        "attach-process-action", name="Fixing for an hour", action_id=now.id,
-        trigger={"on": "stage_entered", "process_kind": "incident", "stage": "fixing"},
-        steps=[{"name": "nudge", "after": "PT1H", "action_id": sms.id,
-                "if": {"==": [{"var": "stage"}, "fixing"]}}],
-    )  # fmt: skip
-
-
 async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a_restart(
     api: Api,
     runtime: Any,
@@ -115,8 +96,11 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     for on in ("sla_reminder", "sla_breached"):
         await webhook_on(api, f"{http_server.url}/{on}", on)
     await escalate_to_leads(api, smtp_port)
-    await nudge_while_fixing(api, http_server.url)
+    await follow_up_setup(api, http_server.url)
     case = (await api.command("open-process", definition="incident", title="Outage")).id
+    owner = await api.command("register-participant", name="Olly", phone="+31612345678")
+    await api.command("assign-participant", process_id=case, participant_id=owner.id,
+                      role="owner")  # fmt: skip
     moved = await api.command("move-process", process_id=case, transition="triage")
     await settled(moved.position)
 
@@ -131,18 +115,18 @@ async def test_the_reminder_and_the_breach_fire_once_each_at_their_time_across_a
     clock.freeze(datetime(2026, 12, 7, 11, 11, tzinfo=PARIS))  # a minute before 80 %
     ticks = scheduling[-1].scheduler.ticks  # type: ignore[union-attr]
     await until(lambda: scheduling[-1].scheduler.ticks > ticks + 5, what="ticks")  # type: ignore[union-attr]
-    assert (fired(), timers()) == ([], (2, 1, False))
+    assert (fired(), timers()) == ([], (3, 1, False))  # opened, staffed, triaged
 
     clock.freeze(datetime(2026, 12, 7, 11, 13, tzinfo=PARIS))
     await until(lambda: fired() == ["/sla_reminder"], what="the reminder's webhook")
-    assert timers() == (3, 0, False)
+    assert timers() == (4, 0, False)
 
     scheduling[-1].stop()  # downtime over the deadline: the next scheduler catches up
     clock.freeze(datetime(2026, 12, 7, 14, 0, tzinfo=PARIS))
     scheduling.append(start(runtime, clock))
     await until(lambda: len(fired()) == 2, what="the breach's webhook")
     assert fired() == ["/sla_reminder", "/sla_breached"]
-    assert timers() == (4, 0, True)
+    assert timers() == (5, 0, True)
     due = runtime.store.find(Process, UUID(case)).sla_due_at
     assert due == datetime(2026, 12, 7, 12, 0, tzinfo=PARIS)
     # The escalation: one mail per lead with an address (lin has none: its run fails).
