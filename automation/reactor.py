@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -226,40 +226,33 @@ class Reactor(ProcessManager[RunPlan]):
                     "position": event.position,
                 },
             }
-            yield from addressed_plans(
-                self.lookup,
-                RunPlan(
-                    tenant_id=event.tenant_id,
-                    process_action_id=watch.id,
-                    action_id=watch.action_id,
-                    trigger_key=key,
-                    planned_at=planned_at,
-                    context=context,
-                    retry=parse_retry(item.retry),
-                    correlation_id=str(event.meta.get("correlation_id", "")),
-                ),
-                watch.recipients,
+            planned = RunPlan(
+                tenant_id=event.tenant_id,
+                process_action_id=watch.id,
+                action_id=watch.action_id,
+                trigger_key=key,
+                planned_at=planned_at,
+                context=context,
+                retry=parse_retry(item.retry),
+                correlation_id=str(event.meta.get("correlation_id", "")),
             )
+            yield from addressed_plans(self.lookup, planned, watch.recipients)
             # Follow-ups: planned now, due after their delay; their condition waits till then.
             subject_ref = {"on": subject.on, "id": str(event.originator_id)}
             for step in watch.steps:
                 follow_up = self.lookup.action(UUID(step["action_id"]))
                 if step["when"] != "after" or follow_up is None or follow_up.retired:
                     continue
+                step_ref = {"name": step["name"], "if": step["if"], **subject_ref}
                 yield from addressed_plans(
                     self.lookup,
-                    RunPlan(
-                        tenant_id=event.tenant_id,
-                        process_action_id=watch.id,
+                    replace(
+                        planned,
                         action_id=follow_up.id,
                         trigger_key=f"{key}:step:{step['name']}",
                         planned_at=trigger_time + delay_of(step),
-                        context={
-                            **context,
-                            "step": {"name": step["name"], "if": step["if"], **subject_ref},
-                        },
+                        context={**context, "step": step_ref},
                         retry=parse_retry(follow_up.retry),
-                        correlation_id=str(event.meta.get("correlation_id", "")),
                     ),
                     tuple(step["recipients"]),
                 )
