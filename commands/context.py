@@ -191,6 +191,11 @@ class CommandContext:
 
     def save(self, primary: Aggregate, *others: Aggregate | None) -> Recorded:
         """Store all pending events (and the idempotency receipt) in one transaction."""
+        position = self.store.save(*self.pending(primary, *others), metadata=self.metadata)
+        return Recorded(id=primary.id, version=primary.version, position=position)
+
+    def pending(self, primary: Aggregate, *others: Aggregate | None) -> list[Aggregate]:
+        """What `save` stores: the aggregates, and the idempotency receipt naming `primary`."""
         pending: list[Aggregate] = [primary, *(a for a in others if a is not None)]
         if self.receipt is not None:
             pending.append(
@@ -203,8 +208,7 @@ class CommandContext:
                     result_version=primary.version,
                 )
             )
-        position = self.store.save(*pending, metadata=self.metadata)
-        return Recorded(id=primary.id, version=primary.version, position=position)
+        return pending
 
     def release_locks(self) -> None:
         while self._held:

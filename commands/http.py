@@ -174,29 +174,34 @@ def _idempotency_param() -> inspect.Parameter:
 
 
 def command_router(commands: Mapping[str, CommandSpec[Any]], deps: CommandEndpoints) -> APIRouter:
-    router = APIRouter(prefix=COMMANDS_PREFIX, tags=["commands"])
+    router = APIRouter(tags=["commands"])
     for spec in commands.values():
         make = _upload_endpoint if spec.upload else _json_endpoint
-        router.add_api_route(
-            f"/{spec.name}",
-            make(spec, deps),
-            methods=["POST"],
-            name=spec.name,
-            summary=spec.summary,
-            description=f"Requires permission `{spec.permission}`.",
-            response_model=spec.reply or CommandAccepted,
-            responses={
-                401: {"description": "Missing or invalid bearer token"},
-                403: {"description": "Roles do not grant this command"},
-                404: {"description": "Addressed object not found in your tenant"},
-                409: {"description": "Expected-version conflict or value already taken"},
-                413: {"description": "Body too large"},
-                422: {"description": "Invalid input (problem+json with field paths)"},
-                429: {"description": "Over the tenant's commands_per_second (see Retry-After)"},
-            },
-        )
+        paths = [f"{COMMANDS_PREFIX}/{spec.name}", *([spec.alias] if spec.alias else [])]
+        for path in paths:
+            router.add_api_route(
+                path,
+                make(spec, deps),
+                methods=["POST"],
+                name=spec.name if path != spec.alias else f"{spec.name} ({path})",
+                summary=spec.summary,
+                description=f"Requires permission `{spec.permission}`.",
+                response_model=spec.reply or CommandAccepted,
+                responses={
+                    401: {"description": "Missing or invalid bearer token"},
+                    403: {"description": "Roles do not grant this command"},
+                    404: {"description": "Addressed object not found in your tenant"},
+                    409: {"description": "Expected-version conflict or value already taken"},
+                    413: {"description": "Body too large"},
+                    422: {"description": "Invalid input (problem+json with field paths)"},
+                    429: {"description": "Over the tenant's commands_per_second (see Retry-After)"},
+                },
+            )
     router.add_api_route(
-        "/{name}", _unknown_command(sorted(commands)), methods=["POST"], include_in_schema=False
+        f"{COMMANDS_PREFIX}/{{name}}",
+        _unknown_command(sorted(commands)),
+        methods=["POST"],
+        include_in_schema=False,
     )
     return router
 

@@ -42,6 +42,8 @@ class CommandSpec(Generic[C]):
     """The body is multipart: the model's fields as form fields plus one `file`."""
     validation: str | None = None
     """Checked first by the validation worker over request-reply (which checks it)."""
+    alias: str | None = None
+    """Also served at this path, outside /v1/commands (`POST /v1/imports`)."""
     reply: type[BaseModel] | None = None
     """The reply's schema in OpenAPI, for a command answering more than id, version, position."""
 

@@ -19,6 +19,7 @@ from commands.access import ACCESS_MANAGE, AccessBook
 from commands.action_runs import ActionRunBatches
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
+from commands.imports import ImportRows
 from commands.ports import AsyncRateLimiter, BlobStore, Locks, RateLimiter, SecretBox, StagedBlob
 from commands.prevalidation import Prevalidation
 from commands.process_timers import ProcessTimers
@@ -185,6 +186,12 @@ class CommandService:
         """The batch forms of the action-run commands, acting as `principal`."""
         self.book.require(principal, "automation:run")
         return ActionRunBatches(self.store, principal.actor)
+
+    def import_rows(self, principal: Principal) -> ImportRows:
+        """Applying import jobs' rows (each the create- or update-entity command), as
+        `principal`."""
+        self.book.require(principal, "automation:run")
+        return ImportRows(self.store, self.locks, self.blobs, self.secrets, self.clock)
 
     def process_timers(self, principal: Principal) -> ProcessTimers:
         """Recording SLA reminders and breaches as they fall due, acting as `principal`."""

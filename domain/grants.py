@@ -42,6 +42,7 @@ READ_AREAS: dict[str, str] = {
     "participants": "participants",
     "groups": "groups",
     "documents": "documents",
+    "imports": "import jobs and their error reports",
     "automation": "occurrence kinds, actions, process actions and action runs",
     "audit": "the audit trail and every record's history",
     "access": "roles and members",

@@ -21,7 +21,7 @@ from commands.http import (
 )
 from commands.registered import COMMANDS
 from infra.docs import app_with_offline_docs
-from infra.downloads import mount_downloads
+from infra.downloads import mount_downloads, mount_import_reports
 from infra.graphql import mount_graphql
 from infra.redis_adapters import AsyncRedisTokenBucket, rate_prefix
 from infra.runtime import Runtime
@@ -40,6 +40,7 @@ def create_app(runtime: Runtime, graphql: GraphQLSettings | None = None) -> Fast
     app.include_router(command_router(COMMANDS, endpoints))
     services = mount_graphql(app, runtime, graphql or runtime.settings.graphql)
     mount_downloads(app, services.api, runtime.blobs)
+    mount_import_reports(app, services.api, runtime.store, runtime.blobs)
     # the app's own asyncio Redis client (the read API's: opened and closed with the app)
     limiter = AsyncRedisTokenBucket(services.redis, rate_prefix(runtime.settings.events_topic))
     app.add_middleware(

@@ -1,4 +1,5 @@
-"""Running automation: the validation worker, the reactor and the scheduler, as threads.
+"""Running automation: the validation worker, the reactor, the scheduler, the import runner
+and the inbox watcher, as threads.
 
 The reactor is a process manager: a `ProjectionWorker` drives it (`infra/process_managers.py`)
 with its own consumer group and checkpoint, and its plans go through the command service.
@@ -10,14 +11,19 @@ Each is a separate concern with its own restart loop; `bsdflow up` runs them in-
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from automation.delivery import Delivery
+from automation.imports.inbox import Inbox
+from automation.imports.report import write_xlsx
+from automation.imports.runner import ImportRunner, error_report
 from automation.lookup import Lookup
 from automation.ports import Channels
 from automation.reactor import Reactor
@@ -25,6 +31,9 @@ from automation.scheduler import Clock, Scheduler, SchedulerConfig, utc_now
 from automation.validation import Validator
 from commands.action_runs import RunPlan
 from commands.auth import Principal
+from commands.imports import CreateImport
+from commands.registered import COMMANDS
+from domain.import_job import ImportJob
 from infra.channels import default_channels
 from infra.channels.network import OutboundPolicy
 from infra.kafka import validation_topic
@@ -37,7 +46,7 @@ from infra.worker import ProjectionWorker
 from projections.access.directory import contacts_of_role
 from projections.apply import create_schema
 
-SERVICES = frozenset({"validation", "reactor", "scheduler"})
+SERVICES = frozenset({"validation", "reactor", "scheduler", "imports", "inbox"})
 REACTOR_PATIENCE_MS = 100
 """The reactor may take its events in batches of up to 100 ms: one fetch per event was the
 broker's largest cost at low rates, and a triggered action waits for delivery anyway."""
@@ -56,6 +65,8 @@ class AutomationSide:
     scheduler: Scheduler | None = None
     validation: RpcServer | None = None
     reactor_worker: ProjectionWorker | None = None
+    imports: ImportRunner | None = None
+    inbox: Inbox | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -126,6 +137,20 @@ class AutomationSide:
             # rings, with nothing due or in flight, skip their queries.
             changes=lambda: rt.doorbell.rings(events_topic),
         )
+        self.imports = ImportRunner(
+            urls.database_url,
+            rt.commands.import_rows(Principal.system("bsdflow-imports")),
+            rt.blobs.path_of,
+            changes=lambda: rt.doorbell.rings(events_topic),
+        )
+        self.inbox = Inbox(
+            settings.inbox.resolve(),
+            inbox_submit(rt),
+            lambda job_id: rt.store.find(ImportJob, job_id),
+            lambda job, target: write_xlsx(
+                target, *error_report(job, rt.blobs.path_of(job.sha256))
+            ),
+        )
         unknown = self.services - SERVICES
         if unknown:
             raise ValueError(f"unknown services {sorted(unknown)}; known: {sorted(SERVICES)}")
@@ -133,6 +158,8 @@ class AutomationSide:
             "validation": self.validation.run,
             "reactor": reactor_worker.run,
             "scheduler": self.scheduler.run,
+            "imports": self.imports.run,
+            "inbox": self.inbox.run,
         }
         for name in sorted(self.services):
             self._spawn(name, runners[name])
@@ -146,3 +173,21 @@ class AutomationSide:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+
+def inbox_submit(rt: Runtime) -> Callable[[str, str, Path, dict[str, Any]], UUID]:
+    """An inbox file as `create-import`, by the tenant's inbox (acting with the editor role:
+    whoever may write to the inbox folder may import)."""
+    spec = COMMANDS["create-import"]
+
+    def submit(tenant: str, type_name: str, path: Path, options: dict[str, Any]) -> UUID:
+        principal = Principal("inbox", tenant, frozenset({"editor"}), internal=True)
+        body = CreateImport(entity_type=type_name, source="inbox", start=True, **options)
+        with path.open("rb") as source:
+            staged = rt.blobs.stage(source, path.name, "application/octet-stream")
+        try:
+            return rt.commands.execute(spec, body, principal, {}, upload=staged).id
+        finally:
+            rt.blobs.discard(staged)
+
+    return submit

@@ -26,7 +26,7 @@ def run_background(
     projections: Collection[str] | None,
     automation: Collection[str],
 ) -> None:
-    """`projections`: None for every projection; `automation`: validation, reactor, scheduler."""
+    """`projections`: None for every projection; `automation`: validation, reactor, scheduler, imports."""
     shutdown = ShutdownRequest()  # first: a signal during start-up still stops properly
     configure_logging(settings.log_level, settings.log_json)
     with running_servers(settings) as urls:

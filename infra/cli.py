@@ -14,6 +14,7 @@ from rich.console import Console
 from infra.cli_errors import fail
 from infra.dev_cli import app as dev_app
 from infra.dev_cli import token_codec
+from infra.imports_cli import import_file
 from infra.loadtest_cli import app as loadtest_app
 from infra.processes_cli import app as processes_app
 from infra.projections_cli import app as projections_app
@@ -26,6 +27,7 @@ app.add_typer(dev_app)
 app.add_typer(loadtest_app)
 app.add_typer(projections_app, name="projections")
 app.add_typer(processes_app, name="processes")
+app.command(name="import")(import_file)
 console = Console()
 
 
@@ -137,10 +139,11 @@ def worker(
 def automation_workers(
     service: Annotated[
         list[str] | None,
-        typer.Option(help="validation, reactor and/or scheduler; all when omitted"),
+        typer.Option(help="validation, reactor, scheduler and/or imports; all when omitted"),
     ] = None,
 ) -> None:
-    """Run the validation worker, the reactor and the scheduler until interrupted."""
+    """Run the validation worker, the reactor, the scheduler and the import runner until
+    interrupted."""
     from infra.background import ALL_AUTOMATION, run_background
 
     unknown = sorted(set(service or ()) - ALL_AUTOMATION)

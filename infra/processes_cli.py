@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from infra.cli_errors import fail
+from infra.cli_errors import fail, problem_reason
 from infra.progress import progress_bars
 from infra.settings import DEMO_TENANT, Settings
 
@@ -72,7 +72,7 @@ def migrate(
                 elif reply.status_code == 409 and "at version" in reply.text:
                     current += 1
                 else:
-                    refused.append((case["id"], _reason(reply)))
+                    refused.append((case["id"], problem_reason(reply)))
                 bars.advance(task)
     typer.echo(f"{moved} migrated, {current} already at that version, {len(refused)} refused")
     for case_id, reason in refused[:20]:
@@ -96,14 +96,3 @@ def _cases(http: Any, key: str) -> list[dict[str, Any]]:
         if not page["pageInfo"]["hasNextPage"]:
             return found
         after = page["pageInfo"]["endCursor"]
-
-
-def _reason(reply: Any) -> str:
-    try:
-        problem = reply.json()
-    except ValueError:
-        return f"{reply.status_code} {reply.text[:200]}"
-    errors = problem.get("errors") or []
-    if errors:
-        return "; ".join(f"{e['pointer']}: {e['message']}" for e in errors)
-    return str(problem.get("detail", reply.status_code))

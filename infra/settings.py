@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = 32 * 1024
     """Request line plus headers; a longer head is refused with 431 before it is parsed."""
     max_document_bytes: int = 25 * 1_048_576
+    inbox_dir: Path | None = None
+    """Watched for spreadsheets to import: `<inbox>/<tenant>/<entity type>/file.xlsx`
+    (default: `inbox` in the data folder)."""
     db_pool_size: int = 8
     db_pool_overflow: int = 8
     events_topic: str = "bsdflow.events"
@@ -101,6 +104,10 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir or self.data_dir / "inbox"
 
     def token_codec(self) -> TokenCodec:
         """Tokens as this installation accepts them: its own, and its OIDC provider's."""

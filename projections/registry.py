@@ -10,6 +10,7 @@ from projections.counts import CountsProjection
 from projections.documents import DocumentsProjection
 from projections.entities import EntitiesProjection
 from projections.groups import GroupsProjection
+from projections.imports import ImportsProjection
 from projections.occurrences import OccurrencesProjection
 from projections.participants import ParticipantsProjection
 from projections.processes import ProcessesProjection
@@ -29,5 +30,6 @@ PROJECTIONS: dict[str, Projection] = {
         AutomationProjection(),
         AuditProjection(),
         AccessProjection(),
+        ImportsProjection(),
     )
 }

@@ -24,6 +24,7 @@ from read_api.ports import Viewer
 from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
+from read_api.types.imports import Import
 from read_api.types.occurrences import Occurrence
 from read_api.types.processes import Process
 
@@ -178,3 +179,8 @@ class Subscription:
                 yield ActionRunChange(
                     position=change.position, event=change.type, run=ActionRun.of(row)
                 )
+
+    @subscription("An import job's progress: its check, each batch applied, and its end.")
+    async def import_progress(self, info: Info, id: UUID) -> AsyncGenerator[Import, None]:
+        async for _, row in changes(info, "import", lambda c: c.id == id):
+            yield Import.of(row)

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
+from domain.fields.cells import CellContext, cell_text
 from domain.fields.errors import FieldError
 from domain.fields.spec import FieldSpec
 
@@ -41,6 +42,11 @@ class FieldStrategy(ABC):
     @abstractmethod
     def validate(self, value: object, spec: FieldSpec) -> object:
         """Assumes the spec passed check_schema; raises ValueError on a bad value."""
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        """A spreadsheet cell as the value `validate` takes (domain.fields.cells); by default
+        as text, where it is a number or a date a workbook typed for it."""
+        return cell_text(value)
 
     def unique_key(self, value: object) -> str:
         """Canonical form of an already-validated value, so equal values claim the same key."""

@@ -17,6 +17,7 @@ from domain.fields.base import (
     range_problems,
     register,
 )
+from domain.fields.cells import CellContext, cell_list, cell_point
 from domain.fields.errors import NestedValueError, Path
 from domain.fields.spec import FieldSpec
 
@@ -71,6 +72,9 @@ class MultiEnumField(FieldStrategy):
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return _choices_problems(spec) + range_problems(spec, "min_items", "max_items", parse_count)
 
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_list(value)
+
     def validate(self, value: object, spec: FieldSpec) -> object:
         if not isinstance(value, list):
             raise ValueError("must be a list")
@@ -103,6 +107,9 @@ class GeoPointField(FieldStrategy):
     name = "geo_point"
     rule_type = "geo"
     can_be_unique = False
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_point(value)
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         if not isinstance(value, Mapping):
@@ -173,6 +180,9 @@ class JsonField(FieldStrategy):
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
             return [("max_bytes", "must be a positive integer")]
         return []
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return value  # a cell's text is a JSON string value, not JSON to parse
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         limit = bound(spec, "max_bytes", parse_count) or _DEFAULT_MAX_JSON_BYTES

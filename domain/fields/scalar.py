@@ -15,6 +15,7 @@ from domain.fields.base import (
     range_problems,
     register,
 )
+from domain.fields.cells import CellContext, cell_boolean, cell_date, cell_datetime, cell_number
 from domain.fields.spec import FieldSpec
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -32,6 +33,9 @@ class IntegerField(FieldStrategy):
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return range_problems(spec, "min", "max", parse_number)
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_number(value, cells)
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         # JSON encoders in other languages often write 3 as 3.0; that is still an integer.
@@ -57,6 +61,9 @@ class NumberField(FieldStrategy):
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return range_problems(spec, "min", "max", parse_number)
 
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_number(value, cells)
+
     def validate(self, value: object, spec: FieldSpec) -> object:
         number = parse_number(value)
         check_number_range(number, spec)
@@ -73,6 +80,9 @@ class BooleanField(FieldStrategy):
     name = "boolean"
     rule_type = "boolean"
     can_be_unique = False
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_boolean(value)  # a workbook's TRUE, or the locale's words for yes and no
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         if not isinstance(value, bool):
@@ -116,6 +126,9 @@ class DateField(FieldStrategy):
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return range_problems(spec, "min", "max", parse_date)
 
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_date(value, cells)
+
     def validate(self, value: object, spec: FieldSpec) -> object:
         day = parse_date(value)
         low = bound(spec, "min", parse_date)
@@ -137,6 +150,9 @@ class DateTimeField(FieldStrategy):
 
     def constraint_problems(self, spec: FieldSpec) -> list[Problem]:
         return range_problems(spec, "min", "max", parse_datetime)
+
+    def from_cell(self, value: object, cells: CellContext) -> object:
+        return cell_datetime(value, cells)
 
     def validate(self, value: object, spec: FieldSpec) -> object:
         moment = parse_datetime(value)

@@ -175,6 +175,10 @@ def test_readme_tour_against_bsdflow_up_and_clean_restart(data_dir: Path) -> Non
         assert '"processes":null' in out, "a role's reads were not applied"
         assert '"sources":["membership","token"]' in out
         assert '"reads":["entities"]' in out
+        assert "2 rows: 1 valid, 1 with errors" in out, "the CSV was not checked"
+        assert "1 created, 0 updated, 1 failed (completed)" in out, "the CSV was not imported"
+        assert "exit 1" in out
+        assert Path("/tmp/bsdflow-sites-errors.xlsx").exists()
         assert "Valve on floor 2 is corroded." in out, "the document did not download"
         assert lines[-1] == "404", "a role without documents downloaded one"
         assert (data_dir / "documents").exists()

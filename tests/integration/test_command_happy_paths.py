@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from automation.imports.runner import ImportRunner
+from commands.auth import Principal
 from commands.registered import COMMANDS
 from domain.access import Member, Role
 from domain.action_catalog import ActionCatalogItem
@@ -14,6 +16,7 @@ from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.group import Group
+from domain.import_job import ImportJob
 from domain.occurrence import Occurrence
 from domain.occurrence_kind import OccurrenceKind
 from domain.participant import Participant
@@ -242,6 +245,31 @@ async def test_documents(api):
     await run(api, "remove-document", document_id=document_id)
     document: Document = load(api, document_id)
     assert (document.title, document.size, document.removed) == ("Final findings", 14, True)
+
+
+async def test_import_commands(api):
+    await api.command("define-entity-type", name="Site", fields=SITE_FIELDS)
+    reply = await api.http.post(
+        "/v1/commands/create-import",
+        headers={"Authorization": f"Bearer {api.token}"},
+        data={"entity_type": "Site", "mapping": '{"Name": "title"}'},
+        files={"file": ("sites.csv", b"Name,code\nHaifa,H1\n", "text/csv")},
+    )
+    assert reply.status_code == 200, reply.text
+    exercised.add("create-import")
+    job_id = reply.json()["id"]
+    rows = api.runtime.commands.import_rows(Principal.system("bsdflow-imports"))
+    ImportRunner(api.runtime.urls.database_url, rows, api.runtime.blobs.path_of).check(
+        load(api, job_id)
+    )
+    await run(api, "start-import", import_id=job_id)
+    await run(api, "cancel-import", import_id=job_id)
+    job: ImportJob = load(api, job_id)
+    assert (job.status, job.mapping, job.rows) == (
+        "cancelled",
+        {"Name": "title", "code": "code"},
+        1,
+    )
 
 
 async def test_automation_commands(api, automation, http_server):

@@ -1,0 +1,1 @@
+"""Spreadsheet and CSV imports: reading uploaded files safely, checking and applying their rows."""

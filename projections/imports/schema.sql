@@ -1,0 +1,35 @@
+CREATE TABLE IF NOT EXISTS {schema}.imports (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    source text NOT NULL,
+    filename text NOT NULL,
+    file_format text NOT NULL,
+    size bigint NOT NULL,
+    sha256 text NOT NULL,
+    entity_type_id uuid NOT NULL,
+    sheet text,
+    mapping jsonb NOT NULL,
+    key_field text,
+    auto_start boolean NOT NULL,
+    actor text NOT NULL,
+    status text NOT NULL,
+    sheets jsonb NOT NULL DEFAULT '[]',
+    rows bigint NOT NULL DEFAULT 0,
+    valid bigint NOT NULL DEFAULT 0,
+    done bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,
+    created bigint NOT NULL DEFAULT 0,
+    updated bigint NOT NULL DEFAULT 0,
+    first_errors jsonb NOT NULL DEFAULT '[]',
+    refusal text,
+    started_at timestamptz,
+    finished_at timestamptz,
+    version int NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS imports_by_created ON {schema}.imports (tenant_id, created_at, id);
+CREATE INDEX IF NOT EXISTS imports_unfinished ON {schema}.imports (status)
+    WHERE status IN ('received', 'checked', 'applying');
