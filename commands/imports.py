@@ -177,19 +177,31 @@ class _NoLocks:
         return None
 
 
-class _TypesOnce:
-    """The store, with entity types and tenants read once per batch (every row needs them)."""
+class _BatchReads:
+    """The store, as a batch reads it: entity types and tenants once (every row needs them),
+    and the unique claims its rows will ask for fetched together beforehand (`expect`), until
+    the batch stores something (`stored`)."""
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._found: dict[UUID, Aggregate | None] = {}
+        self._claims: dict[UUID, UniqueClaim | None] = {}
 
     def find(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
+        if version is None and cls is UniqueClaim and aggregate_id in self._claims:
+            return self._claims[aggregate_id]  # type: ignore[return-value]
         if cls not in (EntityType, Tenant) or version is not None:
             return self._store.find(cls, aggregate_id, version)
         if aggregate_id not in self._found:
             self._found[aggregate_id] = self._store.find(cls, aggregate_id)
         return self._found[aggregate_id]  # type: ignore[return-value]
+
+    def expect(self, claim_ids: list[UUID]) -> None:
+        found = {claim.id: claim for claim in self._store.find_many(UniqueClaim, claim_ids)}
+        self._claims = {claim_id: found.get(claim_id) for claim_id in claim_ids}
+
+    def stored(self) -> None:
+        self._claims = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -237,7 +249,8 @@ class ImportRows:
             raise LookupError(f"no tenant {job.tenant_id}")
         principal = Principal(job.actor, tenant.slug, frozenset({"automation"}), internal=True)
         meta = command_metadata("import-rows", job.tenant_id, job.actor, {"import_id": str(job.id)})
-        store = _TypesOnce(self.store)
+        store = _BatchReads(self.store)
+        store.expect(self._claim_ids(job, store, rows))
         outcomes: dict[int, RowOutcome] = {}
         batch: list[tuple[int, dict[str, Any], list[Aggregate]]] = []
         touched: set[UUID] = set()
@@ -248,10 +261,12 @@ class ImportRows:
                 if pending:
                     self.store.save(*pending, metadata=meta)
             except ConcurrentWrite:
+                store.stored()  # what it read is stale: the rows are redone on fresh state
                 for row, data, _ in batch:
                     outcomes[row] = self._one(job, principal, sheet, row, data, meta, store)
             batch.clear()
             touched.clear()
+            store.stored()
 
         for row, data in rows:
             ctx = self._context(job, principal, sheet, row, data, meta, store)
@@ -321,6 +336,27 @@ class ImportRows:
             return RowOutcome(row, (RowProblem(_field_of(refused.path), refused.message),))
         except ValidationError as invalid:
             return RowOutcome(row, (RowProblem("", invalid.errors()[0]["msg"]),))
+
+    def _claim_ids(
+        self, job: ImportJob, store: _BatchReads, rows: Sequence[tuple[int, dict[str, Any]]]
+    ) -> list[UUID]:
+        """The unique claims the rows' values name (the values the type's fields accept)."""
+        entity_type = store.find(EntityType, job.entity_type_id)
+        if entity_type is None:
+            return []
+        ids: list[UUID] = []
+        for spec in (f for f in entity_type.fields if f.unique):
+            strategy = strategy_for(spec.type)
+            scope = f"{entity_type.id}:{spec.name}"
+            for _, data in rows:
+                if data.get(spec.name) is None:
+                    continue
+                try:
+                    value = strategy.unique_key(strategy.validate(data[spec.name], spec))
+                except ValueError:
+                    continue
+                ids.append(UniqueClaim.create_id(job.tenant_id, scope, value))
+        return list(dict.fromkeys(ids))
 
     def owner(self, job: ImportJob, data: dict[str, Any], store: Any = None) -> UUID | None:
         """The entity holding the row's key value, if the job has a key field and it is held."""

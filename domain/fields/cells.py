@@ -168,6 +168,10 @@ def cell_boolean(value: object) -> object:
 
 def _parsed(value: str, cells: CellContext) -> datetime | None:
     try:
+        return datetime.fromisoformat(value)  # most files: and 20x faster than dateutil
+    except ValueError:
+        pass
+    try:
         return dateparser.parse(value, dayfirst=cells.day_first)
     except (ValueError, OverflowError):
         return None

@@ -222,6 +222,21 @@ def test_an_ods_table_repeating_a_value_over_a_huge_grid_is_refused(tmp_path: Pa
     assert "16,384 columns" in error.message
 
 
+def test_an_ods_sheet_is_measured_exactly_across_many_chunks(tmp_path: Path) -> None:
+    # Megabytes of content.xml: counted a megabyte at a time, mostly in bulk.
+    header: list[object] = ["n", "text"]
+    rows = [header] + [[i, f"row {i}"] for i in range(30_000)]
+    path = write_ods(tmp_path / "long.ods", ods_table("Long", rows))
+
+    check_container(path, "ods", Limits(max_rows=30_000))
+    error = refused(lambda: check_container(path, "ods", Limits(max_rows=29_999)))
+
+    assert (
+        error.message
+        == "sheet 'Long' has 30,000 rows below its header, more than the 29,999 allowed"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # CSV
 # ---------------------------------------------------------------------------------------------
