@@ -17,6 +17,7 @@ from anyio import to_thread
 
 from commands.access import ACCESS_MANAGE, AccessBook
 from commands.action_runs import ActionRunBatches
+from commands.assistant_calls import AssistantCalls
 from commands.auth import Principal
 from commands.context import CommandContext, ReceiptRequest, Recorded, command_metadata
 from commands.imports import ImportRows
@@ -192,6 +193,11 @@ class CommandService:
         `principal`."""
         self.book.require(principal, "automation:run")
         return ImportRows(self.store, self.locks, self.blobs, self.secrets, self.clock)
+
+    def assistant_calls(self, principal: Principal) -> AssistantCalls:
+        """Recording calls to the language model, each in the name of whoever asked."""
+        self.book.require(principal, "automation:run")
+        return AssistantCalls(self.store)
 
     def process_timers(self, principal: Principal) -> ProcessTimers:
         """Recording SLA reminders and breaches as they fall due, acting as `principal`."""

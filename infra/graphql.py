@@ -24,10 +24,11 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from commands.access import AccessBook
-from commands.auth import TokenCodec, Unauthenticated
+from commands.auth import Principal, TokenCodec, Unauthenticated
 from infra.docs import graphiql_page, mount_graphiql_assets
 from infra.gc_tuning import tune_for_many_sockets
 from infra.key_usage import RedisKeyUsageReads, usage_prefix
+from infra.llm import ChatCompletions
 from infra.past_states import past_states
 from infra.readdb import READER_ROLE
 from infra.redis_adapters import (
@@ -109,6 +110,17 @@ class GraphQLServices:
         )
         self.redis = aioredis.Redis.from_url(runtime.urls.redis_url)
         self.book = runtime.commands.book
+        llm = runtime.settings.llm
+        self.assistant = (
+            ChatCompletions(
+                llm,
+                self.redis,
+                runtime.commands.assistant_calls(Principal.system("bsdflow-assistant")),
+                runtime.settings.events_topic,
+            )
+            if llm.url
+            else None
+        )
         names = list(PROJECTIONS)
         watermark = Watermark(names, checkpoint_reader(database_url, names))
         config = settings.for_env(dev=runtime.settings.env == "dev")
@@ -123,6 +135,7 @@ class GraphQLServices:
             start=self._start,
             past=past_states(runtime.store),
             simulate=simulator(runtime.store, database_url),
+            assistant=self.assistant,
             key_usage=RedisKeyUsageReads(self.redis, usage_prefix(runtime.settings.events_topic)),
             quotas=Quotas(
                 tenant_quotas(runtime.store),
@@ -160,6 +173,8 @@ class GraphQLServices:
         if self._tell is not None and self._tell in self.book.listeners:
             self.book.listeners.remove(self._tell)
         await self.fanout.close()
+        if self.assistant is not None:
+            await self.assistant.close()
         if self._opened:
             await self.pool.close()
         await self.redis.aclose()

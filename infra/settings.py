@@ -50,6 +50,21 @@ class OutboundSettings(BaseSettings):
     read_timeout: float = 10.0
 
 
+class LlmSettings(BaseSettings):
+    """`BSDFLOW_LLM_*`: an OpenAI-compatible chat-completions endpoint (OpenAI, Azure,
+    Ollama, vLLM, llama.cpp's server). Without a URL, LLM assistance is off."""
+
+    model_config = SettingsConfigDict(env_prefix="BSDFLOW_LLM_", extra="ignore")
+
+    url: str | None = None
+    """The API's base, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1."""
+    model: str = "gpt-4o-mini"
+    api_key: str | None = None
+    timeout: float = 30.0
+    tokens_per_day: int = 200_000
+    """Each tenant's budget, prompt and answer tokens together, per UTC day."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BSDFLOW_", extra="ignore")
 
@@ -95,6 +110,7 @@ class Settings(BaseSettings):
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
 
     @property
     def embedded(self) -> bool:

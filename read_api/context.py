@@ -26,6 +26,7 @@ from read_api.fanout import Fanout
 from read_api.freshness import Freshness, Watermark
 from read_api.loaders import Loaders
 from read_api.ports import (
+    Assistant,
     ConnectionPool,
     KeyUsage,
     NotAuthenticated,
@@ -60,6 +61,7 @@ class ReadApi:
         quotas: Quotas,
         key_usage: KeyUsage | None = None,
         simulate: Simulate | None = None,
+        assistant: Assistant | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -72,6 +74,8 @@ class ReadApi:
         """When API keys were last used (none known without it)."""
         self.quotas = quotas
         self.simulate = simulate
+        self.assistant = assistant
+        """The language model of LLM assistance (none: assistance is off)."""
         """Replays history through a process action (none: this server does not)."""
         self.cost_rules = CostRules(max_page=MAX_PAGE, unpaged_list=config.unpaged_list_cost)
         self._access_watchers: dict[UUID, set[Callable[[], None]]] = {}

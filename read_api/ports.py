@@ -168,3 +168,42 @@ class Budget(Protocol):
 
     async def take(self, key: str, rate_per_second: float, burst: int, tokens: int) -> float:
         """0 if `tokens` were taken now, else the seconds until they will be (none taken)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A language model's answer: its text, and what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class AssistantUnavailable(Exception):
+    """No answer from the language model (not configured, over budget, timed out, refused,
+    or not the JSON asked for): `message` says which, in words a user can act on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Assistant(Protocol):
+    """A language model behind an OpenAI-compatible chat-completions endpoint. Every call is
+    recorded (who, which feature, model, tokens, latency) and counted against the tenant's
+    budget; the prompt holds only what the caller may read (the features build it so)."""
+
+    async def complete(
+        self,
+        viewer: Viewer,
+        feature: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any] | None = None,
+    ) -> Completion:
+        """The model's answer; with `schema`, asked for (and checked to be) JSON of it."""
+
+    def stream(
+        self, viewer: Viewer, feature: str, messages: list[dict[str, str]]
+    ) -> AsyncIterator[str]:
+        """The model's answer, piece by piece."""

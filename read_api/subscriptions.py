@@ -21,6 +21,7 @@ from read_api.areas import KIND_AREAS, require_kind
 from read_api.changed_rows import FETCH
 from read_api.context import ReadApi
 from read_api.ports import Viewer
+from read_api.types.assistant import SummaryChunk, summary_of_process
 from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
@@ -184,3 +185,11 @@ class Subscription:
     async def import_progress(self, info: Info, id: UUID) -> AsyncGenerator[Import, None]:
         async for _, row in changes(info, "import", lambda c: c.id == id):
             yield Import.of(row)
+
+    @subscription(
+        "A process's summary by the language model, streamed as it is written: built from "
+        "its timeline as you read it, citing the events it rests on by position."
+    )
+    async def summarize_process(self, info: Info, id: UUID) -> AsyncGenerator[SummaryChunk, None]:
+        async for chunk in summary_of_process(info, id):
+            yield chunk
