@@ -18,10 +18,12 @@ from uuid import UUID
 from domain.access import Member, Role
 from domain.action_catalog import ActionCatalogItem
 from domain.action_run import ActionRun
+from domain.assistant_call import AssistantCall
 from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.group import Group
+from domain.import_job import ImportJob
 from domain.occurrence import Occurrence
 from domain.occurrence_kind import OccurrenceKind
 from domain.participant import Participant
@@ -34,10 +36,12 @@ from projections.base import Projection, Rows, Statement, handles
 AUDITED: tuple[Any, ...] = (
     ActionCatalogItem,
     ActionRun,
+    AssistantCall,
     Document,
     Entity,
     EntityType,
     Group,
+    ImportJob,
     Member,
     Occurrence,
     OccurrenceKind,

@@ -130,6 +130,16 @@ class SearchReads:
         more = len(rows) > limit and offset + limit < MAX_RESULTS
         return Page(hits, more, encode_cursor([offset + len(hits)]) if hits else None)
 
+    async def document_text(self, document_id: UUID) -> str | None:
+        """A document's indexed text (its text-like content, capped), if it has any."""
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                f"SELECT body FROM {SCHEMA}.items WHERE kind = 'document' AND id = %s",  # noqa: S608
+                (document_id,),
+            )
+            row = await cur.fetchone()
+        return str(row[0]) if row and row[0] else None
+
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self.conn.cursor() as cur:
             await cur.execute(sql, args)
