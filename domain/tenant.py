@@ -33,6 +33,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # business time, for SLAs counted in working hours (in the tenant's timezone)
     "working_hours": DEFAULT_WORKING_HOURS,
     "holidays": [],
+    # imports: a sheet's largest size, and the rows a tenant may import per (UTC) day
+    "import_max_rows": 1_000_000,
+    "import_max_columns": 500,
+    "import_rows_per_day": 2_000_000,
 }
 MIN_ONE_TYPO, MIN_TWO_TYPOS, MAX_WORD_SIZE = 3, 7, 100
 """Search keeps each word's variants with up to two letters deleted from seven letters on, one
@@ -44,6 +48,9 @@ LIMITS: dict[str, tuple[int, int]] = {
     "graphql_cost_per_request": (1, 1_000_000),
     "graphql_cost_per_minute": (1, 1_000_000_000),
     "subscriptions": (1, 1_000_000),
+    "import_max_rows": (1, 10_000_000),
+    "import_max_columns": (1, 16_384),
+    "import_rows_per_day": (1, 100_000_000),
 }
 """Each whole-number limit's lowest and highest value."""
 _TIMEZONES = frozenset(available_timezones())

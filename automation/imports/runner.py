@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,7 @@ from domain.fields.cells import CellContext
 from domain.import_job import FIRST_ERRORS, ImportJob
 from domain.import_mapping import RowProblem, RowReader, problem_text, suggest_mapping
 from domain.tenant import DEFAULT_SETTINGS, Tenant
-from projections.imports.queries import unfinished
+from projections.imports.queries import rows_since, unfinished
 
 log = structlog.get_logger("bsdflow.imports")
 LOCK_SPACE = 0x696D  # "im": the advisory locks' first key, the job's hash the second
@@ -131,6 +132,9 @@ class ImportRunner:
                 )
         except FileRefused as refused:
             return self._refuse(job, refused)
+        over = self._over_quota(job, total)
+        if over is not None:
+            return self._refuse(job, over)
         mapping = {column: f for s in sheets for column, f in s["mapping"].items()}
         return self.rows.record(
             job.id, lambda j: j.checked(sheets, mapping, total, valid, first_errors)
@@ -225,7 +229,30 @@ class ImportRunner:
         return self.rows.record(job.id, lambda j: j.refused(reason, path))
 
     def _sheets(self, job: ImportJob) -> Iterator[Sheet]:
-        return sheets_of(job, self.blob_path(job.sha256), self.limits)
+        settings = self._settings(job)
+        limits = replace(
+            self.limits,
+            max_rows=min(self.limits.max_rows, int(settings["import_max_rows"])),
+            max_columns=min(self.limits.max_columns, int(settings["import_max_columns"])),
+        )
+        return sheets_of(job, self.blob_path(job.sha256), limits)
+
+    def _settings(self, job: ImportJob) -> dict[str, Any]:
+        tenant = self.rows.store.find(Tenant, job.tenant_id)
+        return {**DEFAULT_SETTINGS, **(tenant.settings if tenant else {})}
+
+    def _over_quota(self, job: ImportJob, rows: int) -> FileRefused | None:
+        """The tenant's import_rows_per_day, counting the imports started today."""
+        quota = int(self._settings(job)["import_rows_per_day"])
+        today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            used = rows_since(conn, job.tenant_id, today)
+        if used + rows <= quota:
+            return None
+        return FileRefused(
+            f"this organisation may import {quota:,} rows a day (import_rows_per_day); "
+            f"{used:,} are started today and this file has {rows:,}"
+        )
 
     def _entity_type(self, job: ImportJob) -> EntityType:
         entity_type = self.rows.store.find(EntityType, job.entity_type_id)
@@ -234,8 +261,7 @@ class ImportRunner:
         return entity_type
 
     def _cells(self, job: ImportJob) -> CellContext:
-        tenant = self.rows.store.find(Tenant, job.tenant_id)
-        settings = {**DEFAULT_SETTINGS, **(tenant.settings if tenant else {})}
+        settings = self._settings(job)
         return CellContext(str(settings["locale"]), str(settings["timezone"]))
 
 

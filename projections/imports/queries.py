@@ -101,4 +101,14 @@ def unfinished(conn: psycopg.Connection[Any]) -> list[tuple[UUID, UUID]]:
     ]
 
 
+def rows_since(conn: psycopg.Connection[Any], tenant_id: UUID, since: datetime) -> int:
+    """Rows the tenant's jobs started since `since` hold (applied or still to apply)."""
+    row = conn.execute(
+        f"SELECT coalesce(sum(rows), 0) FROM {SCHEMA}.imports "  # noqa: S608
+        "WHERE tenant_id = %s AND started_at >= %s",
+        (tenant_id, since),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 IMPORT = Feed("import", ImportReads, ImportReads.by_ids, ImportRow)

@@ -231,3 +231,22 @@ async def test_files_that_cannot_be_imported_are_refused_storing_nothing(
     nothing = await upload(api, "other.csv", b"colour,size\nred,1\n", entity_type="Site")
     refused = await job_reaches(api, nothing.json()["id"], "refused")
     assert "no column" in refused["refusal"]
+
+
+async def test_a_tenant_s_caps_and_daily_rows_refuse_what_is_over_them(
+    api: Api, read_side: Any, automation: AutomationSide
+) -> None:
+    await api.command("define-entity-type", name="Site", fields=SITE_FIELDS)
+    await api.command("change-tenant-settings",
+                      settings={"import_max_columns": 4, "import_rows_per_day": 3})  # fmt: skip
+    wide = await upload(api, "wide.csv", sites_csv([["S1", "A", "1", "", ""]]), entity_type="Site")
+    refused = await job_reaches(api, wide.json()["id"], "refused")
+    assert "columns" in refused["refusal"]
+
+    narrow = b"Code,Name\nS1,One\nS2,Two\n"
+    first = await upload(api, "two.csv", narrow, entity_type="Site", start=True)
+    assert (await job_reaches(api, first.json()["id"], "completed"))["created"] == 2
+    more = await upload(api, "more.csv", b"Code,Name\nS3,Three\nS4,Four\n", entity_type="Site")
+    refused = await job_reaches(api, more.json()["id"], "refused")
+    assert "may import 3 rows a day" in refused["refusal"]
+    assert "2 are started today and this file has 2" in refused["refusal"]
