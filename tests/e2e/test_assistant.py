@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import psycopg
@@ -16,7 +17,10 @@ import redis
 from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
 
+from automation.imports.runner import ImportRunner
+from commands.auth import Principal
 from domain.assistant_call import AssistantCall
+from domain.import_job import ImportJob
 from eventstore.envelope import type_of
 from infra.embedded import ServerUrls
 from infra.runtime import Runtime, build_runtime
@@ -312,3 +316,35 @@ async def test_fields_read_out_of_a_document_are_a_validated_proposal_never_writ
     assert "near the port" in prompt
     assert "- contact" not in prompt  # personal fields are not asked for
     assert api.event_count() == events + 1  # the call's record, and nothing else
+
+
+async def test_columns_header_matching_is_unsure_of_are_put_to_the_model(
+    client: httpx.AsyncClient, api: Any, llm: LlmServer, settled: Any
+) -> None:
+    await api.command("define-entity-type", name="Site", fields=[
+        {"name": "code", "type": "text"}, {"name": "population", "type": "integer"},
+        {"name": "title", "type": "text"}])  # fmt: skip
+    reply = await client.post(
+        "/v1/imports", headers={"Authorization": f"Bearer {api.token}"},
+        data={"entity_type": "Site"},
+        files={"file": ("s.csv", b"Code,Einwohner,Bezeichnung,Notes\nA,1,x,y\n")},
+    )  # fmt: skip
+    job_id = UUID(reply.json()["id"])
+    rows = api.runtime.commands.import_rows(Principal.system("bsdflow-imports"))
+    runner = ImportRunner(api.runtime.urls.database_url, rows, api.runtime.blobs.path_of)
+    checked = runner.check(api.runtime.store.find(ImportJob, job_id))
+    await settled(api.runtime.store.head())
+    assert checked.mapping == {"Code": "code"}
+    llm.answers = [{"mapping": {"Einwohner": "population", "Bezeichnung": "title",
+                                "Notes": "code"}}]  # fmt: skip
+    query = """query($id: UUID!) { suggestImportMapping(importId: $id) { column field how } }"""
+    body = await gql_post(client, api.token, query, id=str(job_id))
+    assert body["data"]["suggestImportMapping"] == [
+        {"column": "Code", "field": "code", "how": "normalised"},
+        {"column": "Einwohner", "field": "population", "how": "model"},
+        {"column": "Bezeichnung", "field": "title", "how": "model"},
+        {"column": "Notes", "field": None, "how": "model"},  # code is Code's already
+    ]
+    (prompt,) = llm.prompts()
+    assert "- Einwohner" in prompt
+    assert "- code" not in prompt.split("Columns:")[0]  # only the fields still free
