@@ -21,7 +21,7 @@ from read_api.areas import KIND_AREAS, require_kind
 from read_api.changed_rows import FETCH
 from read_api.context import ReadApi
 from read_api.ports import Viewer
-from read_api.types.assistant import SummaryChunk, summary_of_process
+from read_api.types.assistant import SummaryChunk, summary_of_occurrence, summary_of_process
 from read_api.types.automation_runs import ActionRun
 from read_api.types.common import Info, subscription
 from read_api.types.entities import Entity
@@ -192,4 +192,14 @@ class Subscription:
     )
     async def summarize_process(self, info: Info, id: UUID) -> AsyncGenerator[SummaryChunk, None]:
         async for chunk in summary_of_process(info, id):
+            yield chunk
+
+    @subscription(
+        "An occurrence's summary by the language model, streamed: built from its data and "
+        "its documents' text as you read them, citing them by position."
+    )
+    async def summarize_occurrence(
+        self, info: Info, id: UUID
+    ) -> AsyncGenerator[SummaryChunk, None]:
+        async for chunk in summary_of_occurrence(info, id):
             yield chunk

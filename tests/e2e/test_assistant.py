@@ -348,3 +348,28 @@ async def test_columns_header_matching_is_unsure_of_are_put_to_the_model(
     (prompt,) = llm.prompts()
     assert "- Einwohner" in prompt
     assert "- code" not in prompt.split("Columns:")[0]  # only the fields still free
+
+
+async def test_an_occurrence_s_summary_reads_its_documents_and_cites_them(
+    served: Served, api: Any, llm: LlmServer, settled: Any
+) -> None:
+    await incidents(api)
+    await settled(api.runtime.store.head())
+    found = await gql_post_token(served, api.token, "{ occurrences(first: 1) { edges { node "
+                                 "{ id position } } } }")  # fmt: skip
+    occurrence = found["data"]["occurrences"]["edges"][0]["node"]
+    await api.attach("occurrence", occurrence["id"], b"Smoke seen on floor 3.")
+    await settled(api.runtime.store.head())
+    position = api.runtime.store.head()
+    llm.answers = [f"A fire [{occurrence['position']}]; smoke on floor 3 [{position}]."]
+    query = "subscription($id: UUID!) { summarizeOccurrence(id: $id) { text done cited } }"
+    async with Client(transport=transport(served, api.token)) as session:
+        chunks = [c["summarizeOccurrence"] async for c in
+                  session.subscribe(gql(query), variable_values={"id": occurrence["id"]})]  # fmt: skip
+    assert chunks[-1]["cited"] == [occurrence["position"], position]
+    assert "Smoke seen on floor 3." in llm.prompts()[0]
+
+
+async def gql_post_token(served: Served, token: str, query: str) -> Any:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as http:
+        return await gql_post(http, token, query)
