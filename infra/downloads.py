@@ -31,6 +31,20 @@ from projections.imports.queries import ImportReads
 from read_api.context import ReadApi
 from read_api.documents import readable_document
 from read_api.errors import Forbidden, PublicError
+from read_api.ports import Viewer
+
+
+async def _viewer(
+    api: ReadApi, request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Viewer | Response:
+    """Who downloads (as GraphQL would see them), or the problem answer saying why not."""
+    try:
+        viewer = api.authenticate(f"Bearer {credentials.credentials}" if credentials else None)
+    except PublicError as refused:
+        title = "Unauthorized" if refused.status == 401 else "Forbidden"
+        return problem(request, refused.status or 403, title, str(refused))
+    await api.ready()
+    return viewer
 
 
 def mount_downloads(app: FastAPI, api: ReadApi, blobs: DiskBlobStore) -> None:
@@ -46,13 +60,9 @@ def mount_downloads(app: FastAPI, api: ReadApi, blobs: DiskBlobStore) -> None:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     ) -> Response:
         """A document's content (`Range` supported), permission-checked like its record."""
-        authorization = f"Bearer {credentials.credentials}" if credentials else None
-        try:
-            viewer = api.authenticate(authorization)
-        except PublicError as refused:
-            title = "Unauthorized" if refused.status == 401 else "Forbidden"
-            return problem(request, refused.status or 403, title, str(refused))
-        await api.ready()
+        viewer = await _viewer(api, request, credentials)
+        if not isinstance(viewer, Viewer):
+            return viewer
         document = await readable_document(api, viewer, document_id)
         path = blobs.path_of(document.sha256) if document is not None else None
         if document is None or path is None or not path.is_file():
@@ -82,13 +92,9 @@ def mount_import_reports(
     ) -> Response:
         """An import's failed rows as they were in its file, with an added `error` column
         (cells that a spreadsheet would run as formulas are escaped)."""
-        authorization = f"Bearer {credentials.credentials}" if credentials else None
-        try:
-            viewer = api.authenticate(authorization)
-        except PublicError as refused:
-            title = "Unauthorized" if refused.status == 401 else "Forbidden"
-            return problem(request, refused.status or 403, title, str(refused))
-        await api.ready()
+        viewer = await _viewer(api, request, credentials)
+        if not isinstance(viewer, Viewer):
+            return viewer
         async with api.session(viewer.tenant_id, reader=viewer) as reads:
             try:
                 row = (await reads.of(ImportReads).by_ids([import_id])).get(import_id)

@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 
 from infra.cli_errors import fail, problem_reason
+from infra.cli_remote import TenantOption, TokenOption, UrlOption, api_client, pairs
 from infra.progress import progress_bars
-from infra.settings import DEMO_TENANT, Settings
+from infra.settings import DEMO_TENANT
 
 console = Console(stderr=True)
 JOB = """query($id: UUID!) { importJob(id: $id) {
@@ -35,38 +36,20 @@ def import_file(
         typer.Option("--map", help="Column=field, for a header not naming its field (repeatable)"),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Only check: report, write nothing")] = False,
-    tenant: Annotated[str, typer.Option(help="Into whose records (with the dev token)")] = (
-        DEMO_TENANT
-    ),
-    token: Annotated[
-        str | None, typer.Option(envvar="TOKEN", help="Bearer token (default: the tenant's admin)")
-    ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(help="API base URL (default: the `bsdflow up` running on this data folder)"),
-    ] = None,
+    tenant: TenantOption = DEMO_TENANT,
+    token: TokenOption = None,
+    url: UrlOption = None,
 ) -> None:
     """Import FILE as entities of a type: checked row by row first, then applied (unless
     --dry-run). Exits 1 when rows failed, having written FILE's error report beside it."""
     import httpx
 
-    from infra.dev_cli import token_codec
-    from infra.instance import api_url
-
     if not file.is_file():
         fail("import", f"no file {file}", 2)
-    mapping: dict[str, str] = {}
-    for given in map_ or []:
-        column, equals, field = given.rpartition("=")
-        if not equals or not column or not field:
-            fail("import", f"a mapping is Column=field, not {given!r}", 2)
-        mapping[column] = field
-    settings = Settings()
-    bearer = token or token_codec(settings).mint(tenant, ["admin"], actor="bsdflow-cli")
+    mapping = pairs(map_, "Column=field", "import")
     form = {"entity_type": type_, "source": "cli", "mapping": orjson.dumps(mapping).decode()}
     form |= {k: v for k, v in (("sheet", sheet), ("key_field", key)) if v}
-    headers = {"Authorization": f"Bearer {bearer}"}
-    with httpx.Client(base_url=url or api_url(settings), headers=headers, timeout=60) as http:
+    with api_client(tenant, token, url, 60) as http:
         try:
             with file.open("rb") as content:
                 reply = http.post("/v1/imports", data=form, files={"file": (file.name, content)})

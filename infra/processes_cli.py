@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 
 from infra.cli_errors import fail, problem_reason
+from infra.cli_remote import TenantOption, TokenOption, UrlOption, api_client, pairs
 from infra.progress import progress_bars
-from infra.settings import DEMO_TENANT, Settings
+from infra.settings import DEMO_TENANT
 
 app = typer.Typer(help="Work on many processes at once.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -27,33 +28,17 @@ def migrate(
         list[str] | None,
         typer.Option("--map", help="old=new: the stage a case in `old` goes to (repeatable)"),
     ] = None,
-    tenant: Annotated[str, typer.Option(help="Whose cases (with the dev token)")] = DEMO_TENANT,
-    token: Annotated[
-        str | None, typer.Option(envvar="TOKEN", help="Bearer token (default: the tenant's admin)")
-    ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(help="API base URL (default: the `bsdflow up` running on this data folder)"),
-    ] = None,
+    tenant: TenantOption = DEMO_TENANT,
+    token: TokenOption = None,
+    url: UrlOption = None,
 ) -> None:
     """Migrate every open case of DEFINITION to a version, showing progress; the cases that
     cannot move (a stage without a mapping, data the version lacks) are listed, and nothing of
     theirs changes."""
     import httpx
 
-    from infra.dev_cli import token_codec
-    from infra.instance import api_url
-
-    mapping: dict[str, str] = {}
-    for given in map_ or []:
-        old, equals, new = given.partition("=")
-        if not equals or not old or not new:
-            fail("processes migrate", f"a mapping is old=new, not {given!r}", 2)
-        mapping[old] = new
-    settings = Settings()
-    bearer = token or token_codec(settings).mint(tenant, ["admin"], actor="bsdflow-cli")
-    headers = {"Authorization": f"Bearer {bearer}"}
-    with httpx.Client(base_url=url or api_url(settings), headers=headers, timeout=30) as http:
+    mapping = pairs(map_, "old=new", "processes migrate")
+    with api_client(tenant, token, url, 30) as http:
         try:
             cases = _cases(http, definition)
         except httpx.HTTPError as exc:

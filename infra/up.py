@@ -108,6 +108,7 @@ def _banner(console: Console, settings: Settings, runtime: Runtime, *, embedded:
             + ("  (GraphiQL: open it in a browser)" if graphiql else "")
             + f"\n  OpenAPI    {base}/docs\n"
             f"  Ready      {base}/ready\n"
+            f"  Inbox      {settings.inbox}/<tenant>/<entity type>/  (spreadsheets to import)\n"
             f"  PostgreSQL {urls.database_url}\n"
             f"  Kafka      {urls.kafka_bootstrap_servers}\n"
             f"  Redis      {urls.redis_url}\n\n"

@@ -10,9 +10,10 @@ own session (its grants, row rules and field masks), and the user's words are fe
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
@@ -42,6 +43,7 @@ from read_api.types.automation_rules import (
 )
 from read_api.types.common import Info, field
 
+T = TypeVar("T")
 RETRIES = 2
 """Times the model is asked again with the checker's faults, after its first answer."""
 MAX_WORDS = 2_000
@@ -181,32 +183,27 @@ class AssistantQuery:
             {"role": "user", "content": f"Variables of the trigger `{parsed.on}`:\n{listed}\n"
              f"<words>{said}</words>"},
         ]  # fmt: skip
-        errors: list[RuleFault] = []
-        for attempt in range(1, RETRIES + 2):
-            answer, completion = await _ask(info, "rule-from-words", messages, RULE_SCHEMA)
-            rule = answer.get("rule") if isinstance(answer, dict) else None
-            try:
-                if rule is None:
-                    raise InvalidInput('answer {"rule": …} as JSON', ("rule",))
-                check_rule(rule, variables, changes=parsed.has_previous)
-            except InvalidInput as exc:
-                errors = [_fault(exc)]
-                messages += [
-                    {"role": "assistant", "content": completion.text},
-                    {"role": "user", "content": "The checker refused it at "
-                     f"{list(exc.path)}: {exc.message}. Answer again."},
-                ]  # fmt: skip
-                continue
-            ready = await prepare(info, trigger, rule, None, None, "UTC")
-            subjects = await latest_subjects(info, ready.trigger, max(0, min(last, 100)))
-            now = datetime.now(UTC)
-            dry = RuleDryRun(valid=True, errors=[], variables=JSON(ready.variables),
-                             results=[verdict(ready.rule, s, now, "UTC") for s in subjects])  # fmt: skip
-            explanation = answer.get("explanation") if isinstance(answer, dict) else None
-            return RuleSuggestion(valid=True, rule=JSON(rule), explanation=explanation,
-                                  errors=[], attempts=attempt, dry_run=dry)  # fmt: skip
-        return RuleSuggestion(valid=False, rule=None, explanation=None, errors=errors,
-                              attempts=RETRIES + 1, dry_run=None)  # fmt: skip
+
+        def checked(answer: dict[str, Any]) -> Any:
+            rule = answer.get("rule")
+            if rule is None:
+                raise InvalidInput('answer {"rule": …} as JSON', ("rule",))
+            check_rule(rule, variables, changes=parsed.has_previous)
+            return rule
+
+        outcome = await _checked_answer(info, "rule-from-words", messages, RULE_SCHEMA, checked)
+        if outcome.value is None:
+            return RuleSuggestion(valid=False, rule=None, explanation=None, errors=outcome.errors,
+                                  attempts=outcome.attempts, dry_run=None)  # fmt: skip
+        ready = await prepare(info, trigger, outcome.value, None, None, "UTC")
+        subjects = await latest_subjects(info, ready.trigger, max(0, min(last, 100)))
+        now = datetime.now(UTC)
+        dry = RuleDryRun(valid=True, errors=[], variables=JSON(ready.variables),
+                         results=[verdict(ready.rule, s, now, "UTC") for s in subjects])  # fmt: skip
+        explanation = outcome.answer.get("explanation")
+        return RuleSuggestion(valid=True, rule=JSON(outcome.value), errors=[], dry_run=dry,
+                              explanation=explanation if isinstance(explanation, str) else None,
+                              attempts=outcome.attempts)  # fmt: skip
 
     @field(
         'A schedule from words ("every second Tuesday at 9 in Jerusalem time"), by the '
@@ -222,30 +219,62 @@ class AssistantQuery:
              f"user's is {timezone}. {GUARD}"},
             {"role": "user", "content": f"<words>{said}</words>"},
         ]  # fmt: skip
-        errors: list[RuleFault] = []
-        for attempt in range(1, RETRIES + 2):
-            answer, completion = await _ask(info, "schedule-from-words", messages, SCHEDULE_SCHEMA)
-            raw = answer.get("schedule") if isinstance(answer, dict) else None
+
+        def checked(answer: dict[str, Any]) -> tuple[Any, list[datetime]]:
+            raw = answer.get("schedule")
+            if raw is None:
+                raise InvalidInput('answer {"schedule": …} as JSON', ("schedule",))
+            schedule = parse_schedule(raw)
             try:
-                if raw is None:
-                    raise InvalidInput('answer {"schedule": …} as JSON', ("schedule",))
-                schedule = parse_schedule(raw)
-                upcoming = schedule.fire_times(
-                    datetime.now(UTC), datetime(9999, 1, 1, tzinfo=UTC), timezone, 5
-                )
-            except (InvalidInput, ValueError) as exc:
-                fault = exc if isinstance(exc, InvalidInput) else InvalidInput(str(exc), ())
-                errors = [_fault(fault)]
-                messages += [
-                    {"role": "assistant", "content": completion.text},
-                    {"role": "user", "content": "The checker refused it at "
-                     f"{list(fault.path)}: {fault.message}. Answer again."},
-                ]  # fmt: skip
-                continue
-            return ScheduleSuggestion(valid=True, schedule=JSON(schedule.to_json()), errors=[],
-                                      attempts=attempt, next=upcoming)  # fmt: skip
-        return ScheduleSuggestion(valid=False, schedule=None, errors=errors,
-                                  attempts=RETRIES + 1, next=[])  # fmt: skip
+                end = datetime(9999, 1, 1, tzinfo=UTC)
+                return schedule, schedule.fire_times(datetime.now(UTC), end, timezone, 5)
+            except ValueError as exc:
+                raise InvalidInput(str(exc), ("schedule",)) from None
+
+        outcome = await _checked_answer(
+            info, "schedule-from-words", messages, SCHEDULE_SCHEMA, checked
+        )
+        if outcome.value is None:
+            return ScheduleSuggestion(valid=False, schedule=None, errors=outcome.errors,
+                                      attempts=outcome.attempts, next=[])  # fmt: skip
+        schedule, upcoming = outcome.value
+        return ScheduleSuggestion(valid=True, schedule=JSON(schedule.to_json()), errors=[],
+                                  attempts=outcome.attempts, next=upcoming)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Checked(Generic[T]):
+    value: T | None
+    """What the check made of the last answer; None when no answer passed."""
+    answer: dict[str, Any]
+    errors: list[RuleFault]
+    attempts: int
+
+
+async def _checked_answer(
+    info: Info,
+    feature: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    check: Callable[[dict[str, Any]], T],
+) -> Checked[T]:
+    """The model asked until `check` passes its answer (raising InvalidInput until then),
+    each refusal sent back to it: RETRIES times at most after the first answer."""
+    errors: list[RuleFault] = []
+    for attempt in range(1, RETRIES + 2):
+        answer, completion = await _ask(info, feature, messages, schema)
+        found = answer if isinstance(answer, dict) else {}
+        try:
+            return Checked(check(found), found, [], attempt)
+        except InvalidInput as exc:
+            errors = [_fault(exc)]
+            messages = [
+                *messages,
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": "The checker refused it at "
+                 f"{list(exc.path)}: {exc.message}. Answer again."},
+            ]  # fmt: skip
+    return Checked(None, {}, errors, RETRIES + 1)
 
 
 @strawberry.type(description="Entity fields the language model read out of a document.")
