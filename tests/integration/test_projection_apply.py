@@ -22,6 +22,7 @@ from domain.document import Document
 from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.group import Group
+from domain.import_job import ImportJob
 from domain.occurrence import Occurrence
 from domain.participant import Participant
 from domain.process import Process
@@ -109,7 +110,19 @@ def write_stream(database_url: str) -> None:
         for i in range(3)
     ]
     seen[1].retract("duplicate")
-    store.save(*people, process, group, document, *seen, metadata=meta)
+    job = ImportJob(
+        tenant_id=tenant.id, source="upload", filename="sites.csv", file_format="csv",
+        size=10, sha256="a" * 64, entity_type_id=site.id, sheet=None, mapping={},
+        key_field=None, auto_start=False, actor="t",
+    )  # fmt: skip
+    job.checked([{"name": "sites", "header": ["code"], "mapping": {"code": "code"},
+                  "matches": [], "rows": 3}], {"code": "code"}, 3, 2,
+                [{"sheet": "sites", "row": 3, "field": "code", "message": "is required"}])  # fmt: skip
+    job.start()
+    job.progressed("sites", 3, 1, 1, 1, 0, [])
+    job.progressed("sites", 4, 1, 0, 0, 1, [])
+    job.completed()
+    store.save(*people, process, group, document, *seen, job, metadata=meta)
     store.close()
 
 
