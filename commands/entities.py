@@ -20,9 +20,11 @@ class CreateEntity(Command):
     location: dict[str, Any] | None = None
 
 
-def create_entity(cmd: CreateEntity, ctx: CommandContext) -> Recorded:
+def create_entity(
+    cmd: CreateEntity, ctx: CommandContext, entity_id: UUID | None = None
+) -> Recorded:
     entity_type = ctx.load(EntityType, cmd.entity_type_id, path=("entity_type_id",))
-    entity = Entity.create(entity_type, cmd.data, cmd.location)
+    entity = Entity.create(entity_type, cmd.data, cmd.location, entity_id)
     ctx.check_references(entity_type.fields, entity.data)
     claims = [
         _claim(ctx, entity_type, entity, name, value)

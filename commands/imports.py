@@ -3,7 +3,8 @@
 applies its rows (`ImportRows`, handed out by the command service).
 
 Each row is the `create-entity` (or, by a key field, `update-entity`) command, run by the same
-handler under the row's idempotency key; rows are stored a batch per transaction. A row that
+handler under the row's idempotency key — the id of the entity it creates derives from the key,
+an update keeps a receipt of it —; rows are stored a batch per transaction. A row that
 touches what an earlier row of the batch touched (the same key, the same unique value) is
 applied after the batch so far is stored, so it sees that row's effect; a batch that collides
 with another writer is redone row by row, where a row whose key is already stored is done.
@@ -31,7 +32,7 @@ from domain.entity import Entity
 from domain.entity_type import EntityType
 from domain.errors import DomainError, InvalidInput
 from domain.fields import DataInvalid, strategy_for
-from domain.import_job import ImportJob, file_format, row_key
+from domain.import_job import ImportJob, file_format, row_entity_id, row_key
 from domain.import_mapping import RowProblem
 from domain.tenant import Tenant
 from domain.unique import UniqueClaim
@@ -290,15 +291,21 @@ class ImportRows:
         flush()
         # A row refused (its unique value taken, say) may be refused by its own earlier
         # application, of a batch redone after a crash: a row whose key is stored is done.
-        refused = {
-            CommandReceipt.create_id(job.tenant_id, row_key(job.sha256, sheet, row)): row
-            for row, outcome in outcomes.items()
-            if outcome.problems
-        }
-        if refused:
-            for receipt in self.store.find_many(CommandReceipt, list(refused)):
-                outcomes[refused[receipt.id]] = RowOutcome(refused[receipt.id])
+        refused = [row for row, outcome in outcomes.items() if outcome.problems]
+        for row in self._stored(job, sheet, refused):
+            outcomes[row] = RowOutcome(row)
         return [outcomes[row] for row, _ in rows]
+
+    def _stored(self, job: ImportJob, sheet: str, rows: list[int]) -> set[int]:
+        """The rows stored already: their entity created, or their update's receipt kept."""
+        if not rows:
+            return set()
+        keys = {row: row_key(job.sha256, sheet, row) for row in rows}
+        receipts = {CommandReceipt.create_id(job.tenant_id, k): r for r, k in keys.items()}
+        entities = {row_entity_id(job.tenant_id, k): r for r, k in keys.items()}
+        found = self.store.find_many(CommandReceipt, list(receipts))
+        created = self.store.find_many(Entity, list(entities))
+        return {receipts[r.id] for r in found} | {entities[e.id] for e in created}
 
     def _context(
         self,
@@ -319,12 +326,17 @@ class ImportRows:
     def _handle(
         self, job: ImportJob, row: int, data: dict[str, Any], ctx: CommandContext
     ) -> RowOutcome:
+        """The row's command: an update under its key's receipt, or a creation of the entity
+        its key names (which needs no receipt)."""
+        key = ctx.receipt.key if ctx.receipt else ""
         try:
             owner = self.owner(job, data, ctx.store)
             if owner is not None:
                 update_entity(UpdateEntity(entity_id=owner, data=data), ctx)
                 return RowOutcome(row, updated=True)
-            create_entity(CreateEntity(entity_type_id=job.entity_type_id, data=data), ctx)
+            ctx.receipt = None
+            create = CreateEntity(entity_type_id=job.entity_type_id, data=data)
+            create_entity(create, ctx, row_entity_id(job.tenant_id, key))
             return RowOutcome(row, created=True)
         except DataInvalid as invalid:
             problems = [
@@ -390,8 +402,7 @@ class ImportRows:
         store: Any,
     ) -> RowOutcome:
         """A row on its own, after its batch collided: done if its key is stored already."""
-        key = row_key(job.sha256, sheet, row)
-        if self.store.find(CommandReceipt, CommandReceipt.create_id(job.tenant_id, key)):
+        if self._stored(job, sheet, [row]):
             return RowOutcome(row)
         ctx = self._context(job, principal, sheet, row, data, meta, store)
         outcome = self._handle(job, row, data, ctx)
@@ -400,7 +411,7 @@ class ImportRows:
         try:
             self.store.save(*ctx.collected, metadata=meta)
         except ConcurrentWrite:
-            if self.store.find(CommandReceipt, CommandReceipt.create_id(job.tenant_id, key)):
+            if self._stored(job, sheet, [row]):
                 return RowOutcome(row)
             message = "another change got there first; import the row again"
             return RowOutcome(row, (RowProblem("", message),))

@@ -49,13 +49,20 @@ class Entity(Aggregate):
 
     @classmethod
     def create(
-        cls, entity_type: EntityType, data: dict[str, Any], location: dict[str, Any] | None
+        cls,
+        entity_type: EntityType,
+        data: dict[str, Any],
+        location: dict[str, Any] | None,
+        entity_id: UUID | None = None,
     ) -> Entity:
+        """`entity_id`: a deterministic id (an import's row), so recording it twice fails."""
         if entity_type.retired:
             raise Conflict(f"entity type {entity_type.name!r} is retired", ("entity_type_id",))
         if location is not None:
             _refuse_own_location(entity_type)
-        entity = cls(
+        entity = cls._create(
+            cls.Created,
+            id=entity_id,
             tenant_id=entity_type.tenant_id,
             entity_type_id=entity_type.id,
             schema_version=entity_type.schema_version,

@@ -38,6 +38,12 @@ def row_key(sha256: str, sheet: str, row: int) -> str:
     return f"import:{sha256}:{sheet}:{row}"
 
 
+def row_entity_id(tenant_id: UUID, key: str) -> UUID:
+    """The entity a row creates, named by its key: recording it a second time is refused by
+    the store, as a receipt would be, without an event of its own."""
+    return uuid5(tenant_id, f"{key}:entity")
+
+
 class ImportJob(Aggregate):
     @staticmethod
     def create_id(
