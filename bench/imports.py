@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import orjson
 
-from automation.imports.runner import ImportRunner
+from automation.imports.runner import BATCH, ImportRunner
 from bench._harness import (
     Bench,
     async_load,
@@ -73,7 +73,7 @@ def tenant(bench: Bench) -> tuple[str, str]:
     return admin, str(site["id"])
 
 
-def imported(bench: Bench, count: int) -> dict[str, Any]:
+def imported(bench: Bench, count: int, batch: int) -> dict[str, Any]:
     admin, _ = tenant(bench)
     headers = {"Authorization": f"Bearer {admin}"}
     content = rows_csv(count)
@@ -85,7 +85,7 @@ def imported(bench: Bench, count: int) -> dict[str, Any]:
     runtime = build_runtime(settings, bench.urls)
     try:
         rows = runtime.commands.import_rows(Principal.system("bsdflow-imports"))
-        runner = ImportRunner(bench.urls.database_url, rows, runtime.blobs.path_of)
+        runner = ImportRunner(bench.urls.database_url, rows, runtime.blobs.path_of, batch=batch)
         job = runtime.store.find(ImportJob, job_id)
         assert job is not None
         started = time.perf_counter()
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=BATCH, help="rows per transaction")
     args = parser.parse_args()
     interrupt_on_sigterm()
     configure_logging("WARNING", json=False)
@@ -162,7 +163,7 @@ def main() -> None:
         running_stack(Path(tmp) / "api") as bench,
     ):
         results["baseline"] = base = one_by_one(bench, args.clients, args.baseline_seconds)
-        results["import"] = imp = imported(bench, args.rows)
+        results["import"] = imp = imported(bench, args.rows, args.batch)
     ratio = imp["rate"] / base["rate"] if base["rate"] else float("nan")
     results.update(ratio=round(ratio, 2), target=TARGET, met=imp["rate"] >= TARGET)
     print(f"import / HTTP commands: {ratio:.2f}x; target {TARGET:,} rows/s "

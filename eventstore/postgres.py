@@ -8,9 +8,14 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
@@ -46,6 +51,20 @@ class StoreApplication(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return TypedMapper(transcoder=self.construct_transcoder())
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """`Application.save` for aggregates only, as this store saves: the base class tells
+        aggregates from events by two runtime Protocol checks each, which cost a third of
+        collecting a large batch on Python 3.11 (an import's thousand rows)."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in objs:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
 
 class PostgresEventStore:

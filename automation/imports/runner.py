@@ -31,7 +31,7 @@ from projections.imports.queries import rows_since, unfinished
 
 log = structlog.get_logger("bsdflow.imports")
 LOCK_SPACE = 0x696D  # "im": the advisory locks' first key, the job's hash the second
-BATCH = 500
+BATCH = 1_000
 """Rows per transaction: large enough that each commit carries many, small enough that a
 cancel or a crash costs little."""
 
@@ -246,7 +246,10 @@ class ImportRunner:
         quota = int(self._settings(job)["import_rows_per_day"])
         today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            used = rows_since(conn, job.tenant_id, today)
+            try:
+                used = rows_since(conn, job.tenant_id, today)
+            except psycopg.errors.UndefinedTable:
+                used = 0  # no read side yet, so no import has started
         if used + rows <= quota:
             return None
         return FileRefused(
