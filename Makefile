@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/workflows.py
+	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/import_readers.py
 	$(BIN)/python bench/make_run.py
 
 clean:
