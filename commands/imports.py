@@ -220,6 +220,20 @@ class _Collecting(CommandContext):
 
 
 @dataclass
+class PreparedBatch:
+    """A batch of rows handled, not yet stored: its changes and its rows' outcomes so far."""
+
+    job: ImportJob
+    sheet: str
+    rows: list[int]
+    principal: Principal
+    meta: dict[str, str]
+    reads: _BatchReads
+    pending: list[tuple[int, dict[str, Any], list[Aggregate]]] = field(default_factory=list)
+    outcomes: dict[int, RowOutcome] = field(default_factory=dict)
+
+
+@dataclass
 class ImportRows:
     """Applying an import job's rows and recording its progress, as bsdflow's import runner."""
 
@@ -245,6 +259,14 @@ class ImportRows:
         rows: Sequence[tuple[int, dict[str, Any]]],
     ) -> list[RowOutcome]:
         """Each row's command, stored together; the outcomes in row order."""
+        return self.store_batch(self.prepare(job, sheet, rows))
+
+    def prepare(
+        self, job: ImportJob, sheet: str, rows: Sequence[tuple[int, dict[str, Any]]]
+    ) -> PreparedBatch:
+        """Each row's command handled, its changes kept for one transaction (`store_batch`).
+        A row that changes what an earlier row of the batch changed is handled after those
+        are stored, so it sees their effect."""
         tenant = self.store.find(Tenant, job.tenant_id)
         if tenant is None:
             raise LookupError(f"no tenant {job.tenant_id}")
@@ -252,49 +274,45 @@ class ImportRows:
         meta = command_metadata("import-rows", job.tenant_id, job.actor, {"import_id": str(job.id)})
         store = _BatchReads(self.store)
         store.expect(self._claim_ids(job, store, rows))
-        outcomes: dict[int, RowOutcome] = {}
-        batch: list[tuple[int, dict[str, Any], list[Aggregate]]] = []
+        batch = PreparedBatch(job, sheet, [row for row, _ in rows], principal, meta, store)
         touched: set[UUID] = set()
-
-        def flush() -> None:
-            pending = [aggregate for _, _, changed in batch for aggregate in changed]
-            try:
-                if pending:
-                    self.store.save(*pending, metadata=meta)
-            except ConcurrentWrite:
-                store.stored()  # what it read is stale: the rows are redone on fresh state
-                for row, data, _ in batch:
-                    outcomes[row] = self._one(job, principal, sheet, row, data, meta, store)
-            batch.clear()
-            touched.clear()
-            store.stored()
-
         for row, data in rows:
             ctx = self._context(job, principal, sheet, row, data, meta, store)
             outcome = self._handle(job, row, data, ctx)
-            if outcome.problems:
-                outcomes[row] = outcome
-                continue
-            ids = {aggregate.id for aggregate in ctx.collected}
-            if ids & touched:
-                # It changes what an earlier row of this batch changed: after those are stored.
-                flush()
+            if not outcome.problems and {a.id for a in ctx.collected} & touched:
+                self.store_batch(batch, final=False)
+                touched.clear()
                 ctx = self._context(job, principal, sheet, row, data, meta, store)
                 outcome = self._handle(job, row, data, ctx)
-                if outcome.problems:
-                    outcomes[row] = outcome
-                    continue
-                ids = {aggregate.id for aggregate in ctx.collected}
-            outcomes[row] = outcome
-            batch.append((row, data, ctx.collected))
-            touched |= ids
-        flush()
+            batch.outcomes[row] = outcome
+            if not outcome.problems:
+                batch.pending.append((row, data, ctx.collected))
+                touched |= {a.id for a in ctx.collected}
+        return batch
+
+    def store_batch(self, batch: PreparedBatch, *, final: bool = True) -> list[RowOutcome]:
+        """Store what `prepare` kept, in one transaction (row by row after a collision);
+        finally, a row refused because it was stored before is done."""
+        pending = [aggregate for _, _, changed in batch.pending for aggregate in changed]
+        try:
+            if pending:
+                self.store.save(*pending, metadata=batch.meta)
+        except ConcurrentWrite:
+            batch.reads.stored()  # what it read is stale: the rows are redone on fresh state
+            for row, data, _ in batch.pending:
+                batch.outcomes[row] = self._one(
+                    batch.job, batch.principal, batch.sheet, row, data, batch.meta, batch.reads
+                )
+        batch.pending.clear()
+        batch.reads.stored()
+        if not final:
+            return []
         # A row refused (its unique value taken, say) may be refused by its own earlier
         # application, of a batch redone after a crash: a row whose key is stored is done.
-        refused = [row for row, outcome in outcomes.items() if outcome.problems]
-        for row in self._stored(job, sheet, refused):
-            outcomes[row] = RowOutcome(row)
-        return [outcomes[row] for row, _ in rows]
+        refused = [row for row, outcome in batch.outcomes.items() if outcome.problems]
+        for row in self._stored(batch.job, batch.sheet, refused):
+            batch.outcomes[row] = RowOutcome(row)
+        return [batch.outcomes[row] for row in batch.rows]
 
     def _stored(self, job: ImportJob, sheet: str, rows: list[int]) -> set[int]:
         """The rows stored already: their entity created, or their update's receipt kept."""

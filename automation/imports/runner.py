@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -20,7 +21,7 @@ import psycopg
 import structlog
 
 from automation.imports.reading import FileRefused, Limits, Sheet, read_sheets
-from commands.imports import ImportRows
+from commands.imports import ImportRows, PreparedBatch
 from domain.entity_type import EntityType
 from domain.fields import strategy_for
 from domain.fields.cells import CellContext
@@ -170,7 +171,12 @@ class ImportRunner:
     # -- applying --------------------------------------------------------------------------
 
     def apply(self, job: ImportJob, stop: threading.Event | None = None) -> ImportJob:
-        """The rows after the job's checkpoint, a batch per transaction; done when all are."""
+        """The rows after the job's checkpoint, a batch per transaction; done when all are.
+
+        Pipelined: while one batch is stored (and its checkpoint recorded) on a thread of its
+        own, the next one is handled here; batches are stored in order, each after the one
+        before it. A row of the next batch that depends on the one being stored (the same key
+        or unique value) collides when stored and is redone on fresh state."""
         entity_type = self._entity_type(job)
         cells = self._cells(job)
         mappings = {s["name"]: s["mapping"] for s in job.sheets}
@@ -178,40 +184,60 @@ class ImportRunner:
             sheets = list(self._sheets(job))
         except FileRefused as refused:  # a reader's limit lowered since the check
             return self._refuse(job, refused)
-        for sheet in sheets:
-            reader = RowReader(
-                sheet.header, mappings.get(sheet.name, {}), entity_type.fields, cells
-            )
-            after = job.checkpoint.get(sheet.name, 0)
-            batch: list[tuple[int, dict[str, Any]]] = []
-            for row, values in sheet.rows:
-                if row <= after:
-                    continue
-                batch.append((row, reader.data(values)))
-                if len(batch) >= self.batch:
-                    job = self._apply_batch(job, sheet.name, batch)
-                    batch = []
-                    if job.status != "applying" or (stop is not None and stop.is_set()):
-                        return job
-            if batch:
-                job = self._apply_batch(job, sheet.name, batch)
-                if job.status != "applying":
-                    return job
+        with ThreadPoolExecutor(1, thread_name_prefix="import-store") as storing:
+            stored: Future[ImportJob] | None = None
+
+            def hand_over(sheet: str, batch: list[tuple[int, dict[str, Any]]]) -> bool:
+                """Handle `batch`, then store it once the batch before is: False to stop."""
+                nonlocal stored, job
+                prepared = self._prepare(job, sheet, batch)
+                if stored is not None:
+                    job = stored.result()
+                    stored = None
+                if prepared is None or job.status != "applying":
+                    return False
+                stored = storing.submit(self._store, prepared)
+                return not (stop is not None and stop.is_set())
+
+            for sheet in sheets:
+                reader = RowReader(
+                    sheet.header, mappings.get(sheet.name, {}), entity_type.fields, cells
+                )
+                after = job.checkpoint.get(sheet.name, 0)
+                batch: list[tuple[int, dict[str, Any]]] = []
+                for row, values in sheet.rows:
+                    if row <= after:
+                        continue
+                    batch.append((row, reader.data(values)))
+                    if len(batch) >= self.batch:
+                        if not hand_over(sheet.name, batch):
+                            return stored.result() if stored is not None else job
+                        batch = []
+                if batch and not hand_over(sheet.name, batch):
+                    return stored.result() if stored is not None else job
+            if stored is not None:
+                job = stored.result()
+        if job.status != "applying":
+            return job
         return self.rows.record(job.id, ImportJob.completed)
 
-    def _apply_batch(
+    def _prepare(
         self, job: ImportJob, sheet: str, batch: list[tuple[int, dict[str, Any]]]
-    ) -> ImportJob:
+    ) -> PreparedBatch | None:
         current = self.rows.store.find(ImportJob, job.id)
         if current is None or current.status != "applying":
-            return current or job  # cancelled meanwhile
-        outcomes = self.rows.apply(current, sheet, batch)
+            return None  # cancelled meanwhile
+        return self.rows.prepare(current, sheet, batch)
+
+    def _store(self, prepared: PreparedBatch) -> ImportJob:
+        outcomes = self.rows.store_batch(prepared)
         failed = [o for o in outcomes if o.problems]
+        sheet = prepared.sheet
 
         def progressed(j: ImportJob) -> None:
             j.progressed(
                 sheet,
-                batch[-1][0],
+                prepared.rows[-1],
                 len(outcomes) - len(failed),
                 len(failed),
                 sum(o.created for o in outcomes),
@@ -219,7 +245,7 @@ class ImportRunner:
                 [_error(sheet, o.row, list(o.problems)) for o in failed],
             )
 
-        return self.rows.record(job.id, progressed)
+        return self.rows.record(prepared.job.id, progressed)
 
     # -- shared ----------------------------------------------------------------------------
 
