@@ -250,3 +250,22 @@ async def test_a_tenant_s_caps_and_daily_rows_refuse_what_is_over_them(
     refused = await job_reaches(api, more.json()["id"], "refused")
     assert "may import 3 rows a day" in refused["refusal"]
     assert "2 are started today and this file has 2" in refused["refusal"]
+
+
+async def test_a_row_depending_on_the_batch_being_stored_sees_it(
+    api: Api, read_side: Any, runtime: Any
+) -> None:
+    """Batches of two, stored while the next is handled: a key taken in one batch and given
+    again in the next is an update of that entity, and a unique value repeated across the
+    two is refused once, whatever the order the threads ran in."""
+    await api.command("define-entity-type", name="Site", fields=SITE_FIELDS)
+    content = b"Code,Site name,Population\nK1,First,1\nK2,Second,2\nK1,First again,3\nK3,Third,4\n"
+    reply = await upload(api, "keys.csv", content, entity_type="Site", key_field="code")
+    rows = runtime.commands.import_rows(Principal.system("bsdflow-imports"))
+    runner = ImportRunner(runtime.urls.database_url, rows, runtime.blobs.path_of, batch=2)
+    job = runner.check(runtime.store.find(ImportJob, UUID(reply.json()["id"])))
+    job = runner.apply(rows.record(job.id, ImportJob.start))
+    assert (job.status, job.created, job.updated, job.failed) == ("completed", 3, 1, 0)
+    sites = await polled(lambda: codes(api), lambda found: len(found) == 3, "3 sites")
+    assert sites["K1"]["name"] == "First again"
+    assert sites["K1"]["population"] == 3
