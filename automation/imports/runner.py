@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
+from time import monotonic
 from typing import Any
 from uuid import UUID
 
@@ -45,16 +46,19 @@ class ImportRunner:
     limits: Limits = field(default_factory=Limits)
     batch: int = BATCH
     tick: float = 0.5
+    idle_tick: float = 5.0
     changes: Callable[[], int] | None = None
     """A counter that moves when events are written: an idle runner queries only then."""
 
     def run(self, stop: threading.Event) -> None:
-        seen = -1
+        seen, worked = -1, 0.0
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             while not stop.is_set():
                 rung = self.changes() if self.changes else seen + 1
-                if rung != seen:
-                    seen = rung
+                # A ring can come before the read model holds the job it announces: look
+                # again every `idle_tick` even when nothing rings.
+                if rung != seen or monotonic() - worked >= self.idle_tick:
+                    seen, worked = rung, monotonic()
                     self._work_all(conn, stop)
                 stop.wait(self.tick)
 
@@ -297,6 +301,8 @@ class ImportRunner:
 def sheets_of(job: ImportJob, path: Path, limits: Limits) -> Iterator[Sheet]:
     """The job's sheets, read from its stored bytes (`path`, named by their hash): a CSV
     file's one sheet is named after the file as it was uploaded."""
+    if not path.is_file():
+        raise FileRefused("the file's bytes are no longer in the blob store; upload it again")
     if job.file_format != "csv":
         return read_sheets(path, job.file_format, job.sheet, limits)
     name = Path(job.filename).stem or "csv"
