@@ -127,9 +127,7 @@ class StartImport(Command):
 
 
 def start_import(cmd: StartImport, ctx: CommandContext) -> Recorded:
-    job = ctx.load(ImportJob, cmd.import_id, path=("import_id",))
-    job.start()
-    return ctx.save(job)
+    return _changed(ctx, cmd.import_id, ImportJob.start)
 
 
 class CancelImport(Command):
@@ -139,8 +137,12 @@ class CancelImport(Command):
 
 
 def cancel_import(cmd: CancelImport, ctx: CommandContext) -> Recorded:
-    job = ctx.load(ImportJob, cmd.import_id, path=("import_id",))
-    job.cancel()
+    return _changed(ctx, cmd.import_id, ImportJob.cancel)
+
+
+def _changed(ctx: CommandContext, import_id: UUID, change: Callable[[ImportJob], None]) -> Recorded:
+    job = ctx.load(ImportJob, import_id, path=("import_id",))
+    change(job)
     return ctx.save(job)
 
 

@@ -8,8 +8,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-OUTCOMES = ("answered", "timed out", "rate limited", "refused", "malformed", "unreachable")
-
 
 class AssistantCall(Aggregate):
     @event("Made")
@@ -32,3 +30,4 @@ class AssistantCall(Aggregate):
         self.completion_tokens = completion_tokens
         self.latency_ms = latency_ms
         self.outcome = outcome
+        """answered, timed out, rate limited, refused, malformed or unreachable."""

@@ -10,6 +10,7 @@ idempotency key (sha256, sheet, row) keeps a batch redone after a crash from wri
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -17,7 +18,6 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, InvalidInput
 
-SOURCES = ("upload", "cli", "inbox")
 FORMATS = ("xlsx", "xlsm", "xlsb", "xls", "ods", "csv")
 MAX_RECORDED_ERRORS = 10_000
 """Failed rows a job keeps (row, field, message) for its error report; more are only counted."""
@@ -27,10 +27,14 @@ FIRST_ERRORS = 20
 
 def file_format(filename: str) -> str:
     """The format a file is read as, by its extension."""
-    extension = filename.rpartition(".")[2].casefold() if "." in filename else ""
-    if extension not in FORMATS:
-        raise InvalidInput(f"not a spreadsheet: import .{', .'.join(FORMATS)} files", ("file",))
-    return extension
+    extension = PurePath(filename).suffix.casefold().lstrip(".")
+    if extension in FORMATS:
+        return extension
+    what = f".{extension} files are" if extension else "files without an extension are"
+    supported = ", ".join(f".{name}" for name in FORMATS)
+    raise InvalidInput(
+        f"{what} not supported (not a spreadsheet); upload one of {supported}", ("file",)
+    )
 
 
 def row_key(sha256: str, sheet: str, row: int) -> str:

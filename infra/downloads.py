@@ -47,6 +47,19 @@ async def _viewer(
     return viewer
 
 
+def _attachment(
+    path: Path, media_type: str, filename: str, background: BackgroundTask | None = None
+) -> FileResponse:
+    """A file sent as an attachment that is never rendered as this site's page nor cached."""
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+        background=background,
+    )
+
+
 def mount_downloads(app: FastAPI, api: ReadApi, blobs: DiskBlobStore) -> None:
     @app.get(
         "/v1/documents/{document_id}",
@@ -67,12 +80,7 @@ def mount_downloads(app: FastAPI, api: ReadApi, blobs: DiskBlobStore) -> None:
         path = blobs.path_of(document.sha256) if document is not None else None
         if document is None or path is None or not path.is_file():
             return problem(request, 404, "Not found", "no document with this id")
-        return FileResponse(
-            path,
-            media_type=document.content_type,
-            filename=document.filename,
-            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
-        )
+        return _attachment(path, document.content_type, document.filename)
 
 
 def mount_import_reports(
@@ -105,12 +113,11 @@ def mount_import_reports(
             return problem(request, 404, "Not found", "no import with this id")
         stem = job.filename.rsplit(".", 1)[0]
         report = await to_thread.run_sync(_write_report, job, blobs.path_of(job.sha256), format)
-        return FileResponse(
+        return _attachment(
             report,
-            media_type=REPORT_TYPES[format],
-            filename=f"{stem}-errors.{format}",
-            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
-            background=BackgroundTask(report.unlink, missing_ok=True),
+            REPORT_TYPES[format],
+            f"{stem}-errors.{format}",
+            BackgroundTask(report.unlink, missing_ok=True),
         )
 
 

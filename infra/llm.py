@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from anyio import to_thread
 
 from commands.assistant_calls import AssistantCalls
+from domain.assistant_call import AssistantCall
 from infra.settings import LlmSettings
 from read_api.ports import AssistantUnavailable, Completion, Viewer
 
@@ -184,10 +185,17 @@ class ChatCompletions:
             key = self._budget_key(viewer)
             await self.redis.incrby(key, spent)
             await self.redis.expire(key, 2 * 86_400)
-        await to_thread.run_sync(
-            self.calls.record, viewer.tenant_id, viewer.actor, feature, usage.model,
-            usage.prompt, usage.completion, latency_ms, outcome,
-        )  # fmt: skip
+        call = AssistantCall(
+            tenant_id=viewer.tenant_id,
+            actor=viewer.actor,
+            feature=feature,
+            model=usage.model,
+            prompt_tokens=usage.prompt,
+            completion_tokens=usage.completion,
+            latency_ms=round(latency_ms, 1),
+            outcome=outcome,
+        )
+        await to_thread.run_sync(self.calls.record, call)
 
 
 class _Failed(Exception):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +25,7 @@ class LlmServer(ThreadingHTTPServer):
     requests: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     hang_seconds: float = 5.0
+    released: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -38,6 +38,7 @@ class LlmServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def stop(self) -> None:
+        self.released.set()
         self.shutdown()
         self.server_close()
 
@@ -73,7 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         answer = self.server.next_answer(request)
         if answer == TIMEOUT:
-            time.sleep(self.server.hang_seconds)
+            # A model that never answers: hang until the client gave up and hung up, or the
+            # server stops (bounded, so a test that forgot the client's timeout still ends).
+            self.server.released.wait(self.server.hang_seconds)
             return
         if answer == RATE_LIMITED:
             body = b'{"error": {"message": "Rate limit reached", "type": "requests"}}'

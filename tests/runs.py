@@ -4,6 +4,7 @@ by its position, and outside servers by polling what they received (with a deadl
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,12 @@ RUNS = """query Runs($pa: UUID) { actionRuns(filter: {processActionId: $pa}) { e
 
 
 async def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """`check()` (or what it awaits to) again until it is truthy; its value."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:

@@ -25,7 +25,7 @@ import structlog
 import watchfiles
 
 from domain.errors import DomainError
-from domain.import_job import FORMATS, ImportJob
+from domain.import_job import ImportJob, file_format
 
 log = structlog.get_logger("bsdflow.inbox")
 SETTLE_SECONDS = 1.0
@@ -113,11 +113,8 @@ class Inbox:
     def _take(self, path: Path) -> None:
         type_folder = path.parent
         tenant, type_name = type_folder.parent.name, type_folder.name
-        extension = path.suffix.lstrip(".").casefold()
-        if extension not in FORMATS:
-            self._fail(path, f"not a spreadsheet: import .{', .'.join(FORMATS)} files")
-            return
         try:
+            file_format(path.name)
             options = _options(type_folder / MAPPING_FILE)
             job_id = self.submit(tenant, type_name, path, options)
         except (DomainError, ValueError) as refused:

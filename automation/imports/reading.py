@@ -36,7 +36,11 @@ from typing import IO, Any
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 from python_calamine import CalamineSheet, CalamineWorkbook, PasswordError, SheetTypeEnum
 
-SUPPORTED_FORMATS = ("xlsx", "xlsm", "xls", "xlsb", "ods", "csv")
+from domain.errors import InvalidInput
+from domain.import_job import FORMATS
+from domain.import_job import file_format as domain_file_format
+
+SUPPORTED_FORMATS = FORMATS
 ZIP_FORMATS = frozenset({"xlsx", "xlsm", "xlsb", "ods"})
 
 _MIB = 1024 * 1024
@@ -99,13 +103,11 @@ class Sheet:
 
 
 def file_format(filename: str) -> str:
-    """The file's format from its extension: one of SUPPORTED_FORMATS, else FileRefused."""
-    suffix = PurePath(filename).suffix.lower().lstrip(".")
-    if suffix in SUPPORTED_FORMATS:
-        return suffix
-    what = f".{suffix} files are" if suffix else "files without an extension are"
-    supported = ", ".join(f".{name}" for name in SUPPORTED_FORMATS)
-    raise FileRefused(f"{what} not supported; upload one of {supported}")
+    """The file's format from its extension (`domain.import_job.file_format`), else FileRefused."""
+    try:
+        return domain_file_format(filename)
+    except InvalidInput as refused:
+        raise FileRefused(refused.message) from None
 
 
 def sheet_names(path: Path, fmt: str, limits: Limits = DEFAULT_LIMITS) -> list[str]:

@@ -100,12 +100,13 @@ class ImportRunner:
         """Every row validated, nothing written: the counts and the first errors."""
         entity_type = self._entity_type(job)
         names = [spec.name for spec in entity_type.fields]
-        cells = self._cells(job)
+        settings = self._settings(job)
+        cells = _cells(settings)
         sheets: list[dict[str, Any]] = []
         total = valid = 0
         first_errors: list[dict[str, Any]] = []
         try:
-            for sheet in self._sheets(job):
+            for sheet in self._sheets(job, settings):
                 matches = suggest_mapping(sheet.header, names, job.mapping)
                 if not matches:
                     raise FileRefused(
@@ -137,7 +138,7 @@ class ImportRunner:
                 )
         except FileRefused as refused:
             return self._refuse(job, refused)
-        over = self._over_quota(job, total)
+        over = self._over_quota(job, total, int(settings["import_rows_per_day"]))
         if over is not None:
             return self._refuse(job, over)
         mapping = {column: f for s in sheets for column, f in s["mapping"].items()}
@@ -182,10 +183,11 @@ class ImportRunner:
         before it. A row of the next batch that depends on the one being stored (the same key
         or unique value) collides when stored and is redone on fresh state."""
         entity_type = self._entity_type(job)
-        cells = self._cells(job)
+        settings = self._settings(job)
+        cells = _cells(settings)
         mappings = {s["name"]: s["mapping"] for s in job.sheets}
         try:
-            sheets = list(self._sheets(job))
+            sheets = list(self._sheets(job, settings))
         except FileRefused as refused:  # a reader's limit lowered since the check
             return self._refuse(job, refused)
         with ThreadPoolExecutor(1, thread_name_prefix="import-store") as storing:
@@ -258,8 +260,7 @@ class ImportRunner:
         reason, path = refused.message, list(refused.path)
         return self.rows.record(job.id, lambda j: j.refused(reason, path))
 
-    def _sheets(self, job: ImportJob) -> Iterator[Sheet]:
-        settings = self._settings(job)
+    def _sheets(self, job: ImportJob, settings: dict[str, Any]) -> Iterator[Sheet]:
         limits = replace(
             self.limits,
             max_rows=min(self.limits.max_rows, int(settings["import_max_rows"])),
@@ -268,12 +269,13 @@ class ImportRunner:
         return sheets_of(job, self.blob_path(job.sha256), limits)
 
     def _settings(self, job: ImportJob) -> dict[str, Any]:
+        """The tenant's settings (locale, timezone, import limits), read once per check or
+        application."""
         tenant = self.rows.store.find(Tenant, job.tenant_id)
         return {**DEFAULT_SETTINGS, **(tenant.settings if tenant else {})}
 
-    def _over_quota(self, job: ImportJob, rows: int) -> FileRefused | None:
-        """The tenant's import_rows_per_day, counting the imports started today."""
-        quota = int(self._settings(job)["import_rows_per_day"])
+    def _over_quota(self, job: ImportJob, rows: int, quota: int) -> FileRefused | None:
+        """The tenant's import_rows_per_day (`quota`), counting the imports started today."""
         today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             try:
@@ -293,10 +295,6 @@ class ImportRunner:
             raise LookupError(f"no entity type {job.entity_type_id}")
         return entity_type
 
-    def _cells(self, job: ImportJob) -> CellContext:
-        settings = self._settings(job)
-        return CellContext(str(settings["locale"]), str(settings["timezone"]))
-
 
 def sheets_of(job: ImportJob, path: Path, limits: Limits) -> Iterator[Sheet]:
     """The job's sheets, read from its stored bytes (`path`, named by their hash): a CSV
@@ -307,6 +305,10 @@ def sheets_of(job: ImportJob, path: Path, limits: Limits) -> Iterator[Sheet]:
         return read_sheets(path, job.file_format, job.sheet, limits)
     name = Path(job.filename).stem or "csv"
     return (replace(sheet, name=name) for sheet in read_sheets(path, "csv", None, limits))
+
+
+def _cells(settings: dict[str, Any]) -> CellContext:
+    return CellContext(str(settings["locale"]), str(settings["timezone"]))
 
 
 def _error(sheet: str, row: int, problems: list[RowProblem]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ nothing; a zip bomb and a billion-laughs workbook are refused within 2 s."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 import zipfile
@@ -18,8 +17,8 @@ import pytest
 from automation.imports.reading import FileRefused, read_sheets
 from infra.automation import AutomationSide
 from tests.conftest import Api, FakeClock
-from tests.integration.test_imports import SITE_FIELDS, polled
-from tests.runs import graphql
+from tests.integration.test_imports import SITE_FIELDS
+from tests.runs import graphql, until
 
 BAD = {  # row number → (what is wrong with it, the field the report must name)
     **dict.fromkeys(range(100, 108), ("no name", "name")),
@@ -57,6 +56,16 @@ async def entity_count(api: Api) -> int:
     return int((await graphql(api, "{ counts { entities } }"))["counts"]["entities"])
 
 
+async def entities_counted(api: Api, count: int) -> bool:
+    return await entity_count(api) == count
+
+
+async def first_batch_done(api: Api) -> Any:
+    """The imports once one of them has applied a batch."""
+    found = await graphql(api, "{ imports { edges { node { id done status } } } }")
+    return found if any(e["node"]["done"] > 0 for e in found["imports"]["edges"]) else None
+
+
 async def test_a_workbook_dropped_in_the_inbox_is_imported_once_across_a_restart(
     api: Api, read_side: Any, runtime: Any, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -69,11 +78,7 @@ async def test_a_workbook_dropped_in_the_inbox_is_imported_once_across_a_restart
 
     side = AutomationSide(runtime, clock=clock).start()
     try:
-        done = await polled(
-            lambda: graphql(api, "{ imports { edges { node { id done status } } } }"),
-            lambda d: any(e["node"]["done"] > 0 for e in d["imports"]["edges"]),
-            "the first batch",
-        )
+        done = await until(lambda: first_batch_done(api), what="the first batch")
     finally:
         side.stop()
     (job,) = done["imports"]["edges"]
@@ -81,8 +86,8 @@ async def test_a_workbook_dropped_in_the_inbox_is_imported_once_across_a_restart
 
     side = AutomationSide(runtime, clock=clock).start()  # restarted half-way
     try:
-        await polled(lambda: asyncio.to_thread((inbox / "done").exists), bool, "the file filed")
-        assert await polled(lambda: entity_count(api), lambda n: n == 9_963, "9,963 entities")
+        await until((inbox / "done").exists, what="the file filed")
+        await until(lambda: entities_counted(api, 9_963), what="9,963 entities")
         finished = (await graphql(api, "query($id: UUID!) { importJob(id: $id) { status rows "
                                   "done failed created } }", id=job["node"]["id"]))["importJob"]  # fmt: skip
         assert finished == {"status": "completed", "rows": 10_000, "done": 9_963,
@@ -99,9 +104,7 @@ async def test_a_workbook_dropped_in_the_inbox_is_imported_once_across_a_restart
         # Dropped again: its job is the first one, finished; nothing is imported.
         events = api.event_count()
         (inbox / "again.xlsx").write_bytes(content)
-        await polled(
-            lambda: asyncio.to_thread((inbox / "done" / "again.xlsx").exists), bool, "refiled"
-        )
+        await until((inbox / "done" / "again.xlsx").exists, what="refiled")
         assert api.event_count() == events
         assert await entity_count(api) == 9_963
     finally:
@@ -142,11 +145,7 @@ async def test_a_zip_bomb_and_a_billion_laughs_are_refused_within_two_seconds(
     inbox.mkdir(parents=True)
     for name, content in (("bomb.xlsx", zip_bomb()), ("lol.xlsx", billion_laughs())):
         (inbox / name).write_bytes(content)
-        await polled(
-            lambda name=name: asyncio.to_thread((inbox / "failed" / f"{name}.error.txt").exists),
-            bool,
-            f"{name} refused",
-        )
+        await until((inbox / "failed" / f"{name}.error.txt").exists, what=f"{name} refused")
         reason = (inbox / "failed" / f"{name}.error.txt").read_text()
         assert ("zip bomb" in reason) if name == "bomb.xlsx" else ("entities" in reason), reason
         started = time.perf_counter()

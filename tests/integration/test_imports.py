@@ -4,11 +4,9 @@ field; a crash mid-import resumed with no duplicates; refused files."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import threading
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -21,7 +19,7 @@ from commands.auth import Principal
 from domain.import_job import ImportJob
 from infra.automation import AutomationSide
 from tests.conftest import Api
-from tests.runs import graphql
+from tests.runs import graphql, until
 
 SITE_FIELDS = [
     {"name": "code", "type": "text", "required": True, "unique": True},
@@ -48,21 +46,18 @@ async def upload(
     )
 
 
-async def polled(fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str) -> Any:
-    """`fetch()` again until `ok` holds of what it returns (bounded)."""
-    deadline = asyncio.get_running_loop().time() + 60
-    while not ok(found := await fetch()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {found}")
-        await asyncio.sleep(0.05)
-    return found
-
-
 async def job_reaches(api: Api, job_id: str, *statuses: str) -> dict[str, Any]:
-    async def job() -> Any:
-        return (await graphql(api, JOB, id=job_id))["importJob"]
+    async def reached() -> Any:
+        job = (await graphql(api, JOB, id=job_id))["importJob"]
+        return job if job is not None and job["status"] in statuses else None
 
-    return await polled(job, lambda j: j is not None and j["status"] in statuses, str(statuses))
+    return await until(reached, what=f"import {job_id} {statuses}")
+
+
+async def sites_counted(api: Api, count: int) -> dict[str, dict[str, Any]] | None:
+    """The sites by code once there are `count` of them."""
+    found = await codes(api)
+    return found if len(found) == count else None
 
 
 def sites_csv(rows: list[list[Any]], delimiter: str = ",") -> bytes:
@@ -204,7 +199,7 @@ async def test_an_import_stopped_mid_way_resumes_with_no_duplicates(
     job = runner.work(job.id)
     assert job is not None
     assert (job.status, job.done, job.failed, job.created) == ("completed", 25, 0, 15)
-    sites = await polled(lambda: codes(api), lambda found: len(found) == 25, "25 sites")
+    sites = await until(lambda: sites_counted(api, 25), what="25 sites")
     assert sorted(sites) == sorted(f"R{n}" for n in range(1, 26))
 
 
@@ -266,6 +261,6 @@ async def test_a_row_depending_on_the_batch_being_stored_sees_it(
     job = runner.check(runtime.store.find(ImportJob, UUID(reply.json()["id"])))
     job = runner.apply(rows.record(job.id, ImportJob.start))
     assert (job.status, job.created, job.updated, job.failed) == ("completed", 3, 1, 0)
-    sites = await polled(lambda: codes(api), lambda found: len(found) == 3, "3 sites")
+    sites = await until(lambda: sites_counted(api, 3), what="3 sites")
     assert sites["K1"]["name"] == "First again"
     assert sites["K1"]["population"] == 3
